@@ -1,0 +1,89 @@
+"""What an eligible event asks for: the points of each award kind, and the caps they count in.
+
+Pure arithmetic, no I/O. Rounding is floor per transaction (``amount * rate // 10_000``), the
+only rounding the national rules and the seeds' municipal programs use. The store later clips
+the points to the room left under every cap (see :mod:`pointengine.store`).
+
+Cap and counter keys are built here and nowhere else:
+
+- ``pp|{program}|{person}``: a person's points in a program (the award's cap);
+- ``pg|{group}|{person}``: a person's points in a group of programs (national 20,000);
+- ``bu|{program}``: the program's budget in yen;
+- ``ad|{program}``, ``al|{program}|{provider}``: persons admitted, overall and per provider;
+- ``in|{program}|{person}``: marks a person as admitted;
+- ``ht|{program}|{person}``: health points towards a lottery.
+"""
+
+from __future__ import annotations
+
+from pointengine.events import AnyEvent, Charge, MynapointApplication, Participation, Purchase
+from pointengine.persons import Person
+from pointengine.programs import PerActivity, PerChild, Premium, ProgramVersion
+from pointengine.store import Admission, Cap, Claim
+
+UNCAPPED = 10**15
+
+
+def requested_points(program: ProgramVersion, event: AnyEvent, person: Person) -> int:
+    """The points ``event`` asks from ``program`` before any cap (0 when it asks nothing)."""
+    award = program.award
+    if isinstance(award, Premium):
+        if isinstance(event, Purchase | Charge):
+            return event.amount * award.rate // 10_000
+        return 0
+    if isinstance(award, PerChild):
+        children = event.children_birth_dates if isinstance(event, MynapointApplication) \
+            else person.children
+        born = award.born
+        return award.amount * sum(1 for c in children if born.from_ <= c <= born.to)
+    if isinstance(award, PerActivity):
+        return award.points.get(event.activity, 0) if isinstance(event, Participation) else 0
+    if award.kind == "grant":
+        return award.amount
+    return 0
+
+
+def person_cap(program: ProgramVersion, requested: int) -> int:
+    """The most one person may receive from ``program``."""
+    award = program.award
+    if isinstance(award, Premium):
+        return award.cap
+    if isinstance(award, PerActivity):
+        return award.cap if award.cap is not None else UNCAPPED
+    if isinstance(award, PerChild):
+        return requested
+    return award.amount
+
+
+def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int) -> Claim:
+    """The claim of ``points`` for ``person_id``, with every cap and admission of the program."""
+    pid = program.id
+    caps = [Cap(f"pp|{pid}|{person_id}", person_cap(program, points), "person cap")]
+    if program.person_total is not None:
+        group = program.person_total
+        caps.append(Cap(f"pg|{group.group}|{person_id}", group.cap,
+                        f"{group.group} total per person"))
+    admissions: list[Admission] = []
+    budget = program.budget
+    if budget is not None and budget.yen is not None:
+        caps.append(Cap(f"bu|{pid}", budget.yen, "program budget"))
+    if budget is not None and budget.persons is not None:
+        admissions.append(Admission(f"ad|{pid}", budget.persons, "program budget in persons"))
+    for partner in program.providers:
+        if partner.provider == provider and partner.persons is not None:
+            admissions.append(Admission(f"al|{pid}|{provider}", partner.persons,
+                                        f"{provider}'s allocation of persons"))
+    return Claim(
+        program=pid,
+        version=program.version,
+        points=points,
+        provider=provider,
+        caps=tuple(caps),
+        member_key=f"in|{pid}|{person_id}" if admissions else "",
+        admissions=tuple(admissions),
+    )
+
+
+def health_points_key(program: str, person: str) -> str:
+    """The tally of a person's health points towards a program's lottery."""
+    return f"ht|{program}|{person}"

@@ -1,0 +1,258 @@
+"""The catalog: every rule file under ``rules/``, validated, versioned and indexed for routing.
+
+Layout: ``rules/providers.yaml`` lists the payment providers; every other ``*.yaml`` file is one
+program. National programs live in ``rules/national/``; a municipality's or prefecture's in a
+folder named by its local government code (``rules/015814-atsuma/``). Loading checks the
+syntax and types of every version (via :mod:`pointengine.rulefile`) and then what only the
+whole catalog can know: that codes exist, providers are listed, ids are unique, versions move
+forward, and a trigger suits its award.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pointengine.errors import Problem, RuleFileError
+from pointengine.municipalities import registry
+from pointengine.programs import (
+    ProgramDocument,
+    ProgramVersion,
+    Provider,
+    ProviderList,
+    merge_versions,
+)
+from pointengine.rulefile import LineMap, load_yaml, located, problems_from_validation_error, suggest
+
+_AWARD_TRIGGERS = {
+    "premium": {"purchase", "charge"},
+    "per_child": {"mynapoint_application"},
+    "per_activity": {"participation"},
+    "lottery": {"participation", "lottery_draw"},
+}
+_EPOCH = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class Program:
+    """A program and all its versions, oldest first."""
+
+    id: str
+    path: Path
+    versions: list[ProgramVersion]
+    starts: list[dt.datetime] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.starts = [v.effective_from or _EPOCH for v in self.versions]
+
+    def version_at(self, at: dt.datetime) -> ProgramVersion:
+        """The version in force for an event at ``at`` (the first version before any change)."""
+        return self.versions[max(bisect_right(self.starts, at) - 1, 0)]
+
+    @property
+    def current(self) -> ProgramVersion:
+        """The newest version."""
+        return self.versions[-1]
+
+
+@dataclass
+class Catalog:
+    """Providers and programs, with the index the router uses."""
+
+    root: Path
+    providers: dict[str, Provider]
+    programs: dict[str, Program]
+    warnings: list[Problem] = field(default_factory=list)
+    _index: dict[tuple[str, str], list[Program]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for program in self.programs.values():
+            triggers = {t for v in program.versions for t in v.on}
+            jurisdictions = {v.jurisdiction for v in program.versions}
+            for jurisdiction in jurisdictions:
+                for trigger in triggers:
+                    self._index.setdefault((jurisdiction, trigger), []).append(program)
+
+    def candidates(self, jurisdictions: Iterable[str], trigger: str) -> list[Program]:
+        """Programs of these jurisdictions that an event of type ``trigger`` can concern."""
+        out: list[Program] = []
+        for jurisdiction in jurisdictions:
+            out.extend(self._index.get((jurisdiction, trigger), ()))
+        return out
+
+    def bases(self) -> dict[str, str]:
+        """Provider id → ``charge`` or ``purchase``."""
+        return {p.id: p.basis for p in self.providers.values()}
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load and check every rule file under ``root``; raise RuleFileError listing all problems."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    providers = _load_providers(root / "providers.yaml", problems)
+    programs: dict[str, Program] = {}
+    for path in sorted(root.rglob("*.yaml")):
+        if path.name == "providers.yaml" and path.parent == root:
+            continue
+        program = _load_program(path, root, providers, problems, warnings)
+        if program is None:
+            continue
+        if program.id in programs:
+            problems.append(Problem(str(path), 1, "id", f"program id {program.id!r} is already "
+                                    f"used by {programs[program.id].path}"))
+            continue
+        programs[program.id] = program
+    _check_groups(programs, problems)
+    if problems:
+        raise RuleFileError(sorted(problems, key=lambda p: (p.file, p.line)))
+    return Catalog(root, providers, programs, warnings)
+
+
+def _load_providers(path: Path, problems: list[Problem]) -> dict[str, Provider]:
+    if not path.exists():
+        problems.append(Problem(str(path), 1, "providers", "the provider list is missing"))
+        return {}
+    try:
+        data, lines = load_yaml(path)
+        listed = ProviderList.model_validate(data)
+    except RuleFileError as exc:
+        problems.extend(exc.problems)
+        return {}
+    except ValidationError as exc:
+        problems.extend(problems_from_validation_error(path, exc, lines, ProviderList))
+        return {}
+    out: dict[str, Provider] = {}
+    for i, provider in enumerate(listed.providers):
+        if provider.id in out:
+            problems.append(located(path, lines, ("providers", i, "id"),
+                                    f"provider {provider.id!r} is listed twice"))
+        out[provider.id] = provider
+    return out
+
+
+def _load_program(path: Path, root: Path, providers: dict[str, Provider],
+                  problems: list[Problem], warnings: list[Problem]) -> Program | None:
+    try:
+        data, lines = load_yaml(path)
+    except RuleFileError as exc:
+        problems.extend(exc.problems)
+        return None
+    try:
+        ProgramDocument.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation_error(path, exc, lines, ProgramDocument))
+        return None
+    versions: list[ProgramVersion] = []
+    for i, raw in enumerate(merge_versions(data)):
+        try:
+            version = ProgramVersion.model_validate(raw)
+        except ValidationError as exc:
+            for problem in problems_from_validation_error(path, exc, lines, ProgramVersion):
+                problems.append(_in_version(problem, i, data, lines, path))
+            return None
+        versions.append(version)
+    before = len(problems)
+    _check_versions(path, lines, versions, problems)
+    for i, version in enumerate(versions):
+        prefix: tuple[str | int, ...] = ("versions", i - 1) if i else ()
+        _check_semantics(path, lines, prefix, version, root, providers, problems, warnings)
+    if len(problems) > before:
+        return None
+    return Program(versions[0].id, path, versions)
+
+
+def _in_version(problem: Problem, index: int, data: dict[str, Any], lines: LineMap,
+                path: Path) -> Problem:
+    """Point a problem of a merged version at the version entry that introduced the value."""
+    if index == 0:
+        return problem
+    first = problem.field.split(".")[0]
+    change = data["versions"][index - 1]
+    if isinstance(change, dict) and first in change:
+        loc: tuple[str | int, ...] = ("versions", index - 1, *problem.field.split("."))
+        return Problem(str(path), lines.line_of(loc), f"versions[{index - 1}].{problem.field}",
+                       problem.message, problem.suggestion)
+    return problem
+
+
+def _check_versions(path: Path, lines: LineMap, versions: list[ProgramVersion],
+                    problems: list[Problem]) -> None:
+    for i, version in enumerate(versions[1:], start=1):
+        prev = versions[i - 1]
+        loc: tuple[str | int, ...] = ("versions", i - 1)
+        if version.version != prev.version + 1:
+            problems.append(located(path, lines, (*loc, "version"),
+                                    f"expected version {prev.version + 1}, got {version.version}"))
+        if version.id != versions[0].id:
+            problems.append(located(path, lines, (*loc, "id"), "a version cannot change the id"))
+        start = version.effective_from
+        if prev.effective_from is not None and start is not None and start <= prev.effective_from:
+            problems.append(located(path, lines, (*loc, "effective_from"),
+                                    f"must be later than version {prev.version}'s "
+                                    f"({prev.effective_from.isoformat()})"))
+
+
+def _check_semantics(path: Path, lines: LineMap, prefix: tuple[str | int, ...],
+                     program: ProgramVersion, root: Path, providers: dict[str, Provider],
+                     problems: list[Problem], warnings: list[Problem]) -> None:
+    def problem(loc: tuple[str | int, ...], message: str, hint: str | None = None,
+                severity: str = "error") -> None:
+        in_change = bool(prefix) and (*prefix, loc[0]) in lines.lines
+        where = (*prefix, *loc) if in_change else loc
+        target = warnings if severity == "warning" else problems
+        found = located(path, lines, where, message, suggestion=hint, severity=severity)
+        if found not in target:
+            target.append(found)
+
+    codes = registry()
+    national = program.jurisdiction == "national"
+    if not national and program.jurisdiction not in codes:
+        problem(("jurisdiction",), f"unknown local government code {program.jurisdiction}",
+                codes.closest(program.jurisdiction))
+    elif not national and codes.get(program.jurisdiction).kind == "designated_city_ward":
+        parent = codes.local_government_of(program.jurisdiction)
+        problem(("jurisdiction",), "a designated-city ward runs no programs; use its city", parent)
+    elif not national:
+        folder = path.relative_to(root).parts[0]
+        if not folder.startswith(program.jurisdiction):
+            problem(("jurisdiction",), f"the file is in folder {folder!r}, which is not named "
+                    f"by this code ({program.jurisdiction}-...)")
+        if program.type_letter == "A":
+            problem(("restriction",), "a municipal program of type A (no person and no store "
+                    "restriction): the seeds reserve A for the national program", None, "warning")
+    if national and program.type_letter != "A":
+        problem(("restriction",), "a national program restricts neither persons nor stores")
+    for i, partner in enumerate(program.providers):
+        if partner.provider not in providers:
+            problem(("providers", i, "provider"), f"unknown provider {partner.provider!r}",
+                    suggest(partner.provider, providers))
+    kind = program.award.kind
+    allowed = _AWARD_TRIGGERS.get(kind)
+    if allowed is not None:
+        wrong = [t for t in program.on if t not in allowed]
+        if wrong:
+            problem(("on",), f"an award of kind {kind!r} cannot be triggered by "
+                    f"{', '.join(wrong)}; use {', '.join(sorted(allowed))}")
+    if program.conditions.provider_basis and not set(program.on) >= {"purchase", "charge"}:
+        problem(("conditions", "provider_basis"), "provider_basis chooses between charges and "
+                "purchases: 'on' must list both")
+
+
+def _check_groups(programs: dict[str, Program], problems: list[Problem]) -> None:
+    caps: dict[str, tuple[int, str]] = {}
+    for program in programs.values():
+        for version in program.versions:
+            total = version.person_total
+            if total is None:
+                continue
+            seen = caps.setdefault(total.group, (total.cap, program.id))
+            if seen[0] != total.cap:
+                problems.append(Problem(str(program.path), 1, "person_total.cap",
+                                        f"group {total.group!r} has cap {seen[0]} in "
+                                        f"{seen[1]} but {total.cap} here"))

@@ -1,0 +1,220 @@
+"""The ``pointengine`` command: validate rules, replay events, explain a person, run the demo."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pointengine.catalog import Catalog, load_catalog
+from pointengine.engine import Decision, Engine
+from pointengine.errors import RuleFileError
+from pointengine.ledger import FileSink
+from pointengine.memory_store import MemoryStore
+from pointengine.programs import ProgramDocument, ProviderList
+from pointengine.replay import ReplayReport, replay
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Mynapoint and municipal point programs as declarative rules.")
+console = Console()
+err = Console(stderr=True)
+RulesOption = Annotated[Path, typer.Option("--rules", help="the rules folder")]
+
+
+def _catalog(rules: Path) -> Catalog:
+    try:
+        catalog = load_catalog(rules)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        err.print(f"[red]{len(exc.problems)} problem(s) in {rules}[/red]")
+        raise typer.Exit(1) from None
+    for warning in catalog.warnings:
+        err.print(str(warning), markup=False, highlight=False)
+    return catalog
+
+
+@app.command()
+def validate(rules: Annotated[Path, typer.Argument(help="the rules folder")] = Path("rules")
+             ) -> None:
+    """Check every rule file; print each problem as file:line: field: message."""
+    catalog = _catalog(rules)
+    table = Table("program", "jurisdiction", "type", "versions", "on")
+    for program in catalog.programs.values():
+        current = program.current
+        table.add_row(program.id, current.jurisdiction, current.type_letter,
+                      str(len(program.versions)), ", ".join(current.on))
+    console.print(table)
+    console.print(f"{len(catalog.programs)} programs and {len(catalog.providers)} providers: "
+                  f"valid ({len(catalog.warnings)} warning(s))")
+
+
+@app.command()
+def schema(out: Annotated[Path, typer.Argument(help="folder to write the schemas to")]
+           = Path("rules/schema")) -> None:
+    """Write JSON Schemas of program files and the provider list, for editors."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in (("program", ProgramDocument), ("providers", ProviderList)):
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(by_alias=True), indent=2,
+                                   ensure_ascii=False) + "\n", encoding="utf-8")
+        console.print(f"wrote {path}")
+
+
+@app.command("replay")
+def replay_command(
+    events: Annotated[Path, typer.Argument(help="JSON-lines file of canonical events")],
+    rules: RulesOption = Path("rules"),
+    out: Annotated[Path, typer.Option(help="folder for ledger, rejects, summary, state")]
+    = Path("out"),
+    fresh: Annotated[bool, typer.Option(help="ignore any saved state in --out")] = False,
+) -> None:
+    """Evaluate a stream; append to the ledger; write rejects and a summary."""
+    catalog = _catalog(rules)
+    out.mkdir(parents=True, exist_ok=True)
+    state = out / "state.pickle"
+    sink = FileSink(out / "ledger.jsonl")
+    store = _restore(state, sink) if state.exists() and not fresh else MemoryStore(sink)
+    engine = Engine(catalog, store)
+    try:
+        report = _replay_with_progress(events, engine, out / "rejects.jsonl")
+    finally:
+        sink.close()
+        engine.close()
+    store.sink = None  # type: ignore[assignment]
+    state.write_bytes(pickle.dumps(store, protocol=pickle.HIGHEST_PROTOCOL))
+    store.sink = sink
+    _write_summary(report, out / "summary.json")
+    _print_report(report, out)
+
+
+def _restore(path: Path, sink: FileSink) -> MemoryStore:
+    store = pickle.loads(path.read_bytes())
+    if not isinstance(store, MemoryStore):
+        raise typer.BadParameter(f"{path} is not a saved embedded store")
+    store.sink = sink
+    return store
+
+
+def _replay_with_progress(events: Path, engine: Engine, rejects: Path) -> ReplayReport:
+    size = events.stat().st_size
+    columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=size < 5_000_000) as bar:
+        task = bar.add_task("replay", total=size)
+        return replay(events, engine, rejects=rejects,
+                      on_progress=lambda done: bar.update(task, completed=done))
+
+
+def _write_summary(report: ReplayReport, path: Path) -> None:
+    summary = {
+        "lines": report.lines, "applied": report.applied, "duplicates": report.duplicates,
+        "rejected": report.rejected, "reasons": dict(report.reasons),
+        "seconds": round(report.seconds, 3),
+        "points_per_program": report.per_program(),
+        "points_per_provider": report.per_provider(),
+        "points_total": sum(report.totals.values()),
+    }
+    path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+
+
+def _print_report(report: ReplayReport, out: Path) -> None:
+    console.print(f"{report.lines:,} lines: {report.applied:,} applied, "
+                  f"{report.duplicates:,} duplicates, {report.rejected:,} rejected "
+                  f"in {report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)")
+    if report.reasons:
+        console.print("rejected: " + ", ".join(f"{k} {v:,}" for k, v in
+                                                report.reasons.most_common()))
+    for title, rows in (("program", report.per_program()), ("provider", report.per_provider())):
+        table = Table(title, "points (yen)")
+        for name, points in rows.items():
+            table.add_row(name, f"{points:,}")
+        table.add_row("total", f"{sum(rows.values()):,}", style="bold")
+        console.print(table)
+    console.print(f"ledger: {out / 'ledger.jsonl'}  rejects: {out / 'rejects.jsonl'}  "
+                  f"summary: {out / 'summary.json'}")
+
+
+@app.command()
+def explain(
+    person: Annotated[str, typer.Argument(help="the MyKey ID")],
+    events: Annotated[Path, typer.Option("--events", help="the stream to evaluate")],
+    rules: RulesOption = Path("rules"),
+) -> None:
+    """For each of a person's events: what each program awarded or why it did not."""
+    catalog = _catalog(rules)
+    engine = Engine(catalog, MemoryStore(), explain=True)
+    mine: list[Decision] = []
+
+    def keep(decisions: list[Decision]) -> None:
+        mine.extend(d for d in decisions if d.event.person == person)
+
+    replay(events, engine, on_decisions=keep)
+    engine.close()
+    if not mine:
+        console.print(f"no events for {person}")
+        raise typer.Exit(1)
+    for decision in mine:
+        for line in describe(decision):
+            console.print(line, markup=False, highlight=False)
+
+
+def describe(decision: Decision) -> list[str]:
+    """Human lines for one decision: the event, then one line per program."""
+    event = decision.event
+    amount = getattr(event, "amount", None)
+    head = f"{event.at.isoformat()} {event.type} {event.key}"
+    lines = [head + (f" {amount:,} yen" if amount is not None else "")]
+    applied = decision.applied
+    if applied.status != "applied":
+        lines.append(f"  {applied.status}: {applied.reason}")
+    outcomes = {o.program: o for o in applied.outcomes}
+    for verdict in decision.verdicts:
+        name = f"{verdict.program}@v{verdict.version}"
+        if verdict.failed is not None:
+            lines.append(f"  {name}: nothing; failed {verdict.failed.name}: "
+                         f"{verdict.failed.explain}")
+            continue
+        outcome = outcomes.get(verdict.program)
+        if outcome is None:
+            lines.append(f"  {name}: eligible, nothing to award")
+        elif outcome.awarded < outcome.wanted:
+            lines.append(f"  {name}: awarded {outcome.awarded:,} of {outcome.wanted:,}; "
+                         f"limited by {outcome.limited_by}")
+        else:
+            lines.append(f"  {name}: awarded {outcome.awarded:,}")
+    for program, points in applied.reversed.items():
+        lines.append(f"  {program}: reversed {points:,}")
+    return lines
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(help="persons in the generated population")] = 20_000,
+    events: Annotated[int, typer.Option(help="events in the generated stream")] = 200_000,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 2022,
+    rules: RulesOption = Path("rules"),
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("out/demo"),
+) -> None:
+    """The main job on the embedded store: generate a stream, replay it, print the awards."""
+    from load.generate import generate
+
+    stream = out / f"events-{persons}-{events}-{seed}.jsonl"
+    if not stream.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        console.print(f"generating {events:,} events over {persons:,} persons -> {stream}")
+        generate(stream, persons=persons, events=events, seed=seed)
+    for old in ("ledger.jsonl", "rejects.jsonl", "state.pickle"):
+        (out / old).unlink(missing_ok=True)
+    replay_command(stream, rules=rules, out=out, fresh=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

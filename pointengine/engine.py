@@ -1,0 +1,239 @@
+"""The engine: route each event to the few programs it can concern, decide, and apply.
+
+For a batch of events the engine (1) updates the persons that applications, registrations and
+moves change, (2) routes every event to the programs of the national level and of the
+jurisdictions it touches (the store's municipality and prefecture, the person's), (3) asks each
+program version's compiled ruleset for the first failing check, (4) turns each eligible program
+into a claim of points, and (5) hands the batch to the store, which clips claims to their caps
+atomically and writes the ledger. The engine holds no per-person state between batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pointengine.awards import claim_for, health_points_key, requested_points
+from pointengine.catalog import Catalog, Program
+from pointengine.conditions import Check
+from pointengine.eligibility import checks_for
+from pointengine.events import (
+    AnyEvent,
+    Charge,
+    HealthInsuranceRegistration,
+    LotteryDraw,
+    MynapointApplication,
+    Participation,
+    PublicFundsAccountRegistration,
+    Purchase,
+    Refund,
+    ResidenceChange,
+)
+from pointengine.facts import Fact, build_fact
+from pointengine.matching import CompiledRuleset
+from pointengine.municipalities import registry
+from pointengine.persons import Enrolment, Person
+from pointengine.programs import Lottery, ProgramVersion
+from pointengine.store import Applied, Claim, Intent, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One program's answer to one event: the failed check, or the points it asked."""
+
+    program: str
+    version: int
+    failed: Check | None
+    wanted: int
+
+
+@dataclass(slots=True)
+class Decision:
+    """What became of one event; ``verdicts`` is filled when the engine explains."""
+
+    event: AnyEvent
+    applied: Applied
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+class _Refused(Exception):
+    """An event the engine refuses before it reaches the store."""
+
+
+class Engine:
+    """Evaluates batches of canonical events against a catalog, on a store."""
+
+    def __init__(self, catalog: Catalog, store: Store, *, explain: bool = False) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.explain = explain
+        self._bases = catalog.bases()
+        self._rulesets: dict[int, CompiledRuleset] = {}
+        self._codes = registry()
+
+    def close(self) -> None:
+        """Drop every compiled ruleset."""
+        for ruleset in self._rulesets.values():
+            ruleset.close()
+        self._rulesets.clear()
+
+    def ruleset(self, version: ProgramVersion) -> CompiledRuleset:
+        """The compiled ruleset of a program version (compiled on first use)."""
+        ruleset = self._rulesets.get(id(version))
+        if ruleset is None:
+            ruleset = CompiledRuleset(version.label, checks_for(version))
+            self._rulesets[id(version)] = ruleset
+        return ruleset
+
+    def process(self, events: Sequence[AnyEvent]) -> list[Decision]:
+        """Decide and apply a batch of events, in order."""
+        keys = [e.key for e in events]
+        seen = self.store.applied(keys)
+        persons = self.store.persons({e.person for e in events})
+        decisions: list[Decision] = []
+        intents: list[Intent] = []
+        owners: list[int] = []
+        for event in events:
+            decision = Decision(event, Applied(event.key, "applied"))
+            decisions.append(decision)
+            if event.key in seen:
+                decision.applied = Applied(event.key, "duplicate", "event already applied")
+                continue
+            seen.add(event.key)
+            try:
+                batch = self._intents(event, persons, decision)
+            except _Refused as refused:
+                decision.applied = Applied(event.key, "rejected", str(refused))
+                continue
+            intents.extend(batch)
+            owners.extend([len(decisions) - 1] * len(batch))
+        for index, applied in zip(owners, self.store.apply_many(intents), strict=True):
+            decision = decisions[index]
+            if applied.event == decision.event.key:
+                decision.applied = applied
+            else:
+                decision.applied.outcomes.extend(applied.outcomes)
+        return decisions
+
+    def _intents(self, event: AnyEvent, persons: dict[str, Person],
+                 decision: Decision) -> list[Intent]:
+        person = persons.get(event.person)
+        changed = self._changed_person(event, person)
+        if changed is not None:
+            persons[event.person] = person = changed
+        at = event.at.isoformat()
+        if isinstance(event, LotteryDraw):
+            return self._draw(event, persons, at)
+        if isinstance(event, Refund):
+            self._known_provider(event.provider)
+            return [Intent(event.key, event.person, at,
+                           refund_of=f"{event.source}/{event.transaction}",
+                           refund_amount=event.amount)]
+        claims: list[Claim] = []
+        tallies: list[tuple[str, int]] = []
+        if person is not None:
+            fact = build_fact(event, person, self._bases)
+            for program in self._route(event, person):
+                version = program.version_at(event.at)
+                claim = self._decide(version, event, person, fact, decision, tallies)
+                if claim is not None:
+                    claims.append(claim)
+        transaction = event.key if isinstance(event, Purchase | Charge) else None
+        return [Intent(
+            event.key, event.person, at, claims=tuple(claims), person_state=changed,
+            transaction=transaction,
+            amount=event.amount if isinstance(event, Purchase | Charge) else 0,
+            tallies=tuple(tallies),
+        )]
+
+    def _decide(self, version: ProgramVersion, event: AnyEvent, person: Person, fact: Fact,
+                decision: Decision, tallies: list[tuple[str, int]]) -> Claim | None:
+        failed = self.ruleset(version).first_failure(fact)
+        wanted = 0
+        if failed is None:
+            if isinstance(version.award, Lottery):
+                if isinstance(event, Participation) and event.health_points > 0:
+                    tallies.append((health_points_key(version.id, person.id),
+                                    event.health_points))
+            else:
+                wanted = requested_points(version, event, person)
+        if self.explain:
+            decision.verdicts.append(Verdict(version.id, version.version, failed, wanted))
+        if wanted <= 0:
+            return None
+        provider = str(fact[f"chosen{version.phase}"])
+        return claim_for(version, person.id, provider, wanted)
+
+    def _route(self, event: AnyEvent, person: Person) -> list[Program]:
+        places: list[str] = ["national"]
+        codes = self._codes
+        where = getattr(event, "store_municipality", None) or getattr(event, "municipality", None)
+        if where:
+            places.extend(codes.jurisdictions_of(where))
+        residence = person.residence_at(event.at)
+        if residence:
+            places.extend(j for j in codes.jurisdictions_of(residence) if j not in places)
+        return self.catalog.candidates(places, event.type)
+
+    def _changed_person(self, event: AnyEvent, person: Person | None) -> Person | None:
+        if isinstance(event, MynapointApplication):
+            self._known_provider(event.provider)
+            earlier = person.enrolments.get(event.phase) if person is not None else None
+            if earlier is not None and earlier.provider != event.provider:
+                raise _Refused(f"already applied for phase {event.phase} with {earlier.provider}; "
+                               "a person chooses one provider per phase")
+            new = person.copy() if person is not None else Person(event.person)
+            if earlier is None or event.at < earlier.applied_at:
+                # A repeat application (as for parts ② and ③) keeps the first one's date.
+                new.enrolments[event.phase] = Enrolment(event.provider, event.at,
+                                                        event.card_applied_on)
+            if new.residence_at(event.at) != event.residence:
+                new.move(event.at, event.residence)
+            new.birth_date = event.birth_date or new.birth_date
+            new.children = event.children_birth_dates or new.children
+            new.phase1_applicant = new.phase1_applicant or event.applied_in_phase1
+            return new
+        if isinstance(event, HealthInsuranceRegistration | PublicFundsAccountRegistration):
+            what = ("health_insurance" if isinstance(event, HealthInsuranceRegistration)
+                    else "public_funds_account")
+            new = person.copy() if person is not None else Person(event.person)
+            earlier = new.registrations.get(what)
+            new.registrations[what] = min(earlier, event.at) if earlier else event.at
+            return new
+        if isinstance(event, ResidenceChange):
+            new = person.copy() if person is not None else Person(event.person)
+            new.move(event.at, event.residence)
+            return new
+        if isinstance(event, Purchase | Charge):
+            self._known_provider(event.provider)
+        return None
+
+    def _known_provider(self, provider: str) -> None:
+        if provider not in self._bases:
+            raise _Refused(f"unknown provider {provider!r}")
+
+    def _draw(self, event: LotteryDraw, persons: dict[str, Person], at: str) -> list[Intent]:
+        program = self.catalog.programs.get(event.program)
+        if program is None or not isinstance(program.current.award, Lottery):
+            raise _Refused(f"no lottery program {event.program!r}")
+        version = program.version_at(event.at)
+        award = version.award
+        assert isinstance(award, Lottery)
+        entrants = [p for p, points in self.store.tallies(f"ht|{version.id}|").items()
+                    if points >= award.threshold]
+        winners = sorted(entrants, key=lambda p: _draw_rank(award.seed, event.key, p))
+        stored = self.store.persons(winners[: award.winners])
+        intents = [Intent(event.key, event.person, at)]
+        for winner in winners[: award.winners]:
+            person = persons.get(winner) or stored[winner]
+            enrolment = person.enrolment_at(version.phase, event.at)
+            provider = enrolment.provider if enrolment else ""
+            claim = claim_for(version, winner, provider, award.amount)
+            intents.append(Intent(f"{event.key}#{winner}", winner, at, claims=(claim,)))
+        return intents
+
+
+def _draw_rank(seed: str, draw: str, person: str) -> str:
+    """A reproducible, auditable order: anyone with the seed can recompute the draw."""
+    return hashlib.sha256(f"{seed}|{draw}|{person}".encode()).hexdigest()

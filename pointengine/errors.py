@@ -1,0 +1,100 @@
+"""The one exception hierarchy of pointengine.
+
+Every error the package raises on purpose derives from :class:`PointEngineError`. Errors are
+named after their meaning, not after the module that raises them::
+
+    PointEngineError
+    ├── InputError                  bad input: rejected, counted, nothing changed
+    │   ├── MalformedEvent          a line that is not a valid canonical event
+    │   ├── MyNumberRejected        a value that is a My Number where a MyKey ID belongs
+    │   ├── UnknownMunicipality     a local government code that does not exist
+    │   ├── UnknownTransaction      a refund of a transaction the engine never saw
+    │   ├── RefundExceedsPayment    a refund of more than the transaction paid
+    │   └── SignatureRejected       an unsigned, forged or stale provider request
+    ├── RuleFileError               rule files that do not validate (one or more problems)
+    ├── IntegrityError              the engine's own state would become inconsistent
+    └── OperationalError            a backend (Redis, the matching engine) failed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PointEngineError(Exception):
+    """Root of every error pointengine raises on purpose."""
+
+
+class InputError(PointEngineError):
+    """Input that is rejected with a reason and changes nothing."""
+
+    reason_code = "invalid"
+
+
+class MalformedEvent(InputError):
+    """A line or request body that is not a valid canonical event."""
+
+    reason_code = "malformed"
+
+
+class MyNumberRejected(InputError):
+    """A 12-digit value with a valid My Number check digit, where a MyKey ID belongs."""
+
+    reason_code = "my_number"
+
+
+class UnknownMunicipality(InputError):
+    """A local government code that is not in the code list."""
+
+    reason_code = "unknown_municipality"
+
+
+class UnknownTransaction(InputError):
+    """A refund that names a transaction the engine has never applied."""
+
+    reason_code = "unknown_transaction"
+
+
+class RefundExceedsPayment(InputError):
+    """A refund that would take back more than the transaction paid."""
+
+    reason_code = "refund_exceeds_payment"
+
+
+class SignatureRejected(InputError):
+    """A provider request that is unsigned, wrongly signed, stale or not the provider's own."""
+
+    reason_code = "signature"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a rule file, located for the person who wrote it."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+    suggestion: str | None = None
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        tag = "" if self.severity == "error" else f" [{self.severity}]"
+        return f"{self.file}:{self.line}: {self.field}: {self.message}{hint}{tag}"
+
+
+class RuleFileError(PointEngineError):
+    """One or more rule files failed validation; ``problems`` lists each, located."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class IntegrityError(PointEngineError):
+    """An operation would leave the engine's state inconsistent; nothing was applied."""
+
+
+class OperationalError(PointEngineError):
+    """A backend failed (Redis unreachable, the matching engine refused a ruleset)."""

@@ -1,0 +1,216 @@
+"""Canonical events: what payment providers, the MyKey platform and municipalities report.
+
+Every event is a frozen pydantic model with a ``type`` tag, a ``source`` (who sent it) and an
+``id`` unique within that source, the ``person`` (a MyKey ID, never a My Number) and ``at``, a
+timestamp that must carry a UTC offset. Eligibility is judged in JST at ``at``; the wall clock
+never enters a decision. Amounts are integer yen; a float is refused, not rounded.
+
+Parse a line with :func:`parse_event`; the README documents every field with an example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
+from pointengine.municipalities import registry
+from pointengine.privacy import carries_my_number, is_my_number
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+
+
+def _mykey_id(value: str) -> str:
+    if is_my_number(value):
+        raise PydanticCustomError("my_number", "a My Number is not a MyKey ID; it is never accepted")
+    if not _ID.match(value):
+        raise PydanticCustomError("mykey_id", "a MyKey ID is 1-64 letters, digits, '.', '_', ':', '-'")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _ID.match(value):
+        raise PydanticCustomError("identifier", "an id is 1-64 letters, digits, '.', '_', ':', '-'")
+    return value
+
+
+def _municipality(value: str) -> str:
+    if value not in registry():
+        hint = registry().closest(value)
+        extra = f" (did you mean {hint}?)" if hint else ""
+        raise PydanticCustomError(
+            "unknown_municipality", "unknown local government code {code}{extra}",
+            {"code": value, "extra": extra},
+        )
+    return value
+
+
+MyKeyId = Annotated[str, AfterValidator(_mykey_id)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+MunicipalityCode = Annotated[str, AfterValidator(_municipality)]
+Yen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
+
+
+class Event(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+    source: Identifier
+    id: Identifier
+    person: MyKeyId
+    at: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: an event with the same source and id is applied once."""
+        return f"{self.source}/{self.id}"
+
+    @property
+    def day(self) -> dt.date:
+        """The calendar day of ``at`` in JST, on which eligibility is judged."""
+        return self.at.astimezone(JST).date()
+
+
+class MynapointApplication(Event):
+    """A person applies for Mynapoint (マイナポイント申込) in a phase and chooses one provider."""
+
+    type: Literal["mynapoint_application"] = "mynapoint_application"
+    phase: Literal[1, 2]
+    provider: Identifier
+    card_applied_on: dt.date
+    residence: MunicipalityCode
+    birth_date: dt.date | None = None
+    children_birth_dates: tuple[dt.date, ...] = ()
+    applied_in_phase1: bool = False
+
+
+class HealthInsuranceRegistration(Event):
+    """The person registered the card as a health-insurance card (健康保険証利用登録)."""
+
+    type: Literal["health_insurance_registration"] = "health_insurance_registration"
+
+
+class PublicFundsAccountRegistration(Event):
+    """The person registered a bank account for public benefits (公金受取口座登録)."""
+
+    type: Literal["public_funds_account_registration"] = "public_funds_account_registration"
+
+
+class Charge(Event):
+    """Money charged onto a provider's account (チャージ); ``store_municipality`` is where."""
+
+    type: Literal["charge"] = "charge"
+    provider: Identifier
+    amount: Yen
+    store: Identifier | None = None
+    store_municipality: MunicipalityCode | None = None
+
+
+class Purchase(Event):
+    """A purchase (お買い物) at a store, paid with the provider's service."""
+
+    type: Literal["purchase"] = "purchase"
+    provider: Identifier
+    amount: Yen
+    store: Identifier
+    store_municipality: MunicipalityCode
+
+
+class Refund(Event):
+    """A full or partial refund of an earlier charge or purchase of the same source."""
+
+    type: Literal["refund"] = "refund"
+    provider: Identifier
+    transaction: Identifier
+    amount: Yen
+
+
+class ResidenceChange(Event):
+    """The person moved; from ``at`` on, ``residence`` is their municipality."""
+
+    type: Literal["residence_change"] = "residence_change"
+    residence: MunicipalityCode
+
+
+class Participation(Event):
+    """The person took part in a municipal activity (a health event; QR code at the venue)."""
+
+    type: Literal["participation"] = "participation"
+    municipality: MunicipalityCode
+    activity: Identifier
+    health_points: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 0
+
+
+class LotteryDraw(Event):
+    """A municipality draws the lottery of one of its programs; ``person`` is the official."""
+
+    type: Literal["lottery_draw"] = "lottery_draw"
+    program: Identifier
+
+
+AnyEvent = Annotated[
+    MynapointApplication
+    | HealthInsuranceRegistration
+    | PublicFundsAccountRegistration
+    | Charge
+    | Purchase
+    | Refund
+    | ResidenceChange
+    | Participation
+    | LotteryDraw,
+    Field(discriminator="type"),
+]
+Transaction = Charge | Purchase
+EVENT_TYPES: tuple[type[Event], ...] = (
+    MynapointApplication, HealthInsuranceRegistration, PublicFundsAccountRegistration, Charge,
+    Purchase, Refund, ResidenceChange, Participation, LotteryDraw,
+)
+_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(raw: bytes | str) -> AnyEvent:
+    """Validate one JSON event; raise the most specific :class:`InputError` on bad input.
+
+    The error message never repeats a My Number.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        return _adapter.validate_json(data)
+    except ValidationError as exc:
+        raise _translate(exc, data) from None
+
+
+def event_from_dict(data: dict[str, object]) -> AnyEvent:
+    """Validate an already-decoded event (adapters build these)."""
+    try:
+        return _adapter.validate_python(data)
+    except ValidationError as exc:
+        raise _translate(exc, b"") from None
+
+
+def _translate(exc: ValidationError, raw: bytes) -> MalformedEvent:
+    errors = exc.errors(include_url=False, include_input=False)
+    kinds = {e["type"] for e in errors}
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in errors[:5]
+    )
+    if "my_number" in kinds or (raw and carries_my_number(raw)):
+        return MyNumberRejected("the event carries a My Number; it was rejected and not stored")
+    if "unknown_municipality" in kinds:
+        return UnknownMunicipality(detail)
+    return MalformedEvent(detail)

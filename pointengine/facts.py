@@ -1,0 +1,105 @@
+"""The fact: one event seen together with its person, flattened for rule matching.
+
+Every fact holds the same fields with fixed types (str or int, never None), so that compiled
+rules can compare them and negate comparisons safely: a missing string is ``""``, a missing day
+or age is ``0`` or ``-1``. Days are ``YYYYMMDD`` integers in JST.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+from pointengine.events import (
+    JST,
+    AnyEvent,
+    Charge,
+    LotteryDraw,
+    Participation,
+    Purchase,
+)
+from pointengine.municipalities import registry
+from pointengine.persons import Person
+
+Fact = dict[str, str | int]
+
+FIELDS: Final[dict[str, str]] = {
+    "type": "the event's type",
+    "day": "the event's day in JST (YYYYMMDD)",
+    "provider": "the provider that reported the transaction",
+    "chosen1": "the provider the person chose in phase 1",
+    "chosen2": "the provider the person chose in phase 2",
+    "basis1": "whether the phase-1 provider awards on charges or purchases",
+    "basis2": "whether the phase-2 provider awards on charges or purchases",
+    "applied1_on": "the day of the person's phase-1 Mynapoint application",
+    "applied2_on": "the day of the person's phase-2 Mynapoint application",
+    "card_applied_on": "the day the person applied for the My Number card",
+    "phase1_applicant": "1 when the person applied for phase-1 Mynapoint",
+    "residence": "the person's municipality at the event's time",
+    "residence_pref": "the prefecture of the person's municipality",
+    "store": "the store's id",
+    "store_place": "the store's municipality (the parent city for a ward)",
+    "store_pref": "the store's prefecture",
+    "age": "the person's age on the event's day",
+    "health_insurance": "1 when the card is registered as health-insurance card",
+    "public_funds_account": "1 when a public-funds account is registered",
+    "activity": "the activity taken part in",
+    "place": "the municipality where the activity took place",
+    "program": "the program a lottery draw is for",
+}
+
+
+def day_number(day: dt.date) -> int:
+    """``2022-01-05`` → ``20220105``."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """Completed years on ``day`` (a person born on 29 February ages on 1 March)."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) -> Fact:
+    """The fact for ``event``; ``bases`` maps provider id to ``charge`` or ``purchase``."""
+    at = event.at
+    day = at.astimezone(JST).date()
+    codes = registry()
+    fact: Fact = {
+        "type": event.type,
+        "day": day_number(day),
+        "provider": getattr(event, "provider", ""),
+        "chosen1": "", "chosen2": "", "basis1": "", "basis2": "",
+        "applied1_on": 0, "applied2_on": 0, "card_applied_on": 0, "phase1_applicant": 0,
+        "residence": "", "residence_pref": "",
+        "store": "", "store_place": "", "store_pref": "",
+        "age": -1, "health_insurance": 0, "public_funds_account": 0,
+        "activity": "", "place": "", "program": "",
+    }
+    if isinstance(event, Purchase | Charge) and event.store_municipality is not None:
+        fact["store"] = event.store or ""
+        fact["store_place"] = codes.local_government_of(event.store_municipality)
+        fact["store_pref"] = codes.prefecture_of(event.store_municipality)
+    elif isinstance(event, Participation):
+        fact["activity"] = event.activity
+        fact["place"] = codes.local_government_of(event.municipality)
+    elif isinstance(event, LotteryDraw):
+        fact["program"] = event.program
+    if person is None:
+        return fact
+    for phase in (1, 2):
+        enrolment = person.enrolment_at(phase, at)
+        if enrolment is not None:
+            fact[f"chosen{phase}"] = enrolment.provider
+            fact[f"basis{phase}"] = bases.get(enrolment.provider, "")
+            fact[f"applied{phase}_on"] = day_number(enrolment.applied_at.astimezone(JST).date())
+            fact["card_applied_on"] = day_number(enrolment.card_applied_on)
+    fact["phase1_applicant"] = int(person.phase1_applicant or 1 in person.enrolments)
+    residence = person.residence_at(at)
+    if residence:
+        fact["residence"] = codes.local_government_of(residence)
+        fact["residence_pref"] = codes.prefecture_of(residence)
+    if person.birth_date is not None:
+        fact["age"] = age_on(person.birth_date, day)
+    fact["health_insurance"] = int(person.registered_at("health_insurance", at))
+    fact["public_funds_account"] = int(person.registered_at("public_funds_account", at))
+    return fact

@@ -1,0 +1,177 @@
+"""Compiled eligibility checks on durable_rules: the only module that imports it.
+
+A program version's ordered checks become one durable_rules ruleset. durable_rules fires at most
+one rule per event and expands ``$or`` into alternatives, so each check ``k`` becomes a pair of
+small, mutually exclusive rules, ``k_ok`` (the check holds) and ``k_no`` (its negation holds),
+both guarded by a ``stage`` field. Asking for the first failing check asserts the fact at stage
+0, 1, ... until a ``_no`` rule fires. Exactly one rule of each pair fires, which is verified on
+every call: anything else means the compilation is wrong and raises
+:class:`~pointengine.errors.IntegrityError`.
+
+Answers are memoised. The key is not the fact itself but the *class* of each field's value:
+a field compared only with constants is reduced to its position among those constants (so
+20,000 different store ids or 600 different days collapse into a handful of classes); a field
+compared with another field keeps its value. Two facts with the same key satisfy exactly the
+same comparisons, so they fail the same check.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import durable_rules_engine as _engine
+import orjson
+
+from pointengine.conditions import AllOf, AnyOf, Check, Compare, Condition, FieldRef, Value, negate
+from pointengine.errors import IntegrityError, OperationalError
+
+_OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+_STAGE = "check_stage"  # not a fact field
+_NAMES = itertools.count()
+_LOCK = threading.Lock()  # the C engine is not documented as thread-safe
+
+DEFAULT_CACHE_SIZE = 200_000
+
+
+def to_json(c: Condition) -> dict[str, Any]:
+    """``c`` as a durable_rules message condition."""
+    if isinstance(c, Compare):
+        right: Any = {"$m": c.value.field} if isinstance(c.value, FieldRef) else c.value
+        if c.op == "==":
+            return {c.field: right}
+        return {_OPS[c.op]: {c.field: right}}
+    parts = [to_json(p) for p in c.parts]
+    if isinstance(c, AllOf):
+        if not parts:  # always true
+            return {"$or": [{"type": ""}, {"$neq": {"type": ""}}]}
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+    if not parts:  # always false
+        return {"$and": [{"type": ""}, {"$neq": {"type": ""}}]}
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def _constants(c: Condition, out: dict[str, set[Value]], refs: set[str]) -> None:
+    if isinstance(c, Compare):
+        if isinstance(c.value, FieldRef):
+            refs.update((c.field, c.value.field))
+        else:
+            out.setdefault(c.field, set()).add(c.value)
+        return
+    for part in c.parts:
+        _constants(part, out, refs)
+
+
+def _classifier(constants: set[Value]) -> Callable[[Value], int]:
+    """Maps a value to its class among ``constants``: below the first, equal to it, between..."""
+    ordered = sorted(constants)  # type: ignore[type-var]  # one type per field
+    members = frozenset(ordered)
+
+    def classify(value: Value) -> int:
+        index = bisect_left(ordered, value)  # type: ignore[arg-type]
+        return 2 * index + 1 if value in members else 2 * index
+
+    return classify
+
+
+class CompiledRuleset:
+    """The ordered checks of one program version, compiled into a durable_rules ruleset."""
+
+    def __init__(self, name: str, checks: Sequence[Check], *,
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.name = f"{name}#{next(_NAMES)}"  # rulesets cannot be replaced: names are unique
+        self.checks = tuple(checks)
+        self.cache_size = cache_size
+        constants: dict[str, set[Value]] = {}
+        refs: set[str] = set()
+        for check in self.checks:
+            _constants(check.condition, constants, refs)
+        self.fields: tuple[str, ...] = tuple(sorted(refs | set(constants)))
+        self._raw = tuple(f for f in self.fields if f in refs)
+        self._classified = tuple((f, _classifier(constants[f])) for f in self.fields
+                                 if f not in refs)
+        self._memo: dict[tuple[Any, ...], int] = {}
+        self.hits = 0
+        self.misses = 0
+        self._handle: int | None = None
+        if self.checks:
+            rules: dict[str, Any] = {}
+            for stage, check in enumerate(self.checks):
+                for suffix, cond in (("ok", check.condition), ("no", negate(check.condition))):
+                    rules[f"{stage}_{suffix}"] = {
+                        "all": [{"m": {"$and": [{_STAGE: stage}, to_json(cond)]}}]}
+            try:
+                with _LOCK:
+                    self._handle = _engine.create_ruleset(self.name, orjson.dumps(rules).decode())
+            except Exception as error:  # the C engine raises bare exceptions with codes
+                raise OperationalError(
+                    f"durable_rules refused the ruleset of {name}: {error}") from error
+
+    def key(self, fact: Mapping[str, Value]) -> tuple[Any, ...]:
+        """The memo key of ``fact``: equal keys fail the same check."""
+        try:
+            return (tuple(fact[f] for f in self._raw)
+                    + tuple(classify(fact[f]) for f, classify in self._classified))
+        except KeyError as missing:
+            raise IntegrityError(f"the fact has no field {missing}") from None
+
+    def first_failure(self, fact: Mapping[str, Value]) -> Check | None:
+        """The first check ``fact`` fails, or None when it passes them all."""
+        if self._handle is None:
+            return None
+        key = self.key(fact)
+        index = self._memo.get(key)
+        if index is None:
+            self.misses += 1
+            index = self._match(fact)
+            if len(self._memo) >= self.cache_size:
+                self._memo.clear()
+            self._memo[key] = index
+        else:
+            self.hits += 1
+        return None if index < 0 else self.checks[index]
+
+    def first_failures(self, facts: Iterable[Mapping[str, Value]]) -> list[Check | None]:
+        """:meth:`first_failure` of each fact, in order."""
+        return [self.first_failure(fact) for fact in facts]
+
+    def _match(self, fact: Mapping[str, Value]) -> int:
+        message = {f: fact[f] for f in self.fields}
+        with _LOCK:
+            for stage in range(len(self.checks)):
+                message[_STAGE] = stage
+                fired = self._fire(message)
+                if fired == f"{stage}_no":
+                    return stage
+                if fired != f"{stage}_ok":
+                    raise IntegrityError(
+                        f"{self.name}: check {self.checks[stage].name!r} fired {fired!r}")
+        return -1
+
+    def _fire(self, message: dict[str, Any]) -> str | None:
+        handle = self._handle
+        assert handle is not None
+        code, state = _engine.assert_event(handle, orjson.dumps(message).decode())
+        if code != 0:
+            return None
+        fired: list[str] = []
+        result = _engine.start_action_for_state(handle, state)
+        while result:
+            fired.extend(orjson.loads(result[1]))
+            result = _engine.complete_and_start_action(handle, state)
+        if len(fired) != 1:
+            raise IntegrityError(f"{self.name}: {len(fired)} rules fired for one check: {fired}")
+        return fired[0]
+
+    def close(self) -> None:
+        """Drop the ruleset from durable_rules."""
+        if self._handle is not None:
+            with _LOCK:
+                _engine.delete_ruleset(self._handle)
+            self._handle = None
+
+    def __repr__(self) -> str:
+        return f"CompiledRuleset({self.name!r}, {len(self.checks)} checks)"

@@ -1,0 +1,147 @@
+"""The embedded store: the whole contract in process memory, no server to install.
+
+Single-threaded by design (one replay, one service worker); Python dicts give each intent's
+atomicity for free because nothing else runs between its checks and its writes. A refused
+intent is checked before anything is written, so it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
+from pointengine.persons import Person
+from pointengine.store import Applied, Award, Intent, Outcome, Store
+
+
+class _Transaction:
+    __slots__ = ("amount", "awards", "refunded", "reversed")
+
+    def __init__(self, amount: int, awards: tuple[Award, ...]) -> None:
+        self.amount = amount
+        self.refunded = 0
+        self.awards = awards
+        self.reversed = [0] * len(awards)
+
+
+class MemoryStore(Store):
+    """The embedded default store."""
+
+    def __init__(self, sink: LedgerSink | None = None) -> None:
+        self.sink: LedgerSink = sink if sink is not None else ListSink()
+        self._persons: dict[str, Person] = {}
+        self._applied: set[str] = set()
+        self._counters: dict[str, int] = {}
+        self._members: set[str] = set()
+        self._transactions: dict[str, _Transaction] = {}
+        self._totals: dict[tuple[str, str], int] = {}
+        self._tallies: dict[str, int] = {}
+        self._seq = 0
+
+    def persons(self, ids: Iterable[str]) -> dict[str, Person]:
+        """The stored persons among ``ids``."""
+        found = self._persons
+        return {i: found[i] for i in ids if i in found}
+
+    def applied(self, events: Iterable[str]) -> set[str]:
+        """The event keys already applied."""
+        return {e for e in events if e in self._applied}
+
+    def counter(self, key: str) -> int:
+        """A counter's value."""
+        return self._counters.get(key, 0)
+
+    def totals(self) -> dict[tuple[str, str], int]:
+        """Net points per (program, provider)."""
+        return dict(self._totals)
+
+    def tallies(self, prefix: str) -> dict[str, int]:
+        """Tallies under ``prefix``."""
+        n = len(prefix)
+        return {k[n:]: v for k, v in self._tallies.items() if k.startswith(prefix)}
+
+    def apply_many(self, intents: Sequence[Intent]) -> list[Applied]:
+        """Apply each intent in order, atomically."""
+        entries: list[LedgerEntry] = []
+        results = [self._apply(intent, entries) for intent in intents]
+        if entries:
+            self.sink.append(entries)
+        return results
+
+    def _apply(self, intent: Intent, entries: list[LedgerEntry]) -> Applied:
+        if intent.event in self._applied:
+            return Applied(intent.event, "duplicate", "event already applied")
+        result = Applied(intent.event, "applied")
+        if intent.refund_of is not None:
+            refused = self._refund(intent, result, entries)
+            if refused is not None:
+                return Applied(intent.event, "rejected", refused)
+        awards: list[Award] = []
+        counters = self._counters
+        for claim in intent.claims:
+            if claim.member_key and claim.member_key not in self._members:
+                full = next((a for a in claim.admissions
+                             if counters.get(a.key, 0) >= a.limit), None)
+                if full is not None:
+                    result.outcomes.append(
+                        Outcome(claim.program, claim.version, claim.points, 0, full.label))
+                    continue
+                if claim.points > 0:
+                    self._members.add(claim.member_key)
+                    for admission in claim.admissions:
+                        counters[admission.key] = counters.get(admission.key, 0) + 1
+            points = claim.points
+            limited_by = None
+            for cap in claim.caps:
+                room = cap.limit - counters.get(cap.key, 0)
+                if room < points:
+                    points, limited_by = max(room, 0), cap.label
+            result.outcomes.append(
+                Outcome(claim.program, claim.version, claim.points, points, limited_by))
+            if points <= 0:
+                continue
+            for cap in claim.caps:
+                counters[cap.key] = counters.get(cap.key, 0) + points
+            self._count(entries, "award", intent, claim.program, claim.version, points,
+                        claim.provider, None)
+            if claim.refundable:
+                awards.append(Award(claim.program, claim.version, points, claim.provider,
+                                    tuple(c.key for c in claim.caps)))
+        for key, amount in intent.tallies:
+            self._tallies[key] = self._tallies.get(key, 0) + amount
+        if intent.transaction is not None:
+            self._transactions[intent.transaction] = _Transaction(intent.amount, tuple(awards))
+        if intent.person_state is not None:
+            self._persons[intent.person] = intent.person_state
+        self._applied.add(intent.event)
+        return result
+
+    def _refund(self, intent: Intent, result: Applied, entries: list[LedgerEntry]) -> str | None:
+        assert intent.refund_of is not None
+        tx = self._transactions.get(intent.refund_of)
+        if tx is None:
+            return f"unknown transaction {intent.refund_of}"
+        refunded = tx.refunded + intent.refund_amount
+        if refunded > tx.amount:
+            return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
+                    f"transaction ({tx.amount - tx.refunded} of {tx.amount} yen)")
+        tx.refunded = refunded
+        for i, award in enumerate(tx.awards):
+            share = award.points * refunded // tx.amount - tx.reversed[i]
+            if share <= 0:
+                continue
+            tx.reversed[i] += share
+            for key in award.caps:
+                self._counters[key] -= share
+            result.reversed[award.program] = result.reversed.get(award.program, 0) + share
+            self._count(entries, "reversal", intent, award.program, award.version, -share,
+                        award.provider, intent.refund_of)
+        return None
+
+    def _count(self, entries: list[LedgerEntry], kind: str, intent: Intent, program: str,
+               version: int, points: int, provider: str, transaction: str | None) -> None:
+        self._seq += 1
+        key = (program, provider)
+        self._totals[key] = self._totals.get(key, 0) + points
+        entries.append(LedgerEntry(self._seq, kind, intent.event, intent.person,  # type: ignore[arg-type]
+                                   program, version, points, provider, intent.at, transaction))

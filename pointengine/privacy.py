@@ -1,0 +1,39 @@
+"""The My Number guard: a My Number is never stored, logged or echoed.
+
+Persons are MyKey IDs. A value of exactly 12 digits whose last digit is a valid My Number check
+digit (個人番号の検査用数字, the MIC ordinance's weights) is treated as a My Number wherever it
+appears, and the input carrying it is rejected without repeating the value.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TWELVE_DIGITS = re.compile(rb"(?<![0-9])[0-9]{12}(?![0-9])")
+
+
+def my_number_check_digit(first_eleven: str) -> int:
+    """The check digit for the first 11 digits of a My Number."""
+    total = 0
+    for n, char in enumerate(reversed(first_eleven), start=1):
+        weight = n + 1 if n <= 6 else n - 5
+        total += int(char) * weight
+    remainder = total % 11
+    return 0 if remainder <= 1 else 11 - remainder
+
+
+def is_my_number(value: str) -> bool:
+    """True when ``value`` is 12 digits with a valid My Number check digit."""
+    if len(value) != 12 or not value.isascii() or not value.isdigit():
+        return False
+    return my_number_check_digit(value[:11]) == int(value[11])
+
+
+def carries_my_number(raw: bytes) -> bool:
+    """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
+    return any(is_my_number(m.group().decode()) for m in _TWELVE_DIGITS.finditer(raw))
+
+
+def redact(raw: bytes) -> bytes:
+    """``raw`` with every 12-digit run masked, so a reject file never repeats a My Number."""
+    return _TWELVE_DIGITS.sub(b"************", raw)

@@ -1,0 +1,137 @@
+"""Replay: evaluate a stream of JSON-line events in batches, never stopping on bad input.
+
+Each line is validated; a bad line goes to the rejects file with its line number and reason
+(a My Number is masked, never repeated) and the run goes on. Valid events go to the engine in
+batches; the store writes the ledger. The report counts what happened and sums the points per
+program and per provider.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, BinaryIO
+
+import orjson
+
+from pointengine.engine import Decision, Engine
+from pointengine.errors import InputError
+from pointengine.events import AnyEvent, parse_event
+from pointengine.privacy import redact
+
+BATCH = 2_000
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did."""
+
+    lines: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def events_per_second(self) -> float:
+        """Lines per second over the whole run."""
+        return self.lines / self.seconds if self.seconds else 0.0
+
+    def per_program(self) -> dict[str, int]:
+        """Net points per program."""
+        out: Counter[str] = Counter()
+        for (program, _), points in self.totals.items():
+            out[program] += points
+        return dict(sorted(out.items()))
+
+    def per_provider(self) -> dict[str, int]:
+        """Net points per provider."""
+        out: Counter[str] = Counter()
+        for (_, provider), points in self.totals.items():
+            out[provider] += points
+        return dict(sorted(out.items()))
+
+
+class Rejects:
+    """The rejects file: one JSON line per refused input, with its line number and reason."""
+
+    def __init__(self, handle: IO[bytes] | None) -> None:
+        self._handle = handle
+
+    def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
+        """Record one refusal; ``raw`` is masked before it is written."""
+        if self._handle is None:
+            return
+        record: dict[str, object] = {"line": line, "reason": reason, "message": message}
+        if raw is not None:
+            record["input"] = redact(raw.strip()[:500]).decode("utf-8", "replace")
+        self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+
+def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
+                batch: int = BATCH) -> Iterator[list[tuple[int, AnyEvent]]]:
+    """Batches of (line number, event); bad lines are rejected and counted on the way."""
+    chunk: list[tuple[int, AnyEvent]] = []
+    for number, raw in enumerate(handle, start=1):
+        if not raw.strip():
+            continue
+        report.lines += 1
+        try:
+            chunk.append((number, parse_event(raw)))
+        except InputError as exc:
+            report.rejected += 1
+            report.reasons[exc.reason_code] += 1
+            rejects.write(number, exc.reason_code, str(exc), raw)
+            continue
+        if len(chunk) >= batch:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
+           on_progress: Callable[[int], None] | None = None,
+           on_decisions: Callable[[list[Decision]], None] | None = None,
+           batch: int = BATCH) -> ReplayReport:
+    """Replay ``events`` through ``engine``; return the report."""
+    report = ReplayReport()
+    started = time.perf_counter()
+    reject_handle = rejects.open("ab") if rejects is not None else None
+    sink = Rejects(reject_handle)
+    try:
+        with events.open("rb") as handle:
+            for chunk in read_events(handle, sink, report, batch):
+                decisions = engine.process([event for _, event in chunk])
+                for (number, _), decision in zip(chunk, decisions, strict=True):
+                    _count(report, sink, number, decision)
+                if on_decisions is not None:
+                    on_decisions(decisions)
+                if on_progress is not None:
+                    on_progress(handle.tell())
+    finally:
+        if reject_handle is not None:
+            reject_handle.close()
+    report.seconds = time.perf_counter() - started
+    report.totals = engine.store.totals()
+    return report
+
+
+def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision) -> None:
+    status = decision.applied.status
+    if status == "applied":
+        report.applied += 1
+    elif status == "duplicate":
+        report.duplicates += 1
+    else:
+        reason = decision.applied.reason or "rejected"
+        code = reason.split(" ")[0] if reason.startswith("unknown") else "refused"
+        code = {"unknown": "unknown_transaction"}.get(code, code)
+        report.rejected += 1
+        report.reasons[code] += 1
+        sink.write(number, code, reason)

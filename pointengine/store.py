@@ -1,0 +1,148 @@
+"""The store contract: where persons, caps, budgets, transactions and the ledger live.
+
+The engine decides *what* an event may earn (eligibility and the points it asks for); the store
+decides *how much it gets*, atomically, against the state of every cap it touches. One call to
+:meth:`Store.apply_many` takes a batch of :class:`Intent` and, for each, in order and as one
+unit:
+
+1. refuses it as a duplicate if its event key was applied before (nothing changes);
+2. for a refund, looks up the transaction; an unknown transaction or a refund beyond what was
+   paid is refused (nothing changes); otherwise each award the transaction earned gives back
+   ``floor(points * refunded_total / amount) - reversed_so_far`` and frees that much of every
+   cap the award counted in;
+3. for each :class:`Claim`: admits the person to the program (budget in persons, the provider's
+   allocation) unless already admitted, or refuses the claim when an admission is full; then
+   awards ``min(points, room)`` where room is the least headroom over the claim's caps, and
+   counts the award in every cap;
+4. adds the intent's tallies (health points towards a lottery), records the transaction (for
+   later refunds), writes the person, appends the ledger lines, and marks the event applied.
+
+An embedded implementation (:mod:`pointengine.memory_store`) and Redis implement this contract
+and pass the same contract tests. Keys are plain strings built by :mod:`pointengine.awards`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pointengine.persons import Person
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """A counter that an award counts in, and the most it may reach."""
+
+    key: str
+    limit: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A counter of persons admitted (a budget in persons, a provider's allocation)."""
+
+    key: str
+    limit: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one program asks to award for one event, before caps."""
+
+    program: str
+    version: int
+    points: int
+    provider: str
+    caps: tuple[Cap, ...]
+    member_key: str = ""
+    admissions: tuple[Admission, ...] = ()
+    refundable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """One event, as the store must apply it."""
+
+    event: str
+    person: str
+    at: str
+    claims: tuple[Claim, ...] = ()
+    person_state: Person | None = None
+    transaction: str | None = None
+    amount: int = 0
+    refund_of: str | None = None
+    refund_amount: int = 0
+    tallies: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a claim got: ``awarded`` of ``wanted``, and what clipped or refused it."""
+
+    program: str
+    version: int
+    wanted: int
+    awarded: int
+    limited_by: str | None = None
+
+
+@dataclass(slots=True)
+class Applied:
+    """The result of applying one intent."""
+
+    event: str
+    status: str  # applied | duplicate | rejected
+    reason: str | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    reversed: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Award:
+    """One award a transaction earned, remembered so that a refund can take its share back."""
+
+    program: str
+    version: int
+    points: int
+    provider: str
+    caps: tuple[str, ...]
+
+
+class Store(ABC):
+    """Persons, counters, transactions and the ledger, applied atomically per intent."""
+
+    @abstractmethod
+    def persons(self, ids: Iterable[str]) -> dict[str, Person]:
+        """The stored persons among ``ids`` (absent ones are left out)."""
+
+    @abstractmethod
+    def applied(self, events: Iterable[str]) -> set[str]:
+        """The event keys among ``events`` that were applied before."""
+
+    @abstractmethod
+    def apply_many(self, intents: Sequence[Intent]) -> list[Applied]:
+        """Apply each intent in order, each atomically (see the module docstring)."""
+
+    @abstractmethod
+    def counter(self, key: str) -> int:
+        """The current value of a cap or admission counter (0 if never touched)."""
+
+    @abstractmethod
+    def totals(self) -> dict[tuple[str, str], int]:
+        """Net points per (program, provider), maintained with every ledger line."""
+
+    @abstractmethod
+    def tallies(self, prefix: str) -> dict[str, int]:
+        """Every tally whose key starts with ``prefix`` (key suffix → value)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
+        """Release resources."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
