@@ -1,0 +1,155 @@
+"""CarrierPay: XML notifications; the tax-included Total is what counts; partial refunds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from adapters.carrierpay import CarrierPayAdapter, generate
+from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
+from pointengine.events import Purchase, Refund, parse_event
+
+JST = dt.timezone(dt.timedelta(hours=9))
+PAYMENT = """
+  <Payment id="CP0000012345">
+    <Subscriber><MyKeyId>{person}</MyKeyId></Subscriber>
+    <ProcessedAt>{at}</ProcessedAt>
+    <Merchant code="S0001">
+      <Name>株式会社山田 千代田区店</Name>
+      <LocalGovernmentCode>{code}</LocalGovernmentCode>
+    </Merchant>
+    <Amount currency="JPY">
+      <Subtotal>1500</Subtotal>
+      <Tax rate="10">100</Tax>
+      <Tax rate="8">40</Tax>
+      <Total>{total}</Total>
+    </Amount>
+  </Payment>"""
+REFUND = """
+  <Refund id="CP0000012399" paymentId="CP0000012345">
+    <Subscriber><MyKeyId>MKA7Q2X9</MyKeyId></Subscriber>
+    <ProcessedAt>2022-03-02T10:00:00+09:00</ProcessedAt>
+    <Amount currency="JPY"><Subtotal>400</Subtotal><Tax rate="10">40</Tax>
+      <Total>440</Total></Amount>
+  </Refund>"""
+
+
+def notification(*records: str) -> bytes:
+    inner = "".join(records)
+    return f"<?xml version='1.0' encoding='utf-8'?>\n<CarrierPayNotification version=\"1.0\">" \
+           f"{inner}</CarrierPayNotification>".encode()
+
+
+def payment(person: str = "MKA7Q2X9", at: str = "2022-03-01T12:34:56+09:00",
+            code: str = "131016", total: str = "1640") -> str:
+    return PAYMENT.format(person=person, at=at, code=code, total=total)
+
+
+def test_payment_becomes_a_purchase_of_the_tax_included_total() -> None:
+    [event] = CarrierPayAdapter().to_events(notification(payment()))
+    assert event == Purchase(
+        source="carrierpay",
+        id="CP0000012345",
+        person="MKA7Q2X9",
+        at=dt.datetime(2022, 3, 1, 12, 34, 56, tzinfo=JST),
+        provider="carrierpay",
+        amount=1640,
+        store="S0001",
+        store_municipality="131016",
+    )
+
+
+def test_partial_refund_becomes_a_refund_of_its_total() -> None:
+    events = CarrierPayAdapter().to_events(notification(payment(), REFUND))
+    assert events[1] == Refund(
+        source="carrierpay",
+        id="CP0000012399",
+        person="MKA7Q2X9",
+        at=dt.datetime(2022, 3, 2, 10, 0, tzinfo=JST),
+        provider="carrierpay",
+        transaction="CP0000012345",
+        amount=440,
+    )
+
+
+def test_total_alone_is_enough() -> None:
+    xml = REFUND.replace("<Subtotal>400</Subtotal><Tax rate=\"10\">40</Tax>", "")
+    [event] = CarrierPayAdapter().to_events(notification(xml))
+    assert event.amount == 440  # type: ignore[union-attr]
+
+
+def test_adapter_declares_provider_and_content_type() -> None:
+    assert CarrierPayAdapter.provider_id == "carrierpay"
+    assert CarrierPayAdapter.content_type == "application/xml"
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (payment(total="1500"), r"Amount/Total: 1500 is not Subtotal \+ Tax \(1640\)"),
+        (payment(total="1,640"), "Amount/Total"),
+        (payment(total=""), "Amount/Total: missing"),
+        (payment(at="2022-03-01 12:34"), "ProcessedAt"),
+        (payment(person=""), "Subscriber/MyKeyId: missing"),
+        (payment().replace('code="S0001"', ""), "Merchant@code: missing"),
+        (payment().replace('currency="JPY"', 'currency="USD"'), "Amount@currency"),
+        (REFUND.replace(' paymentId="CP0000012345"', ""), "@paymentId: missing"),
+        ("<Chargeback id='CP1'/>", "unknown element <Chargeback>"),
+    ],
+)
+def test_malformed_record_names_the_field(record: str, field: str) -> None:
+    with pytest.raises(MalformedEvent, match=rf"carrierpay record 1\b.*{field}"):
+        CarrierPayAdapter().to_events(notification(record))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"<CarrierPayNotification>",
+        b"<Other/>",
+        b'<!DOCTYPE x [<!ENTITY a "aaaa">]><CarrierPayNotification>&a;</CarrierPayNotification>',
+    ],
+)
+def test_a_body_that_is_not_a_notification_is_malformed(payload: bytes) -> None:
+    with pytest.raises(MalformedEvent, match="carrierpay notification"):
+        CarrierPayAdapter().to_events(payload)
+
+
+def test_my_number_as_subscriber_is_rejected_without_echo(my_number: str) -> None:
+    with pytest.raises(MyNumberRejected) as caught:
+        CarrierPayAdapter().to_events(notification(payment(person=my_number)))
+    assert my_number not in str(caught.value)
+    assert "Subscriber/MyKeyId" in str(caught.value)
+
+
+def test_unknown_municipality_names_the_native_field() -> None:
+    with pytest.raises(UnknownMunicipality, match="Merchant/LocalGovernmentCode"):
+        CarrierPayAdapter().to_events(notification(payment(code="131010")))
+
+
+def test_generated_notifications_round_trip(
+    persons: tuple[str, ...], stores: tuple[tuple[str, str], ...],
+    window: tuple[dt.datetime, dt.datetime],
+) -> None:
+    bodies = generate(persons, stores, 600, 5, *window)
+    assert len(bodies) == 600
+    events = [event for b in bodies for event in CarrierPayAdapter().to_events(b)]
+    assert all(parse_event(e.model_dump_json()) == e for e in events)
+    purchases = {e.id: e for e in events if isinstance(e, Purchase)}
+    refunds = [e for e in events if isinstance(e, Refund)]
+    assert refunds and all(e.id.startswith("CP") and e.id[2:].isdigit() for e in events)
+    for refund in refunds:
+        assert refund.amount < purchases[refund.transaction].amount  # partial
+    root = ET.fromstring(bodies[0])
+    assert root.find("Payment/Merchant/Name") is not None
+
+
+def test_generation_is_deterministic_for_a_seed(
+    persons: tuple[str, ...], stores: tuple[tuple[str, str], ...],
+    window: tuple[dt.datetime, dt.datetime],
+) -> None:
+    assert generate(persons, stores, 50, 3, *window) == generate(persons, stores, 50, 3, *window)
+    assert generate(persons, stores, 50, 3, *window) != generate(persons, stores, 50, 4, *window)

@@ -1,0 +1,24 @@
+"""Shared fixtures: the shipped catalog and a fresh world per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pointengine.catalog import Catalog, load_catalog
+from tests.world import RULES, World
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The shipped rules, loaded once."""
+    return load_catalog(RULES)
+
+
+@pytest.fixture
+def world(catalog: Catalog) -> Iterator[World]:
+    """A fresh engine and store for one test."""
+    w = World(catalog)
+    yield w
+    w.engine.close()

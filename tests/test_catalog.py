@@ -1,0 +1,137 @@
+"""Rule files: the shipped catalog validates; typos are located and explained."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.world import RULES
+from pointengine.catalog import load_catalog
+from pointengine.errors import RuleFileError
+
+
+def test_every_shipped_rule_file_validates() -> None:
+    catalog = load_catalog(RULES)
+    assert "national-phase2-card" in catalog.programs
+    assert [v.conditions.card_applied_by.isoformat()
+            for v in catalog.programs["national-phase2-card"].versions
+            if v.conditions.card_applied_by] == ["2022-09-30", "2022-12-31", "2023-02-28"]
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    root = tmp_path / "rules"
+    root.mkdir()
+    shutil.copy(RULES / "providers.yaml", root / "providers.yaml")
+    return root
+
+
+def write(root: Path, relative: str, text: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+ATSUMA = """\
+id: atsuma-premium
+name: 厚真町 プレミアム
+jurisdiction: 015814
+on: [purchase]
+restriction: {stores: in_region}
+providers:
+  - provider: paypay
+award:
+  kind: premium
+  rate: 25%
+  cap: 5000
+"""
+
+
+def problems(root: Path) -> list[str]:
+    with pytest.raises(RuleFileError) as caught:
+        load_catalog(root)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_valid_municipal_file_loads(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml", ATSUMA)
+    program = load_catalog(rules).programs["atsuma-premium"]
+    assert program.current.type_letter == "B"
+    assert program.current.award.kind == "premium"
+
+
+def test_a_typo_names_file_line_field_and_suggests_the_fix(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA.replace("  rate: 25%", "  rat: 25%"))
+    assert problems(rules) == [
+        f"{path}:10: award.rat: unknown field 'rat' (did you mean 'rate'?)",
+    ]
+
+
+def test_an_unknown_municipality_code_is_located_with_a_suggestion(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml",
+                 ATSUMA.replace("jurisdiction: 015814", "jurisdiction: 015815"))
+    assert problems(rules) == [
+        f"{path}:3: jurisdiction: unknown local government code 015815 (did you mean '015814'?)",
+    ]
+
+
+def test_an_unknown_provider_is_located_with_a_suggestion(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml",
+                 ATSUMA.replace("provider: paypay", "provider: paypey"))
+    assert problems(rules) == [
+        f"{path}:7: providers.0.provider: unknown provider 'paypey' (did you mean 'paypay'?)",
+    ]
+
+
+def test_an_impossible_date_is_located(rules: Path) -> None:
+    text = ATSUMA + "conditions:\n  period: {from: 2022-02-30, to: 2022-03-31}\n"
+    path = write(rules, "015814-atsuma/premium.yaml", text)
+    found = problems(rules)
+    assert len(found) == 1
+    assert found[0].startswith(f"{path}:14: conditions.period.from: ")
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(rules: Path) -> None:
+    text = ATSUMA + "conditions:\n  period: {from: 2022-03-01, to: 2022-02-01}\n"
+    write(rules, "015814-atsuma/premium.yaml", text)
+    assert "ends (2022-02-01) before it starts (2022-03-01)" in problems(rules)[0]
+
+
+def test_a_float_rate_is_refused(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml", ATSUMA.replace("rate: 25%", "rate: 0.25"))
+    assert "percentage string" in problems(rules)[0]
+
+
+def test_a_bad_value_in_a_later_version_points_at_that_version(rules: Path) -> None:
+    text = ATSUMA + """versions:
+  - version: 2
+    effective_from: 2021-01-01T00:00:00+09:00
+    note: cap raised
+    award: {cap: -1}
+"""
+    path = write(rules, "015814-atsuma/premium.yaml", text)
+    found = problems(rules)
+    assert len(found) == 1
+    assert found[0].startswith(f"{path}:17: versions[0].award.cap: ")
+
+
+def test_the_folder_must_match_the_jurisdiction(rules: Path) -> None:
+    write(rules, "082121-hitachiota/premium.yaml", ATSUMA)
+    assert "not named by this code" in problems(rules)[0]
+
+
+def test_a_municipal_type_a_program_is_a_warning(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml", ATSUMA.replace("restriction: {stores: in_region}\n",
+                                                              ""))
+    catalog = load_catalog(rules)
+    assert [w.severity for w in catalog.warnings] == ["warning"]
+    assert "type A" in catalog.warnings[0].message
+
+
+def test_duplicate_program_ids_are_refused(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml", ATSUMA)
+    write(rules, "015814-atsuma/copy.yaml", ATSUMA)
+    assert "already used" in problems(rules)[0]

@@ -1,0 +1,82 @@
+"""Canonical events: validation, the My Number guard, JST days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import pytest
+
+from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
+from pointengine.events import Purchase, parse_event
+from pointengine.privacy import is_my_number, my_number_check_digit, redact
+
+PURCHASE = {"type": "purchase", "source": "paypay", "id": "t1", "person": "MK-1",
+            "at": "2022-02-01T10:00:00+09:00", "provider": "paypay", "amount": 1200,
+            "store": "S1", "store_municipality": "131016"}
+
+
+def line(**changes: object) -> bytes:
+    return orjson.dumps({**PURCHASE, **changes})
+
+
+def test_a_valid_purchase_parses() -> None:
+    event = parse_event(line())
+    assert isinstance(event, Purchase)
+    assert (event.amount, event.key, event.day) == (1200, "paypay/t1", dt.date(2022, 2, 1))
+
+
+def test_the_day_is_the_jst_day() -> None:
+    assert parse_event(line(at="2022-01-31T15:00:00+00:00")).day == dt.date(2022, 2, 1)
+
+
+def test_a_timestamp_without_offset_is_refused() -> None:
+    with pytest.raises(MalformedEvent, match="at"):
+        parse_event(line(at="2022-02-01T10:00:00"))
+
+
+@pytest.mark.parametrize("amount", [12.5, 1200.0, "1200", 0, -5])
+def test_amounts_are_positive_integer_yen(amount: object) -> None:
+    with pytest.raises(MalformedEvent, match="amount"):
+        parse_event(line(amount=amount))
+
+
+def test_unknown_fields_and_types_are_refused() -> None:
+    with pytest.raises(MalformedEvent, match="colour"):
+        parse_event(line(colour="red"))
+    with pytest.raises(MalformedEvent):
+        parse_event(line(type="teleport"))
+    with pytest.raises(MalformedEvent):
+        parse_event(b"{not json")
+
+
+def test_unknown_municipality_is_its_own_error_with_a_suggestion() -> None:
+    with pytest.raises(UnknownMunicipality, match="did you mean 131016"):
+        parse_event(line(store_municipality="131017"))
+
+
+def test_my_number_check_digit() -> None:
+    # Worked example: 12345678901 -> check digit 8.
+    assert my_number_check_digit("12345678901") == 8
+    assert is_my_number("123456789018")
+    assert not is_my_number("123456789017")
+    assert not is_my_number("12345678901")
+
+
+def test_a_my_number_as_person_is_rejected_and_not_repeated() -> None:
+    with pytest.raises(MyNumberRejected) as caught:
+        parse_event(line(person="123456789018"))
+    assert "123456789018" not in str(caught.value)
+
+
+def test_a_my_number_anywhere_in_the_input_is_rejected() -> None:
+    with pytest.raises(MyNumberRejected):
+        parse_event(line(store="123456789018"))
+
+
+def test_twelve_digits_without_a_valid_check_digit_are_a_valid_mykey_id() -> None:
+    assert parse_event(line(person="123456789017")).person == "123456789017"
+
+
+def test_redact_masks_every_twelve_digit_run() -> None:
+    assert redact(b'{"person":"123456789018"}') == b'{"person":"************"}'

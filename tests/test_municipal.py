@@ -1,0 +1,168 @@
+"""Every shipped municipal program: a table of events and the exact points each earns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.world import World
+
+P1 = {"phase": 1, "at": "2020-10-01", "card": "2020-08-01"}
+P1_DAY = "2020-11-01"
+
+# (program, person's residence, chosen provider, event kind, event fields, expected points)
+PREMIUMS: list[tuple[str, str, str, str, dict[str, Any], int]] = [
+    # 厚真町 B: +25% at stores in the town, cap 5,000, PayPay.
+    ("atsuma-premium", "131016", "paypay", "purchase", {"amount": 4_001, "where": "015814"}, 1_000),
+    ("atsuma-premium", "131016", "paypay", "purchase", {"amount": 4_000, "where": "015857"}, 0),
+    ("atsuma-premium", "131016", "au-pay", "purchase", {"amount": 4_000, "where": "015814"}, 0),
+    # 常陸太田市 B: +20% at target stores, cap 4,000.
+    ("hitachiota-premium", "131016", "paypay", "purchase",
+     {"amount": 1_999, "where": "082121", "store": "HO-0003"}, 399),
+    ("hitachiota-premium", "131016", "paypay", "purchase",
+     {"amount": 1_999, "where": "082121", "store": "HO-9999"}, 0),
+    # 宇都宮市 B: flat 1,000 at a target store.
+    ("utsunomiya-first-purchase", "131016", "majica", "purchase",
+     {"amount": 300, "where": "092011", "store": "UT-0001"}, 1_000),
+    ("utsunomiya-first-purchase", "131016", "paypay", "purchase",
+     {"amount": 300, "where": "092011", "store": "UT-0001"}, 0),
+    # 魚津市 B: +15%, cap 3,000.
+    ("uozu-premium", "131016", "au-pay", "purchase", {"amount": 1_001, "where": "162043"}, 150),
+    # いなべ市 C: +25% of residents' charges, cap 5,000, WAON.
+    ("inabe-charge-premium", "242144", "waon", "charge", {"amount": 3_000}, 750),
+    ("inabe-charge-premium", "131016", "waon", "charge", {"amount": 3_000}, 0),
+    # 滋賀県 B: +5% at stores anywhere in the prefecture, cap 1,000.
+    ("shiga-purchase-premium", "131016", "paypay", "purchase",
+     {"amount": 10_019, "where": "252018"}, 500),
+    ("shiga-purchase-premium", "131016", "paypay", "purchase",
+     {"amount": 10_019, "where": "262013"}, 0),
+    # 滋賀県 D: +5% of residents' charges at stores in the prefecture, cap 1,000.
+    ("shiga-charge-premium", "252018", "waon", "charge", {"amount": 5_000, "where": "252018"}, 250),
+    ("shiga-charge-premium", "131016", "waon", "charge", {"amount": 5_000, "where": "252018"}, 0),
+    ("shiga-charge-premium", "252018", "waon", "charge", {"amount": 5_000, "where": "131016"}, 0),
+    # 岸和田市 B and 三木市 B: +25%, cap 5,000.
+    ("kishiwada-premium", "131016", "rakuten-edy", "purchase",
+     {"amount": 30_000, "where": "272027"}, 5_000),
+    ("miki-premium", "131016", "paypay", "purchase", {"amount": 2_222, "where": "282154"}, 555),
+    # 徳島県 B: +30%, cap 3,000; D: residents' charges in the prefecture.
+    ("tokushima-purchase-premium", "131016", "d-barai", "purchase",
+     {"amount": 3_333, "where": "362018"}, 999),
+    ("tokushima-charge-premium", "362018", "yumeca", "charge",
+     {"amount": 20_000, "where": "362018"}, 3_000),
+    ("tokushima-charge-premium", "131016", "yumeca", "charge",
+     {"amount": 20_000, "where": "362018"}, 0),
+    # 川南町 B: +25% at target stores, TORON.
+    ("kawaminami-premium", "131016", "toron", "purchase",
+     {"amount": 4_000, "where": "454052", "store": "KW-0002"}, 1_000),
+]
+
+
+@pytest.mark.parametrize(("program", "residence", "provider", "kind", "fields", "expected"),
+                         PREMIUMS)
+def test_phase1_add_on(world: World, program: str, residence: str, provider: str, kind: str,
+                       fields: dict[str, Any], expected: int) -> None:
+    world.apply(provider=provider, residence=residence, **P1)
+    if kind == "purchase":
+        decision = world.buy(fields["amount"], at=P1_DAY, provider=provider,
+                             where=fields["where"], store=fields.get("store", "ST1"))
+    else:
+        decision = world.charge(fields["amount"], at=P1_DAY, provider=provider,
+                                where=fields.get("where"))
+    assert world.awarded(decision, program) == expected
+
+
+def test_national_and_municipal_stack_under_their_own_caps(world: World) -> None:
+    world.apply(provider="paypay", **P1)
+    decision = world.buy(30_000, at=P1_DAY, where="015814")
+    assert world.awarded(decision, "national-phase1-premium") == 5_000
+    assert world.awarded(decision, "atsuma-premium") == 5_000
+
+
+def test_kisarazu_grant_on_application_with_aqua_coin(world: World) -> None:
+    decision = world.apply(provider="aqua-coin", **P1)
+    assert world.awarded(decision, "kisarazu-aqua-coin-grant") == 1_000
+    assert world.awarded(world.apply(provider="aqua-coin", person="MK-B", phase=2), 
+                         "kisarazu-aqua-coin-grant") == 0
+
+
+def test_nishiizu_grant_for_residents_only(world: World) -> None:
+    resident = world.apply(provider="sunset-coin", residence="223069", **P1)
+    outsider = world.apply(person="MK-B", provider="sunset-coin", residence="131016", **P1)
+    assert world.awarded(resident, "nishiizu-sunset-coin-grant") == 5_000
+    assert world.awarded(outsider, "nishiizu-sunset-coin-grant") == 0
+
+
+def test_utsunomiya_flat_grant_is_paid_once(world: World) -> None:
+    world.apply(provider="au-pay", **P1)
+    first = world.buy(100, at=P1_DAY, provider="au-pay", where="092011", store="UT-0002")
+    second = world.buy(100, at=P1_DAY, provider="au-pay", where="092011", store="UT-0003")
+    assert world.awarded(first, "utsunomiya-first-purchase") == 1_000
+    assert world.awarded(second, "utsunomiya-first-purchase") == 0
+
+
+def test_miyoshi_residents_at_city_stores(world: World) -> None:
+    world.apply(residence="342092")
+    assert world.awarded(world.buy(10_001, where="342092"), "miyoshi-premium") == 3_000
+    assert world.awarded(world.buy(20_000, where="342092"), "miyoshi-premium") == 3_000
+    assert world.awarded(world.buy(20_000, where="342092"), "miyoshi-premium") == 0
+    world.apply(person="MK-B", residence="131016")
+    assert world.awarded(world.buy(10_000, person="MK-B", where="342092"),
+                         "miyoshi-premium") == 0
+
+
+def test_miyakonojo_grant_for_resident_card_holders(world: World) -> None:
+    decision = world.apply(provider="miyakonojo-coin", residence="452025")
+    assert world.awarded(decision, "miyakonojo-local-currency-grant") == 7_000
+
+
+def test_miyazaki_pays_per_child_born_in_the_period(world: World) -> None:
+    decision = world.apply(residence="452017",
+                           children_birth_dates=["2020-04-27", "2020-04-28", "2021-04-01",
+                                                 "2021-04-02"])
+    assert world.awarded(decision, "miyazaki-child-grant") == 60_000
+
+
+def test_kofu_points_per_activity_for_residents_aged_19(world: World) -> None:
+    world.apply(residence="192015", birth_date="2003-06-01")
+    world.apply(person="MK-B", residence="192015", birth_date="2003-06-02")
+
+    def attend(person: str, activity: str, day: str = "2022-06-01") -> int:
+        decision = world.run(world.event("participation", person, day, municipality="192015",
+                                         activity=activity))[0]
+        return world.awarded(decision, "kofu-health-activity")
+
+    assert attend("MK-A", "health-checkup") == 1_000
+    assert attend("MK-A", "health-walk") == 100
+    assert attend("MK-B", "health-checkup") == 0  # 18 until 2022-06-02
+    assert attend("MK-B", "health-checkup", "2022-06-02") == 1_000
+    assert attend("MK-A", "unknown-event") == 0
+
+
+def test_kumamoto_lottery_is_reproducible(world: World) -> None:
+    for n in range(5):
+        person = f"MK-{n}"
+        world.apply(person=person, residence="431001")
+        world.run(world.event("participation", person, "2022-05-01", municipality="431001",
+                              activity="walk", health_points=100 if n < 4 else 50))
+    draw = world.run(world.event("lottery_draw", "MK-OFFICIAL", "2022-12-01",
+                                 program="kumamoto-health-lottery", source="kumamoto"))[0]
+    winners = sorted(e.person for e in world.sink.entries
+                     if e.program == "kumamoto-health-lottery")
+    assert winners == ["MK-0", "MK-1", "MK-2", "MK-3"]
+    assert all(o.awarded == 5_000 for o in draw.applied.outcomes)
+
+
+def test_provider_allocation_refuses_persons_past_it(world: World) -> None:
+    # 厚真町 allocates 2,000 persons to PayPay: fill it, then the next person is refused.
+    world.store._counters["al|atsuma-premium|paypay"] = 1_999
+    world.apply(person="MK-LAST", **P1)
+    world.apply(person="MK-LATE", **P1)
+    last = world.buy(400, person="MK-LAST", at=P1_DAY, where="015814")
+    late = world.buy(400, person="MK-LATE", at=P1_DAY, where="015814")
+    assert world.awarded(last, "atsuma-premium") == 100
+    assert world.awarded(late, "atsuma-premium") == 0
+    refused = [o for o in late.applied.outcomes if o.program == "atsuma-premium"]
+    assert refused[0].limited_by == "paypay's allocation of persons"
+    assert world.awarded(world.buy(400, person="MK-LAST", at=P1_DAY, where="015814"),
+                         "atsuma-premium") == 100
