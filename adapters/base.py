@@ -1,0 +1,183 @@
+"""The payment-provider adapter contract: native payload bytes in, canonical events out.
+
+Shaped like an httpx transport: :class:`ProviderAdapter` is a minimal base with one required
+method, :meth:`~ProviderAdapter.to_events`, plus :meth:`~ProviderAdapter.close` and the
+context-manager methods. :class:`RecordAdapter` implements it for payloads made of independent
+native records (every adapter in this package), and adds the lenient conversion that keeps the
+good records of a batch and reports the bad ones by position. :class:`CallableAdapter` is the
+in-memory one, built on a handler callable, for tests of code that takes an adapter.
+
+Errors are pointengine's own (:mod:`pointengine.errors`), translated here at the boundary:
+
+* a payload that cannot be split into records at all (not JSON, not XML, no CSV header)
+  raises :class:`~pointengine.errors.MalformedEvent`, in lenient mode too;
+* a record raises the most specific :class:`~pointengine.errors.InputError`, its message naming
+  the provider, the record (or file line) and the native field: ``MalformedEvent``,
+  ``MyNumberRejected`` (a field whose whole value is a My Number) or ``UnknownMunicipality``.
+
+Messages never repeat a My Number: every 12-digit run in them is masked.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import ClassVar, Self
+
+from adapters._fields import FieldProblem
+from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
+from pointengine.events import AnyEvent, event_from_dict
+from pointengine.privacy import is_my_number, redact
+
+Rejects = list[tuple[int, str]]
+"""``(position, reason)`` pairs: the record number, or the line number in a batch file."""
+
+_CANONICAL_PART = re.compile(r"^(?:[a-z_]+\.)?([a-z_]+): (.*)$", re.DOTALL)
+
+
+class ProviderAdapter(ABC):
+    """Turns one provider's native payloads (webhook bodies, batch files) into canonical events.
+
+    Subclasses set :attr:`provider_id` (the canonical ``source`` and ``provider`` of every event
+    they produce, an id listed in ``rules/providers.yaml``) and :attr:`content_type` (the media
+    type of the native payload, for the HTTP service), and implement :meth:`to_events`.
+    """
+
+    provider_id: str
+    content_type: str
+
+    @abstractmethod
+    def to_events(self, payload: bytes) -> list[AnyEvent]:
+        """Every canonical event in ``payload``; the first bad record raises, nothing is returned.
+
+        Raises the most specific :class:`~pointengine.errors.InputError`.
+        """
+
+    def close(self) -> None:  # noqa: B027 (an optional hook, not abstract)
+        """Release what the adapter holds; the adapters in this package hold nothing."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRecord:
+    """One native record, split into fields but not yet checked.
+
+    ``position`` is the 1-based record number in the payload, or the line number in a file;
+    ``fields`` maps native field names (XML adapters use paths such as ``Amount/Total``) to raw
+    values; ``problem`` is set instead when the record could not even be split into fields.
+    """
+
+    position: int
+    fields: Mapping[str, object] = field(default_factory=dict)
+    problem: str | None = None
+
+
+class RecordAdapter(ProviderAdapter):
+    """An adapter whose payload is a sequence of independent native records.
+
+    Subclasses implement :meth:`records` (split the payload) and :meth:`canonical` (one native
+    record to a canonical event dict, raising :class:`~adapters._fields.FieldProblem` with the
+    native field name), and set :attr:`native_fields` (canonical field name to native name, so
+    errors found by the canonical validation name the native field) and :attr:`id_field`.
+    """
+
+    record_noun: ClassVar[str] = "record"
+    id_field: ClassVar[str]
+    native_fields: ClassVar[Mapping[str, str]]
+
+    @abstractmethod
+    def records(self, payload: bytes) -> Iterator[NativeRecord]:
+        """The payload's records in order; raise MalformedEvent if it has no records structure."""
+
+    @abstractmethod
+    def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
+        """One record's canonical event dict (``source`` and ``provider`` may be left out)."""
+
+    def to_events(self, payload: bytes) -> list[AnyEvent]:
+        """Every canonical event in ``payload``; the first bad record raises."""
+        return [self.to_event(record) for record in self.records(payload)]
+
+    def to_events_lenient(self, payload: bytes) -> tuple[list[AnyEvent], Rejects]:
+        """The good events, and ``(position, reason)`` for each record that was rejected.
+
+        One bad record (a file line) does not drop the others. A payload without any record
+        structure (undecodable, no header) still raises MalformedEvent.
+        """
+        good: list[AnyEvent] = []
+        rejects: Rejects = []
+        for record in self.records(payload):
+            try:
+                good.append(self.to_event(record))
+            except InputError as exc:
+                rejects.append((record.position, str(exc)))
+        return good, rejects
+
+    def to_event(self, record: NativeRecord) -> AnyEvent:
+        """The canonical event of one native record, or the most specific InputError."""
+        where = self._where(record)
+        if record.problem is not None:
+            raise MalformedEvent(_safe(f"{where}: {record.problem}"))
+        for name, value in record.fields.items():
+            if isinstance(value, str | int) and is_my_number(str(value)):
+                raise MyNumberRejected(
+                    _safe(f"{where}: {name} is a My Number; the record was rejected, not stored")
+                )
+        try:
+            data = self.canonical(record.fields)
+        except FieldProblem as exc:
+            raise MalformedEvent(_safe(f"{where}: {exc.field}: {exc.message}")) from None
+        data.setdefault("source", self.provider_id)
+        data.setdefault("provider", self.provider_id)
+        try:
+            return event_from_dict(data)
+        except InputError as exc:
+            raise type(exc)(_safe(f"{where}: {self._native(str(exc))}")) from None
+
+    def _where(self, record: NativeRecord) -> str:
+        where = f"{self.provider_id} {self.record_noun} {record.position}"
+        native_id = record.fields.get(self.id_field)
+        if isinstance(native_id, str) and 0 < len(native_id) <= 64:
+            where += f" ({self.id_field} {native_id})"
+        return where
+
+    def _native(self, detail: str) -> str:
+        """Rename canonical fields in an event_from_dict message to the native field names."""
+        parts = []
+        for part in detail.split("; "):
+            match = _CANONICAL_PART.match(part)
+            if match and match.group(1) in self.native_fields:
+                part = f"{self.native_fields[match.group(1)]}: {match.group(2)}"
+            parts.append(part)
+        return "; ".join(parts)
+
+
+class CallableAdapter(ProviderAdapter):
+    """An in-memory adapter that hands each payload to ``handler``; for tests and mocks."""
+
+    content_type = "application/octet-stream"
+
+    def __init__(self, provider_id: str, handler: Callable[[bytes], list[AnyEvent]]) -> None:
+        self.provider_id = provider_id
+        self._handler = handler
+
+    def to_events(self, payload: bytes) -> list[AnyEvent]:
+        """Whatever ``handler`` returns (or raises) for ``payload``."""
+        return self._handler(payload)
+
+
+def _safe(message: str) -> str:
+    """``message`` with every 12-digit run masked, so no error repeats a My Number."""
+    return redact(message.encode()).decode()
