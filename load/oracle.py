@@ -1,0 +1,410 @@
+"""An independent reference calculation of the national programs, to check the engine's ledger.
+
+It shares no code with ``pointengine`` (it must not import it): it reads the event file with
+orjson, validates lines by its own reading of the event format, hard-codes the national
+parameters below and replays the events in FILE ORDER, as the engine does. Only data is shared:
+``rules/providers.yaml`` (each provider's basis) and the code list
+``pointengine/data/municipalities.csv``.
+
+Rules, as the project's brief states them:
+
+- phase 2 ① ``national-phase2-card``: 25% of each transaction, floored per transaction, only the
+  chosen provider's, only on its basis (charges or purchases), the event's JST day and the
+  Mynapoint application's day within 2022-01-01..2023-02-28, application not after the
+  transaction, card applied by the deadline in force at the transaction (2022-09-30 until
+  2022-09-30T23:59:59+09:00, then 2022-12-31 until 2022-12-31T23:59:59+09:00, then 2023-02-28),
+  phase-1 recipients excluded; cap 5,000 per person, the crossing transaction earns the remainder;
+- ② ``national-phase2-health-insurance`` and ③ ``national-phase2-public-funds-account``: 7,500
+  once when the person is registered and applied for phase 2, decided at the later of the
+  registration and the application, whose JST day must lie within 2022-06-30..2023-02-28;
+- ①+②+③ at most 20,000 per person;
+- phase 1 ``national-phase1-premium``: 25%, cap 5,000, transaction and application days within
+  2020-09-01..2021-12-31, card applied by 2021-04-30; an award makes the person a phase-1
+  recipient (as does ``received_phase1_points`` on a phase-2 application), excluded from ① only;
+- a refund takes back floor(points * refunded_total / amount) - already taken back, per program,
+  and frees cap room; a refund of an unknown transaction, or one taking the refunded total past
+  the amount, is ignored; an event whose (source, id) was seen before is ignored; so is a
+  malformed line, an application naming another provider than the person's first one of that
+  phase, and an event naming an unknown provider.
+
+A program is one small function ``(person, event) -> points wanted``; caps, the per-person group
+total and refunds are applied around it (add municipal programs to :data:`PROGRAMS`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JST = dt.timezone(dt.timedelta(hours=9))
+PHASE1 = (dt.date(2020, 9, 1), dt.date(2021, 12, 31))
+PHASE1_CARD_BY = dt.date(2021, 4, 30)
+PHASE2 = (dt.date(2022, 1, 1), dt.date(2023, 2, 28))
+GRANTS = (dt.date(2022, 6, 30), dt.date(2023, 2, 28))
+#: (in force until, card applied by): the ① deadline and its two extensions.
+CARD_DEADLINES = (
+    (dt.datetime(2022, 10, 1, tzinfo=JST), dt.date(2022, 9, 30)),
+    (dt.datetime(2023, 1, 1, tzinfo=JST), dt.date(2022, 12, 31)),
+    (dt.datetime(9999, 1, 1, tzinfo=JST), dt.date(2023, 2, 28)),
+)
+RATE, PREMIUM_CAP, GRANT, PERSON_CAP = 25, 5_000, 7_500, 20_000
+P1, P2_CARD = "national-phase1-premium", "national-phase2-card"
+P2_HEALTH, P2_FUNDS = "national-phase2-health-insurance", "national-phase2-public-funds-account"
+GROUP2 = "national-phase2"
+
+Event = dict[str, Any]
+Expected = dict[str, dict[str, int]]
+
+
+@dataclass(slots=True)
+class Person:
+    """What the oracle knows of one person, in file order."""
+
+    enrolments: dict[int, tuple[str, dt.datetime, dt.date]] = field(default_factory=dict)
+    phase1_flag: bool = False
+    registered: dict[str, dt.datetime] = field(default_factory=dict)
+    net: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    awarded: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Earning:
+    """A transaction that earned points: what refunds of it may take back."""
+
+    person: str
+    amount: int
+    refunded: int = 0
+    points: dict[str, list[int]] = field(default_factory=dict)  # program → [earned, taken back]
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A program: which event types it looks at, how much it wants, its caps."""
+
+    id: str
+    on: frozenset[str]
+    wants: Callable[[Person, Event], int]
+    cap: int | None = None
+    group: str | None = None
+    once: bool = False
+
+
+def _premium(person: Person, event: Event, phase: int, window: tuple[dt.date, dt.date],
+             card_by: dt.date) -> int:
+    enrolment = person.enrolments.get(phase)
+    if enrolment is None:
+        return 0
+    provider, applied_at, card = enrolment
+    ok = (event["provider"] == provider and BASIS.get(provider) == event["type"]
+          and window[0] <= event["day"] <= window[1]
+          and window[0] <= applied_at.astimezone(JST).date() <= window[1]
+          and applied_at <= event["at"] and card <= card_by)
+    return event["amount"] * RATE // 100 if ok else 0
+
+
+def phase1_premium(person: Person, event: Event) -> int:
+    """Phase 1: 25% of the chosen provider's transactions on its basis."""
+    return _premium(person, event, 1, PHASE1, PHASE1_CARD_BY)
+
+
+def phase2_card(person: Person, event: Event) -> int:
+    """Phase 2 ①: as phase 1, with the card deadline in force, phase-1 recipients excluded."""
+    if person.phase1_flag or P1 in person.awarded:
+        return 0
+    card_by = next(by for until, by in CARD_DEADLINES if event["at"] < until)
+    return _premium(person, event, 2, PHASE2, card_by)
+
+
+def _grant(person: Person, registration: str) -> int:
+    enrolment, registered = person.enrolments.get(2), person.registered.get(registration)
+    if enrolment is None or registered is None:
+        return 0
+    decided = max(enrolment[1], registered).astimezone(JST).date()
+    return GRANT if GRANTS[0] <= decided <= GRANTS[1] else 0
+
+
+def phase2_health(person: Person, event: Event) -> int:
+    """Phase 2 ②: 7,500 once, registered as health-insurance card and applied."""
+    return _grant(person, "health_insurance")
+
+
+def phase2_funds(person: Person, event: Event) -> int:
+    """Phase 2 ③: 7,500 once, public-funds account registered and applied."""
+    return _grant(person, "public_funds_account")
+
+
+TRANSACTIONS = frozenset({"charge", "purchase"})
+PROGRAMS: tuple[Program, ...] = (
+    Program(P1, TRANSACTIONS, phase1_premium, cap=PREMIUM_CAP),
+    Program(P2_CARD, TRANSACTIONS, phase2_card, cap=PREMIUM_CAP, group=GROUP2),
+    Program(P2_HEALTH, frozenset({"health_insurance_registration", "mynapoint_application"}),
+            phase2_health, group=GROUP2, once=True),
+    Program(P2_FUNDS, frozenset({"public_funds_account_registration", "mynapoint_application"}),
+            phase2_funds, group=GROUP2, once=True),
+)
+GROUP_CAPS = {GROUP2: PERSON_CAP}
+
+
+def _load_basis() -> dict[str, str]:
+    raw = yaml.safe_load((ROOT / "rules" / "providers.yaml").read_text(encoding="utf-8"))
+    return {str(p["id"]): str(p["basis"]) for p in raw["providers"]}
+
+
+def _load_codes() -> frozenset[str]:
+    with (ROOT / "pointengine" / "data" / "municipalities.csv").open(encoding="utf-8") as handle:
+        return frozenset(row["code6"] for row in csv.DictReader(handle))
+
+
+BASIS = _load_basis()
+CODES = _load_codes()
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
+_COMMON = {"type", "source", "id", "person", "at"}
+#: type → (required fields, optional fields) beyond the common ones.
+_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "mynapoint_application": ({"phase", "provider", "card_applied_on", "residence"},
+                              {"birth_date", "children_birth_dates", "received_phase1_points"}),
+    "health_insurance_registration": (set(), set()),
+    "public_funds_account_registration": (set(), set()),
+    "charge": ({"provider", "amount"}, {"store", "store_municipality"}),
+    "purchase": ({"provider", "amount", "store", "store_municipality"}, set()),
+    "refund": ({"provider", "transaction", "amount"}, set()),
+    "residence_change": ({"residence"}, set()),
+    "participation": ({"municipality", "activity"}, {"health_points"}),
+    "lottery_draw": ({"program"}, set()),
+}
+
+
+def is_my_number(value: str) -> bool:
+    """12 digits whose last is the My Number check digit of the first 11."""
+    if len(value) != 12 or not value.isascii() or not value.isdigit():
+        return False
+    total = sum(int(c) * (n + 1 if n <= 6 else n - 5)
+                for n, c in enumerate(reversed(value[:11]), start=1))
+    r = total % 11
+    return int(value[11]) == (0 if r <= 1 else 11 - r)
+
+
+def _ident(value: Any) -> bool:
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def _date(value: Any) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return len(value) == 10
+
+
+def validate(line: bytes) -> Event | None:
+    """The event of a line, or None when the line is not a valid canonical event."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or event.get("type") not in _FIELDS:
+        return None
+    required, optional = _FIELDS[event["type"]]
+    keys = set(event)
+    if not (_COMMON | required) <= keys <= _COMMON | required | optional:
+        return None
+    if any(event[k] is None for k in required):
+        return None
+    if not all(_ident(event[k]) for k in ("source", "id", "person")):
+        return None
+    if is_my_number(event["person"]) or not isinstance(event["at"], str):
+        return None
+    try:
+        at = dt.datetime.fromisoformat(event["at"])
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    for key in ("provider", "transaction", "activity", "program"):
+        if key in event and not _ident(event[key]):
+            return None
+    if "amount" in event:
+        amount = event["amount"]
+        if type(amount) is not int or not 0 < amount <= 100_000_000:
+            return None
+    for key in ("residence", "store_municipality", "municipality"):
+        if event.get(key) is not None and event[key] not in CODES:
+            return None
+    if event.get("store") is not None and not _ident(event["store"]):
+        return None
+    if event["type"] == "mynapoint_application" and not _application_ok(event):
+        return None
+    event["at"] = at
+    event["day"] = at.astimezone(JST).date()
+    return event
+
+
+def _application_ok(event: Event) -> bool:
+    if type(event["phase"]) is not int or event["phase"] not in (1, 2):
+        return False
+    if not _date(event["card_applied_on"]):
+        return False
+    if event.get("birth_date") is not None and not _date(event["birth_date"]):
+        return False
+    kids = event.get("children_birth_dates", [])
+    if not isinstance(kids, list) or not all(_date(k) for k in kids):
+        return False
+    return isinstance(event.get("received_phase1_points", False), bool)
+
+
+class Oracle:
+    """Replays events in file order and keeps every person's expected points."""
+
+    def __init__(self, programs: Iterable[Program] = PROGRAMS) -> None:
+        self.programs = tuple(programs)
+        self.persons: dict[str, Person] = {}
+        self.seen: set[str] = set()
+        self.earnings: dict[str, Earning] = {}
+        self.ignored = 0
+        self._by_id = {p.id: p for p in self.programs}
+
+    def feed(self, line: bytes) -> None:
+        """Apply one line of the event file."""
+        event = validate(line)
+        if event is None:
+            self.ignored += 1
+            return
+        key = f"{event['source']}/{event['id']}"
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if "provider" in event and event["provider"] not in BASIS:
+            return
+        kind = event["type"]
+        if kind == "refund":
+            self._refund(event)
+            return
+        person = self.persons.get(event["person"])
+        if kind == "mynapoint_application":
+            person = person or self.persons.setdefault(event["person"], Person())
+            earlier = person.enrolments.get(event["phase"])
+            if earlier is not None and earlier[0] != event["provider"]:
+                return
+            if earlier is None or event["at"] < earlier[1]:
+                card = dt.date.fromisoformat(event["card_applied_on"])
+                person.enrolments[event["phase"]] = (event["provider"], event["at"], card)
+            person.phase1_flag |= event.get("received_phase1_points", False)
+        elif kind in ("health_insurance_registration", "public_funds_account_registration"):
+            person = person or self.persons.setdefault(event["person"], Person())
+            what = kind.removesuffix("_registration")
+            earlier_at = person.registered.get(what)
+            person.registered[what] = min(earlier_at, event["at"]) if earlier_at else event["at"]
+        if person is not None:
+            self._award(person, event, key)
+
+    def _award(self, person: Person, event: Event, key: str) -> None:
+        for program in self.programs:
+            if event["type"] not in program.on or (program.once and program.id in person.awarded):
+                continue
+            wanted = program.wants(person, event)
+            if wanted <= 0:
+                continue
+            net = person.net.get(program.id, 0)
+            if program.cap is not None:
+                wanted = min(wanted, program.cap - net)
+            if program.group is not None:
+                wanted = min(wanted, GROUP_CAPS[program.group] - person.groups.get(program.group, 0))
+            if wanted <= 0:
+                continue
+            self._add(person, program, wanted)
+            if event["type"] in TRANSACTIONS:
+                earning = self.earnings.setdefault(key, Earning(event["person"], event["amount"]))
+                earning.points[program.id] = [wanted, 0]
+
+    def _add(self, person: Person, program: Program, points: int) -> None:
+        person.net[program.id] = person.net.get(program.id, 0) + points
+        if program.group is not None:
+            person.groups[program.group] = person.groups.get(program.group, 0) + points
+        if points > 0:
+            person.awarded.add(program.id)
+
+    def _refund(self, event: Event) -> None:
+        earning = self.earnings.get(f"{event['source']}/{event['transaction']}")
+        if earning is None or earning.refunded + event["amount"] > earning.amount:
+            return
+        earning.refunded += event["amount"]
+        person = self.persons[earning.person]
+        for program_id, pair in earning.points.items():
+            take = pair[0] * earning.refunded // earning.amount - pair[1]
+            if take > 0:
+                pair[1] += take
+                self._add(person, self._by_id[program_id], -take)
+
+    def expected(self) -> Expected:
+        """Net points per person and program (zeros left out)."""
+        return {pid: {prog: n for prog, n in p.net.items() if n}
+                for pid, p in self.persons.items() if any(p.net.values())}
+
+
+def expected_points(events_path: Path, programs: Iterable[Program] = PROGRAMS) -> Expected:
+    """Replay an event file (JSON lines) and return ``{person: {program: points}}``."""
+    oracle = Oracle(programs)
+    with events_path.open("rb") as handle:
+        for line in handle:
+            oracle.feed(line)
+    return oracle.expected()
+
+
+def ledger_totals(ledger_path: Path) -> Expected:
+    """Sum a ledger file's lines (``person``, ``program``, ``points``) per person and program."""
+    totals: Expected = {}
+    with ledger_path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                row = orjson.loads(line)
+                mine = totals.setdefault(row["person"], {})
+                mine[row["program"]] = mine.get(row["program"], 0) + int(row["points"])
+    return totals
+
+
+def compare(expected: Expected, ledger_path: Path) -> list[str]:
+    """Differences between the oracle and a ledger, one line per person and program.
+
+    An empty list means the ledger matches the oracle to the yen.
+    """
+    actual = ledger_totals(ledger_path)
+    problems: list[str] = []
+    for person in sorted(expected.keys() | actual.keys()):
+        want, got = expected.get(person, {}), actual.get(person, {})
+        for program in sorted(want.keys() | got.keys()):
+            if want.get(program, 0) != got.get(program, 0):
+                problems.append(f"{person} {program}: expected {want.get(program, 0)}, "
+                                f"ledger {got.get(program, 0)}")
+    return problems
+
+
+def main() -> None:
+    """``python -m load.oracle EVENTS [LEDGER]``: totals per program, or the differences."""
+    import sys
+
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m load.oracle EVENTS [LEDGER]")
+    expected = expected_points(Path(sys.argv[1]))
+    totals: dict[str, int] = {}
+    for programs in expected.values():
+        for program, points in programs.items():
+            totals[program] = totals.get(program, 0) + points
+    print(f"{len(expected):,} persons with points; per program: {totals}")
+    if len(sys.argv) > 2:
+        problems = compare(expected, Path(sys.argv[2]))
+        print("\n".join(problems[:50]) or "ledger matches the oracle to the yen")
+        raise SystemExit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
