@@ -28,7 +28,13 @@ from pointengine.programs import (
     ProviderList,
     merge_versions,
 )
-from pointengine.rulefile import LineMap, load_yaml, located, problems_from_validation_error, suggest
+from pointengine.rulefile import (
+    LineMap,
+    load_yaml,
+    located,
+    problems_from_validation_error,
+    suggest,
+)
 
 _AWARD_TRIGGERS = {
     "premium": {"purchase", "charge"},
@@ -61,6 +67,21 @@ class Program:
         return self.versions[-1]
 
 
+ANYWHERE = "anywhere"
+"""The routing key of programs open to any person at any store with any provider."""
+
+
+def via(provider: str) -> str:
+    """The routing key of programs open to anyone who uses ``provider``, wherever they are."""
+    return f"via:{provider}"
+
+
+def _unrestricted(version: ProgramVersion) -> bool:
+    restriction = version.restriction
+    return (version.jurisdiction != "national" and restriction.persons == "anyone"
+            and restriction.stores == "anywhere")
+
+
 @dataclass
 class Catalog:
     """Providers and programs, with the index the router uses."""
@@ -75,6 +96,10 @@ class Catalog:
         for program in self.programs.values():
             triggers = {t for v in program.versions for t in v.on}
             jurisdictions = {v.jurisdiction for v in program.versions}
+            if all(_unrestricted(v) for v in program.versions):
+                # No residence or store ties it to a place: its partner providers route to it.
+                partners = {p.provider for v in program.versions for p in v.providers}
+                jurisdictions = {via(p) for p in partners} or {ANYWHERE}
             for jurisdiction in jurisdictions:
                 for trigger in triggers:
                     self._index.setdefault((jurisdiction, trigger), []).append(program)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pointengine.awards import claim_for, health_points_key, requested_points
-from pointengine.catalog import Catalog, Program
+from pointengine.catalog import ANYWHERE, Catalog, Program, via
 from pointengine.conditions import Check
 from pointengine.eligibility import checks_for
 from pointengine.events import (
@@ -166,7 +166,10 @@ class Engine:
         return claim_for(version, person.id, provider, wanted)
 
     def _route(self, event: AnyEvent, person: Person) -> list[Program]:
-        places: list[str] = ["national"]
+        places: list[str] = ["national", ANYWHERE]
+        provider = getattr(event, "provider", None)
+        if provider:
+            places.append(via(provider))
         codes = self._codes
         where = getattr(event, "store_municipality", None) or getattr(event, "municipality", None)
         if where:
@@ -198,8 +201,8 @@ class Engine:
             what = ("health_insurance" if isinstance(event, HealthInsuranceRegistration)
                     else "public_funds_account")
             new = person.copy() if person is not None else Person(event.person)
-            earlier = new.registrations.get(what)
-            new.registrations[what] = min(earlier, event.at) if earlier else event.at
+            first = new.registrations.get(what)
+            new.registrations[what] = min(first, event.at) if first else event.at
             return new
         if isinstance(event, ResidenceChange):
             new = person.copy() if person is not None else Person(event.person)

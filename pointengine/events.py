@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -26,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
+from pointengine.errors import InputError, MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.municipalities import registry
 from pointengine.privacy import carries_my_number, is_my_number
 
@@ -36,9 +37,11 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 
 def _mykey_id(value: str) -> str:
     if is_my_number(value):
-        raise PydanticCustomError("my_number", "a My Number is not a MyKey ID; it is never accepted")
+        raise PydanticCustomError("my_number",
+                                  "a My Number is not a MyKey ID; it is never accepted")
     if not _ID.match(value):
-        raise PydanticCustomError("mykey_id", "a MyKey ID is 1-64 letters, digits, '.', '_', ':', '-'")
+        raise PydanticCustomError("mykey_id",
+                                  "a MyKey ID is 1-64 letters, digits, '.', '_', ':', '-'")
     return value
 
 
@@ -189,6 +192,8 @@ def parse_event(raw: bytes | str) -> AnyEvent:
     The error message never repeats a My Number.
     """
     data = raw.encode() if isinstance(raw, str) else raw
+    if carries_my_number(data):
+        raise MyNumberRejected(_MY_NUMBER_MESSAGE)
     try:
         return _adapter.validate_json(data)
     except ValidationError as exc:
@@ -197,20 +202,25 @@ def parse_event(raw: bytes | str) -> AnyEvent:
 
 def event_from_dict(data: dict[str, object]) -> AnyEvent:
     """Validate an already-decoded event (adapters build these)."""
+    if carries_my_number(orjson.dumps(data, default=str)):
+        raise MyNumberRejected(_MY_NUMBER_MESSAGE)
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
         raise _translate(exc, b"") from None
 
 
-def _translate(exc: ValidationError, raw: bytes) -> MalformedEvent:
+_MY_NUMBER_MESSAGE = "the event carries a My Number; it was rejected and not stored"
+
+
+def _translate(exc: ValidationError, raw: bytes) -> InputError:
     errors = exc.errors(include_url=False, include_input=False)
     kinds = {e["type"] for e in errors}
     detail = "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in errors[:5]
     )
     if "my_number" in kinds or (raw and carries_my_number(raw)):
-        return MyNumberRejected("the event carries a My Number; it was rejected and not stored")
+        return MyNumberRejected(_MY_NUMBER_MESSAGE)
     if "unknown_municipality" in kinds:
         return UnknownMunicipality(detail)
     return MalformedEvent(detail)

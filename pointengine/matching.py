@@ -26,7 +26,7 @@ from typing import Any
 import durable_rules_engine as _engine
 import orjson
 
-from pointengine.conditions import AllOf, AnyOf, Check, Compare, Condition, FieldRef, Value, negate
+from pointengine.conditions import AllOf, Check, Compare, Condition, FieldRef, Value, negate
 from pointengine.errors import IntegrityError, OperationalError
 
 _OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -67,11 +67,11 @@ def _constants(c: Condition, out: dict[str, set[Value]], refs: set[str]) -> None
 
 def _classifier(constants: set[Value]) -> Callable[[Value], int]:
     """Maps a value to its class among ``constants``: below the first, equal to it, between..."""
-    ordered = sorted(constants)  # type: ignore[type-var]  # one type per field
+    ordered = sorted(constants)  # one type per field
     members = frozenset(ordered)
 
     def classify(value: Value) -> int:
-        index = bisect_left(ordered, value)  # type: ignore[arg-type]
+        index = bisect_left(ordered, value)
         return 2 * index + 1 if value in members else 2 * index
 
     return classify

@@ -127,7 +127,9 @@ class MemoryStore(Store):
                     f"transaction ({tx.amount - tx.refunded} of {tx.amount} yen)")
         tx.refunded = refunded
         for i, award in enumerate(tx.awards):
-            share = award.points * refunded // tx.amount - tx.reversed[i]
+            # A 0-yen transaction can only be refunded 0 yen, which takes back nothing.
+            earned_back = award.points * refunded // tx.amount if tx.amount else 0
+            share = earned_back - tx.reversed[i]
             if share <= 0:
                 continue
             tx.reversed[i] += share

@@ -91,7 +91,7 @@ def test_an_impossible_date_is_located(rules: Path) -> None:
     path = write(rules, "015814-atsuma/premium.yaml", text)
     found = problems(rules)
     assert len(found) == 1
-    assert found[0].startswith(f"{path}:14: conditions.period.from: ")
+    assert found[0].startswith(f"{path}:13: conditions.period.from: ")
 
 
 def test_a_period_that_ends_before_it_starts_is_refused(rules: Path) -> None:
@@ -115,7 +115,7 @@ def test_a_bad_value_in_a_later_version_points_at_that_version(rules: Path) -> N
     path = write(rules, "015814-atsuma/premium.yaml", text)
     found = problems(rules)
     assert len(found) == 1
-    assert found[0].startswith(f"{path}:17: versions[0].award.cap: ")
+    assert found[0].startswith(f"{path}:16: versions[0].award.cap: ")
 
 
 def test_the_folder_must_match_the_jurisdiction(rules: Path) -> None:

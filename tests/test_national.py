@@ -29,8 +29,7 @@ def test_purchase_on_a_charge_basis_provider_earns_nothing(world: World) -> None
     world.apply(provider="waon")
     decision = world.buy(4_000, provider="waon")
     assert world.awarded(decision, CARD) == 0
-    assert decision.verdicts[0].failed is not None
-    assert decision.verdicts[0].failed.name == "basis"
+    assert world.failed(decision, CARD) == "basis"
     assert world.awarded(world.charge(4_000, provider="waon"), CARD) == 1_000
 
 
@@ -44,8 +43,7 @@ def test_only_the_chosen_providers_transactions_count(world: World) -> None:
     world.apply(provider="paypay")
     decision = world.buy(4_000, provider="d-barai")
     assert world.awarded(decision, CARD) == 0
-    assert decision.verdicts[0].failed is not None
-    assert decision.verdicts[0].failed.name == "chosen_provider"
+    assert world.failed(decision, CARD) == "chosen_provider"
 
 
 def test_health_insurance_registration_twice_pays_7500_once(world: World) -> None:
@@ -101,8 +99,7 @@ def test_card_deadline_moves_with_the_rule_version(world: World) -> None:
     before = world.buy(4_000, at="2022-09-20")
     after = world.buy(4_000, at="2022-10-05")
     assert world.awarded(before, CARD) == 0
-    assert before.verdicts[0].failed is not None
-    assert before.verdicts[0].failed.name == "card_deadline"
+    assert world.failed(before, CARD) == "card_deadline"
     assert world.awarded(after, CARD) == 1_000
     assert [e.version for e in world.sink.entries if e.program == CARD] == [2]
 

@@ -64,6 +64,13 @@ class World:
         """Points ``program`` awarded for one decision."""
         return sum(o.awarded for o in decision.applied.outcomes if o.program == program)
 
+    def failed(self, decision: Decision, program: str) -> str | None:
+        """The name of the first check ``program`` failed for one decision (None if it passed)."""
+        for verdict in decision.verdicts:
+            if verdict.program == program:
+                return verdict.failed.name if verdict.failed else None
+        raise AssertionError(f"{program} did not consider the event")
+
     def points(self, person: str, program: str | None = None) -> int:
         """Net ledger points of a person (in one program, or all)."""
         return sum(e.points for e in self.sink.entries
