@@ -23,8 +23,8 @@ from pointengine.replay import ReplayReport, replay
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Mynapoint and municipal point programs as declarative rules.")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # problem and explain lines stay whole for grep
+err = Console(stderr=True, soft_wrap=True)
 RulesOption = Annotated[Path, typer.Option("--rules", help="the rules folder")]
 
 

@@ -46,11 +46,11 @@ def to_json(c: Condition) -> dict[str, Any]:
         return {_OPS[c.op]: {c.field: right}}
     parts = [to_json(p) for p in c.parts]
     if isinstance(c, AllOf):
-        if not parts:  # always true
-            return {"$or": [{"type": ""}, {"$neq": {"type": ""}}]}
+        if not parts:  # always true: stages count from 0
+            return {"$gte": {_STAGE: 0}}
         return parts[0] if len(parts) == 1 else {"$and": parts}
     if not parts:  # always false
-        return {"$and": [{"type": ""}, {"$neq": {"type": ""}}]}
+        return {"$lt": {_STAGE: 0}}
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 

@@ -1,0 +1,81 @@
+"""The command line: validate, replay (ledger, rejects, summary, idempotence), explain."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from pointengine.cli import app
+from pointengine.ledger import read_ledger
+from tests.world import RULES
+
+runner = CliRunner()
+
+APPLY = {"type": "mynapoint_application", "source": "t", "id": "a1", "person": "MK-A",
+         "at": "2022-01-10T12:00:00+09:00", "phase": 2, "provider": "paypay",
+         "card_applied_on": "2021-12-01", "residence": "131016"}
+BUY = {"type": "purchase", "source": "t", "id": "b1", "person": "MK-A",
+       "at": "2022-02-01T12:00:00+09:00", "provider": "paypay", "amount": 19_000,
+       "store": "S1", "store_municipality": "131016"}
+
+
+def write_stream(path: Path, *lines: bytes) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_validate_accepts_the_shipped_rules() -> None:
+    result = runner.invoke(app, ["validate", str(RULES)])
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_locates_a_typo_and_fails(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    card = rules / "national" / "phase2-card.yaml"
+    card.write_text(card.read_text(encoding="utf-8").replace("  period:", "  peroid:"),
+                    encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(rules)])
+    assert result.exit_code == 1
+    assert "phase2-card.yaml:9: conditions.peroid" in result.output
+    assert "did you mean 'period'?" in result.output
+
+
+def test_replay_writes_ledger_rejects_summary_and_is_idempotent(tmp_path: Path) -> None:
+    my_number_line = orjson.dumps({**BUY, "id": "b2", "store": "123456789018"})
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
+                          b"{not json", my_number_line,
+                          orjson.dumps({**BUY, "id": "b3", "amount": 2_000}))
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    ledger = list(read_ledger(out / "ledger.jsonl"))
+    assert [(e.event, e.program, e.points) for e in ledger] == [
+        ("t/b1", "national-phase2-card", 4_750), ("t/b3", "national-phase2-card", 250)]
+    assert all(e.version == 1 and e.provider == "paypay" for e in ledger)
+    rejects = [orjson.loads(line) for line in (out / "rejects.jsonl").read_bytes().splitlines()]
+    assert [r["line"] for r in rejects] == [3, 4]
+    assert b"123456789018" not in (out / "rejects.jsonl").read_bytes()
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["points_total"] == 5_000 and summary["rejected"] == 2
+
+    second = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
+    assert second.exit_code == 0, second.output
+    assert list(read_ledger(out / "ledger.jsonl")) == ledger
+    assert orjson.loads((out / "summary.json").read_bytes())["duplicates"] == 3
+
+
+def test_explain_names_the_failed_condition_and_the_cap(tmp_path: Path) -> None:
+    late = {**BUY, "id": "b9", "at": "2023-03-01T12:00:00+09:00", "amount": 1_000}
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
+                          orjson.dumps({**BUY, "id": "b3", "amount": 2_000}), orjson.dumps(late))
+    result = runner.invoke(app, ["explain", "MK-A", "--events", str(stream),
+                                 "--rules", str(RULES)])
+    assert result.exit_code == 0, result.output
+    assert "national-phase2-card@v1: awarded 4,750" in result.output
+    assert "national-phase2-card@v1: awarded 250 of 500; limited by person cap" in result.output
+    assert ("national-phase2-card@v3: nothing; failed period: the event's day (JST) is within "
+            "2022-01-01..2023-02-28") in result.output
