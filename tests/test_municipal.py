@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.world import World
+from pointengine.catalog import load_catalog
+from tests.world import RULES, World
 
 P1 = {"phase": 1, "at": "2020-10-01", "card": "2020-08-01"}
 P1_DAY = "2020-11-01"
@@ -82,7 +85,7 @@ def test_national_and_municipal_stack_under_their_own_caps(world: World) -> None
 def test_kisarazu_grant_on_application_with_aqua_coin(world: World) -> None:
     decision = world.apply(provider="aqua-coin", **P1)
     assert world.awarded(decision, "kisarazu-aqua-coin-grant") == 1_000
-    assert world.awarded(world.apply(provider="aqua-coin", person="MK-B", phase=2), 
+    assert world.awarded(world.apply(provider="aqua-coin", person="MK-B", phase=2),
                          "kisarazu-aqua-coin-grant") == 0
 
 
@@ -153,16 +156,21 @@ def test_kumamoto_lottery_is_reproducible(world: World) -> None:
     assert all(o.awarded == 5_000 for o in draw.applied.outcomes)
 
 
-def test_provider_allocation_refuses_persons_past_it(world: World) -> None:
-    # 厚真町 allocates 2,000 persons to PayPay: fill it, then the next person is refused.
-    world.store._counters["al|atsuma-premium|paypay"] = 1_999
-    world.apply(person="MK-LAST", **P1)
-    world.apply(person="MK-LATE", **P1)
-    last = world.buy(400, person="MK-LAST", at=P1_DAY, where="015814")
-    late = world.buy(400, person="MK-LATE", at=P1_DAY, where="015814")
-    assert world.awarded(last, "atsuma-premium") == 100
-    assert world.awarded(late, "atsuma-premium") == 0
+def test_provider_allocation_refuses_persons_past_it(tmp_path: Path) -> None:
+    # 厚真町 allocates persons to PayPay first come, first served; shrink it to 2 to fill it.
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    atsuma = next((rules / "015814-atsuma").glob("*.yaml"))
+    atsuma.write_text(atsuma.read_text(encoding="utf-8").replace(
+        "{provider: paypay, persons: 2000}", "{provider: paypay, persons: 2}"), encoding="utf-8")
+    world = World(load_catalog(rules))
+    for person in ("MK-1", "MK-2", "MK-3"):
+        world.apply(person=person, **P1)
+    first, second, late = (world.buy(400, person=p, at=P1_DAY, where="015814")
+                           for p in ("MK-1", "MK-2", "MK-3"))
+    assert [world.awarded(d, "atsuma-premium") for d in (first, second, late)] == [100, 100, 0]
     refused = [o for o in late.applied.outcomes if o.program == "atsuma-premium"]
     assert refused[0].limited_by == "paypay's allocation of persons"
-    assert world.awarded(world.buy(400, person="MK-LAST", at=P1_DAY, where="015814"),
+    assert world.awarded(world.buy(400, person="MK-1", at=P1_DAY, where="015814"),
                          "atsuma-premium") == 100
+    world.engine.close()
