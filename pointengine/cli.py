@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pointengine.catalog import Catalog, load_catalog
+from pointengine.cli_service import register as register_service_commands
 from pointengine.engine import Decision, Engine
 from pointengine.errors import RuleFileError
 from pointengine.ledger import FileSink
@@ -75,10 +76,16 @@ def replay_command(
     out: Annotated[Path, typer.Option(help="folder for ledger, rejects, summary, state")]
     = Path("out"),
     fresh: Annotated[bool, typer.Option(help="ignore any saved state in --out")] = False,
+    redis_url: Annotated[str | None, typer.Option(
+        "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
+        "the embedded store")] = None,
 ) -> None:
     """Evaluate a stream; append to the ledger; write rejects and a summary."""
     catalog = _catalog(rules)
     out.mkdir(parents=True, exist_ok=True)
+    if redis_url is not None:
+        _replay_on_redis(events, catalog, redis_url, out)
+        return
     state = out / "state.pickle"
     sink = FileSink(out / "ledger.jsonl")
     store = _restore(state, sink) if state.exists() and not fresh else MemoryStore(sink)
@@ -93,6 +100,22 @@ def replay_command(
     store.sink = sink
     _write_summary(report, out / "summary.json")
     _print_report(report, out)
+
+
+def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path) -> None:
+    import redis
+
+    from pointengine.redis_store import RedisStore
+
+    store = RedisStore(redis.Redis.from_url(url))
+    engine = Engine(catalog, store)
+    try:
+        report = _replay_with_progress(events, engine, out / "rejects.jsonl")
+    finally:
+        engine.close()
+        store.close()
+    _write_summary(report, out / "summary.json")
+    _print_report(report, out, ledger=f"{url} stream {store.keys.ledger}")
 
 
 def _restore(path: Path, sink: FileSink) -> MemoryStore:
@@ -125,7 +148,7 @@ def _write_summary(report: ReplayReport, path: Path) -> None:
     path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
 
-def _print_report(report: ReplayReport, out: Path) -> None:
+def _print_report(report: ReplayReport, out: Path, ledger: str | None = None) -> None:
     console.print(f"{report.lines:,} lines: {report.applied:,} applied, "
                   f"{report.duplicates:,} duplicates, {report.rejected:,} rejected "
                   f"in {report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)")
@@ -138,7 +161,7 @@ def _print_report(report: ReplayReport, out: Path) -> None:
             table.add_row(name, f"{points:,}")
         table.add_row("total", f"{sum(rows.values()):,}", style="bold")
         console.print(table)
-    console.print(f"ledger: {out / 'ledger.jsonl'}  rejects: {out / 'rejects.jsonl'}  "
+    console.print(f"ledger: {ledger or out / 'ledger.jsonl'}  rejects: {out / 'rejects.jsonl'}  "
                   f"summary: {out / 'summary.json'}")
 
 
@@ -215,6 +238,8 @@ def demo(
         (out / old).unlink(missing_ok=True)
     replay_command(stream, rules=rules, out=out, fresh=True)
 
+
+register_service_commands(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

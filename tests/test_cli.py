@@ -79,3 +79,19 @@ def test_explain_names_the_failed_condition_and_the_cap(tmp_path: Path) -> None:
     assert "national-phase2-card@v1: awarded 250 of 500; limited by person cap" in result.output
     assert ("national-phase2-card@v3: nothing; failed period: the event's day (JST) is within "
             "2022-01-01..2023-02-28") in result.output
+
+
+def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
+    from pointengine.redis_server import RedisServer
+    from pointengine.redis_store import RedisStore
+
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    with RedisServer() as server:
+        url = server.url
+        for _ in range(2):  # the second replay finds every event applied
+            result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES),
+                                         "--out", str(tmp_path / "out"), "--redis", url])
+            assert result.exit_code == 0, result.output
+        store = RedisStore(server.client())
+        assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
+        store.close()
