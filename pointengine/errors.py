@@ -11,6 +11,10 @@ named after their meaning, not after the module that raises them::
     │   ├── UnknownTransaction      a refund of a transaction the engine never saw
     │   ├── RefundExceedsPayment    a refund of more than the transaction paid
     │   └── SignatureRejected       an unsigned, forged or stale provider request
+    │       ├── StaleRequest        a timestamp too far from the server's clock
+    │       ├── ReplayedRequest     a signed request seen before within the window
+    │       └── ForeignTransaction  a provider posting another provider's transactions
+    ├── ConfigurationError          service settings missing or invalid (secrets, URLs)
     ├── RuleFileError               rule files that do not validate (one or more problems)
     ├── IntegrityError              the engine's own state would become inconsistent
     └── OperationalError            a backend (Redis, the matching engine) failed
@@ -65,6 +69,28 @@ class SignatureRejected(InputError):
     """A provider request that is unsigned, wrongly signed, stale or not the provider's own."""
 
     reason_code = "signature"
+
+
+class StaleRequest(SignatureRejected):
+    """A signed request whose timestamp is too far from the server's clock."""
+
+    reason_code = "stale"
+
+
+class ReplayedRequest(SignatureRejected):
+    """A signed request (the same signature) received again within the freshness window."""
+
+    reason_code = "replayed"
+
+
+class ForeignTransaction(SignatureRejected):
+    """A provider posting transactions that belong to another provider or source."""
+
+    reason_code = "cross_provider"
+
+
+class ConfigurationError(PointEngineError):
+    """Service settings that are missing or invalid (provider secrets, Redis URL)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""The service commands of ``pointengine``: ``serve``, ``worker`` and ``settle``.
+
+:func:`register` adds them to the typer app of :mod:`pointengine.cli`. FastAPI and uvicorn (the
+``service`` extra) are imported only when ``serve`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import redis
+import typer
+
+from pointengine.catalog import load_catalog
+from pointengine.engine import Engine
+from pointengine.errors import IntegrityError, PointEngineError
+from pointengine.jsonlog import configure as configure_logging
+from pointengine.redis_store import RedisStore
+from pointengine.settlement import Settlement, settle_file, settle_redis
+from pointengine.worker import Worker
+
+__all__ = ["register", "serve", "settle_command", "worker_command"]
+
+RedisUrl = Annotated[str, typer.Option("--redis-url", envvar="POINTENGINE_REDIS_URL",
+                                       help="the Redis server")]
+Prefix = Annotated[str, typer.Option("--prefix", envvar="POINTENGINE_PREFIX",
+                                     help="key prefix of the store and the stream")]
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    secrets: Annotated[Path | None, typer.Option(
+        help="YAML/JSON file of provider secrets (or POINTENGINE_SECRET_<PROVIDER>)")] = None,
+    processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Run the HTTP ingestion service (providers post signed transactions)."""
+    import uvicorn
+
+    os.environ["POINTENGINE_REDIS_URL"] = redis_url
+    os.environ["POINTENGINE_PREFIX"] = prefix
+    os.environ["POINTENGINE_LOG_LEVEL"] = log_level.upper()
+    if secrets is not None:
+        os.environ["POINTENGINE_SECRETS_FILE"] = str(secrets.resolve())
+    uvicorn.run("pointengine.service:app_from_env", factory=True, host=host, port=port,
+                workers=processes, log_level=log_level.lower(), access_log=False)
+
+
+def worker_command(
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    rules: Annotated[Path, typer.Option("--rules", help="the rules folder")] = Path("rules"),
+    name: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    count: Annotated[int, typer.Option(help="stream entries per batch")] = 100,
+    claim_idle_ms: Annotated[int, typer.Option(
+        help="claim entries another worker left pending this long")] = 30_000,
+    until_empty: Annotated[bool, typer.Option(
+        help="exit once the stream is drained")] = False,
+    log_level: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Evaluate the ingestion stream as one consumer of the worker group."""
+    configure_logging(log_level)
+    client = redis.Redis.from_url(redis_url)
+    engine = Engine(load_catalog(rules), RedisStore(redis.Redis.from_url(redis_url),
+                                                    prefix=prefix))
+    worker = Worker(client, engine, prefix=prefix, name=name, count=count,
+                    claim_idle_ms=claim_idle_ms)
+    try:
+        worker.run(until_empty=until_empty)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+        engine.store.close()
+        client.close()
+    report = worker.report
+    typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
+               f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried",
+               err=True)
+
+
+def settle_command(
+    ledger: Annotated[Path | None, typer.Option(
+        help="a ledger file (FileSink, e.g. out/ledger.jsonl) instead of Redis")] = None,
+    state: Annotated[Path | None, typer.Option(
+        help="with --ledger: the saved embedded store to reconcile with")] = None,
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    out: Annotated[Path | None, typer.Option(help="write the CSV here (default stdout)")]
+    = None,
+) -> None:
+    """Points to pay per provider and program, as CSV, reconciled with the ledger to the yen."""
+    try:
+        if ledger is not None:
+            result = settle_file(ledger, state)
+        else:
+            with RedisStore(redis.Redis.from_url(redis_url), prefix=prefix) as store:
+                assert isinstance(store, RedisStore)
+                result = settle_redis(store)
+    except IntegrityError as exc:
+        typer.echo(f"does not reconcile: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (PointEngineError, OSError) as exc:
+        typer.echo(f"settle failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _write(result, out)
+
+
+def _write(result: Settlement, out: Path | None) -> None:
+    text = result.to_csv()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+    check = "reconciled with the store's totals" if result.reconciled_with_totals else \
+        "ledger checked (no totals to reconcile with)"
+    typer.echo(f"{result.ledger_lines:,} ledger lines, {result.total:,} yen net; {check}",
+               err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``worker`` and ``settle`` to ``app``."""
+    app.command("serve")(serve)
+    app.command("worker")(worker_command)
+    app.command("settle")(settle_command)
