@@ -8,7 +8,7 @@ adversarial mixes. Memory depends on ``persons`` (flat arrays, about 60 bytes a 
 What is written (see :mod:`load.population` for the synthetic assumptions):
 
 - per applier (phase 2): ``mynapoint_application`` (source ``mykey``), for the phase-1 cohort also
-  a phase-1 application in 2020-09..2021-12 and ``received_phase1_points: true`` on phase 2;
+  a phase-1 application in 2020-09..2021-12 and ``applied_in_phase1: true`` on phase 2;
   ``health_insurance_registration`` (~50%) and ``public_funds_account_registration`` (~40%),
   mostly after 2022-06-30; ``residence_change`` (source ``juki-net``, ~2%);
 - the rest of the budget: charges and purchases (source = the provider's id) of the persons who
@@ -341,7 +341,7 @@ class _Simulation:
             if kind == _APP2:
                 kids = children_days(rng, people.birth[person], seconds // DAY)
                 event["children_birth_dates"] = [to_date(d).isoformat() for d in kids]
-                event["received_phase1_points"] = people.phase1[person] != NONE
+                event["applied_in_phase1"] = people.phase1[person] != NONE
             pool = self.pool1 if kind == _APP1 else self.pool2
             pool.append(person)
             if rng.random() < 0.3:  # heavy users transact twice as often
@@ -436,8 +436,9 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
 
     Same arguments, same bytes. ``data_dir`` holds ``prefectures.csv`` and
     ``municipalities.csv`` (default ``load/data``). ``progress(done, events)`` is called after
-    each simulated day once 65,536 more events are done, and at the end. ``names_out``, when given, receives a CSV of faker ``ja_JP`` names per MyKey
-    ID (slow: about 30 µs a person). Raises ``ValueError`` when the persons' own events
+    each simulated day once 65,536 more events are done, and at the end. ``names_out``, when
+    given, receives a CSV of faker ``ja_JP`` names per MyKey ID (slow: about 30 µs a person).
+    Raises ``ValueError`` when the persons' own events
     (applications, registrations, moves) alone exceed ``events``.
     """
     started = time.perf_counter()

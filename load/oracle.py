@@ -20,7 +20,7 @@ Rules, as the project's brief states them:
 - ①+②+③ at most 20,000 per person;
 - phase 1 ``national-phase1-premium``: 25%, cap 5,000, transaction and application days within
   2020-09-01..2021-12-31, card applied by 2021-04-30; an award makes the person a phase-1
-  recipient (as does ``received_phase1_points`` on a phase-2 application), excluded from ① only;
+  recipient (as does ``applied_in_phase1`` on a phase-2 application), excluded from ① only;
 - a refund takes back floor(points * refunded_total / amount) - already taken back, per program,
   and frees cap room; a refund of an unknown transaction, or one taking the refunded total past
   the amount, is ignored; an event whose (source, id) was seen before is ignored; so is a
@@ -105,7 +105,7 @@ def _premium(person: Person, event: Event, phase: int, window: tuple[dt.date, dt
     if enrolment is None:
         return 0
     provider, applied_at, card = enrolment
-    ok = (event["provider"] == provider and BASIS.get(provider) == event["type"]
+    ok = (event["provider"] == provider and BASIS.get(provider) in (event["type"], "both")
           and window[0] <= event["day"] <= window[1]
           and window[0] <= applied_at.astimezone(JST).date() <= window[1]
           and applied_at <= event["at"] and card <= card_by)
@@ -172,7 +172,7 @@ _COMMON = {"type", "source", "id", "person", "at"}
 #: type → (required fields, optional fields) beyond the common ones.
 _FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "mynapoint_application": ({"phase", "provider", "card_applied_on", "residence"},
-                              {"birth_date", "children_birth_dates", "received_phase1_points"}),
+                              {"birth_date", "children_birth_dates", "applied_in_phase1"}),
     "health_insurance_registration": (set(), set()),
     "public_funds_account_registration": (set(), set()),
     "charge": ({"provider", "amount"}, {"store", "store_municipality"}),
@@ -259,7 +259,7 @@ def _application_ok(event: Event) -> bool:
     kids = event.get("children_birth_dates", [])
     if not isinstance(kids, list) or not all(_date(k) for k in kids):
         return False
-    return isinstance(event.get("received_phase1_points", False), bool)
+    return isinstance(event.get("applied_in_phase1", False), bool)
 
 
 class Oracle:
@@ -298,7 +298,7 @@ class Oracle:
             if earlier is None or event["at"] < earlier[1]:
                 card = dt.date.fromisoformat(event["card_applied_on"])
                 person.enrolments[event["phase"]] = (event["provider"], event["at"], card)
-            person.phase1_flag |= event.get("received_phase1_points", False)
+            person.phase1_flag |= event.get("applied_in_phase1", False)
         elif kind in ("health_insurance_registration", "public_funds_account_registration"):
             person = person or self.persons.setdefault(event["person"], Person())
             what = kind.removesuffix("_registration")
@@ -318,7 +318,8 @@ class Oracle:
             if program.cap is not None:
                 wanted = min(wanted, program.cap - net)
             if program.group is not None:
-                wanted = min(wanted, GROUP_CAPS[program.group] - person.groups.get(program.group, 0))
+                room = GROUP_CAPS[program.group] - person.groups.get(program.group, 0)
+                wanted = min(wanted, room)
             if wanted <= 0:
                 continue
             self._add(person, program, wanted)

@@ -153,7 +153,8 @@ def load_units(data_dir: Path | None = None, codes_path: Path | None = None) -> 
     """Every municipality with a synthetic population, per the rules in the module docstring."""
     data_dir = data_dir or DATA_DIR
     codes = _read_csv(codes_path or CODES_PATH)
-    prefectures = {r["prefecture_code"].zfill(2): r for r in _read_csv(data_dir / "prefectures.csv")}
+    prefectures = {r["prefecture_code"].zfill(2): r
+                   for r in _read_csv(data_dir / "prefectures.csv")}
     listed = {r["code6"]: r for r in _read_csv(data_dir / "municipalities.csv")}
     by_pref: dict[str, list[dict[str, str]]] = {}
     for row in codes:
@@ -230,7 +231,8 @@ class Population:
         if mix is None:
             weights = []
             for pid in self.provider_ids:
-                w = PROVIDER_WEIGHT.get(pid, 0.0) + REGIONAL.get(pid, {}).get(u.prefecture_code, 0.0)
+                w = (PROVIDER_WEIGHT.get(pid, 0.0)
+                     + REGIONAL.get(pid, {}).get(u.prefecture_code, 0.0))
                 if LOCAL.get(pid) == u.code:
                     w += LOCAL_WEIGHT
                 weights.append(w)
@@ -294,7 +296,8 @@ LAST_CARD_DAY = day_index(CARD_PERIODS[-1][1])
 _APPLY_CUM = list(itertools.accumulate(w for _, w in APPLY_MONTHS))
 
 
-def _month_second(rng: random.Random, cum: list[float], months: Sequence[tuple[int, int]]) -> int:
+def _month_second(rng: random.Random, cum: Sequence[float],
+                  months: Sequence[tuple[int, int]]) -> int:
     i = bisect.bisect_right(cum, rng.random() * cum[-1])
     year, month = months[i]
     first = dt.date(year, month, 1)

@@ -175,3 +175,69 @@ class CompiledRuleset:
 
     def __repr__(self) -> str:
         return f"CompiledRuleset({self.name!r}, {len(self.checks)} checks)"
+
+
+class PostRuleset:
+    """The benchmark's baseline: a plain ``durable.lang`` ruleset and one ``post()`` per fact.
+
+    This is the straightforward use of durable_rules' Python API that the engine is compared
+    with: the same ordered checks as :class:`CompiledRuleset`, written as one ``when_all`` rule
+    (every check holds), registered with ``durable.lang.ruleset``; :meth:`passes` posts the
+    fact as it is (``post()`` serialises it with the standard ``json`` module, the action runs
+    through durable's Promise machinery) and reports whether the rule fired. Nothing is
+    memoised and nothing is batched. It answers *whether* a fact qualifies, not which check
+    failed first, which is less than the engine asks of its rulesets.
+    """
+
+    def __init__(self, name: str, checks: Sequence[Check]) -> None:
+        from durable import engine as durable_engine
+        from durable import lang
+
+        self.name = f"post:{name}#{next(_NAMES)}"
+        self.checks = tuple(checks)
+        self._lang = lang
+        self._unhandled = durable_engine.MessageNotHandledException
+        self._fired = 0
+        self.posts = 0
+        if not self.checks:
+            return
+        expression = _lang_condition(lang, AllOf(tuple(c.condition for c in self.checks)))
+
+        def award(_: Any) -> None:
+            self._fired += 1
+
+        with lang.ruleset(self.name):
+            lang.when_all(expression)(award)
+        lang.get_host()  # registers the ruleset
+
+    def passes(self, fact: Mapping[str, Value]) -> bool:
+        """Post ``fact`` once; True when the rule (every check holds) fired."""
+        if not self.checks:
+            return True
+        before = self._fired
+        self.posts += 1
+        try:
+            self._lang.post(self.name, dict(fact))
+        except self._unhandled:
+            return False
+        return self._fired > before
+
+
+def _lang_condition(lang: Any, c: Condition) -> Any:
+    """``c`` as a ``durable.lang`` expression on the message ``m``."""
+    m = lang.m
+    if isinstance(c, Compare):
+        left = getattr(m, c.field)
+        right = getattr(m, c.value.field) if isinstance(c.value, FieldRef) else c.value
+        ops: dict[str, Callable[[Any, Any], Any]] = {
+            "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+        return ops[c.op](left, right)
+    parts = [_lang_condition(lang, p) for p in c.parts]
+    if not parts:  # an empty AllOf always holds, an empty AnyOf never does
+        always = (m.type == "") | (m.type != "")
+        return always if isinstance(c, AllOf) else (m.type == "") & (m.type != "")
+    out = parts[0]
+    for part in parts[1:]:
+        out = (out & part) if isinstance(c, AllOf) else (out | part)
+    return out

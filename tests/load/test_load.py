@@ -1,0 +1,90 @@
+"""The load generator, the independent oracle and the benchmark, on small streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from load.bench import main as bench_main
+from load.generate import generate
+from load.oracle import Oracle, compare, expected_points
+from pointengine.events import parse_event
+
+
+def _line(**fields: object) -> bytes:
+    return orjson.dumps(fields)
+
+
+def _apply(person: str, provider: str, at: str = "2022-02-01T10:00:00+09:00") -> bytes:
+    return _line(type="mynapoint_application", source="mykey", id=f"a-{person}", person=person,
+                 at=at, phase=2, provider=provider, card_applied_on="2021-06-01",
+                 residence="131016")
+
+
+def _buy(n: int, person: str, provider: str, amount: int, kind: str = "purchase") -> bytes:
+    extra = {"store": "ST131016-1", "store_municipality": "131016"} if kind == "purchase" else {}
+    return _line(type=kind, source=provider, id=f"t{n}", person=person,
+                 at=f"2022-03-{n:02d}T10:00:00+09:00", provider=provider, amount=amount, **extra)
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("load") / "events.jsonl"
+    generate(path, persons=400, events=6_000, seed=7)
+    return path
+
+
+def test_the_generator_is_deterministic(tmp_path: Path) -> None:
+    a = generate(tmp_path / "a.jsonl", persons=200, events=2_000, seed=3)
+    b = generate(tmp_path / "b.jsonl", persons=200, events=2_000, seed=3)
+    assert a.sha256 == b.sha256
+    assert a.lines == 2_000
+
+
+def test_every_generated_line_is_a_valid_canonical_event(stream: Path) -> None:
+    with stream.open("rb") as handle:
+        events = [parse_event(line) for line in handle]
+    assert {e.type for e in events} >= {"mynapoint_application", "purchase", "charge", "refund"}
+
+
+def test_the_adversarial_mixes_add_what_they_announce(tmp_path: Path) -> None:
+    report = generate(tmp_path / "bad.jsonl", persons=300, events=5_000, seed=5,
+                      adversarial={"duplicates", "malformed", "out_of_order"})
+    assert report.duplicates > 0 and report.malformed_lines > 0
+    assert report.lines == 5_000 + report.duplicates
+
+
+def test_the_oracle_counts_a_provider_of_both_bases() -> None:
+    oracle = Oracle()
+    for line in (_apply("MKA1", "paypay"), _buy(1, "MKA1", "paypay", 4_000),
+                 _buy(2, "MKA1", "paypay", 4_000, kind="charge")):
+        oracle.feed(line)
+    assert oracle.expected() == {"MKA1": {"national-phase2-card": 2_000}}
+
+
+def test_the_oracle_clips_the_crossing_transaction_and_refunds_free_room() -> None:
+    oracle = Oracle()
+    for line in (_apply("MKB1", "rakuten-pay"), _buy(1, "MKB1", "rakuten-pay", 19_000),
+                 _buy(2, "MKB1", "rakuten-pay", 2_000)):
+        oracle.feed(line)
+    assert oracle.expected()["MKB1"]["national-phase2-card"] == 5_000
+    oracle.feed(_line(type="refund", source="rakuten-pay", id="r1", person="MKB1",
+                      at="2022-03-05T10:00:00+09:00", provider="rakuten-pay", transaction="t1",
+                      amount=19_000))
+    assert oracle.expected()["MKB1"]["national-phase2-card"] == 250
+
+
+def test_the_engine_ledger_matches_the_oracle(stream: Path, tmp_path: Path) -> None:
+    code = bench_main(["--persons", "400", "--events", "6000", "--seed", "7", "--check",
+                       "--cache", str(tmp_path), "--post-events", "500"])
+    assert code == 0
+    assert compare(expected_points(stream), tmp_path / "ledger.jsonl") == []
+
+
+def test_a_difference_is_reported(stream: Path, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_bytes(b"")
+    problems = compare(expected_points(stream), ledger)
+    assert problems and all("expected" in p for p in problems)
