@@ -24,6 +24,7 @@ request writes nothing to the stream. Every answer is logged as one JSON line
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -246,6 +247,8 @@ class _Service:
                     signer, events[start:start + ENTRY_EVENTS]))
             ids = [_text(i) for i in pipe.execute()]
         except redis.RedisError as exc:
+            with contextlib.suppress(redis.RedisError):
+                self.config.verifier.forget(headers)
             raise _Refusal(503, "unavailable", f"the stream is unavailable: {exc}") from None
         self.accepted_requests.labels(provider).inc()
         self.accepted_events.labels(provider).inc(len(events))

@@ -46,7 +46,7 @@ from pointengine.errors import (
     SignatureRejected,
     StaleRequest,
 )
-from pointengine.events import AnyEvent
+from pointengine.events import AnyEvent, Charge, Purchase, Refund
 
 __all__ = [
     "HEADER_PROVIDER",
@@ -93,6 +93,9 @@ class ReplayGuard(Protocol):
     def first_use(self, key: str, ttl: int) -> bool:
         """True the first time ``key`` is seen within ``ttl`` seconds, False afterwards."""
 
+    def forget(self, key: str) -> None:
+        """Forget ``key`` (its request could not be stored: the provider may send it again)."""
+
 
 class MemoryReplayGuard:
     """A replay guard for one process (tests, a single service instance)."""
@@ -114,6 +117,11 @@ class MemoryReplayGuard:
             self._seen[key] = now + ttl
             return True
 
+    def forget(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._lock:
+            self._seen.pop(key, None)
+
 
 class RedisReplayGuard:
     """A replay guard shared by every service instance: ``SET key 1 NX EX ttl``."""
@@ -125,6 +133,10 @@ class RedisReplayGuard:
     def first_use(self, key: str, ttl: int) -> bool:
         """True when the key was not set (and is now, for ``ttl`` seconds)."""
         return bool(self.client.set(self.prefix + key, b"1", nx=True, ex=ttl))
+
+    def forget(self, key: str) -> None:
+        """Delete the key."""
+        self.client.delete(self.prefix + key)
 
 
 class Verifier:
@@ -173,11 +185,21 @@ class Verifier:
             raise ReplayedRequest("this signed request was received before")
         return signer
 
+    def forget(self, headers: Mapping[str, str]) -> None:
+        """Let a verified request be sent again: it could not be stored (a backend failed)."""
+        signer = headers.get(HEADER_PROVIDER) or headers.get(HEADER_PROVIDER.lower())
+        given = headers.get(HEADER_SIGNATURE) or headers.get(HEADER_SIGNATURE.lower())
+        if signer and given:
+            self.guard.forget(f"{signer}:{given}")
+
     @staticmethod
     def check_events(signer: str, events: Iterable[AnyEvent]) -> None:
-        """Raise ForeignTransaction unless every event's source (and provider) is ``signer``."""
+        """Raise ForeignTransaction unless every event's source is ``signer``, and the
+        provider of every charge, purchase and refund too."""
         for event in events:
-            owner = getattr(event, "provider", event.source)
+            # An application's ``provider`` is the person's choice, not the sender.
+            owner = event.provider if isinstance(event, Charge | Purchase | Refund) else \
+                event.source
             if event.source != signer or owner != signer:
                 raise ForeignTransaction(
                     f"{signer} posted event {event.id} of source {event.source!r}, "

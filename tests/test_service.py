@@ -1,0 +1,246 @@
+"""The HTTP ingestion service on a real Redis, through FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from adapters.traffic import generate
+from load.service_scenario import STORES
+from pointengine.catalog import load_catalog
+from pointengine.engine import Engine
+from pointengine.privacy import my_number_check_digit
+from pointengine.redis_server import RedisServer
+from pointengine.redis_store import RedisStore
+from pointengine.signing import HEADER_SIGNATURE, RedisReplayGuard, Verifier, sign
+from pointengine.streams import decode_entry
+from pointengine.worker import Worker
+from tests.redis_fixtures import redis_client, redis_server
+
+__all__ = ["redis_client", "redis_server"]
+
+ROOT = Path(__file__).resolve().parents[1]
+JST = dt.timezone(dt.timedelta(hours=9))
+PROVIDERS = ("quickpay", "transitcard", "carrierpay", "towncoin", "mykey")
+WINDOW = (dt.datetime(2022, 3, 1, tzinfo=JST), dt.datetime(2022, 3, 2, tzinfo=JST))
+PERSONS = ("MKA7Q2X9", "MKB4K8P1", "MKC9Z3R6")
+MY_NUMBER = "12345678901" + str(my_number_check_digit("12345678901"))
+
+
+@pytest.fixture
+def keys() -> dict[str, bytes]:
+    """Fresh secrets, one per provider."""
+    return {p: secrets.token_hex(16).encode() for p in PROVIDERS}
+
+
+@pytest.fixture
+def http(redis_client: redis.Redis, keys: dict[str, bytes]) -> Iterator[TestClient]:
+    """The app on the test Redis."""
+    from pointengine.service import ServiceConfig, create_app
+
+    verifier = Verifier(keys, RedisReplayGuard(redis_client))
+    with TestClient(create_app(ServiceConfig(redis_client, verifier))) as client:
+        yield client
+
+
+def post(http: TestClient, keys: dict[str, bytes], provider: str, body: bytes, *,
+         path: str = "transactions", signer: str | None = None, now: float | None = None,
+         **params: str) -> dict[str, object]:
+    """Sign ``body`` as ``signer`` (default ``provider``) and post it; the JSON answer plus
+    ``_status``."""
+    signer = signer or provider
+    headers = sign(signer, keys[signer], body, now=now)
+    response = http.post(f"/providers/{provider}/{path}", content=body, headers=headers,
+                         params=params)
+    answer: dict[str, object] = response.json()
+    answer["_status"] = response.status_code
+    return answer
+
+
+def webhooks(provider: str, n: int = 5) -> list[bytes]:
+    """``n`` native bodies of a webhook provider."""
+    native = generate(provider, PERSONS, STORES, n, 3, *WINDOW)
+    assert isinstance(native, list)
+    return native
+
+
+def stream_events(client: redis.Redis) -> list[object]:
+    """Every event in the stream."""
+    entries: Any = client.xrange("pe:stream")
+    return [e for _, fields in entries for e in decode_entry(fields)[2]]
+
+
+def quickpay_body(**changes: object) -> bytes:
+    """One QuickPay payment webhook."""
+    body = {"eventType": "PAYMENT", "transactionId": "QP-0001", "userMyKeyId": "MKA7Q2X9",
+            "amount": 1280, "currency": "JPY", "occurredAt": "2022-03-01T12:34:56+09:00",
+            "storeCode": "S0001", "storeMunicipalityCode": "131016"}
+    body.update(changes)
+    return orjson.dumps(body)
+
+
+@pytest.mark.parametrize("provider", ["quickpay", "transitcard", "carrierpay"])
+def test_single_posts_are_accepted_into_the_stream(http: TestClient, keys: dict[str, bytes],
+                                                   redis_client: redis.Redis,
+                                                   provider: str) -> None:
+    bodies = webhooks(provider)
+    for body in bodies:
+        answer = post(http, keys, provider, body)
+        assert answer["_status"] == 202, answer
+    events = stream_events(redis_client)
+    assert len(events) >= len(bodies)
+    assert {getattr(e, "source") for e in events} == {provider}  # noqa: B009
+
+
+def test_batches_of_every_provider(http: TestClient, keys: dict[str, bytes],
+                                   redis_client: redis.Redis) -> None:
+    total = 0
+    for provider in ("quickpay", "transitcard"):
+        answer = post(http, keys, provider, b"[" + b",".join(webhooks(provider, 30)) + b"]",
+                      path="batch")
+        assert answer["_status"] == 202, answer
+        total += int(str(answer["accepted"]))
+    xml = webhooks("carrierpay", 10)
+    answer = post(http, keys, "carrierpay", orjson.dumps([b.decode() for b in xml]),
+                  path="batch")
+    assert answer["_status"] == 202, answer
+    total += int(str(answer["accepted"]))
+    csv_file = generate("towncoin", PERSONS, STORES, 40, 3, *WINDOW)
+    assert isinstance(csv_file, bytes)
+    answer = post(http, keys, "towncoin", csv_file, path="batch")
+    assert answer["_status"] == 202, answer
+    assert answer["accepted"] == 40
+    total += 40
+    assert len(stream_events(redis_client)) == total
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json", "malformed"),
+    (quickpay_body(amount=12.5), "malformed"),
+    (quickpay_body(storeMunicipalityCode="999999"), "unknown_municipality"),
+    (quickpay_body(userMyKeyId=MY_NUMBER), "my_number"),
+])
+def test_malformed_gets_422_with_the_reason_and_changes_nothing(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis,
+        caplog: pytest.LogCaptureFixture, body: bytes, reason: str) -> None:
+    with caplog.at_level(logging.INFO, logger="pointengine.service"):
+        answer = post(http, keys, "quickpay", body)
+    assert answer["_status"] == 422
+    assert answer["reason"] == reason
+    assert redis_client.exists("pe:stream") == 0
+    assert MY_NUMBER not in orjson.dumps(answer).decode()
+    assert MY_NUMBER not in caplog.text
+    metrics = http.get("/metrics").text
+    assert f'pointengine_requests_rejected_total{{provider="quickpay",reason="{reason}"}} 1.0' \
+        in metrics
+
+
+def test_one_bad_record_refuses_the_batch_unless_lenient(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    good = webhooks("quickpay", 3)
+    bad = quickpay_body(transactionId="QP-bad", amount="12")
+    body = b"[" + b",".join([*good, bad]) + b"]"
+    answer = post(http, keys, "quickpay", body, path="batch")
+    assert answer["_status"] == 422
+    assert answer["rejects"] == [{"item": 4, "position": 1, "reason": "malformed",
+                                  "detail": answer["rejects"][0]["detail"]}]  # type: ignore[index]
+    assert redis_client.exists("pe:stream") == 0
+    later = dt.datetime.now(dt.UTC).timestamp() + 1  # signed again: not a replay
+    answer = post(http, keys, "quickpay", body, path="batch", lenient="true", now=later)
+    assert answer["_status"] == 202
+    assert answer["accepted"] == 3 and len(answer["rejects"]) == 1  # type: ignore[arg-type]
+    assert post(http, keys, "quickpay", quickpay_body(), path="batch")["_status"] == 422
+
+
+@pytest.mark.parametrize("case", ["unsigned", "forged", "stale", "replayed", "cross",
+                                  "unknown"])
+def test_bad_signatures_are_refused_and_change_nothing(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis, case: str) -> None:
+    body = quickpay_body()
+    headers = sign("quickpay", keys["quickpay"], body)
+    path, expected, reason = "/providers/quickpay/transactions", 401, "signature"
+    if case == "unsigned":
+        headers = {}
+    elif case == "forged":
+        headers[HEADER_SIGNATURE] = "v1=" + "0" * 64
+    elif case == "stale":
+        headers = sign("quickpay", keys["quickpay"], body,
+                       now=dt.datetime.now(dt.UTC).timestamp() - 301)
+        reason = "stale"
+    elif case == "replayed":
+        assert http.post(path, content=body, headers=headers).status_code == 202
+        redis_client.delete("pe:stream")
+        reason = "replayed"
+    elif case == "cross":
+        headers = sign("towncoin", keys["towncoin"], body)
+        expected, reason = 403, "cross_provider"
+    elif case == "unknown":
+        path, expected, reason = "/providers/nobody/transactions", 404, "unknown_provider"
+    response = http.post(path, content=body, headers=headers)
+    assert response.status_code == expected, response.text
+    assert response.json()["reason"] == reason
+    assert redis_client.exists("pe:stream") == 0
+
+
+def test_a_platform_source_cannot_post_another_sources_events(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    event = {"type": "residence_change", "source": "juki-net", "id": "m1", "person": "MKA7Q2X9",
+             "at": "2022-03-01T10:00:00+09:00", "residence": "131016"}
+    answer = post(http, keys, "mykey", orjson.dumps(event))
+    assert answer["_status"] == 403 and answer["reason"] == "cross_provider"
+    assert redis_client.exists("pe:stream") == 0
+    event["source"] = "mykey"
+    assert post(http, keys, "mykey", orjson.dumps(event))["_status"] == 202
+
+
+def test_a_duplicate_delivery_is_accepted_and_changes_nothing(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis,
+        redis_server: RedisServer) -> None:
+    application = {"type": "mynapoint_application", "source": "mykey", "id": "a1",
+                   "person": "MKA7Q2X9", "at": "2022-02-01T09:00:00+09:00", "phase": 2,
+                   "provider": "quickpay", "card_applied_on": "2021-12-01",
+                   "residence": "131016"}
+    assert post(http, keys, "mykey", orjson.dumps(application))["_status"] == 202
+    body = quickpay_body(amount=4000)
+    assert post(http, keys, "quickpay", body)["_status"] == 202
+    engine = Engine(load_catalog(ROOT / "rules"), RedisStore(redis_server.client()))
+    worker = Worker(redis_server.client(), engine, block_ms=10)
+    worker.run(until_empty=True)
+    store = RedisStore(redis_server.client())
+    before = store.totals()
+    assert before == {("national-phase2-card", "quickpay"): 1000}
+    later = dt.datetime.now(dt.UTC).timestamp() + 1  # signed again: a re-delivery
+    assert post(http, keys, "quickpay", body, now=later)["_status"] == 202
+    worker.run(until_empty=True)
+    assert store.totals() == before
+    assert worker.report.statuses["duplicate"] == 1
+    metrics = http.get("/metrics").text
+    assert 'pointengine_points_awarded{program="national-phase2-card",provider="quickpay"} ' \
+        '1000.0' in metrics
+    assert 'pointengine_worker_events_total{status="duplicate"} 1.0' in metrics
+    assert "pointengine_stream_lag 0.0" in metrics
+    assert "pointengine_stream_pending 0.0" in metrics
+    assert 'pointengine_events_accepted_total{provider="quickpay"} 2.0' in metrics
+    engine.close()
+
+
+def test_health(http: TestClient) -> None:
+    assert http.get("/health").json() == {"status": "ok"}
+
+
+def test_health_reports_a_dead_redis(keys: dict[str, bytes]) -> None:
+    from pointengine.service import ServiceConfig, create_app
+
+    client = redis.Redis(port=1, socket_connect_timeout=0.2)
+    app = create_app(ServiceConfig(client, Verifier(keys, RedisReplayGuard(client))))
+    with TestClient(app) as http:
+        assert http.get("/health").status_code == 503

@@ -1,0 +1,117 @@
+"""Settlement: per provider and program, reconciled with the ledger to the yen."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import pickle
+from pathlib import Path
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from load.service_scenario import build
+from pointengine.catalog import load_catalog
+from pointengine.cli import app
+from pointengine.engine import Engine
+from pointengine.errors import IntegrityError
+from pointengine.ledger import FileSink, LedgerEntry, read_ledger
+from pointengine.memory_store import MemoryStore
+from pointengine.redis_server import RedisServer
+from pointengine.redis_store import RedisStore
+from pointengine.settlement import COLUMNS, settle, settle_file, settle_redis
+from tests.redis_fixtures import redis_client, redis_server
+
+__all__ = ["redis_client", "redis_server"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def events() -> list[object]:
+    """200 persons, 1,500 transactions with refunds."""
+    scenario = build(200, 1500, seed=11)
+    return [*scenario.applications, *scenario.transactions]
+
+
+def run(store: MemoryStore | RedisStore, events: list[object]) -> None:
+    """Evaluate ``events`` on ``store``."""
+    engine = Engine(load_catalog(ROOT / "rules"), store)
+    engine.process(events)  # type: ignore[arg-type]
+    engine.close()
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    """The CSV as dicts."""
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_a_file_ledger_settles_and_reconciles_with_the_saved_store(
+        tmp_path: Path, events: list[object]) -> None:
+    sink = FileSink(tmp_path / "ledger.jsonl")
+    store = MemoryStore(sink)
+    run(store, events)
+    sink.close()
+    store.sink = None  # type: ignore[assignment]
+    (tmp_path / "state.pickle").write_bytes(pickle.dumps(store))
+    result = settle_file(tmp_path / "ledger.jsonl", tmp_path / "state.pickle")
+    assert result.reconciled_with_totals
+    assert result.total == sum(store.totals().values()) > 0
+    assert any(line.reversed > 0 for line in result.lines.values())  # refunds took some back
+    table = rows(result.to_csv())
+    assert tuple(table[0]) == COLUMNS
+    body = [r for r in table if r["program"] != "*"]
+    assert sum(int(r["net_yen"]) for r in body) == result.total
+    for r in table:
+        assert int(r["awarded_yen"]) - int(r["reversed_yen"]) == int(r["net_yen"])
+    grand = table[-1]
+    assert grand["provider"] == grand["program"] == "*"
+    assert int(grand["net_yen"]) == result.total
+    assert int(grand["ledger_lines"]) == len(list(read_ledger(tmp_path / "ledger.jsonl")))
+    assert {r["provider"] for r in body} == {"quickpay", "transitcard", "carrierpay",
+                                             "towncoin"}
+
+
+def test_redis_and_embedded_settle_to_the_same_yen(
+        redis_server: RedisServer, redis_client: redis.Redis, events: list[object]) -> None:
+    embedded = MemoryStore()
+    run(embedded, events)
+    store = RedisStore(redis_server.client())
+    run(store, events)
+    result = settle_redis(store)
+    assert result.reconciled_with_totals
+    assert {(p, g): line.net for (p, g), line in result.lines.items()} == {
+        (provider, program): net for (program, provider), net in embedded.totals().items()
+        if net}
+
+
+def test_a_ledger_that_does_not_reconcile_is_refused() -> None:
+    award = LedgerEntry(1, "award", "q/1", "MK1", "prog", 1, 500, "quickpay", "2022-03-01")
+    assert settle([award], {("prog", "quickpay"): 500}).total == 500
+    with pytest.raises(IntegrityError, match="does not reconcile"):
+        settle([award], {("prog", "quickpay"): 501})
+    with pytest.raises(IntegrityError, match="does not reconcile"):
+        settle([award], {("prog", "quickpay"): 500, ("other", "quickpay"): 1})
+    with pytest.raises(IntegrityError, match="missing or repeated"):
+        settle([award, dataclasses.replace(award, seq=3)])
+    with pytest.raises(IntegrityError, match="missing or repeated"):
+        settle([award, award])
+    with pytest.raises(IntegrityError, match="a reversal of 5"):
+        settle([dataclasses.replace(award, kind="reversal", points=5)])
+
+
+def test_the_settle_command(redis_server: RedisServer, redis_client: redis.Redis,
+                            events: list[object], tmp_path: Path) -> None:
+    run(RedisStore(redis_server.client()), events)
+    out = tmp_path / "settlement.csv"
+    result = CliRunner().invoke(app, ["settle", "--redis-url", redis_server.url,
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "reconciled" in result.output
+    assert rows(out.read_text())[-1]["provider"] == "*"
+    redis_client.hincrby("pe:totals", '["national-phase2-card","quickpay"]', 1)
+    result = CliRunner().invoke(app, ["settle", "--redis-url", redis_server.url])
+    assert result.exit_code == 2
+    assert "does not reconcile" in result.output
