@@ -21,6 +21,7 @@ from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.programs import ProgramDocument, ProviderList
 from pointengine.replay import ReplayReport, replay
+from pointengine.simulate import register as register_simulate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Mynapoint and municipal point programs as declarative rules.")
@@ -240,6 +241,7 @@ def demo(
 
 
 register_service_commands(app)
+register_simulate(app)
 
 
 @app.command(add_help_option=False,
