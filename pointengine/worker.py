@@ -86,12 +86,13 @@ class Worker:
         self._last_claim = 0.0
 
     def ensure_group(self) -> None:
-        """Create the consumer group (and the stream) unless they exist."""
+        """Create the consumer group (and the stream) unless they exist, and join it."""
         try:
             self.client.xgroup_create(self.keys.stream, self.keys.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise OperationalError(f"cannot create the consumer group: {exc}") from exc
+        self.client.xgroup_createconsumer(self.keys.stream, self.keys.group, self.name)
 
     def read(self, block_ms: int | None = None) -> list[tuple[str, dict[Any, Any] | None]]:
         """Entries to evaluate: stale pending ones of dead workers first, then new ones."""
