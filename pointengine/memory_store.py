@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pointengine.compact import KeyTable
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
 from pointengine.store import Applied, Award, Intent, Outcome, Store
@@ -24,16 +25,25 @@ class _Transaction:
         self.reversed = [0] * len(awards)
 
 
+_SHIFT = 32  # a transaction that earned nothing is kept as amount << _SHIFT | refunded
+
+
 class MemoryStore(Store):
-    """The embedded default store."""
+    """The embedded default store.
+
+    Memory grows with persons, not events: every event key and every transaction that earned
+    no refundable points is kept in a compact table (:mod:`pointengine.compact`, 8 and 16 bytes
+    each); only transactions that earned points keep a full record for their refunds.
+    """
 
     def __init__(self, sink: LedgerSink | None = None) -> None:
         self.sink: LedgerSink = sink if sink is not None else ListSink()
         self._persons: dict[str, Person] = {}
-        self._applied: set[str] = set()
+        self._applied = KeyTable(values=False)
         self._counters: dict[str, int] = {}
         self._members: set[str] = set()
-        self._transactions: dict[str, _Transaction] = {}
+        self._transactions: dict[str, _Transaction] = {}  # those that earned points
+        self._paid = KeyTable()  # the others: amount << _SHIFT | refunded
         self._totals: dict[tuple[str, str], int] = {}
         self._tallies: dict[str, int] = {}
         self._seq = 0
@@ -110,7 +120,12 @@ class MemoryStore(Store):
         for key, amount in intent.tallies:
             self._tallies[key] = self._tallies.get(key, 0) + amount
         if intent.transaction is not None:
-            self._transactions[intent.transaction] = _Transaction(intent.amount, tuple(awards))
+            if awards or not 0 <= intent.amount < 1 << 31:
+                self._transactions[intent.transaction] = _Transaction(intent.amount,
+                                                                      tuple(awards))
+            else:
+                self._transactions.pop(intent.transaction, None)
+                self._paid.add(intent.transaction, intent.amount << _SHIFT)
         if intent.person_state is not None:
             self._persons[intent.person] = intent.person_state
         self._applied.add(intent.event)
@@ -120,7 +135,7 @@ class MemoryStore(Store):
         assert intent.refund_of is not None
         tx = self._transactions.get(intent.refund_of)
         if tx is None:
-            return f"unknown transaction {intent.refund_of}"
+            return self._refund_plain(intent)
         refunded = tx.refunded + intent.refund_amount
         if refunded > tx.amount:
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
@@ -138,6 +153,19 @@ class MemoryStore(Store):
             result.reversed[award.program] = result.reversed.get(award.program, 0) + share
             self._count(entries, "reversal", intent, award.program, award.version, -share,
                         award.provider, intent.refund_of)
+        return None
+
+    def _refund_plain(self, intent: Intent) -> str | None:
+        """A refund of a transaction that earned nothing: only the amounts are checked."""
+        assert intent.refund_of is not None
+        packed = self._paid.get(intent.refund_of)
+        if packed is None:
+            return f"unknown transaction {intent.refund_of}"
+        amount, refunded = packed >> _SHIFT, packed & ((1 << _SHIFT) - 1)
+        if refunded + intent.refund_amount > amount:
+            return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
+                    f"transaction ({amount - refunded} of {amount} yen)")
+        self._paid.add(intent.refund_of, packed + intent.refund_amount)
         return None
 
     def _count(self, entries: list[LedgerEntry], kind: str, intent: Intent, program: str,
