@@ -20,6 +20,7 @@ from pointengine.errors import RuleFileError
 from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.programs import ProgramDocument, ProviderList
+from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.replay import ReplayReport, replay
 from pointengine.simulate import register as register_simulate
 
@@ -80,6 +81,8 @@ def replay_command(
     redis_url: Annotated[str | None, typer.Option(
         "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
         "the embedded store")] = None,
+    watch: Annotated[bool, typer.Option(
+        help="reload changed rule files between batches (embedded store)")] = False,
 ) -> None:
     """Evaluate a stream; append to the ledger; write rejects and a summary."""
     catalog = _catalog(rules)
@@ -91,8 +94,9 @@ def replay_command(
     sink = FileSink(out / "ledger.jsonl")
     store = _restore(state, sink) if state.exists() and not fresh else MemoryStore(sink)
     engine = Engine(catalog, store)
+    watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
     try:
-        report = _replay_with_progress(events, engine, out / "rejects.jsonl")
+        report = _replay_with_progress(events, engine, out / "rejects.jsonl", watcher)
     finally:
         sink.close()
         engine.close()
@@ -127,14 +131,21 @@ def _restore(path: Path, sink: FileSink) -> MemoryStore:
     return store
 
 
-def _replay_with_progress(events: Path, engine: Engine, rejects: Path) -> ReplayReport:
+def _log_reload(result: ReloadResult) -> None:
+    for line in result.lines():
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
+                          watcher: CatalogWatcher | None = None) -> ReplayReport:
     size = events.stat().st_size
     columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=size < 5_000_000) as bar:
         task = bar.add_task("replay", total=size)
         return replay(events, engine, rejects=rejects,
-                      on_progress=lambda done: bar.update(task, completed=done))
+                      on_progress=lambda done: bar.update(task, completed=done),
+                      on_decisions=watcher.after_batch if watcher is not None else None)
 
 
 def _write_summary(report: ReplayReport, path: Path) -> None:

@@ -78,6 +78,18 @@ class Engine:
             ruleset.close()
         self._rulesets.clear()
 
+    def swap_catalog(self, catalog: Catalog) -> None:
+        """Decide later batches with ``catalog``; drop the rulesets of versions it lacks.
+
+        Rulesets are cached by version object, so a version object the new catalog kept from
+        the old one keeps its ruleset (see :mod:`pointengine.reload`).
+        """
+        keep = {id(v) for program in catalog.programs.values() for v in program.versions}
+        for key in [k for k in self._rulesets if k not in keep]:
+            self._rulesets.pop(key).close()
+        self.catalog = catalog
+        self._bases = catalog.bases()
+
     def ruleset(self, version: ProgramVersion) -> CompiledRuleset:
         """The compiled ruleset of a program version (compiled on first use)."""
         ruleset = self._rulesets.get(id(version))
