@@ -77,7 +77,8 @@ def replay_command(
     rules: RulesOption = Path("rules"),
     out: Annotated[Path, typer.Option(help="folder for ledger, rejects, summary, state")]
     = Path("out"),
-    fresh: Annotated[bool, typer.Option(help="ignore any saved state in --out")] = False,
+    fresh: Annotated[bool, typer.Option(
+        help="start over: delete the state, ledger and rejects in --out")] = False,
     redis_url: Annotated[str | None, typer.Option(
         "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
         "the embedded store")] = None,
@@ -90,9 +91,16 @@ def replay_command(
     if redis_url is not None:
         _replay_on_redis(events, catalog, redis_url, out)
         return
-    state = out / "state.pickle"
-    sink = FileSink(out / "ledger.jsonl")
-    store = _restore(state, sink) if state.exists() and not fresh else MemoryStore(sink)
+    state, ledger = out / "state.pickle", out / "ledger.jsonl"
+    if fresh:
+        for old in (state, ledger, out / "rejects.jsonl"):
+            old.unlink(missing_ok=True)
+    elif ledger.exists() and not state.exists():
+        err.print(f"{ledger} exists but {state} does not: the ledger cannot be continued "
+                  "without the state that produced it; use --fresh to start over")
+        raise typer.Exit(2)
+    sink = FileSink(ledger)
+    store = _restore(state, sink) if state.exists() else MemoryStore(sink)
     engine = Engine(catalog, store)
     watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
     try:
@@ -246,8 +254,6 @@ def demo(
         out.mkdir(parents=True, exist_ok=True)
         console.print(f"generating {events:,} events over {persons:,} persons -> {stream}")
         generate(stream, persons=persons, events=events, seed=seed)
-    for old in ("ledger.jsonl", "rejects.jsonl", "state.pickle"):
-        (out / old).unlink(missing_ok=True)
     replay_command(stream, rules=rules, out=out, fresh=True)
 
 

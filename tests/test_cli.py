@@ -95,3 +95,15 @@ def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
         store = RedisStore(server.client())
         assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
         store.close()
+
+
+def test_replay_refuses_to_continue_a_ledger_without_its_state(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    out = tmp_path / "out"
+    args = ["replay", str(stream), "--rules", str(RULES), "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "state.pickle").unlink()
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "--fresh" in refused.output
+    assert runner.invoke(app, [*args, "--fresh"]).exit_code == 0
+    assert [e.seq for e in read_ledger(out / "ledger.jsonl")] == [1]
