@@ -93,6 +93,8 @@ class CompiledRuleset:
         self._raw = tuple(f for f in self.fields if f in refs)
         self._classified = tuple((f, _classifier(constants[f])) for f in self.fields
                                  if f not in refs)
+        self._classes: tuple[tuple[str, Callable[[Value], int], dict[Value, int]], ...] = tuple(
+            (f, classify, {}) for f, classify in self._classified)
         self._memo: dict[tuple[Any, ...], int] = {}
         self.hits = 0
         self.misses = 0
@@ -111,12 +113,24 @@ class CompiledRuleset:
                     f"durable_rules refused the ruleset of {name}: {error}") from error
 
     def key(self, fact: Mapping[str, Value]) -> tuple[Any, ...]:
-        """The memo key of ``fact``: equal keys fail the same check."""
+        """The memo key of ``fact``: equal keys fail the same check.
+
+        Each classified field remembers the classes of the values it has seen (a field takes
+        few distinct values: days, providers, codes), so a class costs one dict lookup.
+        """
         try:
-            return (tuple(fact[f] for f in self._raw)
-                    + tuple(classify(fact[f]) for f, classify in self._classified))
+            out = [fact[f] for f in self._raw]
+            for f, classify, seen in self._classes:
+                value = fact[f]
+                cls = seen.get(value)
+                if cls is None:
+                    cls = classify(value)
+                    if len(seen) < self.cache_size:
+                        seen[value] = cls
+                out.append(cls)
         except KeyError as missing:
             raise IntegrityError(f"the fact has no field {missing}") from None
+        return tuple(out)
 
     def first_failure(self, fact: Mapping[str, Value]) -> Check | None:
         """The first check ``fact`` fails, or None when it passes them all."""
