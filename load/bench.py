@@ -51,8 +51,7 @@ from rich.progress import (
 from rich.table import Table
 
 from load.generate import ADVERSARIAL, generate
-from load.oracle import PROGRAMS as ORACLE_PROGRAMS
-from load.oracle import compare, expected_points
+from load.oracle import ALL_PROGRAMS, PROGRAMS, Program, compare, expected_points
 from pointengine.awards import person_cap, requested_points
 from pointengine.catalog import Catalog, load_catalog
 from pointengine.engine import Decision, Engine
@@ -185,13 +184,13 @@ def parse_floor(path: Path, console: Console) -> Phase:
         for line in handle:
             lines += 1
             try:
-                total += loads(line).get("amount", 0)
+                total += loads(line).get("amount", 0)  # a float amount counts as it is
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 continue
             if not lines & 0x3FFFF:
                 update(handle.tell())
         seconds = time.perf_counter() - started
-    return Phase("floor", lines, seconds, note=f"sum of amounts {total:,} yen",
+    return Phase("floor", lines, seconds, note=f"sum of amounts {int(total):,} yen",
                  rss_mb=peak_rss_mb())
 
 
@@ -368,11 +367,12 @@ def redis_replay(path: Path, catalog: Catalog, batch: int, rejects: Path,
     return phase
 
 
-def check(path: Path, ledger: Path, console: Console) -> list[str]:
+def check(path: Path, ledger: Path, console: Console,
+          programs: tuple[Program, ...]) -> list[str]:
     """The oracle's expected points against the ledger, for the programs the oracle knows."""
     with console.status("oracle: replaying the stream independently"):
-        expected = expected_points(path)
-        known = {p.id for p in ORACLE_PROGRAMS}
+        expected = expected_points(path, programs)
+        known = {p.id for p in programs}
         problems = [p for p in compare(expected, ledger) if p.split(" ")[1].rstrip(":") in known]
     return problems
 
@@ -388,14 +388,14 @@ def print_results(console: Console, phases: list[Phase], engine: Phase,
     for phase in phases:
         ratio = engine.rate / phase.rate if phase.rate and phase is not engine else None
         table.add_row(phase.name, f"{phase.events:,}", f"{phase.seconds:,.2f}",
-                      f"{phase.rate:,.0f}", f"{ratio:.2f}" if ratio is not None else "",
+                      f"{phase.rate:,.0f}", f"{ratio:.3f}" if ratio is not None else "",
                       f"{phase.rss_mb:,.0f} MiB", phase.note)
     console.print(table)
     by_name = {p.name: p for p in phases}
     parts = [f"engine {engine.rate:,.0f} events/s"]
     for name in ("floor", "post()"):
         if name in by_name and by_name[name].rate:
-            parts.append(f"{engine.rate / by_name[name].rate:.2f} × {name}")
+            parts.append(f"{engine.rate / by_name[name].rate:.3f} × {name}")
     if "redis" in by_name:
         parts.append(f"redis {by_name['redis'].rate / engine.rate:.2f} × embedded")
     console.print("; ".join(parts))
@@ -468,14 +468,15 @@ def main(argv: list[str] | None = None) -> int:
     print_results(console, phases, engine, reasons)
     if not args.check:
         return 0
-    problems = check(path, ledger, console)
+    programs = ALL_PROGRAMS if args.all_rules else PROGRAMS
+    problems = check(path, ledger, console, programs)
     for problem in problems:
         console.print(problem, markup=False, highlight=False)
     if problems:
         console.print(f"[red]oracle check: {len(problems):,} difference(s)[/red]")
         return 1
     console.print("oracle check: the ledger matches the oracle to the yen "
-                  f"({', '.join(sorted(p.id for p in ORACLE_PROGRAMS))})")
+                  f"({', '.join(sorted(p.id for p in programs))})")
     return 0
 
 

@@ -27,8 +27,25 @@ Rules, as the project's brief states them:
   malformed line, an application naming another provider than the person's first one of that
   phase, and an event naming an unknown provider.
 
+Three municipal programs, from their rule files' text (``rules/342092-miyoshi``,
+``rules/452017-miyazaki``, ``rules/250007-shiga``):
+
+- ``miyoshi-premium``: 30% of each purchase, floored, at most 6,000 per person, for persons
+  living in 三次市 (342092) at the purchase, at a store in 三次市, with the phase-2 chosen
+  provider (applied before the purchase), JST day within 2022-01-01..2023-02-28;
+- ``miyazaki-child-grant``: on a phase-2 application within 2022-01-01..2023-02-28 by a resident
+  of 宮崎市 (452017), 30,000 per child of the application born 2020-04-28..2021-04-01, once;
+- ``shiga-purchase-premium``: 5% of each purchase, floored, at most 1,000 per person, at a store
+  in 滋賀県 (codes 25xxxx), with the phase-1 chosen provider (applied before the purchase)
+  when it is a partner (d-barai, paypay, rakuten-edy, rakuten-pay, au-pay, majica), JST day
+  within 2020-09-01..2021-12-31. The partners' allocations in persons (5,000 or more each) and
+  the yen budgets are not modelled: generated streams stay far below them.
+
+A residence is the application's, or a later ``residence_change``'s, from its time on; before the
+first known one, the first one. None of these cities has wards.
+
 A program is one small function ``(person, event) -> points wanted``; caps, the per-person group
-total and refunds are applied around it (add municipal programs to :data:`PROGRAMS`).
+total and refunds are applied around it (add programs to :data:`PROGRAMS`).
 """
 
 from __future__ import annotations
@@ -70,6 +87,7 @@ class Person:
     """What the oracle knows of one person, in file order."""
 
     enrolments: dict[int, tuple[str, dt.datetime, dt.date]] = field(default_factory=dict)
+    residences: list[tuple[dt.datetime, str]] = field(default_factory=list)
     phase1_flag: bool = False
     registered: dict[str, dt.datetime] = field(default_factory=dict)
     net: dict[str, int] = field(default_factory=dict)
@@ -143,7 +161,72 @@ def phase2_funds(person: Person, event: Event) -> int:
     return _grant(person, "public_funds_account")
 
 
+MIYOSHI, MIYAZAKI, SHIGA_PREFIX = "342092", "452017", "25"
+MUNICIPAL_PHASE2 = (dt.date(2022, 1, 1), dt.date(2023, 2, 28))
+CHILDREN_BORN = (dt.date(2020, 4, 28), dt.date(2021, 4, 1))
+SHIGA_PARTNERS = frozenset({"d-barai", "paypay", "rakuten-edy", "rakuten-pay", "au-pay",
+                            "majica"})
+
+
+def residence_at(person: Person, at: dt.datetime) -> str:
+    """The person's municipality at ``at`` (the first known one before it), or ""."""
+    here = ""
+    for since, code in person.residences:
+        if since > at and here:
+            break
+        here = code
+    return here
+
+
+def _move(person: Person, at: dt.datetime, code: str) -> None:
+    person.residences = sorted([r for r in person.residences if r[0] != at] + [(at, code)],
+                               key=lambda r: r[0])
+
+
+def _via_chosen(person: Person, event: Event, phase: int) -> str | None:
+    """The chosen provider when the person applied by the event and used it, else None."""
+    enrolment = person.enrolments.get(phase)
+    if enrolment is None or enrolment[1] > event["at"] or event["provider"] != enrolment[0]:
+        return None
+    return enrolment[0]
+
+
+def miyoshi_premium(person: Person, event: Event) -> int:
+    """三次市: 30% of purchases in the city by its residents, via the phase-2 provider."""
+    ok = (_via_chosen(person, event, 2) is not None
+          and MUNICIPAL_PHASE2[0] <= event["day"] <= MUNICIPAL_PHASE2[1]
+          and residence_at(person, event["at"]) == MIYOSHI
+          and event["store_municipality"] == MIYOSHI)
+    return event["amount"] * 30 // 100 if ok else 0
+
+
+def miyazaki_child_grant(person: Person, event: Event) -> int:
+    """宮崎市: 30,000 per child born in the range, on a resident's phase-2 application."""
+    enrolment = person.enrolments.get(2)
+    if (enrolment is None or enrolment[1] > event["at"]
+            or not MUNICIPAL_PHASE2[0] <= event["day"] <= MUNICIPAL_PHASE2[1]
+            or residence_at(person, event["at"]) != MIYAZAKI):
+        return 0
+    born = [dt.date.fromisoformat(d) for d in event.get("children_birth_dates", [])]
+    wanted = 30_000 * sum(1 for d in born if CHILDREN_BORN[0] <= d <= CHILDREN_BORN[1])
+    return max(0, wanted - person.net.get("miyazaki-child-grant", 0))
+
+
+def shiga_purchase_premium(person: Person, event: Event) -> int:
+    """滋賀県: 5% of purchases at stores in the prefecture, via a partner phase-1 provider."""
+    provider = _via_chosen(person, event, 1)
+    ok = (provider in SHIGA_PARTNERS and PHASE1[0] <= event["day"] <= PHASE1[1]
+          and event["store_municipality"][:2] == SHIGA_PREFIX)
+    return event["amount"] * 5 // 100 if ok else 0
+
+
 TRANSACTIONS = frozenset({"charge", "purchase"})
+MUNICIPAL: tuple[Program, ...] = (
+    Program("miyoshi-premium", frozenset({"purchase"}), miyoshi_premium, cap=6_000),
+    Program("miyazaki-child-grant", frozenset({"mynapoint_application"}), miyazaki_child_grant),
+    Program("shiga-purchase-premium", frozenset({"purchase"}), shiga_purchase_premium,
+            cap=1_000),
+)
 PROGRAMS: tuple[Program, ...] = (
     Program(P1, TRANSACTIONS, phase1_premium, cap=PREMIUM_CAP),
     Program(P2_CARD, TRANSACTIONS, phase2_card, cap=PREMIUM_CAP, group=GROUP2),
@@ -153,6 +236,8 @@ PROGRAMS: tuple[Program, ...] = (
             phase2_funds, group=GROUP2, once=True),
 )
 GROUP_CAPS = {GROUP2: PERSON_CAP}
+#: The national programs and the three municipal ones (for a catalog of every rule file).
+ALL_PROGRAMS = PROGRAMS + MUNICIPAL
 
 
 def _load_basis() -> dict[str, str]:
@@ -299,6 +384,11 @@ class Oracle:
                 card = dt.date.fromisoformat(event["card_applied_on"])
                 person.enrolments[event["phase"]] = (event["provider"], event["at"], card)
             person.phase1_flag |= event.get("applied_in_phase1", False)
+            if residence_at(person, event["at"]) != event["residence"]:
+                _move(person, event["at"], event["residence"])
+        elif kind == "residence_change":
+            person = person or self.persons.setdefault(event["person"], Person())
+            _move(person, event["at"], event["residence"])
         elif kind in ("health_insurance_registration", "public_funds_account_registration"):
             person = person or self.persons.setdefault(event["person"], Person())
             what = kind.removesuffix("_registration")

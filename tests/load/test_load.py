@@ -88,3 +88,48 @@ def test_a_difference_is_reported(stream: Path, tmp_path: Path) -> None:
     ledger.write_bytes(b"")
     problems = compare(expected_points(stream), ledger)
     assert problems and all("expected" in p for p in problems)
+
+
+def test_the_engine_matches_the_oracle_on_municipal_programs(tmp_path: Path) -> None:
+    from load.oracle import ALL_PROGRAMS
+    from pointengine.catalog import load_catalog
+    from pointengine.engine import Engine
+    from pointengine.ledger import FileSink
+    from pointengine.memory_store import MemoryStore
+    from pointengine.replay import replay
+
+    root = Path(__file__).resolve().parents[2]
+    lines = [
+        _line(type="mynapoint_application", source="mykey", id="a1", person="MKM1",
+              at="2022-03-01T10:00:00+09:00", phase=2, provider="paypay",
+              card_applied_on="2021-06-01", residence="452017",
+              children_birth_dates=["2020-05-01", "2019-01-01", "2021-04-01"]),
+        _line(type="mynapoint_application", source="mykey", id="a2", person="MKM2",
+              at="2022-03-01T10:00:00+09:00", phase=2, provider="paypay",
+              card_applied_on="2021-06-01", residence="342092"),
+        *(_line(type="purchase", source="paypay", id=f"p{n}", person="MKM2",
+                at=f"2022-04-{n:02d}T10:00:00+09:00", provider="paypay", amount=9_000,
+                store=f"ST342092-{n}", store_municipality="342092") for n in range(1, 4)),
+        _line(type="refund", source="paypay", id="r1", person="MKM2",
+              at="2022-04-09T10:00:00+09:00", provider="paypay", transaction="p3", amount=4_500),
+        _line(type="residence_change", source="juki-net", id="m1", person="MKM2",
+              at="2022-05-01T10:00:00+09:00", residence="131016"),
+        _line(type="purchase", source="paypay", id="p9", person="MKM2",
+              at="2022-05-02T10:00:00+09:00", provider="paypay", amount=9_000,
+              store="ST342092-9", store_municipality="342092"),
+    ]
+    stream = tmp_path / "events.jsonl"
+    stream.write_bytes(b"\n".join(lines) + b"\n")
+    ledger = tmp_path / "ledger.jsonl"
+    sink = FileSink(ledger)
+    engine = Engine(load_catalog(root / "rules"), MemoryStore(sink))
+    replay(stream, engine)
+    sink.close()
+    engine.close()
+    expected = expected_points(stream, ALL_PROGRAMS)
+    assert expected["MKM1"]["miyazaki-child-grant"] == 60_000
+    # the third purchase crosses the 6,000 cap (600), half of it is refunded (-300); after the
+    # move away the fourth earns nothing
+    assert expected["MKM2"]["miyoshi-premium"] == 2_700 + 2_700 + 600 - 300
+    known = {p.id for p in ALL_PROGRAMS}
+    assert [p for p in compare(expected, ledger) if p.split(" ")[1].rstrip(":") in known] == []
