@@ -26,12 +26,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import redis
 
 from load.service_scenario import PROVIDERS, Scenario, build
 from pointengine.catalog import Catalog, load_catalog
@@ -41,7 +42,7 @@ from pointengine.redis_server import RedisServer, _free_port
 from pointengine.redis_store import Keys, RedisStore
 from pointengine.replay import replay
 from pointengine.signing import sign
-from pointengine.streams import GROUP, StreamKeys
+from pointengine.streams import GROUP, StreamKeys, shard_count
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,9 +166,12 @@ def bench_workers(server: RedisServer, n: int, total_events: int, rules: Path,
     """Events/s of ``n`` worker processes draining the stream from its start."""
     client = server.client()
     keys = StreamKeys.under("pe:")
+    streams = keys.all_streams(shard_count(client, keys))
     client.delete(*Keys.under("pe:"), keys.stats)
-    client.xgroup_destroy(keys.stream, GROUP)
-    client.xgroup_create(keys.stream, GROUP, id="$")
+    for stream in streams:
+        with suppress(redis.ResponseError):
+            client.xgroup_destroy(stream, GROUP)
+        client.xgroup_create(stream, GROUP, id="$", mkstream=True)
     workers = [subprocess.Popen(
         [sys.executable, "-m", "pointengine.cli", "worker", "--redis-url", server.url,
          "--rules", str(rules), "--name", f"bench{i}", "--count", str(count),
@@ -175,12 +179,13 @@ def bench_workers(server: RedisServer, n: int, total_events: int, rules: Path,
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]
     try:
         deadline = time.monotonic() + 60
-        while len(client.xinfo_consumers(keys.stream, GROUP)) < n:
+        while int(client.zcard(keys.workers)) < n:
             if time.monotonic() > deadline:
                 raise RuntimeError("the workers did not start")
             time.sleep(0.05)
         started = time.perf_counter()
-        client.xgroup_setid(keys.stream, GROUP, "0")
+        for stream in streams:
+            client.xgroup_setid(stream, GROUP, "0")
         while int(client.hget(keys.stats, "events") or 0) < total_events:
             time.sleep(0.01)
         return total_events / (time.perf_counter() - started)
@@ -231,8 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"transactions/s accepted (202); {h['refused']:,.0f} refused")
         if "workers" in args.skip:
             return 0
-        total = int(server.client().xlen("pe:stream"))
-        entries: Any = server.client().xrange("pe:stream")
+        keys = StreamKeys.under("pe:")
+        streams = keys.all_streams(shard_count(server.client(), keys))
+        total = sum(int(server.client().xlen(s)) for s in streams)
+        entries: list[Any] = [e for s in streams for e in server.client().xrange(s) or []]
         events = sum(len(orjson.loads(fields[b"e"])) for _, fields in entries)
         assert total > 0
         one = bench_workers(server, 1, events, rules, args.worker_count)

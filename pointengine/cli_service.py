@@ -20,6 +20,7 @@ from pointengine.errors import IntegrityError, PointEngineError
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.redis_store import RedisStore
 from pointengine.settlement import Settlement, settle_file, settle_redis
+from pointengine.streams import DEFAULT_SHARDS
 from pointengine.worker import Worker
 
 __all__ = ["register", "serve", "settle_command", "worker_command"]
@@ -39,6 +40,8 @@ def serve(
     secrets: Annotated[Path | None, typer.Option(
         help="YAML/JSON file of provider secrets (or POINTENGINE_SECRET_<PROVIDER>)")] = None,
     processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    shards: Annotated[int, typer.Option(
+        help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Run the HTTP ingestion service (providers post signed transactions)."""
@@ -46,6 +49,7 @@ def serve(
 
     os.environ["POINTENGINE_REDIS_URL"] = redis_url
     os.environ["POINTENGINE_PREFIX"] = prefix
+    os.environ["POINTENGINE_SHARDS"] = str(shards)
     os.environ["POINTENGINE_LOG_LEVEL"] = log_level.upper()
     if secrets is not None:
         os.environ["POINTENGINE_SECRETS_FILE"] = str(secrets.resolve())
@@ -59,19 +63,23 @@ def worker_command(
     rules: Annotated[Path, typer.Option("--rules", help="the rules folder")] = Path("rules"),
     name: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
     count: Annotated[int, typer.Option(help="stream entries per batch")] = 100,
-    claim_idle_ms: Annotated[int, typer.Option(
-        help="claim entries another worker left pending this long")] = 30_000,
+    lease_ms: Annotated[int, typer.Option(
+        help="shard lease: a dead worker's shards are taken over after this long")] = 10_000,
+    claim_idle_ms: Annotated[int | None, typer.Option(
+        hidden=True, help="former name of --lease-ms")] = None,
+    shards: Annotated[int, typer.Option(
+        help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
     until_empty: Annotated[bool, typer.Option(
         help="exit once the stream is drained")] = False,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
-    """Evaluate the ingestion stream as one consumer of the worker group."""
+    """Evaluate the ingestion stream's shards as one worker of the group (per-person order)."""
     configure_logging(log_level)
     client = redis.Redis.from_url(redis_url)
     engine = Engine(load_catalog(rules), RedisStore(redis.Redis.from_url(redis_url),
                                                     prefix=prefix))
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
-                    claim_idle_ms=claim_idle_ms)
+                    lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards)
     try:
         worker.run(until_empty=until_empty)
     except KeyboardInterrupt:
@@ -82,7 +90,8 @@ def worker_command(
         client.close()
     report = worker.report
     typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
-               f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried",
+               f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried, "
+               f"{report.taken} shard leases taken",
                err=True)
 
 

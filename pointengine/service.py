@@ -14,12 +14,13 @@ Endpoints (FastAPI; run with ``pointengine serve`` or uvicorn's factory
 ``GET /health``, ``GET /metrics`` (Prometheus text).
 
 Answers: 202 ``{"accepted": n, "entries": [...]}`` once the events were XADDed to the Redis
-stream (:mod:`pointengine.streams`); 401 unsigned, wrongly signed, stale or replayed; 403 a
-provider posting for another; 404 an unknown provider; 413 a body over the limit; 422 a
-malformed payload or record, with ``reason`` (the error's ``reason_code``), ``detail`` and
-``rejects`` (``item``, ``position``, ``reason``, ``detail``); 503 Redis unavailable. A refused
-request writes nothing to the stream. Every answer is logged as one JSON line
-(:mod:`pointengine.jsonlog`); messages never carry a My Number.
+shard streams of their persons (:mod:`pointengine.streams`; ``entries`` are ``<shard>/<id>``);
+401 unsigned, wrongly signed, stale or replayed; 403 a provider posting for another; 404 an
+unknown provider; 413 a body over the limit; 422 a malformed payload or record, with
+``reason`` (the error's ``reason_code``), ``detail`` and ``rejects`` (``item``, ``position``,
+``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream.
+Every answer is logged as one JSON line (:mod:`pointengine.jsonlog`); messages never carry a My
+Number.
 """
 
 from __future__ import annotations
@@ -55,7 +56,15 @@ from pointengine.jsonlog import configure as configure_logging
 from pointengine.platform_adapter import PLATFORM_SOURCES, CanonicalAdapter
 from pointengine.redis_store import Keys
 from pointengine.signing import RedisReplayGuard, Verifier, load_secrets
-from pointengine.streams import ENTRY_EVENTS, StreamKeys, encode_entry
+from pointengine.streams import (
+    DEFAULT_SHARDS,
+    ENTRY_EVENTS,
+    StreamKeys,
+    encode_entry,
+    lag_and_pending,
+    route,
+    shard_count,
+)
 
 __all__ = ["ServiceConfig", "app_from_env", "create_app", "default_adapters"]
 
@@ -82,6 +91,8 @@ class ServiceConfig:
     prefix: str = "pe:"
     adapters: Mapping[str, AdapterFactory] = field(default_factory=default_adapters)
     max_body: int = MAX_BODY
+    shards: int = DEFAULT_SHARDS
+    """K, the number of person shards, unless Redis already holds one."""
 
 
 @dataclass
@@ -118,24 +129,32 @@ class _StreamCollector(Collector):
         """The metrics; nothing when Redis does not answer (the health check says so)."""
         try:
             pipe = self.client.pipeline(transaction=False)
-            pipe.xlen(self.keys.stream)
+            pipe.get(self.keys.shards)
             pipe.hgetall(self.keys.stats)
             pipe.hgetall(self.totals_key)
-            length, stats, totals = pipe.execute()
-            groups = self.client.xinfo_groups(self.keys.stream) if length else []
+            count, stats, totals = pipe.execute()
+            shards = self.keys.all_shards(int(count)) if count is not None else []
+            lengths: Any = []
+            if shards:
+                pipe = self.client.pipeline(transaction=False)
+                for shard in shards:
+                    pipe.xlen(self.keys.shard(shard))
+                lengths = pipe.execute()
+            per_shard = lag_and_pending(self.client, self.keys, shards)
         except redis.RedisError:
             return
-        group = next((g for g in groups if _text(g.get("name", b"")) == self.keys.group), None)
-        reported = group.get("lag") if group is not None else None
-        lag = int(reported) if reported is not None else length
-        pending = 0 if group is None else int(group.get("pending", 0))
-        yield GaugeMetricFamily("pointengine_stream_length", "entries in the ingestion stream",
-                                value=length)
+        yield GaugeMetricFamily("pointengine_stream_length",
+                                "entries in the ingestion streams (all shards)",
+                                value=sum(int(n) for n in lengths))
         yield GaugeMetricFamily("pointengine_stream_lag",
-                                "entries not yet delivered to any worker", value=lag)
+                                "entries not yet delivered to any worker (all shards)",
+                                value=sum(lag for lag, _ in per_shard.values()))
         yield GaugeMetricFamily("pointengine_stream_pending",
-                                "entries delivered to a worker and not yet acknowledged",
-                                value=pending)
+                                "entries delivered to a worker and not yet acknowledged "
+                                "(all shards)",
+                                value=sum(pending for _, pending in per_shard.values()))
+        yield GaugeMetricFamily("pointengine_stream_shards", "person shards (K)",
+                                value=len(shards) - 1 if shards else 0)
         events = CounterMetricFamily("pointengine_worker_events",
                                      "events the workers evaluated, by outcome",
                                      labels=["status"])
@@ -162,6 +181,8 @@ class _Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.keys = StreamKeys.under(config.prefix)
+        self.shards: int | None = None
+        """K, read from Redis (or stored there) on the first request."""
         self.registry = CollectorRegistry()
         self.accepted_requests = Counter(
             "pointengine_requests_accepted", "requests answered 202", ["provider"],
@@ -241,11 +262,16 @@ class _Service:
         except ForeignTransaction as exc:
             raise _Refusal(403, exc.reason_code, str(exc)) from None
         try:
+            if self.shards is None:
+                self.shards = shard_count(self.config.client, self.keys, self.config.shards)
             pipe = self.config.client.pipeline(transaction=True)
-            for start in range(0, len(events), ENTRY_EVENTS):
-                pipe.xadd(self.keys.stream, encode_entry(  # type: ignore[arg-type]
-                    signer, events[start:start + ENTRY_EVENTS]))
-            ids = [_text(i) for i in pipe.execute()]
+            names: list[str] = []
+            for shard, group in route(events, self.shards).items():
+                for start in range(0, len(group), ENTRY_EVENTS):
+                    entry: Any = encode_entry(signer, group[start:start + ENTRY_EVENTS])
+                    pipe.xadd(self.keys.shard(shard), entry)
+                    names.append(shard)
+            ids = [f"{shard}/{_text(i)}" for shard, i in zip(names, pipe.execute(), strict=True)]
         except redis.RedisError as exc:
             with contextlib.suppress(redis.RedisError):
                 self.config.verifier.forget(headers)
@@ -352,7 +378,7 @@ def app_from_env() -> FastAPI:
 
     ``POINTENGINE_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``POINTENGINE_PREFIX``
     (``pe:``), ``POINTENGINE_SECRETS_FILE`` and ``POINTENGINE_SECRET_<PROVIDER>``,
-    ``POINTENGINE_LOG_LEVEL`` (``INFO``).
+    ``POINTENGINE_LOG_LEVEL`` (``INFO``), ``POINTENGINE_SHARDS`` (K if Redis holds none; 16).
     """
     configure_logging(os.environ.get("POINTENGINE_LOG_LEVEL", "INFO"))
     client = redis.Redis.from_url(os.environ.get("POINTENGINE_REDIS_URL",
@@ -361,7 +387,8 @@ def app_from_env() -> FastAPI:
     secrets_file = os.environ.get("POINTENGINE_SECRETS_FILE")
     secrets = load_secrets(Path(secrets_file) if secrets_file else None)
     verifier = Verifier(secrets, RedisReplayGuard(client, prefix=prefix))
-    return create_app(ServiceConfig(client, verifier, prefix=prefix))
+    shards = int(os.environ.get("POINTENGINE_SHARDS", DEFAULT_SHARDS))
+    return create_app(ServiceConfig(client, verifier, prefix=prefix, shards=shards))
 
 
 def _text(value: bytes | str) -> str:

@@ -1,7 +1,15 @@
-"""The ingestion stream: how accepted events travel from the HTTP service to the workers.
+"""The ingestion streams: how accepted events travel from the HTTP service to the workers.
 
-One Redis Stream (``<prefix>stream``) with one consumer group (``workers``). Each entry holds
-the canonical events of (part of) one accepted request, in the order the provider sent them::
+The stream is partitioned into K shard streams (``<prefix>stream:0`` .. ``<prefix>stream:K-1``)
+by a stable hash of the person (CRC-32 of the MyKey ID), so that every event of one person lands
+in one shard, in the order the service accepted it. K is stored once in Redis
+(``<prefix>stream:shards``, ``SET NX``; :data:`DEFAULT_SHARDS` unless the first service or
+worker to start asks for another), so that the service and every worker agree on it. Lottery
+draws concern many persons: they go to a dedicated shard, ``<prefix>stream:draws``, which the
+workers order against the person shards by entry ID (see :mod:`pointengine.worker`).
+
+Every shard stream has the consumer group ``workers``. Each entry holds the canonical events of
+(part of) one accepted request that fall into that shard, in the order the provider sent them::
 
     p  the provider (or platform source) that signed the request
     a  the attempt: 0, then 1, 2, ... when a worker queues an event again (a refund that
@@ -14,20 +22,27 @@ the canonical events of (part of) one accepted request, in the order the provide
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import redis
 
 from pointengine.errors import MalformedEvent
 from pointengine.events import AnyEvent, event_from_dict
 
-__all__ = ["ENTRY_EVENTS", "GROUP", "StreamKeys", "decode_entry", "encode_entry"]
+__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "StreamKeys", "decode_entry",
+           "encode_entry", "lag_and_pending", "route", "shard_count", "shard_of"]
 
 GROUP = "workers"
 ENTRY_EVENTS = 500
 """Most events in one stream entry; a larger request is split into several entries."""
+DEFAULT_SHARDS = 16
+"""Person shards when nobody chose another number before."""
+DRAWS = "draws"
+"""The shard of lottery draws."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,56 @@ class StreamKeys:
     def under(cls, prefix: str) -> StreamKeys:
         """The keys under ``prefix`` (use the RedisStore's prefix)."""
         return cls(prefix + "stream", prefix + "stats")
+
+    @property
+    def shards(self) -> str:
+        """The string holding K, the number of person shards."""
+        return self.stream + ":shards"
+
+    @property
+    def workers(self) -> str:
+        """The sorted set of live workers, scored by the time (ms) their heartbeat expires."""
+        return self.stream + ":workers"
+
+    def shard(self, shard: str) -> str:
+        """The stream of ``shard`` (a person shard's number, or :data:`DRAWS`)."""
+        return f"{self.stream}:{shard}"
+
+    def lease(self, shard: str) -> str:
+        """The lease of ``shard``: the token of the worker that holds it, with a TTL."""
+        return f"{self.stream}:lease:{shard}"
+
+    def all_shards(self, count: int) -> list[str]:
+        """Every shard: the ``count`` person shards, then the draws."""
+        return [*(str(i) for i in range(count)), DRAWS]
+
+    def all_streams(self, count: int) -> list[str]:
+        """The stream of every shard."""
+        return [self.shard(s) for s in self.all_shards(count)]
+
+
+def shard_count(client: redis.Redis, keys: StreamKeys, default: int = DEFAULT_SHARDS) -> int:
+    """K as stored in Redis; ``default`` is stored first if nothing is (the first one wins)."""
+    if default < 1:
+        raise ValueError("at least one shard")
+    client.set(keys.shards, default, nx=True)
+    stored: Any = client.get(keys.shards)
+    return int(stored) if stored is not None else default
+
+
+def shard_of(event: AnyEvent, count: int) -> str:
+    """The shard of ``event``: its person's, or :data:`DRAWS` for a lottery draw."""
+    if event.type == "lottery_draw":
+        return DRAWS
+    return str(zlib.crc32(event.person.encode()) % count)
+
+
+def route(events: Sequence[AnyEvent], count: int) -> dict[str, list[AnyEvent]]:
+    """``events`` by shard, each shard's in the given order."""
+    out: dict[str, list[AnyEvent]] = {}
+    for event in events:
+        out.setdefault(shard_of(event, count), []).append(event)
+    return out
 
 
 def encode_entry(provider: str, events: Sequence[AnyEvent], attempt: int = 0) -> dict[str, bytes]:
@@ -62,3 +127,30 @@ def decode_entry(fields: dict[Any, Any]) -> tuple[str, int, list[AnyEvent]]:
     if not isinstance(items, list):
         raise MalformedEvent("unreadable stream entry: e is not an array")
     return provider, attempt, [event_from_dict(item) for item in items]
+
+
+def lag_and_pending(client: redis.Redis, keys: StreamKeys,
+                    shards: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(entries not yet delivered, entries delivered and not acknowledged) of each shard."""
+    pipe = client.pipeline(transaction=False)
+    for shard in shards:
+        pipe.xlen(keys.shard(shard))
+        pipe.xinfo_groups(keys.shard(shard))
+    replies = pipe.execute(raise_on_error=False)
+    out: dict[str, tuple[int, int]] = {}
+    for index, shard in enumerate(shards):
+        length, groups = replies[2 * index], replies[2 * index + 1]
+        length = 0 if isinstance(length, Exception) else int(length)
+        if isinstance(groups, Exception):
+            groups = []
+        group = next((g for g in groups if _text(g["name"]) == keys.group), None)
+        if group is None:
+            out[shard] = (length, 0)
+            continue
+        lag = group.get("lag")
+        out[shard] = (length if lag is None else int(lag), int(group.get("pending", 0)))
+    return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

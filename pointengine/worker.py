@@ -1,28 +1,52 @@
-"""Workers: a consumer group evaluates the ingestion stream on a shared Redis store.
+"""Workers: a consumer group evaluates the sharded ingestion stream on a shared Redis store.
 
-Each :class:`Worker` reads a batch of entries (``XREADGROUP``), runs
-:meth:`Engine.process <pointengine.engine.Engine.process>` on their events in stream order on a
-:class:`~pointengine.redis_store.RedisStore`, and only then acknowledges them (``XACK``), in
-one ``MULTI`` with its counters. A worker that dies between reading and acknowledging leaves
-its entries pending; the others take them over with ``XAUTOCLAIM`` once they have been idle for
-``claim_idle_ms``. Delivery is therefore at least once; the store applies each event key once
-(a second delivery is a ``duplicate`` that changes nothing), so every event takes effect
-exactly once.
+Order. The service writes each person's events to one shard stream (:mod:`pointengine.streams`)
+and a shard is evaluated by one worker at a time, in stream order, so every person's events are
+applied in the order they were accepted, whatever the number of workers.
 
-Order: the events of one entry (one request) are evaluated in order, and entries of one batch
-in stream order; entries taken by different workers at the same time are not ordered between
-them. A refund that reaches the store before its transaction (``unknown transaction``) is
-queued again at the end of the stream, up to ``max_attempts`` times, and is refused only then.
+Leases. A worker works on a shard only while it holds the shard's lease: ``SET <lease> <token>
+NX PX lease_ms``, renewed every ``lease_ms / 3`` with a compare-and-extend script and released
+on exit with a compare-and-delete script (the token is unique to the worker instance). Before a
+batch is applied the worker makes sure its leases have more than half their time to run. Live
+workers keep a heartbeat in a sorted set; each one holds at most ``ceil(shards / live workers)``
+shards, releasing the surplus when workers join and taking free shards when workers leave or
+die, so the work spreads fairly.
+
+Failover. A worker that takes a shard (at start, or when the lease of a dead worker expired)
+first takes over the shard's pending entries, in ID order (``XAUTOCLAIM`` from ``0-0`` with no
+idle time: the lease makes the taker the shard's only worker), evaluates and acknowledges them,
+and only then reads new entries (``XREADGROUP >``). A batch is evaluated with
+:meth:`Engine.process <pointengine.engine.Engine.process>` on a
+:class:`~pointengine.redis_store.RedisStore` and acknowledged afterwards, with its counters, in
+one ``MULTI``. Delivery is at least once; the store applies each event key once, so every event
+takes effect exactly once.
+
+Lottery draws concern many persons; they travel in their own shard (``draws``). Entry IDs are
+the service's acceptance time, so a draw is evaluated only once every person shard has
+acknowledged all its entries with a smaller ID, and person shards evaluate only entries whose ID
+is smaller than the first draw not yet acknowledged. Entries accepted in the same millisecond as
+a draw (equal time part) count as later than it: for them the order between the draw and other
+persons' events is that of the ID, not necessarily that of the requests.
+
+A refund that reaches the store before its transaction (``unknown transaction``) is queued
+again at the end of its shard, up to ``max_attempts`` times, and is refused only then.
+
+A caveat every lease has: a worker stalled for longer than its lease (a long GC pause, a frozen
+VM) may still apply the batch it holds after another worker took the shard; the store's
+idempotency keeps each event applied once, but that batch may then be applied out of order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
 import time
+import uuid
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,12 +57,36 @@ import redis
 from pointengine.engine import Engine
 from pointengine.errors import InputError, OperationalError
 from pointengine.events import AnyEvent
-from pointengine.streams import StreamKeys, decode_entry, encode_entry
+from pointengine.streams import (
+    DEFAULT_SHARDS,
+    DRAWS,
+    StreamKeys,
+    decode_entry,
+    encode_entry,
+    lag_and_pending,
+    shard_count,
+)
 
-__all__ = ["Worker", "WorkerReport", "reason_code"]
+__all__ = ["Entry", "Worker", "WorkerReport", "reason_code"]
 
 log = logging.getLogger("pointengine.worker")
 RETRYABLE = "unknown transaction"
+
+Entry = tuple[str, str, dict[Any, Any] | None]
+"""One stream entry to evaluate: (shard, entry ID, fields; None when it was deleted)."""
+
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 def reason_code(reason: str | None) -> str:
@@ -63,80 +111,236 @@ class WorkerReport:
     events: int = 0
     claimed: int = 0
     retried: int = 0
+    taken: int = 0
+    """Shard leases acquired (at start, by rebalancing, or from a dead worker)."""
     statuses: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
 
 
 class Worker:
-    """One consumer of the group; ``engine`` must run on a RedisStore with the same prefix."""
+    """One consumer of the group; ``engine`` must run on a RedisStore with the same prefix.
+
+    ``lease_ms`` is how long a shard stays with a worker that stopped renewing (a dead one's
+    shards are taken over after that); ``claim_idle_ms`` is its former name. ``shards`` is K if
+    Redis does not hold one yet.
+    """
 
     def __init__(self, client: redis.Redis, engine: Engine, *, prefix: str = "pe:",
                  name: str | None = None, count: int = 100, block_ms: int = 1000,
-                 claim_idle_ms: int = 30_000, max_attempts: int = 5) -> None:
+                 lease_ms: int = 10_000, claim_idle_ms: int | None = None,
+                 max_attempts: int = 5, shards: int = DEFAULT_SHARDS) -> None:
         self.client = client
         self.engine = engine
         self.keys = StreamKeys.under(prefix)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
+        self.token = f"{self.name}/{uuid.uuid4().hex}"
         self.count = count
-        self.block_ms = block_ms
-        self.claim_idle_ms = claim_idle_ms
+        self.lease_ms = max(30, claim_idle_ms if claim_idle_ms is not None else lease_ms)
+        self.block_ms = max(1, min(block_ms, self.lease_ms // 3))
         self.max_attempts = max_attempts
+        self.default_shards = shards
         self.report = WorkerReport()
-        self._cursor = "0-0"
-        self._last_claim = 0.0
+        self.held: dict[str, None] = {}
+        """Shards whose lease this worker holds, in the order taken."""
+        self._fresh: set[str] = set()
+        """Held shards whose pending entries must be evaluated before new ones are read."""
+        self._shards: list[str] = []
+        self._valid_until = 0.0
+        self._next_maintain = 0.0
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+
+    # -- the group, the registry and the leases -------------------------------------------
+
+    @property
+    def shards(self) -> list[str]:
+        """Every shard (person shards, then the draws); read from Redis on first use."""
+        if not self._shards:
+            self._shards = self.keys.all_shards(
+                shard_count(self.client, self.keys, self.default_shards))
+        return self._shards
 
     def ensure_group(self) -> None:
-        """Create the consumer group (and the stream) unless they exist, and join it."""
-        try:
-            self.client.xgroup_create(self.keys.stream, self.keys.group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise OperationalError(f"cannot create the consumer group: {exc}") from exc
-        self.client.xgroup_createconsumer(self.keys.stream, self.keys.group, self.name)
+        """Create the consumer group on every shard stream unless it exists; register."""
+        for shard in self.shards:
+            try:
+                self.client.xgroup_create(self.keys.shard(shard), self.keys.group, id="0",
+                                          mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise OperationalError(f"cannot create the consumer group: {exc}") from exc
+        self.client.zadd(self.keys.workers, {self.name: _now_ms() + self.lease_ms})
 
-    def read(self, block_ms: int | None = None) -> list[tuple[str, dict[Any, Any] | None]]:
-        """Entries to evaluate: stale pending ones of dead workers first, then new ones."""
-        entries = self.claim() if self._claim_due() else []
-        if entries:
-            return entries
-        reply: Any = self.client.xreadgroup(self.keys.group, self.name, {self.keys.stream: ">"},
-                                       count=self.count,
+    def maintain(self, *, force: bool = False) -> None:
+        """Heartbeat, renew the leases held, release a surplus or take free shards."""
+        now = time.monotonic()
+        if not force and now < self._next_maintain:
+            return
+        self._next_maintain = now + self.lease_ms / 3000
+        wall = _now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.keys.workers, {self.name: wall + self.lease_ms})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", wall)
+        pipe.zcard(self.keys.workers)
+        for shard in self.held:
+            self._extend(keys=[self.keys.lease(shard)], args=[self.token, self.lease_ms],
+                         client=pipe)
+        _, _, live, *renewed = pipe.execute()
+        self._valid_until = now + self.lease_ms / 1000
+        for shard, ok in zip(list(self.held), renewed, strict=True):
+            if not int(ok):
+                log.warning("lease lost", extra={"fields": {"worker": self.name,
+                                                             "shard": shard}})
+                self._drop(shard)
+        fair = math.ceil(len(self.shards) / max(1, int(live)))
+        for shard in list(self.held)[fair:]:
+            self.release(shard)
+        if len(self.held) >= fair:
+            return
+        start = zlib.crc32(self.name.encode()) % len(self.shards)
+        for offset in range(len(self.shards)):
+            shard = self.shards[(start + offset) % len(self.shards)]
+            if shard in self.held:
+                continue
+            if self.client.set(self.keys.lease(shard), self.token, nx=True, px=self.lease_ms):
+                self.held[shard] = None
+                self._fresh.add(shard)
+                self.report.taken += 1
+                log.info("shard taken", extra={"fields": {"worker": self.name,
+                                                           "shard": shard}})
+                if len(self.held) >= fair:
+                    return
+
+    def release(self, shard: str) -> None:
+        """Give ``shard`` back (compare-and-delete: only while this worker holds it)."""
+        self._drop(shard)
+        self._release(keys=[self.keys.lease(shard)], args=[self.token])
+
+    def _drop(self, shard: str) -> None:
+        self.held.pop(shard, None)
+        self._fresh.discard(shard)
+
+    def leave(self) -> None:
+        """Release every lease and leave the registry (on exit)."""
+        for shard in list(self.held):
+            self.release(shard)
+        self.client.zrem(self.keys.workers, self.name)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read(self, block_ms: int | None = None) -> list[Entry]:
+        """Entries to evaluate, of held shards only: a shard's pending entries (its former
+        worker's, or those of a batch that failed) first, then new ones."""
+        self.maintain()
+        if not self.held:
+            time.sleep(min(self.block_ms if block_ms is None else block_ms, 100) / 1000)
+            return []
+        barrier = self.first_unacked(DRAWS)
+        for shard in sorted(self._fresh, key=_shard_order):
+            reply: Any = self.client.xautoclaim(self.keys.shard(shard), self.keys.group,
+                                               self.name, 0, "0-0", count=self.count)
+            deleted = [_text(i) for i in (reply[2] if len(reply) > 2 else [])]
+            if deleted:
+                self.client.xack(self.keys.shard(shard), self.keys.group, *deleted)
+            entries = [(shard, _text(i), f) for i, f in reply[1]]
+            if not entries and not deleted:
+                self._fresh.discard(shard)
+                continue
+            ready = self._ready(entries, barrier)
+            if ready:
+                self.report.claimed += len(ready)
+                log.info("pending taken over", extra={"fields": {
+                    "worker": self.name, "shard": shard, "entries": len(ready)}})
+                return ready
+        streams: Any = {self.keys.shard(s): ">" for s in self.held if s not in self._fresh}
+        if not streams:
+            time.sleep(min(self.block_ms, 50) / 1000)
+            return []
+        reply = self.client.xreadgroup(self.keys.group, self.name, streams, count=self.count,
                                        block=self.block_ms if block_ms is None else block_ms)
-        if reply:
-            return [(_text(i), f) for i, f in reply[0][1]]
-        return self.claim()
+        entries = []
+        prefix = self.keys.stream + ":"
+        for stream, items in reply or []:
+            shard = _text(stream).removeprefix(prefix)
+            entries.extend((shard, _text(i), f) for i, f in items)
+        return self._ready(entries, barrier)
 
-    def _claim_due(self) -> bool:
-        return time.monotonic() - self._last_claim >= max(0.05, self.claim_idle_ms / 2000)
+    def _ready(self, entries: Sequence[Entry], barrier: tuple[int, int] | None) -> list[Entry]:
+        """The entries that may be evaluated now; the shards of the others wait (their entries
+        stay pending and are taken again, in order, once the draw barrier moved on)."""
+        ready: list[Entry] = []
+        waiting: set[str] = set()
+        draw_ok: bool | None = None
+        for entry in entries:
+            shard, entry_id, _ = entry
+            if shard in waiting:
+                continue
+            if shard == DRAWS:
+                if draw_ok is None:
+                    draw_ok = self._draw_may_run(_id(entry_id))
+                if draw_ok and not any(e[0] == DRAWS for e in ready):
+                    ready.append(entry)  # one draw entry at a time
+                    continue
+            elif barrier is None or _id(entry_id) < barrier:
+                ready.append(entry)
+                continue
+            waiting.add(shard)
+        self._fresh.update(waiting)
+        return ready
 
-    def claim(self) -> list[tuple[str, dict[Any, Any] | None]]:
-        """Take over entries pending for longer than ``claim_idle_ms`` (XAUTOCLAIM)."""
-        self._last_claim = time.monotonic()
-        reply: Any = self.client.xautoclaim(self.keys.stream, self.keys.group, self.name,
-                                       self.claim_idle_ms, self._cursor, count=self.count)
-        self._cursor = _text(reply[0])
-        claimed = [(_text(i), f) for i, f in reply[1]]
-        deleted = [_text(i) for i in (reply[2] if len(reply) > 2 else [])]
-        if deleted:
-            self.client.xack(self.keys.stream, self.keys.group, *deleted)
-        if claimed:
-            self.report.claimed += len(claimed)
-            log.info("claimed", extra={"fields": {"worker": self.name, "entries": len(claimed)}})
-        return claimed
+    def _draw_may_run(self, draw: tuple[int, int]) -> bool:
+        """True when every person shard acknowledged all its entries before ``draw``."""
+        for shard in self.shards:
+            if shard != DRAWS:
+                first = self.first_unacked(shard)
+                if first is not None and first < draw:
+                    return False
+        return True
+
+    def first_unacked(self, shard: str) -> tuple[int, int] | None:
+        """The smallest ID of ``shard`` not yet acknowledged (pending or undelivered)."""
+        stream = self.keys.shard(shard)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xpending(stream, self.keys.group)
+        pipe.xinfo_groups(stream)
+        try:
+            pending, groups = pipe.execute()
+        except redis.ResponseError:  # no stream or no group yet: nothing to wait for
+            return None
+        found: list[tuple[int, int]] = []
+        if int(pending.get("pending", 0)) and pending.get("min"):
+            found.append(_id(_text(pending["min"])))
+        group = next((g for g in groups if _text(g["name"]) == self.keys.group), None)
+        if group is not None and group.get("lag") != 0:
+            after = _text(group["last-delivered-id"])
+            reply: Any = self.client.xrange(stream, f"({after}", "+", count=1)
+            if reply:
+                found.append(_id(_text(reply[0][0])))
+        return min(found) if found else None
+
+    # -- evaluating -----------------------------------------------------------------------
 
     def step(self, block_ms: int | None = None) -> int:
         """Read, evaluate and acknowledge one batch; the number of entries handled."""
         entries = self.read(block_ms)
-        if entries:
+        if not entries:
+            return 0
+        if time.monotonic() > self._valid_until - self.lease_ms / 2000:
+            self.maintain(force=True)  # renew before applying; shards lost are left alone
+            entries = [e for e in entries if e[0] in self.held]
+        try:
             self.handle(entries)
+        except BaseException:
+            self._fresh.update(e[0] for e in entries if e[0] in self.held)
+            raise
         return len(entries)
 
-    def handle(self, entries: Sequence[tuple[str, dict[Any, Any] | None]]) -> None:
+    def handle(self, entries: Sequence[Entry]) -> None:
         """Evaluate ``entries`` in order, then acknowledge them with the counters, atomically."""
         events: list[AnyEvent] = []
-        origin: list[tuple[str, int]] = []
+        origin: list[tuple[str, str, int]] = []
         stats: Counter[str] = Counter()
-        for _, fields in entries:
+        for shard, _, fields in entries:
             if fields is None:
                 continue
             try:
@@ -147,15 +351,15 @@ class Worker:
                                                                  "detail": str(exc)}})
                 continue
             events.extend(batch)
-            origin.extend([(provider, attempt)] * len(batch))
+            origin.extend([(shard, provider, attempt)] * len(batch))
         decisions = self.engine.process(events) if events else []
-        retries: list[tuple[str, int, AnyEvent]] = []
-        for decision, (provider, attempt) in zip(decisions, origin, strict=True):
+        retries: list[tuple[str, str, int, AnyEvent]] = []
+        for decision, (shard, provider, attempt) in zip(decisions, origin, strict=True):
             status = decision.applied.status
             if status == "rejected":
                 reason = decision.applied.reason or ""
                 if reason.startswith(RETRYABLE) and attempt + 1 < self.max_attempts:
-                    retries.append((provider, attempt + 1, decision.event))
+                    retries.append((shard, provider, attempt + 1, decision.event))
                     stats["retried"] += 1
                     continue
                 code = reason_code(reason)
@@ -165,9 +369,14 @@ class Worker:
             self.report.statuses[status] += 1
         stats["events"] += len(events)
         pipe = self.client.pipeline(transaction=True)
-        for provider, attempt, event in retries:
-            pipe.xadd(self.keys.stream, encode_entry(provider, [event], attempt))  # type: ignore[arg-type]
-        pipe.xack(self.keys.stream, self.keys.group, *(i for i, _ in entries))
+        for shard, provider, attempt, event in retries:
+            entry: Any = encode_entry(provider, [event], attempt)
+            pipe.xadd(self.keys.shard(shard), entry)
+        acks: dict[str, list[str]] = {}
+        for shard, entry_id, _ in entries:
+            acks.setdefault(shard, []).append(entry_id)
+        for shard, ids in acks.items():
+            pipe.xack(self.keys.shard(shard), self.keys.group, *ids)
         for name, value in stats.items():
             pipe.hincrby(self.keys.stats, name, value)
         pipe.execute()
@@ -176,33 +385,45 @@ class Worker:
         self.report.retried += len(retries)
 
     def drained(self) -> bool:
-        """True when every entry was delivered and acknowledged (no lag, nothing pending)."""
-        length = int(self.client.xlen(self.keys.stream))
-        groups: Any = self.client.xinfo_groups(self.keys.stream)
-        for group in groups:
-            if _text(group["name"]) == self.keys.group:
-                lag = group.get("lag")
-                lag = length if lag is None else int(lag)
-                return lag == 0 and int(group["pending"]) == 0
-        return length == 0
+        """True when every entry of every shard was delivered and acknowledged."""
+        return all(lag == 0 and pending == 0
+                   for lag, pending in lag_and_pending(self.client, self.keys,
+                                                       self.shards).values())
 
     def run(self, *, stop: threading.Event | None = None, until_empty: bool = False) -> None:
-        """Work until ``stop`` is set, or (``until_empty``) until the stream is drained.
+        """Work until ``stop`` is set, or (``until_empty``) until every shard is drained.
 
         Redis failures are logged and retried after a pause; the entries of a failed batch
-        stay pending and are claimed again.
+        stay pending and are evaluated again first. The leases are released on the way out.
         """
         self.ensure_group()
-        while stop is None or not stop.is_set():
-            try:
-                handled = self.step()
-                if not handled and until_empty and self.drained():
-                    return
-            except (OperationalError, redis.RedisError) as exc:
-                log.error("batch failed", extra={"fields": {"worker": self.name,
-                                                            "detail": str(exc)}})
-                with contextlib.suppress(Exception):
-                    time.sleep(min(1.0, self.claim_idle_ms / 1000))
+        try:
+            while stop is None or not stop.is_set():
+                try:
+                    handled = self.step()
+                    if not handled and until_empty and self.drained():
+                        return
+                except (OperationalError, redis.RedisError) as exc:
+                    log.error("batch failed", extra={"fields": {"worker": self.name,
+                                                                "detail": str(exc)}})
+                    with contextlib.suppress(Exception):
+                        time.sleep(min(1.0, self.lease_ms / 3000))
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.leave()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _shard_order(shard: str) -> tuple[int, int]:
+    return (1, 0) if shard == DRAWS else (0, int(shard))
 
 
 def _text(value: bytes | str) -> str:

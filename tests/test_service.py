@@ -73,10 +73,18 @@ def webhooks(provider: str, n: int = 5) -> list[bytes]:
     return native
 
 
+def shard_streams(client: redis.Redis) -> list[bytes]:
+    """The shard streams that exist."""
+    return sorted(k for k in client.scan_iter("pe:stream:*") if client.type(k) == b"stream")
+
+
 def stream_events(client: redis.Redis) -> list[object]:
-    """Every event in the stream."""
-    entries: Any = client.xrange("pe:stream")
-    return [e for _, fields in entries for e in decode_entry(fields)[2]]
+    """Every event in the shard streams."""
+    out: list[object] = []
+    for key in shard_streams(client):
+        entries: Any = client.xrange(key)
+        out.extend(e for _, fields in entries for e in decode_entry(fields)[2])
+    return out
 
 
 def quickpay_body(**changes: object) -> bytes:
@@ -136,7 +144,7 @@ def test_malformed_gets_422_with_the_reason_and_changes_nothing(
         answer = post(http, keys, "quickpay", body)
     assert answer["_status"] == 422
     assert answer["reason"] == reason
-    assert redis_client.exists("pe:stream") == 0
+    assert not shard_streams(redis_client)
     assert MY_NUMBER not in orjson.dumps(answer).decode()
     assert MY_NUMBER not in caplog.text
     metrics = http.get("/metrics").text
@@ -153,7 +161,7 @@ def test_one_bad_record_refuses_the_batch_unless_lenient(
     assert answer["_status"] == 422
     assert answer["rejects"] == [{"item": 4, "position": 1, "reason": "malformed",
                                   "detail": answer["rejects"][0]["detail"]}]  # type: ignore[index]
-    assert redis_client.exists("pe:stream") == 0
+    assert not shard_streams(redis_client)
     later = dt.datetime.now(dt.UTC).timestamp() + 1  # signed again: not a replay
     answer = post(http, keys, "quickpay", body, path="batch", lenient="true", now=later)
     assert answer["_status"] == 202
@@ -178,7 +186,7 @@ def test_bad_signatures_are_refused_and_change_nothing(
         reason = "stale"
     elif case == "replayed":
         assert http.post(path, content=body, headers=headers).status_code == 202
-        redis_client.delete("pe:stream")
+        redis_client.delete(*shard_streams(redis_client))
         reason = "replayed"
     elif case == "cross":
         headers = sign("towncoin", keys["towncoin"], body)
@@ -188,7 +196,7 @@ def test_bad_signatures_are_refused_and_change_nothing(
     response = http.post(path, content=body, headers=headers)
     assert response.status_code == expected, response.text
     assert response.json()["reason"] == reason
-    assert redis_client.exists("pe:stream") == 0
+    assert not shard_streams(redis_client)
 
 
 def test_a_platform_source_cannot_post_another_sources_events(
@@ -197,7 +205,7 @@ def test_a_platform_source_cannot_post_another_sources_events(
              "at": "2022-03-01T10:00:00+09:00", "residence": "131016"}
     answer = post(http, keys, "mykey", orjson.dumps(event))
     assert answer["_status"] == 403 and answer["reason"] == "cross_provider"
-    assert redis_client.exists("pe:stream") == 0
+    assert not shard_streams(redis_client)
     event["source"] = "mykey"
     assert post(http, keys, "mykey", orjson.dumps(event))["_status"] == 202
 

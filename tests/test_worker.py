@@ -1,21 +1,24 @@
-"""Workers on a real Redis: several at once, one that dies, refunds before their purchase.
+"""Workers on a real Redis: per-person order across shards, failover, refunds, lottery draws.
 
-The reference is the same events evaluated in stream order by one engine on the embedded
-store. Refunds are left out where totals are compared: what a refund takes back depends on the
-order in which it meets other awards under the same cap, and entries taken by different
-workers at the same time have no order between them.
+The reference is the same stream evaluated in order by one engine on the embedded store. The
+streams mix everything: applications interleaved with the purchases and refunds of the same
+persons (a purchase before its person's application earns nothing, in both runs). Every person's
+points per program must equal the reference's. The exception is the test program whose yen
+budget runs out: which persons get the last yen depends on the order between persons, which
+several workers do not keep (only its sum and caps are checked).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from pointengine.memory_store import MemoryStore
 from pointengine.redis_server import RedisServer
 from pointengine.redis_store import RedisStore
 from pointengine.settlement import settle_redis
-from pointengine.streams import StreamKeys, encode_entry
+from pointengine.streams import DRAWS, StreamKeys, encode_entry, route, shard_count
 from pointengine.worker import Worker
 from tests.redis_fixtures import redis_client, redis_server
 
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET = 60_000
 TIGHT = "test-chiyoda-tight"
 CARD = "national-phase2-card"
+KEYS = StreamKeys.under("pe:")
 
 
 @pytest.fixture(scope="module")
@@ -58,44 +62,67 @@ def catalog(rules: Path) -> Catalog:
 
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    """400 persons on four providers, 3,000 transactions without refunds."""
-    return build(400, 3000, seed=7, refunds=False)
+    """400 persons on four providers, 3,000 transactions with their refunds."""
+    return build(400, 3000, seed=7)
+
+
+def mixed(scenario: Scenario, seed: int = 1) -> list[AnyEvent]:
+    """Applications dropped at random places among the transactions (each list keeps its
+    order, so refunds follow their purchases; some purchases precede their application)."""
+    rng = random.Random(seed)
+    out = list(scenario.transactions)
+    for application in scenario.applications:
+        out.insert(rng.randrange(len(out) + 1), application)
+    return out
 
 
 def enqueue(client: redis.Redis, events: Sequence[AnyEvent], *, per_entry: int = 25,
-            prefix: str = "pe:") -> None:
-    """Write ``events`` to the stream as the service does, ``per_entry`` to an entry."""
-    keys = StreamKeys.under(prefix)
-    pipe = client.pipeline(transaction=False)
+            shards: int = 16) -> None:
+    """Write ``events`` to the shard streams as the service does, a request of ``per_entry``
+    events at a time."""
+    count = shard_count(client, KEYS, shards)
     for start in range(0, len(events), per_entry):
         chunk = events[start:start + per_entry]
-        pipe.xadd(keys.stream, encode_entry(chunk[0].source, chunk))  # type: ignore[arg-type]
-    pipe.execute()
+        pipe = client.pipeline(transaction=True)
+        for shard, group in route(chunk, count).items():
+            fields: Any = encode_entry(group[0].source, group)
+            pipe.xadd(KEYS.shard(shard), fields)
+        pipe.execute()
 
 
 def reference(catalog: Catalog, events: Sequence[AnyEvent]) -> tuple[MemoryStore, ListSink]:
-    """One engine, the embedded store, stream order."""
+    """One engine, the embedded store, stream order; a lottery draw in a batch of its own (it
+    draws among the entrants the store holds)."""
     sink = ListSink()
     store = MemoryStore(sink)
     engine = Engine(catalog, store)
-    for start in range(0, len(events), 500):
-        engine.process(events[start:start + 500])
+    batch: list[AnyEvent] = []
+    for event in events:
+        if event.type == "lottery_draw" or len(batch) == 500:
+            engine.process(batch)
+            batch = []
+        batch.append(event)
+        if event.type == "lottery_draw":
+            engine.process(batch)
+            batch = []
+    engine.process(batch)
     engine.close()
     return store, sink
 
 
 def make_worker(server: RedisServer, catalog: Catalog, name: str, *, count: int = 100,
-                claim_idle_ms: int = 30_000, max_attempts: int = 5) -> Worker:
+                lease_ms: int = 1000, max_attempts: int = 5) -> Worker:
     """A worker with its own connections and engine."""
     engine = Engine(catalog, RedisStore(server.client()))
     return Worker(server.client(), engine, name=name, block_ms=50, count=count,
-                  claim_idle_ms=claim_idle_ms, max_attempts=max_attempts)
+                  lease_ms=lease_ms, max_attempts=max_attempts)
 
 
 def run_workers(server: RedisServer, catalog: Catalog, n: int, **kwargs: Any) -> list[Worker]:
-    """``n`` workers in threads until the stream is drained."""
+    """``n`` workers in threads until every shard is drained."""
     workers = [make_worker(server, catalog, f"w{i}", **kwargs) for i in range(n)]
-    workers[0].ensure_group()
+    for worker in workers:
+        worker.ensure_group()  # all registered: the shards are shared from the start
     threads = [threading.Thread(target=w.run, kwargs={"until_empty": True}) for w in workers]
     for thread in threads:
         thread.start()
@@ -107,91 +134,121 @@ def run_workers(server: RedisServer, catalog: Catalog, n: int, **kwargs: Any) ->
     return workers
 
 
-def points_per_person(entries: Iterator[object] | list[object], program: str) -> Counter[str]:
-    """Net points of ``program`` per person in ledger entries."""
-    out: Counter[str] = Counter()
+def per_person(entries: Iterable[object]) -> Counter[tuple[str, str]]:
+    """Net points per (program, person) in ledger entries, the budget-bound program aside."""
+    out: Counter[tuple[str, str]] = Counter()
     for entry in entries:
-        if getattr(entry, "program") == program:  # noqa: B009 - ledger entries of two kinds
-            out[getattr(entry, "person")] += getattr(entry, "points")  # noqa: B009
-    return out
+        program = getattr(entry, "program")  # noqa: B009 - ledger entries of two kinds
+        if program != TIGHT:
+            out[(program, getattr(entry, "person"))] += getattr(entry, "points")  # noqa: B009
+    return +out
 
 
-def test_several_workers_respect_caps_and_budget_and_match_one(
+def assert_same_as_reference(server: RedisServer, expected: MemoryStore,
+                             sink: ListSink) -> RedisStore:
+    """Per person and program, and per program and provider, the Redis store equals the
+    reference; the budget-bound program keeps its budget and caps."""
+    store = RedisStore(server.client())
+    ledger = list(store.ledger())
+    assert per_person(ledger) == per_person(sink.entries)
+    totals = {k: v for k, v in store.totals().items() if k[0] != TIGHT and v}
+    assert totals == {k: v for k, v in expected.totals().items() if k[0] != TIGHT and v}
+    tight = Counter[str]()
+    for entry in ledger:
+        if entry.program == TIGHT:
+            tight[entry.person] += entry.points
+    assert 0 < sum(tight.values()) <= BUDGET
+    assert max(tight.values()) <= 3000
+    assert settle_redis(store).reconciled_with_totals
+    return store
+
+
+def test_several_workers_keep_each_persons_order_and_match_one(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
-    expected, sink = reference(catalog, scenario.applications + scenario.transactions)
-    assert expected.totals()[(TIGHT, "quickpay")] == BUDGET  # demand exceeds the budget
-    enqueue(redis_client, scenario.applications, per_entry=100)
-    run_workers(redis_server, catalog, 1)  # persons first: an application must precede
-    enqueue(redis_client, scenario.transactions)
+    events = mixed(scenario)
+    expected, sink = reference(catalog, events)
+    assert expected.totals()[(TIGHT, "quickpay")] <= BUDGET
+    assert any(e.type == "refund" for e in events)
+    enqueue(redis_client, events)
     workers = run_workers(redis_server, catalog, 3, count=4)
     assert all(w.report.entries > 0 for w in workers), "every worker took a share"
-    store = RedisStore(redis_server.client())
-    assert store.totals() == expected.totals()
-    ledger = list(store.ledger())
-    per_person = points_per_person(list(ledger), CARD)
-    assert per_person == points_per_person(list(sink.entries), CARD)
-    assert max(per_person.values()) <= 5000
-    assert max(points_per_person(list(ledger), TIGHT).values()) <= 3000
-    assert sum(e.points for e in ledger if e.program == TIGHT) == BUDGET
-    budget_keys = [k.decode() for k in redis_client.hkeys("pe:counters")
-                   if isinstance(k, bytes) and TIGHT.encode() in k]
-    assert budget_keys and all(store.counter(k) <= BUDGET for k in budget_keys)
-    assert settle_redis(store).reconciled_with_totals
-    statuses = sum((w.report.statuses for w in workers), Counter())
-    assert statuses == Counter({"applied": len(scenario.transactions)})
+    assert all(w.report.taken <= 9 for w in workers)
+    store = assert_same_as_reference(redis_server, expected, sink)
+    assert max(v for (p, _), v in per_person(store.ledger()).items() if p == CARD) <= 5000
+    assert sum(w.report.retried for w in workers) == 0  # no refund met an unknown purchase
+    assert not redis_client.zcard(KEYS.workers), "the workers left the registry"
+    assert not list(redis_client.scan_iter("pe:stream:lease:*")), "leases were released"
+
+
+def test_leases_are_shared_fairly_and_only_the_holder_can_release(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog) -> None:
+    first = make_worker(redis_server, catalog, "first", lease_ms=600)
+    first.ensure_group()
+    first.maintain(force=True)
+    assert len(first.held) == 17  # alone: the 16 person shards and the draws
+    second = make_worker(redis_server, catalog, "second", lease_ms=600)
+    second.ensure_group()
+    second.maintain(force=True)
+    assert not second.held  # nothing free yet
+    first.maintain(force=True)
+    assert len(first.held) == 9  # ceil(17 / 2): the rest released
+    second.maintain(force=True)
+    assert len(second.held) == 8 and not set(first.held) & set(second.held)
+    shard = next(iter(first.held))
+    second._release(keys=[KEYS.lease(shard)], args=[second.token])  # not its lease
+    assert redis_client.get(KEYS.lease(shard)) == first.token.encode()
+    first.leave()
+    second.maintain(force=True)
+    assert len(second.held) == 17
+    second.leave()
+    for worker in (first, second):
+        worker.engine.close()
 
 
 def test_a_worker_that_reads_and_never_acks_is_taken_over(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
-    events = scenario.applications + scenario.transactions[:1500]
-    expected, _ = reference(catalog, events)
-    enqueue(redis_client, scenario.applications, per_entry=100)
-    run_workers(redis_server, catalog, 1)
-    enqueue(redis_client, scenario.transactions[:1500], per_entry=50)
-    dead = make_worker(redis_server, catalog, "dead", count=5)
+    events = mixed(scenario, seed=2)[:2000]
+    expected, sink = reference(catalog, events)
+    enqueue(redis_client, events, per_entry=50)
+    dead = make_worker(redis_server, catalog, "dead", count=5, lease_ms=300)
     dead.ensure_group()
-    taken = dead.read(block_ms=0)  # read, then die: never applied, never acknowledged
-    assert len(taken) == 5
-    survivors = run_workers(redis_server, catalog, 2, claim_idle_ms=300)
+    dead.maintain(force=True)
+    taken = [dead.read(block_ms=0) for _ in range(3)]  # read, then die: never applied
+    assert sum(len(t) for t in taken) >= 5
+    survivors = run_workers(redis_server, catalog, 2, lease_ms=300)
     assert sum(w.report.claimed for w in survivors) >= 5
-    assert RedisStore(redis_server.client()).totals() == expected.totals()
+    assert_same_as_reference(redis_server, expected, sink)
     dead.engine.close()
 
 
-def test_a_worker_killed_mid_batch_leaves_the_ledger_exact(
+def test_a_worker_killed_mid_batch_is_replaced_and_the_ledger_is_exact(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario, rules: Path) -> None:
-    events = scenario.applications + scenario.transactions
-    expected, _ = reference(catalog, events)
-    enqueue(redis_client, scenario.applications, per_entry=100)
-    run_workers(redis_server, catalog, 1)
-    enqueue(redis_client, scenario.transactions, per_entry=20)
+    events = mixed(scenario, seed=3)
+    expected, sink = reference(catalog, events)
+    enqueue(redis_client, events, per_entry=20)
     child = subprocess.Popen(
         [sys.executable, "-m", "pointengine.cli", "worker", "--redis-url", redis_server.url,
-         "--rules", str(rules), "--name", "doomed", "--count", "10", "--log-level", "error"],
+         "--rules", str(rules), "--name", "doomed", "--count", "10", "--lease-ms", "500",
+         "--log-level", "error"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill it once it has worked and holds entries
-            stats = redis_client.hgetall("pe:stats")
-            pending = redis_client.xpending("pe:stream", "workers")["pending"]
-            if int(stats.get(b"events", 0)) > len(scenario.applications) + 100 and pending:
+        while time.monotonic() < deadline:  # kill it once it has worked
+            if int(redis_client.hget(KEYS.stats, "events") or 0) > 600:
                 break
             time.sleep(0.005)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=10)
-    left = redis_client.xpending("pe:stream", "workers")["pending"]
-    done = int(redis_client.hget("pe:stats", "events") or 0)
-    assert done < len(events), "the worker was killed before the end of the stream"
-    survivors = run_workers(redis_server, catalog, 2, claim_idle_ms=300)
-    store = RedisStore(redis_server.client())
-    assert store.totals() == expected.totals()
-    assert settle_redis(store).reconciled_with_totals
-    if left:
-        assert sum(w.report.claimed for w in survivors) >= 1
+    done = int(redis_client.hget(KEYS.stats, "events") or 0)
+    assert 0 < done < len(events), "the worker was killed before the end of the stream"
+    assert list(redis_client.scan_iter("pe:stream:lease:*")), "it died holding its leases"
+    survivors = run_workers(redis_server, catalog, 2, lease_ms=500)
+    assert sum(w.report.taken for w in survivors) >= 17
+    assert_same_as_reference(redis_server, expected, sink)
 
 
 def test_a_refund_before_its_purchase_is_retried_then_applied(
@@ -217,16 +274,15 @@ def test_a_refund_before_its_purchase_is_retried_then_applied(
     assert report.retried >= 3
     totals = RedisStore(redis_server.client()).totals()
     assert totals.get((CARD, "quickpay"), 0) == 0  # awarded, then fully reversed
-    stats = redis_client.hgetall("pe:stats")
+    stats = redis_client.hgetall(KEYS.stats)
     assert stats[b"rejected:unknown_transaction"] == b"1"
 
 
 def test_a_duplicate_delivery_changes_nothing(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
-    events = scenario.applications[:20] + [
-        e for e in scenario.transactions if e.person in
-        {a.person for a in scenario.applications[:20]}]
+    persons = {a.person for a in scenario.applications[:20]}
+    events = [e for e in mixed(scenario) if e.person in persons]
     enqueue(redis_client, events)
     run_workers(redis_server, catalog, 1)
     store = RedisStore(redis_server.client())
@@ -236,3 +292,40 @@ def test_a_duplicate_delivery_changes_nothing(
     assert store.totals() == before and len(list(store.ledger())) == lines
     statuses = sum((w.report.statuses for w in workers), Counter())
     assert statuses == Counter({"duplicate": len(events)})
+
+
+def test_a_lottery_draw_sees_exactly_the_entries_before_it(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog) -> None:
+    def event(kind: str, person: str, day: str, **fields: Any) -> AnyEvent:
+        return event_from_dict({"type": kind, "source": fields.pop("source", "mykey"),
+                                "id": fields.pop("id"), "person": person,
+                                "at": f"{day}T12:00:00+09:00", **fields})
+
+    def entrants(persons: range, step: str) -> list[AnyEvent]:
+        out: list[AnyEvent] = []
+        for n in persons:
+            person = f"MKL{n:05d}"
+            out += [event("mynapoint_application", person, "2022-04-10", id=f"a{n}", phase=2,
+                          provider="quickpay", card_applied_on="2021-12-01",
+                          residence="431001"),
+                    event("participation", person, "2022-05-01", id=f"{step}{n}",
+                          source="kumamoto", municipality="431001", activity="walk",
+                          health_points=100)]
+        return out
+
+    draw = event("lottery_draw", "MKOFFICIAL", "2022-12-01", id="d1", source="kumamoto",
+                 program="kumamoto-health-lottery")
+    before, after = entrants(range(40), "p"), entrants(range(40, 80), "q")
+    _, sink = reference(catalog, [*before, draw, *after])
+    winners = {e.person for e in sink.entries if e.program == "kumamoto-health-lottery"}
+    assert len(winners) == 40  # the entrants before the draw, none after
+    enqueue(redis_client, before, per_entry=4)
+    time.sleep(0.005)  # entry IDs order shards by the millisecond (see pointengine.worker)
+    enqueue(redis_client, [draw])
+    time.sleep(0.005)
+    enqueue(redis_client, after, per_entry=4)
+    assert redis_client.xlen(KEYS.shard(DRAWS)) == 1
+    run_workers(redis_server, catalog, 3, count=2)
+    got = {e.person for e in RedisStore(redis_server.client()).ledger()
+           if e.program == "kumamoto-health-lottery"}
+    assert got == winners
