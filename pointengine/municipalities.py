@@ -66,7 +66,7 @@ class Registry:
         return self._parent.get(code, code)
 
     def jurisdictions_of(self, code: str) -> tuple[str, ...]:
-        """Every jurisdiction whose programs can concern a place: itself, parent city, prefecture."""
+        """Every jurisdiction whose programs may concern a place: it, its city, its prefecture."""
         own = self.local_government_of(code)
         pref = self.prefecture_of(code)
         return (own,) if own == pref else (own, pref)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.world import RULES
 from pointengine.catalog import load_catalog
 from pointengine.errors import RuleFileError
+from tests.world import RULES
 
 
 def test_every_shipped_rule_file_validates() -> None:

@@ -44,7 +44,7 @@ def stream(world: World, steps: list[tuple[str, str, int, Any]]) -> list[AnyEven
             if not transactions:
                 continue
             target = transactions[extra % len(transactions)]
-            event = world.event("refund", target.person, at, provider=getattr(target, "provider"),
+            event = world.event("refund", target.person, at, provider=target.provider,
                                 transaction=target.id, amount=amount)
         else:
             event = world.event(kind, person, at)
@@ -65,7 +65,7 @@ def test_caps_hold_and_the_ledger_adds_up(catalog: Catalog,
         net: Counter[tuple[str, str]] = Counter()
         for entry in world.sink.entries:
             net[(entry.person, entry.program)] += entry.points
-        for (person, program), points in net.items():
+        for (_person, program), points in net.items():
             assert points >= 0
             if program == "national-phase2-card":
                 assert points <= 5_000
