@@ -10,10 +10,16 @@ The same generated event stream is decided twice on fresh embedded stores:
     :func:`~pointengine.catalog.load_catalog`: a type-D premium (residents, in-region stores)
     with varied rates, caps, triggers and partner providers.
 
-Events are parsed once, before timing; what is timed is :meth:`Engine.process` over batches of
-2,000 (routing, facts, matching, the store), including the lazy compilation of the rulesets the
-stream touches. Runs are interleaved (a, b, a, b, ...) so that both see the same machine load;
-the best run of each is reported with the ratio b / a (the goal is at least 0.8).
+Two measures, each on a fresh embedded store with every ruleset compiled before the clock
+starts (as a service does at startup):
+
+- *replay*: :func:`pointengine.replay.replay` of the file, end to end (read, parse, decide,
+  apply), the figure the goal is about;
+- *engine*: :meth:`Engine.process` alone over batches of 2,000 events parsed beforehand
+  (routing, facts, matching, the store): stricter, as parsing is a cost both catalogs share.
+
+Runs are interleaved (a, b, a, b, ...) so that both see the same machine load; the best run of
+each is reported with the ratio b / a (the goal is at least 0.8).
 
 Before the runs, the ruleset of every generated program is compiled once in durable_rules, and the
 time and the growth of the process's resident memory are reported (then they are dropped).
@@ -39,6 +45,7 @@ from pointengine.ledger import LedgerEntry
 from pointengine.matching import CompiledRuleset
 from pointengine.memory_store import MemoryStore
 from pointengine.municipalities import registry
+from pointengine.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
@@ -126,9 +133,10 @@ class Run:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def timed_run(label: str, catalog: Catalog, batches: list[list[AnyEvent]], *,
+def timed_run(label: str, catalog: Catalog, batches: list[list[AnyEvent]] | Path, *,
               warm: bool = True) -> Run:
-    """Decide every batch on a fresh embedded store; time :meth:`Engine.process` only.
+    """Decide the stream on a fresh embedded store: parsed ``batches`` through
+    :meth:`Engine.process`, or a file through :func:`~pointengine.replay.replay`.
 
     With ``warm`` every version's ruleset is compiled before the clock starts, as a service
     does at startup; otherwise the lazy compilation during the stream is timed too.
@@ -141,15 +149,19 @@ def timed_run(label: str, catalog: Catalog, batches: list[list[AnyEvent]], *,
                 for version in program.versions:
                     engine.ruleset(version)
         started = time.perf_counter()
-        for batch in batches:
-            engine.process(batch)
+        if isinstance(batches, Path):
+            count = replay(batches, engine).lines
+        else:
+            count = sum(len(b) for b in batches)
+            for batch in batches:
+                engine.process(batch)
         seconds = time.perf_counter() - started
         rulesets = list(engine._rulesets.values())
         hits = sum(r.hits for r in rulesets)
         misses = sum(r.misses for r in rulesets)
     finally:
         engine.close()
-    return Run(label, sum(len(b) for b in batches), seconds, sink.lines, len(rulesets),
+    return Run(label, count, seconds, sink.lines, len(rulesets),
                hits + misses, misses)
 
 
@@ -204,22 +216,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"durable_rules: compiled {count:,} rulesets in {seconds:.2f} s "
               f"({seconds / max(count, 1) * 1000:.2f} ms each), resident memory "
               f"+{grown / 1024:.1f} MiB ({grown / max(count, 1):.1f} KiB each)")
-        best: dict[str, Run] = {}
+        best: dict[tuple[str, str], Run] = {}
+        sources: dict[str, list[list[AnyEvent]] | Path] = {"replay": stream, "engine": batches}
         for i in range(args.repeat):
-            for label, catalog in (("a", shipped), ("b", scaled)):
-                run = timed_run(label, catalog, batches)
-                print(f"  run {i + 1} ({label}): {run.rate:,.0f} events/s "
-                      f"({run.seconds:.2f} s, {run.ledger_lines:,} ledger lines, "
-                      f"{run.rulesets:,} rulesets, {run.decisions:,} program decisions, "
-                      f"{run.misses:,} matched in durable_rules)")
-                if label not in best or run.seconds < best[label].seconds:
-                    best[label] = run
-        a, b = best["a"], best["b"]
-        ratio = b.rate / a.rate if a.rate else 0.0
-        verdict = "meets" if ratio >= 0.8 else "MISSES"
-        print(f"(a) shipped catalog:        {a.rate:,.0f} events/s")
-        print(f"(b) + 1,741 municipal:      {b.rate:,.0f} events/s")
-        print(f"ratio b/a: {ratio:.3f} ({verdict} the goal of 0.8)")
+            for measure, source in sources.items():
+                for label, catalog in (("a", shipped), ("b", scaled)):
+                    run = timed_run(label, catalog, source)
+                    print(f"  run {i + 1} {measure} ({label}): {run.rate:,.0f} events/s "
+                          f"({run.seconds:.2f} s, {run.ledger_lines:,} ledger lines, "
+                          f"{run.rulesets:,} rulesets, {run.decisions:,} program decisions, "
+                          f"{run.misses:,} matched in durable_rules)")
+                    key = (measure, label)
+                    if key not in best or run.seconds < best[key].seconds:
+                        best[key] = run
+        for measure in sources:
+            a, b = best[(measure, "a")], best[(measure, "b")]
+            ratio = b.rate / a.rate if a.rate else 0.0
+            verdict = "meets" if ratio >= 0.8 else "misses"
+            print(f"{measure}: (a) shipped {a.rate:,.0f} events/s, (b) + 1,741 municipal "
+                  f"{b.rate:,.0f} events/s, ratio b/a {ratio:.3f} ({verdict} the goal of 0.8)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ a field compared only with constants is reduced to its position among those cons
 20,000 different store ids or 600 different days collapse into a handful of classes); a field
 compared with another field keeps its value. Two facts with the same key satisfy exactly the
 same comparisons, so they fail the same check.
+
+The memo is shared by every ruleset of the same *shape*: the same checks, in the same order, with
+each constant of a classified field replaced by its rank among that field's constants (a field
+kept raw keeps its constants). Whether a comparison holds depends only on the value's class and
+the constant's rank, so rulesets of one shape give a key the same answer (the index of the first
+failing check). 1,741 municipal programs written from one template then warm one memo, not
+1,741 of them.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ _NAMES = itertools.count()
 _LOCK = threading.Lock()  # the C engine is not documented as thread-safe
 
 DEFAULT_CACHE_SIZE = 200_000
+_SHARED: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], int], list[int]]] = {}
 
 
 def to_json(c: Condition) -> dict[str, Any]:
@@ -63,6 +71,18 @@ def _constants(c: Condition, out: dict[str, set[Value]], refs: set[str]) -> None
         return
     for part in c.parts:
         _constants(part, out, refs)
+
+
+def _shape(c: Condition, ranks: Mapping[str, Mapping[Value, int]]) -> tuple[Any, ...]:
+    """``c`` with each classified constant replaced by its rank (see the module docstring)."""
+    if isinstance(c, Compare):
+        if isinstance(c.value, FieldRef):
+            return ("ref", c.field, c.op, c.value.field)
+        rank = ranks.get(c.field)
+        if rank is None:
+            return ("raw", c.field, c.op, type(c.value).__name__, c.value)
+        return ("rank", c.field, c.op, rank[c.value])
+    return (type(c).__name__, tuple(_shape(p, ranks) for p in c.parts))
 
 
 def _classifier(constants: set[Value]) -> Callable[[Value], int]:
@@ -95,7 +115,13 @@ class CompiledRuleset:
                                  if f not in refs)
         self._classes: tuple[tuple[str, Callable[[Value], int], dict[Value, int]], ...] = tuple(
             (f, classify, {}) for f, classify in self._classified)
-        self._memo: dict[tuple[Any, ...], int] = {}
+        ranks = {f: {v: i for i, v in enumerate(sorted(constants[f]))}
+                 for f in self.fields if f not in refs}
+        self.shape = tuple(_shape(c.condition, ranks) for c in self.checks)
+        with _LOCK:
+            memo, users = _SHARED.setdefault(self.shape, ({}, [0]))
+            users[0] += 1
+        self._memo = memo
         self.hits = 0
         self.misses = 0
         self._handle: int | None = None
@@ -181,11 +207,18 @@ class CompiledRuleset:
         return fired[0]
 
     def close(self) -> None:
-        """Drop the ruleset from durable_rules."""
+        """Drop the ruleset from durable_rules (and the shared memo when it was the last user)."""
         if self._handle is not None:
             with _LOCK:
                 _engine.delete_ruleset(self._handle)
             self._handle = None
+        with _LOCK:
+            shared = _SHARED.get(self.shape)
+            if shared is not None and shared[0] is self._memo:
+                shared[1][0] -= 1
+                if shared[1][0] <= 0:
+                    del _SHARED[self.shape]
+                self._memo = {}
 
     def __repr__(self) -> str:
         return f"CompiledRuleset({self.name!r}, {len(self.checks)} checks)"

@@ -1,0 +1,70 @@
+"""Rulesets of one shape share their memo and still answer exactly for their own constants."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pointengine.conditions import AllOf, AnyOf, Check, Compare, Condition, evaluate
+from pointengine.matching import CompiledRuleset
+
+OPS = ("==", "!=", "<", "<=", ">", ">=")
+FIELDS = ("day", "age")
+
+
+def _first_failure(checks: list[Check], fact: dict[str, int]) -> Check | None:
+    return next((c for c in checks if not evaluate(c.condition, fact)), None)
+
+
+def _shift(c: Condition, by: int) -> Condition:
+    """The same condition with every constant moved by ``by`` (the order is kept)."""
+    if isinstance(c, Compare):
+        assert isinstance(c.value, int)
+        return Compare(c.field, c.op, c.value + by)
+    parts = tuple(_shift(p, by) for p in c.parts)
+    return AllOf(parts) if isinstance(c, AllOf) else AnyOf(parts)
+
+
+compare = st.builds(Compare, st.sampled_from(FIELDS), st.sampled_from(OPS),
+                    st.integers(min_value=0, max_value=4))
+conditions = st.recursive(compare, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=3).map(lambda p: AllOf(tuple(p))),
+    st.lists(inner, min_size=1, max_size=3).map(lambda p: AnyOf(tuple(p)))), max_leaves=5)
+facts = st.fixed_dictionaries({f: st.integers(min_value=-2, max_value=16) for f in FIELDS})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(conditions, min_size=1, max_size=3), st.lists(facts, min_size=1, max_size=12))
+def test_same_shape_other_constants_same_answers_as_the_reference(
+        template: list[Condition], sample: list[dict[str, int]]) -> None:
+    first = [Check(f"c{i}", c, "") for i, c in enumerate(template)]
+    second = [Check(f"c{i}", _shift(c, 10), "") for i, c in enumerate(template)]
+    a, b = CompiledRuleset("a", first), CompiledRuleset("b", second)
+    try:
+        assert a.shape == b.shape
+        for fact in sample:
+            assert a.first_failure(fact) == _first_failure(first, fact)
+            assert b.first_failure(fact) == _first_failure(second, fact)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_one_template_for_many_places_warms_one_memo() -> None:
+    rulesets = [CompiledRuleset(f"p{code}", [
+        Check("event", Compare("type", "==", "purchase"), "a purchase"),
+        Check("resident", Compare("residence", "==", code), "a resident")])
+        for code in ("011002", "131016", "342092")]
+    try:
+        assert rulesets[0]._memo is rulesets[1]._memo is rulesets[2]._memo
+        home = {"type": "purchase", "residence": "131016"}
+        answers = [r.first_failure(home) for r in rulesets]
+        assert [a.name if a else None for a in answers] == ["resident", None, "resident"]
+        assert [r.misses for r in rulesets] == [1, 1, 1]  # below, equal, above: 3 classes
+        elsewhere = {"type": "purchase", "residence": "472018"}  # above all three codes
+        assert all(r.first_failure(elsewhere).name == "resident" for r in rulesets)  # type: ignore[union-attr]
+        assert [(r.misses, r.hits) for r in rulesets] == [(1, 1), (1, 1), (1, 1)]  # all shared
+    finally:
+        for ruleset in rulesets:
+            ruleset.close()
+    assert rulesets[0]._memo == {}
