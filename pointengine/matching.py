@@ -10,8 +10,10 @@ every call: anything else means the compilation is wrong and raises
 
 Answers are memoised. The key is not the fact itself but the *class* of each field's value:
 a field compared only with constants is reduced to its position among those constants (so
-20,000 different store ids or 600 different days collapse into a handful of classes); a field
-compared with another field keeps its value. Two facts with the same key satisfy exactly the
+20,000 different store ids or 600 different days collapse into a handful of classes); fields
+compared with each other only by ``==``/``!=`` are each reduced to that class too, plus which of
+them hold equal values (the transaction's provider and the chosen one: equal or not); a field
+compared with another by order keeps its value. Two facts with the same key satisfy exactly the
 same comparisons, so they fail the same check.
 
 The memo is shared by every ruleset of the same *shape*: the same checks, in the same order, with
@@ -73,6 +75,45 @@ def _constants(c: Condition, out: dict[str, set[Value]], refs: set[str]) -> None
         _constants(part, out, refs)
 
 
+def _references(c: Condition, pairs: list[tuple[str, str]], ordered: set[str]) -> None:
+    """Collect field-to-field comparisons: every pair, and the fields compared by order."""
+    if isinstance(c, Compare):
+        if isinstance(c.value, FieldRef):
+            pairs.append((c.field, c.value.field))
+            if c.op not in ("==", "!="):
+                ordered.update((c.field, c.value.field))
+        return
+    for part in c.parts:
+        _references(part, pairs, ordered)
+
+
+def _groups(pairs: list[tuple[str, str]], ordered: set[str]) -> tuple[set[str], list[list[str]]]:
+    """Fields linked by comparisons: (fields kept raw, groups decided by equality pattern).
+
+    A group with a field compared by order is kept raw entirely.
+    """
+    parent: dict[str, str] = {}
+
+    def root(f: str) -> str:
+        while parent.setdefault(f, f) != f:
+            f = parent[f]
+        return f
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    members: dict[str, list[str]] = {}
+    for f in sorted(parent):
+        members.setdefault(root(f), []).append(f)
+    raw: set[str] = set()
+    groups: list[list[str]] = []
+    for group in members.values():
+        if ordered.intersection(group):
+            raw.update(group)
+        else:
+            groups.append(group)
+    return raw, groups
+
+
 def _shape(c: Condition, ranks: Mapping[str, Mapping[Value, int]]) -> tuple[Any, ...]:
     """``c`` with each classified constant replaced by its rank (see the module docstring)."""
     if isinstance(c, Compare):
@@ -110,13 +151,19 @@ class CompiledRuleset:
         for check in self.checks:
             _constants(check.condition, constants, refs)
         self.fields: tuple[str, ...] = tuple(sorted(refs | set(constants)))
-        self._raw = tuple(f for f in self.fields if f in refs)
-        self._classified = tuple((f, _classifier(constants[f])) for f in self.fields
-                                 if f not in refs)
+        pairs: list[tuple[str, str]] = []
+        ordered: set[str] = set()
+        for check in self.checks:
+            _references(check.condition, pairs, ordered)
+        raw, groups = _groups(pairs, ordered)
+        self._raw = tuple(f for f in self.fields if f in raw)
+        self._equal_groups = tuple(tuple(g) for g in groups)
+        self._classified = tuple((f, _classifier(constants.get(f, set()))) for f in self.fields
+                                 if f not in raw)
         self._classes: tuple[tuple[str, Callable[[Value], int], dict[Value, int]], ...] = tuple(
             (f, classify, {}) for f, classify in self._classified)
-        ranks = {f: {v: i for i, v in enumerate(sorted(constants[f]))}
-                 for f in self.fields if f not in refs}
+        ranks = {f: {v: i for i, v in enumerate(sorted(constants.get(f, ())))}
+                 for f in self.fields if f not in raw}
         self.shape = tuple(_shape(c.condition, ranks) for c in self.checks)
         with _LOCK:
             memo, users = _SHARED.setdefault(self.shape, ({}, [0]))
@@ -145,7 +192,7 @@ class CompiledRuleset:
         few distinct values: days, providers, codes), so a class costs one dict lookup.
         """
         try:
-            out = [fact[f] for f in self._raw]
+            out: list[Any] = [fact[f] for f in self._raw]
             for f, classify, seen in self._classes:
                 value = fact[f]
                 cls = seen.get(value)
@@ -154,6 +201,9 @@ class CompiledRuleset:
                     if len(seen) < self.cache_size:
                         seen[value] = cls
                 out.append(cls)
+            for group in self._equal_groups:
+                values = [fact[f] for f in group]
+                out.append(tuple(values.index(v) for v in values))
         except KeyError as missing:
             raise IntegrityError(f"the fact has no field {missing}") from None
         return tuple(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pointengine.conditions import AllOf, AnyOf, Check, Compare, Condition, evaluate
+from pointengine.conditions import AllOf, AnyOf, Check, Compare, Condition, FieldRef, evaluate
 from pointengine.matching import CompiledRuleset
 
 OPS = ("==", "!=", "<", "<=", ">", ">=")
@@ -68,3 +68,19 @@ def test_one_template_for_many_places_warms_one_memo() -> None:
         for ruleset in rulesets:
             ruleset.close()
     assert rulesets[0]._memo == {}
+
+
+def test_fields_compared_for_equality_key_on_whether_they_are_equal() -> None:
+    checks = [Check("enrolled", Compare("chosen", "!=", ""), "enrolled"),
+              Check("same", Compare("provider", "==", FieldRef("chosen")), "with the chosen")]
+    ruleset = CompiledRuleset("eq", checks)
+    try:
+        providers = ("paypay", "waon", "d-barai", "au-pay")
+        for p in providers:
+            for q in providers:
+                want = None if p == q else checks[1]
+                assert ruleset.first_failure({"chosen": p, "provider": q}) == want
+        assert ruleset.first_failure({"chosen": "", "provider": ""}) == checks[0]
+        assert ruleset.misses == 3  # equal, different, not enrolled
+    finally:
+        ruleset.close()
