@@ -56,6 +56,10 @@ class KeyTable:
         fp = fingerprint(key)
         return self._keys[self._slot(fp)] == fp
 
+    def has(self, fp: int) -> bool:
+        """True when the key of fingerprint ``fp`` is in the table."""
+        return self._keys[self._slot(fp)] == fp
+
     def get(self, key: str) -> int | None:
         """The value of ``key``, or None when it is absent."""
         fp = fingerprint(key)
@@ -64,9 +68,10 @@ class KeyTable:
             return None
         return self._values[i] if self._values is not None else 0
 
-    def add(self, key: str, value: int = 0) -> None:
-        """Add ``key`` (or set its value)."""
-        fp = fingerprint(key)
+    def add(self, key: str, value: int = 0, *, fp: int | None = None) -> None:
+        """Add ``key`` (or set its value); ``fp`` is its fingerprint when already known."""
+        if fp is None:
+            fp = fingerprint(key)
         i = self._slot(fp)
         if self._keys[i] != fp:
             self._keys[i] = fp

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pointengine.compact import KeyTable
+from pointengine.compact import KeyTable, fingerprint
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
 from pointengine.store import Applied, Award, Intent, Outcome, Store
@@ -79,7 +79,8 @@ class MemoryStore(Store):
         return results
 
     def _apply(self, intent: Intent, entries: list[LedgerEntry]) -> Applied:
-        if intent.event in self._applied:
+        fp = fingerprint(intent.event)
+        if self._applied.has(fp):
             return Applied(intent.event, "duplicate", "event already applied")
         result = Applied(intent.event, "applied")
         if intent.refund_of is not None:
@@ -125,10 +126,11 @@ class MemoryStore(Store):
                                                                       tuple(awards))
             else:
                 self._transactions.pop(intent.transaction, None)
-                self._paid.add(intent.transaction, intent.amount << _SHIFT)
+                self._paid.add(intent.transaction, intent.amount << _SHIFT,
+                               fp=fp if intent.transaction == intent.event else None)
         if intent.person_state is not None:
             self._persons[intent.person] = intent.person_state
-        self._applied.add(intent.event)
+        self._applied.add(intent.event, fp=fp)
         return result
 
     def _refund(self, intent: Intent, result: Applied, entries: list[LedgerEntry]) -> str | None:
