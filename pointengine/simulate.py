@@ -49,6 +49,7 @@ class SimulationReport:
     type_letter: str
     versions: list[str]
     events: int = 0
+    trigger_events: dict[str, int] = field(default_factory=dict)
     persons_reached: int = 0
     points_total: int = 0
     points_per_provider: dict[str, int] = field(default_factory=dict)
@@ -135,8 +136,11 @@ def run_simulation(catalog: Catalog, program_id: str, events: Path) -> Simulatio
     limited: Counter[str] = Counter()
     refused_by_budget: list[str] = []
 
+    types: Counter[str] = Counter()
+
     def watch(decisions: list[Decision]) -> None:
         for decision in decisions:
+            types[decision.event.type] += 1
             for outcome in decision.applied.outcomes:
                 if outcome.program != program_id or outcome.limited_by is None:
                     continue
@@ -149,6 +153,8 @@ def run_simulation(catalog: Catalog, program_id: str, events: Path) -> Simulatio
     finally:
         engine.close()
     report.events = replayed.lines
+    report.trigger_events = {t: types[t] for t in sorted({t for v in program.versions
+                                                           for t in v.on})}
     per_day: Counter[str] = Counter()
     per_provider: Counter[str] = Counter()
     per_person: Counter[tuple[str, str]] = Counter()
@@ -257,6 +263,10 @@ def print_report(report: SimulationReport, console: Console) -> None:
             cells.append(str(active[key]))
         table.add_row(*cells)
     console.print(table)
+    missing = [t for t, n in report.trigger_events.items() if n == 0]
+    if missing:
+        console.print(f"note: the stream has no {', '.join(missing)} events (the generator "
+                      "makes none; pass --events-file with such events)", markup=False)
     for warning in report.warnings:
         console.print(warning, markup=False, highlight=False)
 

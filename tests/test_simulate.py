@@ -82,6 +82,7 @@ def test_a_tiny_budget_runs_out_on_a_known_day(tmp_path: Path) -> None:
     assert report.budget_yen == 250
     assert report.budget_exhausted_on == "2022-03-03"
     assert report.limited == {"program budget": 2}
+    assert report.trigger_events == {"purchase": 5}
 
 
 def test_a_budget_that_suffices_does_not_run_out(tmp_path: Path) -> None:
