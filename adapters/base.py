@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar, Self
 
+import orjson
+
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
 from pointengine.events import AnyEvent, event_from_dict
@@ -176,6 +178,14 @@ class CallableAdapter(ProviderAdapter):
     def to_events(self, payload: bytes) -> list[AnyEvent]:
         """Whatever ``handler`` returns (or raises) for ``payload``."""
         return self._handler(payload)
+
+
+def json_body(payload: bytes, what: str) -> object:
+    """``payload`` decoded as JSON, or :class:`MalformedEvent` naming ``what`` it should be."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(f"{what}: not JSON ({exc})") from exc
 
 
 def _safe(message: str) -> str:

@@ -31,7 +31,7 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeRecord, RecordAdapter
+from adapters.base import NativeRecord, RecordAdapter, json_body
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "quickpay"
@@ -56,10 +56,7 @@ class QuickPayAdapter(RecordAdapter):
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """The body's one JSON object."""
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedEvent(f"{PROVIDER_ID} webhook: not JSON ({exc})") from exc
+        body = json_body(payload, f"{PROVIDER_ID} webhook")
         if not isinstance(body, dict):
             raise MalformedEvent(f"{PROVIDER_ID} webhook: the body is not a JSON object")
         yield NativeRecord(1, body)

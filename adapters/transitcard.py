@@ -31,7 +31,7 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeRecord, RecordAdapter
+from adapters.base import NativeRecord, RecordAdapter, json_body
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "transitcard"
@@ -57,10 +57,7 @@ class TransitCardAdapter(RecordAdapter):
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """Each entry of the delivery's ``records`` array, numbered from 1."""
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedEvent(f"{PROVIDER_ID} delivery: not JSON ({exc})") from exc
+        body = json_body(payload, f"{PROVIDER_ID} delivery")
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise MalformedEvent(f"{PROVIDER_ID} delivery: records: missing or not an array")
