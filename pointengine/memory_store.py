@@ -7,6 +7,7 @@ intent is checked before anything is written, so it changes nothing.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 
 from pointengine.compact import KeyTable, fingerprint
@@ -16,13 +17,15 @@ from pointengine.store import Applied, Award, Intent, Outcome, Store
 
 
 class _Transaction:
+    """A transaction that earned points; ``reversed`` appears with its first refund."""
+
     __slots__ = ("amount", "awards", "refunded", "reversed")
 
     def __init__(self, amount: int, awards: tuple[Award, ...]) -> None:
         self.amount = amount
         self.refunded = 0
         self.awards = awards
-        self.reversed = [0] * len(awards)
+        self.reversed: list[int] | None = None
 
 
 _SHIFT = 32  # a transaction that earned nothing is kept as amount << _SHIFT | refunded
@@ -116,8 +119,9 @@ class MemoryStore(Store):
             self._count(entries, "award", intent, claim.program, claim.version, points,
                         claim.provider, None)
             if claim.refundable:
+                # cap keys are interned: millions of awards share a few per person
                 awards.append(Award(claim.program, claim.version, points, claim.provider,
-                                    tuple(c.key for c in claim.caps)))
+                                    tuple(sys.intern(c.key) for c in claim.caps)))
         for key, amount in intent.tallies:
             self._tallies[key] = self._tallies.get(key, 0) + amount
         if intent.transaction is not None:
@@ -143,13 +147,16 @@ class MemoryStore(Store):
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
                     f"transaction ({tx.amount - tx.refunded} of {tx.amount} yen)")
         tx.refunded = refunded
+        if tx.reversed is None:
+            tx.reversed = [0] * len(tx.awards)
+        back = tx.reversed
         for i, award in enumerate(tx.awards):
             # A 0-yen transaction can only be refunded 0 yen, which takes back nothing.
             earned_back = award.points * refunded // tx.amount if tx.amount else 0
-            share = earned_back - tx.reversed[i]
+            share = earned_back - back[i]
             if share <= 0:
                 continue
-            tx.reversed[i] += share
+            back[i] += share
             for key in award.caps:
                 self._counters[key] -= share
             result.reversed[award.program] = result.reversed.get(award.program, 0) + share
