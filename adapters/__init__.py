@@ -7,7 +7,14 @@ also generate realistic native traffic for a seed (:func:`generate`). Adapters i
 engine's events; the engine never imports adapters.
 """
 
-from adapters.base import CallableAdapter, NativeRecord, ProviderAdapter, RecordAdapter, Rejects
+from adapters.base import (
+    CallableAdapter,
+    NativeAdapter,
+    NativeRecord,
+    ProviderAdapter,
+    RecordAdapter,
+    Rejects,
+)
 from adapters.registry import ADAPTERS, adapter_for
 from adapters.traffic import GENERATORS, generate
 
@@ -15,6 +22,7 @@ __all__ = [
     "ADAPTERS",
     "GENERATORS",
     "CallableAdapter",
+    "NativeAdapter",
     "NativeRecord",
     "ProviderAdapter",
     "RecordAdapter",

@@ -3,9 +3,11 @@
 Shaped like an httpx transport: :class:`ProviderAdapter` is a minimal base with one required
 method, :meth:`~ProviderAdapter.to_events`, plus :meth:`~ProviderAdapter.close` and the
 context-manager methods. :class:`RecordAdapter` implements it for payloads made of independent
-native records (every adapter in this package), and adds the lenient conversion that keeps the
-good records of a batch and reports the bad ones by position. :class:`CallableAdapter` is the
-in-memory one, built on a handler callable, for tests of code that takes an adapter.
+records, and adds the lenient conversion that keeps the good records of a batch and reports the
+bad ones by position; :class:`NativeAdapter` is the record adapter of a payment provider (every
+adapter in this package), which maps native field names to canonical ones.
+:class:`CallableAdapter` is the in-memory one, built on a handler callable, for tests of code
+that takes an adapter.
 
 Errors are pointengine's own (:mod:`pointengine.errors`), translated here at the boundary:
 
@@ -88,25 +90,23 @@ class NativeRecord:
 
 
 class RecordAdapter(ProviderAdapter):
-    """An adapter whose payload is a sequence of independent native records.
+    """An adapter whose payload is a sequence of independent records.
 
-    Subclasses implement :meth:`records` (split the payload) and :meth:`canonical` (one native
-    record to a canonical event dict, raising :class:`~adapters._fields.FieldProblem` with the
-    native field name), and set :attr:`native_fields` (canonical field name to native name, so
-    errors found by the canonical validation name the native field) and :attr:`id_field`.
+    Subclasses implement :meth:`records` (split the payload) and :meth:`to_event` (one record
+    to a canonical event, or the most specific InputError); this class turns the records of a
+    payload into events, strictly or leniently.
     """
 
     record_noun: ClassVar[str] = "record"
-    id_field: ClassVar[str]
-    native_fields: ClassVar[Mapping[str, str]]
+    id_field: ClassVar[str] = "id"
 
     @abstractmethod
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """The payload's records in order; raise MalformedEvent if it has no records structure."""
 
     @abstractmethod
-    def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
-        """One record's canonical event dict (``source`` and ``provider`` may be left out)."""
+    def to_event(self, record: NativeRecord) -> AnyEvent:
+        """The canonical event of one record, or the most specific InputError."""
 
     def to_events(self, payload: bytes) -> list[AnyEvent]:
         """Every canonical event in ``payload``; the first bad record raises."""
@@ -126,6 +126,29 @@ class RecordAdapter(ProviderAdapter):
             except InputError as exc:
                 rejects.append((record.position, str(exc)))
         return good, rejects
+
+    def _where(self, record: NativeRecord) -> str:
+        where = f"{self.provider_id} {self.record_noun} {record.position}"
+        native_id = record.fields.get(self.id_field)
+        if isinstance(native_id, str) and 0 < len(native_id) <= 64:
+            where += f" ({self.id_field} {native_id})"
+        return where
+
+
+class NativeAdapter(RecordAdapter):
+    """A payment provider's adapter: native records with native field names.
+
+    Subclasses implement :meth:`canonical` (one native record to a canonical event dict,
+    raising :class:`~adapters._fields.FieldProblem` with the native field name), and set
+    :attr:`native_fields` (canonical field name to native name, so errors found by the
+    canonical validation name the native field) and :attr:`id_field`.
+    """
+
+    native_fields: ClassVar[Mapping[str, str]]
+
+    @abstractmethod
+    def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
+        """One record's canonical event dict (``source`` and ``provider`` may be left out)."""
 
     def to_event(self, record: NativeRecord) -> AnyEvent:
         """The canonical event of one native record, or the most specific InputError."""
@@ -147,13 +170,6 @@ class RecordAdapter(ProviderAdapter):
             return event_from_dict(data)
         except InputError as exc:
             raise type(exc)(_safe(f"{where}: {self._native(str(exc))}")) from None
-
-    def _where(self, record: NativeRecord) -> str:
-        where = f"{self.provider_id} {self.record_noun} {record.position}"
-        native_id = record.fields.get(self.id_field)
-        if isinstance(native_id, str) and 0 < len(native_id) <= 64:
-            where += f" ({self.id_field} {native_id})"
-        return where
 
     def _native(self, detail: str) -> str:
         """Rename canonical fields in an event_from_dict message to the native field names."""

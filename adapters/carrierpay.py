@@ -46,7 +46,7 @@ from typing import ClassVar
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeRecord, RecordAdapter
+from adapters.base import NativeAdapter, NativeRecord
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "carrierpay"
@@ -54,7 +54,7 @@ _ROOT = "CarrierPayNotification"
 _TAX = "Amount/Tax"
 
 
-class CarrierPayAdapter(RecordAdapter):
+class CarrierPayAdapter(NativeAdapter):
     """CarrierPay XML notifications to canonical purchases and refunds."""
 
     provider_id = PROVIDER_ID

@@ -31,13 +31,13 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeRecord, RecordAdapter, json_body
+from adapters.base import NativeAdapter, NativeRecord, json_body
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "quickpay"
 
 
-class QuickPayAdapter(RecordAdapter):
+class QuickPayAdapter(NativeAdapter):
     """QuickPay webhook bodies to canonical purchases and refunds."""
 
     provider_id = PROVIDER_ID

@@ -34,7 +34,7 @@ from typing import ClassVar
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeRecord, RecordAdapter
+from adapters.base import NativeAdapter, NativeRecord
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "towncoin"
@@ -46,7 +46,7 @@ TIMESTAMP = "%Y/%m/%d %H:%M:%S"
 _BOM = b"\xef\xbb\xbf"
 
 
-class TownCoinAdapter(RecordAdapter):
+class TownCoinAdapter(NativeAdapter):
     """TownCoin daily CSV files to canonical charges, purchases and refunds."""
 
     provider_id = PROVIDER_ID

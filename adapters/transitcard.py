@@ -31,7 +31,7 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeRecord, RecordAdapter, json_body
+from adapters.base import NativeAdapter, NativeRecord, json_body
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "transitcard"
@@ -39,7 +39,7 @@ _MS = dt.timedelta(milliseconds=1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class TransitCardAdapter(RecordAdapter):
+class TransitCardAdapter(NativeAdapter):
     """TransitCard deliveries to canonical charges and refunds."""
 
     provider_id = PROVIDER_ID

@@ -25,8 +25,6 @@ class CanonicalAdapter(RecordAdapter):
 
     content_type = "application/x-ndjson"
     record_noun = "line"
-    id_field = "id"
-    native_fields = {}  # noqa: RUF012 - canonical names are the native names
 
     def __init__(self, source: str) -> None:
         self.provider_id = source
@@ -40,10 +38,6 @@ class CanonicalAdapter(RecordAdapter):
         for number, line in enumerate(payload.split(b"\n"), start=1):
             if line.strip():
                 yield NativeRecord(number, {"line": line})
-
-    def canonical(self, fields: object) -> dict[str, object]:
-        """Unused: :meth:`to_event` parses the canonical line directly."""
-        raise NotImplementedError
 
     def to_event(self, record: NativeRecord) -> AnyEvent:
         """The event of one line; the most specific InputError, naming the line, otherwise."""
