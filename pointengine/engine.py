@@ -146,7 +146,7 @@ class Engine:
         tallies: list[tuple[str, int]] = []
         if person is not None:
             fact = build_fact(event, person, self._bases)
-            for program in self._route(event, person):
+            for program in self._route(event, fact):
                 version = program.version_at(event.at)
                 claim = self._decide(version, event, person, fact, decision, tallies)
                 if claim is not None:
@@ -177,18 +177,18 @@ class Engine:
         provider = str(fact[f"chosen{version.phase}"])
         return claim_for(version, person.id, provider, wanted)
 
-    def _route(self, event: AnyEvent, person: Person) -> list[Program]:
+    def _route(self, event: AnyEvent, fact: Fact) -> list[Program]:
+        # The fact already holds the store's and the person's places at the event's time.
         places: list[str] = ["national", ANYWHERE]
-        provider = getattr(event, "provider", None)
-        if provider:
-            places.append(via(provider))
-        codes = self._codes
-        where = getattr(event, "store_municipality", None) or getattr(event, "municipality", None)
-        if where:
-            places.extend(codes.jurisdictions_of(where))
-        residence = person.residence_at(event.at)
-        if residence:
-            places.extend(j for j in codes.jurisdictions_of(residence) if j not in places)
+        if fact["provider"]:
+            places.append(via(str(fact["provider"])))
+        for field_name in ("store_place", "store_pref", "residence", "residence_pref"):
+            code = str(fact[field_name])
+            if code and code not in places:
+                places.append(code)
+        if isinstance(event, Participation):
+            places.extend(j for j in self._codes.jurisdictions_of(event.municipality)
+                          if j not in places)
         return self.catalog.candidates(places, event.type)
 
     def _changed_person(self, event: AnyEvent, person: Person | None) -> Person | None:
