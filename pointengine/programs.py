@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -27,15 +27,6 @@ from pydantic import (
     model_validator,
 )
 
-TRIGGERS = (
-    "purchase",
-    "charge",
-    "mynapoint_application",
-    "health_insurance_registration",
-    "public_funds_account_registration",
-    "participation",
-    "lottery_draw",
-)
 Trigger = Literal[
     "purchase",
     "charge",
@@ -45,6 +36,7 @@ Trigger = Literal[
     "participation",
     "lottery_draw",
 ]
+TRIGGERS: tuple[str, ...] = get_args(Trigger)
 Registration = Literal["health_insurance", "public_funds_account"]
 _PERCENT = re.compile(r"^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*%\s*$")
 
