@@ -126,11 +126,6 @@ def one_of(field: str, values: Iterable[Value]) -> Condition:
     return AnyOf(tuple(Compare(field, "==", v) for v in dict.fromkeys(values)))
 
 
-def none_of(field: str, values: Iterable[Value]) -> Condition:
-    """``fact[field]`` equals none of ``values`` (an ``AllOf`` of ``!=``; duplicates dropped)."""
-    return AllOf(tuple(Compare(field, "!=", v) for v in dict.fromkeys(values)))
-
-
 def negate(c: Condition) -> Condition:
     """The exact opposite of ``c``, with the negation pushed down to the comparisons."""
     if isinstance(c, Compare):
@@ -138,18 +133,6 @@ def negate(c: Condition) -> Condition:
     if isinstance(c, AllOf):
         return AnyOf(tuple(negate(p) for p in c.parts))
     return AllOf(tuple(negate(p) for p in c.parts))
-
-
-def fields(c: Condition) -> frozenset[str]:
-    """Every field ``c`` reads, the targets of :class:`FieldRef` included."""
-    if isinstance(c, Compare):
-        if isinstance(c.value, FieldRef):
-            return frozenset((c.field, c.value.field))
-        return frozenset((c.field,))
-    result: frozenset[str] = frozenset()
-    for part in c.parts:
-        result |= fields(part)
-    return result
 
 
 def _lookup(fact: Mapping[str, Value], field: str) -> Value:

@@ -179,10 +179,6 @@ AnyEvent = Annotated[
     Field(discriminator="type"),
 ]
 Transaction = Charge | Purchase
-EVENT_TYPES: tuple[type[Event], ...] = (
-    MynapointApplication, HealthInsuranceRegistration, PublicFundsAccountRegistration, Charge,
-    Purchase, Refund, ResidenceChange, Participation, LotteryDraw,
-)
 _adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 
@@ -197,7 +193,7 @@ def parse_event(raw: bytes | str) -> AnyEvent:
     try:
         return _adapter.validate_json(data)
     except ValidationError as exc:
-        raise _translate(exc, data) from None
+        raise _translate(exc) from None
 
 
 def event_from_dict(data: dict[str, object]) -> AnyEvent:
@@ -207,19 +203,19 @@ def event_from_dict(data: dict[str, object]) -> AnyEvent:
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
-        raise _translate(exc, b"") from None
+        raise _translate(exc) from None
 
 
 _MY_NUMBER_MESSAGE = "the event carries a My Number; it was rejected and not stored"
 
 
-def _translate(exc: ValidationError, raw: bytes) -> InputError:
+def _translate(exc: ValidationError) -> InputError:
     errors = exc.errors(include_url=False, include_input=False)
     kinds = {e["type"] for e in errors}
     detail = "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in errors[:5]
     )
-    if "my_number" in kinds or (raw and carries_my_number(raw)):
+    if "my_number" in kinds:  # the input was scanned for one before validation
         return MyNumberRejected(_MY_NUMBER_MESSAGE)
     if "unknown_municipality" in kinds:
         return UnknownMunicipality(detail)

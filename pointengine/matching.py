@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import durable_rules_engine as _engine
@@ -223,10 +223,6 @@ class CompiledRuleset:
         else:
             self.hits += 1
         return None if index < 0 else self.checks[index]
-
-    def first_failures(self, facts: Iterable[Mapping[str, Value]]) -> list[Check | None]:
-        """:meth:`first_failure` of each fact, in order."""
-        return [self.first_failure(fact) for fact in facts]
 
     def _match(self, fact: Mapping[str, Value]) -> int:
         message = {f: fact[f] for f in self.fields}
