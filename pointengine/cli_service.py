@@ -20,6 +20,7 @@ from pointengine.errors import IntegrityError, PointEngineError
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.redis_store import RedisStore
 from pointengine.settlement import Settlement, settle_file, settle_redis
+from pointengine.signing import load_secrets
 from pointengine.streams import DEFAULT_SHARDS
 from pointengine.worker import Worker
 
@@ -53,6 +54,11 @@ def serve(
     os.environ["POINTENGINE_LOG_LEVEL"] = log_level.upper()
     if secrets is not None:
         os.environ["POINTENGINE_SECRETS_FILE"] = str(secrets.resolve())
+    try:  # refuse bad secrets here, in one line, rather than in each uvicorn process
+        load_secrets(secrets)
+    except (PointEngineError, OSError) as exc:
+        typer.echo(f"serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run("pointengine.service:app_from_env", factory=True, host=host, port=port,
                 workers=processes, log_level=log_level.lower(), access_log=False)
 
