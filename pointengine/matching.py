@@ -30,6 +30,7 @@ import itertools
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import durable_rules_engine as _engine
@@ -126,6 +127,16 @@ def _shape(c: Condition, ranks: Mapping[str, Mapping[Value, int]]) -> tuple[Any,
     return (type(c).__name__, tuple(_shape(p, ranks) for p in c.parts))
 
 
+def _getter(fields: Sequence[str]) -> Callable[[Mapping[str, Value]], tuple[Value, ...]]:
+    """Reads ``fields`` of a fact as a tuple, in one C-level call."""
+    if not fields:
+        return lambda fact: ()
+    if len(fields) == 1:
+        only = fields[0]
+        return lambda fact: (fact[only],)
+    return itemgetter(*fields)
+
+
 def _classifier(constants: set[Value]) -> Callable[[Value], int]:
     """Maps a value to its class among ``constants``: below the first, equal to it, between..."""
     ordered = sorted(constants)  # one type per field
@@ -160,8 +171,10 @@ class CompiledRuleset:
         self._equal_groups = tuple(tuple(g) for g in groups)
         self._classified = tuple((f, _classifier(constants.get(f, set()))) for f in self.fields
                                  if f not in raw)
-        self._classes: tuple[tuple[str, Callable[[Value], int], dict[Value, int]], ...] = tuple(
-            (f, classify, {}) for f, classify in self._classified)
+        self._seen: tuple[dict[Value, int], ...] = tuple({} for _ in self._classified)
+        self._values = _getter(tuple(f for f, _ in self._classified))
+        self._group_values = tuple(_getter(g) for g in self._equal_groups)
+        self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
         ranks = {f: {v: i for i, v in enumerate(sorted(constants.get(f, ())))}
                  for f in self.fields if f not in raw}
         self.shape = tuple(_shape(c.condition, ranks) for c in self.checks)
@@ -189,23 +202,36 @@ class CompiledRuleset:
         """The memo key of ``fact``: equal keys fail the same check.
 
         Each classified field remembers the classes of the values it has seen (a field takes
-        few distinct values: days, providers, codes), so a class costs one dict lookup.
+        few distinct values: days, providers, codes), so the classes of a fact are looked up
+        in one pass; only a value never seen before is classified.
         """
         try:
-            out: list[Any] = [fact[f] for f in self._raw]
-            for f, classify, seen in self._classes:
-                value = fact[f]
-                cls = seen.get(value)
-                if cls is None:
-                    cls = classify(value)
-                    if len(seen) < self.cache_size:
-                        seen[value] = cls
-                out.append(cls)
-            for group in self._equal_groups:
-                values = [fact[f] for f in group]
-                out.append(tuple(values.index(v) for v in values))
+            values = self._values(fact)
+            classes = tuple(map(dict.get, self._seen, values))
+            if None in classes:
+                classes = self._classify(values)
+            out: tuple[Any, ...] = (tuple(fact[f] for f in self._raw), classes)
+            for group in self._group_values:
+                grouped = group(fact)
+                pattern = self._patterns.get(grouped)
+                if pattern is None:
+                    pattern = tuple(grouped.index(v) for v in grouped)
+                    if len(self._patterns) < self.cache_size:
+                        self._patterns[grouped] = pattern
+                out += (pattern,)
         except KeyError as missing:
             raise IntegrityError(f"the fact has no field {missing}") from None
+        return out
+
+    def _classify(self, values: tuple[Value, ...]) -> tuple[int, ...]:
+        out: list[int] = []
+        for (_, classify), seen, value in zip(self._classified, self._seen, values, strict=True):
+            cls = seen.get(value)
+            if cls is None:
+                cls = classify(value)
+                if len(seen) < self.cache_size:
+                    seen[value] = cls
+            out.append(cls)
         return tuple(out)
 
     def first_failure(self, fact: Mapping[str, Value]) -> Check | None:
