@@ -49,6 +49,18 @@ FIELDS: Final[dict[str, str]] = {
 }
 
 
+_BLANK: Final[Fact] = {
+    "type": "", "day": 0, "provider": "",
+    "chosen1": "", "chosen2": "", "basis1": "", "basis2": "",
+    "applied1_on": 0, "applied2_on": 0, "card_applied_on": 0, "phase1_applicant": 0,
+    "residence": "", "residence_pref": "",
+    "store": "", "store_place": "", "store_pref": "",
+    "age": -1, "health_insurance": 0, "public_funds_account": 0,
+    "activity": "", "place": "", "program": "",
+}
+assert _BLANK.keys() == FIELDS.keys()
+
+
 def day_number(day: dt.date) -> int:
     """``2022-01-05`` → ``20220105``."""
     return day.year * 10_000 + day.month * 100 + day.day
@@ -62,44 +74,46 @@ def age_on(birth: dt.date, day: dt.date) -> int:
 def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) -> Fact:
     """The fact for ``event``; ``bases`` maps provider id to ``charge`` or ``purchase``."""
     at = event.at
-    day = at.astimezone(JST).date()
-    codes = registry()
-    fact: Fact = {
-        "type": event.type,
-        "day": day_number(day),
-        "provider": getattr(event, "provider", ""),
-        "chosen1": "", "chosen2": "", "basis1": "", "basis2": "",
-        "applied1_on": 0, "applied2_on": 0, "card_applied_on": 0, "phase1_applicant": 0,
-        "residence": "", "residence_pref": "",
-        "store": "", "store_place": "", "store_pref": "",
-        "age": -1, "health_insurance": 0, "public_funds_account": 0,
-        "activity": "", "place": "", "program": "",
-    }
-    if isinstance(event, Purchase | Charge) and event.store_municipality is not None:
-        fact["store"] = event.store or ""
-        fact["store_place"] = codes.local_government_of(event.store_municipality)
-        fact["store_pref"] = codes.prefecture_of(event.store_municipality)
+    local = at.astimezone(JST)
+    day = local.year * 10_000 + local.month * 100 + local.day
+    fact = _BLANK.copy()
+    fact["type"] = event.type
+    fact["day"] = day
+    fact["provider"] = getattr(event, "provider", "")
+    places = registry().places
+    if isinstance(event, Purchase | Charge):
+        if event.store_municipality is not None:
+            fact["store"] = event.store or ""
+            fact["store_place"], fact["store_pref"] = places(event.store_municipality)
     elif isinstance(event, Participation):
         fact["activity"] = event.activity
-        fact["place"] = codes.local_government_of(event.municipality)
+        fact["place"] = places(event.municipality)[0]
     elif isinstance(event, LotteryDraw):
         fact["program"] = event.program
     if person is None:
         return fact
-    for phase in (1, 2):
-        enrolment = person.enrolment_at(phase, at)
-        if enrolment is not None:
-            fact[f"chosen{phase}"] = enrolment.provider
-            fact[f"basis{phase}"] = bases.get(enrolment.provider, "")
-            fact[f"applied{phase}_on"] = day_number(enrolment.applied_at.astimezone(JST).date())
+    # Inlined Person.enrolment_at, residence_at and registered_at: this runs for every event.
+    enrolments = person.enrolments
+    for phase, chosen, basis, applied in ((1, "chosen1", "basis1", "applied1_on"),
+                                          (2, "chosen2", "basis2", "applied2_on")):
+        enrolment = enrolments.get(phase)
+        if enrolment is not None and enrolment.applied_at <= at:
+            fact[chosen] = enrolment.provider
+            fact[basis] = bases.get(enrolment.provider, "")
+            fact[applied] = day_number(enrolment.applied_at.astimezone(JST).date())
             fact["card_applied_on"] = day_number(enrolment.card_applied_on)
-    fact["phase1_applicant"] = int(person.phase1_applicant or 1 in person.enrolments)
-    residence = person.residence_at(at)
-    if residence:
-        fact["residence"] = codes.local_government_of(residence)
-        fact["residence_pref"] = codes.prefecture_of(residence)
+    fact["phase1_applicant"] = int(person.phase1_applicant or 1 in enrolments)
+    residences = person.residences
+    if residences:
+        residence = residences[0][1] if len(residences) == 1 else person.residence_at(at)
+        if residence:
+            fact["residence"], fact["residence_pref"] = places(residence)
     if person.birth_date is not None:
-        fact["age"] = age_on(person.birth_date, day)
-    fact["health_insurance"] = int(person.registered_at("health_insurance", at))
-    fact["public_funds_account"] = int(person.registered_at("public_funds_account", at))
+        fact["age"] = age_on(person.birth_date, local.date())
+    registrations = person.registrations
+    if registrations:
+        when = registrations.get("health_insurance")
+        fact["health_insurance"] = int(when is not None and when <= at)
+        when = registrations.get("public_funds_account")
+        fact["public_funds_account"] = int(when is not None and when <= at)
     return fact

@@ -49,6 +49,8 @@ class Registry:
                 c for c in cities if c[:2] == ward.code[:2] and "100" <= c[2:5] <= ward.code[2:5]
             ]
             self._parent[ward.code] = candidates[-1]
+        self._places = {c: (self.local_government_of(c), self.prefecture_of(c))
+                        for c in self._by_code}
 
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
@@ -64,6 +66,10 @@ class Registry:
     def local_government_of(self, code: str) -> str:
         """The code itself, or the parent city's for a designated-city ward."""
         return self._parent.get(code, code)
+
+    def places(self, code: str) -> tuple[str, str]:
+        """``(local_government_of(code), prefecture_of(code))`` in one lookup."""
+        return self._places[code]
 
     def jurisdictions_of(self, code: str) -> tuple[str, ...]:
         """Every jurisdiction whose programs may concern a place: it, its city, its prefecture."""
