@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 
 _TWELVE_DIGITS = re.compile(rb"(?<![0-9])[0-9]{12}(?![0-9])")
+# Maximal runs of 12 or more digits: twice as fast to scan for as the lookarounds above, and a
+# run of exactly 12 is a standalone one.
+_DIGIT_RUNS = re.compile(rb"[0-9]{12,}")
 
 
 def my_number_check_digit(first_eleven: str) -> int:
@@ -31,7 +34,8 @@ def is_my_number(value: str) -> bool:
 
 def carries_my_number(raw: bytes) -> bool:
     """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
-    return any(is_my_number(m.group().decode()) for m in _TWELVE_DIGITS.finditer(raw))
+    return any(m.end() - m.start() == 12 and is_my_number(m.group().decode())
+               for m in _DIGIT_RUNS.finditer(raw))
 
 
 def redact(raw: bytes) -> bytes:
