@@ -16,6 +16,8 @@ Cap and counter keys are built here and nowhere else:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pointengine.events import AnyEvent, Charge, MynapointApplication, Participation, Purchase
 from pointengine.persons import Person
 from pointengine.programs import PerActivity, PerChild, Premium, ProgramVersion
@@ -55,32 +57,64 @@ def person_cap(program: ProgramVersion, requested: int) -> int:
     return award.amount
 
 
-def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int) -> Claim:
-    """The claim of ``points`` for ``person_id``, with every cap and admission of the program."""
+class _ClaimTemplate(NamedTuple):
+    """Everything of a program's claims that does not depend on the person or the points."""
+
+    version: ProgramVersion  # held so that its id() is not reused while cached
+    person_key: str
+    person_limit: int | None  # None: the claim's own points (a per-child grant)
+    group: Cap | None  # key without the person
+    shared_caps: tuple[Cap, ...]
+    admissions: tuple[Admission, ...]
+
+
+_TEMPLATES: dict[tuple[int, str], _ClaimTemplate] = {}
+
+
+def _template(program: ProgramVersion, provider: str) -> _ClaimTemplate:
+    found = _TEMPLATES.get((id(program), provider))
+    if found is not None and found.version is program:
+        return found
     pid = program.id
-    caps = [Cap(f"pp|{pid}|{person_id}", person_cap(program, points), "person cap")]
+    group = None
     if program.person_total is not None:
-        group = program.person_total
-        caps.append(Cap(f"pg|{group.group}|{person_id}", group.cap,
-                        f"{group.group} total per person"))
+        total = program.person_total
+        group = Cap(f"pg|{total.group}|", total.cap, f"{total.group} total per person")
+    shared: list[Cap] = []
     admissions: list[Admission] = []
     budget = program.budget
     if budget is not None and budget.yen is not None:
-        caps.append(Cap(f"bu|{pid}", budget.yen, "program budget"))
+        shared.append(Cap(f"bu|{pid}", budget.yen, "program budget"))
     if budget is not None and budget.persons is not None:
         admissions.append(Admission(f"ad|{pid}", budget.persons, "program budget in persons"))
     for partner in program.providers:
         if partner.provider == provider and partner.persons is not None:
             admissions.append(Admission(f"al|{pid}|{provider}", partner.persons,
                                         f"{provider}'s allocation of persons"))
+    limit = None if isinstance(program.award, PerChild) else person_cap(program, 0)
+    found = _ClaimTemplate(program, f"pp|{pid}|", limit, group, tuple(shared),
+                           tuple(admissions))
+    _TEMPLATES[(id(program), provider)] = found
+    return found
+
+
+def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int) -> Claim:
+    """The claim of ``points`` for ``person_id``, with every cap and admission of the program."""
+    template = _template(program, provider)
+    limit = template.person_limit
+    own = Cap(template.person_key + person_id, points if limit is None else limit, "person cap")
+    caps: tuple[Cap, ...] = (own,)
+    group = template.group
+    if group is not None:
+        caps += (Cap(group.key + person_id, group.limit, group.label),)
     return Claim(
-        program=pid,
+        program=program.id,
         version=program.version,
         points=points,
         provider=provider,
-        caps=tuple(caps),
-        member_key=f"in|{pid}|{person_id}" if admissions else "",
-        admissions=tuple(admissions),
+        caps=caps + template.shared_caps,
+        member_key=f"in|{program.id}|{person_id}" if template.admissions else "",
+        admissions=template.admissions,
     )
 
 

@@ -19,6 +19,9 @@ unit:
 
 An embedded implementation (:mod:`pointengine.memory_store`) and Redis implement this contract
 and pass the same contract tests. Keys are plain strings built by :mod:`pointengine.awards`.
+
+The values handed to the store are named tuples: several are made for every event, and a named
+tuple is built several times faster than a frozen dataclass.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pointengine.persons import Person
 
 
-@dataclass(frozen=True, slots=True)
-class Cap:
+class Cap(NamedTuple):
     """A counter that an award counts in, and the most it may reach."""
 
     key: str
@@ -39,8 +42,7 @@ class Cap:
     label: str
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
+class Admission(NamedTuple):
     """A counter of persons admitted (a budget in persons, a provider's allocation)."""
 
     key: str
@@ -48,8 +50,7 @@ class Admission:
     label: str
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """What one program asks to award for one event, before caps."""
 
     program: str
@@ -62,8 +63,7 @@ class Claim:
     refundable: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Intent:
+class Intent(NamedTuple):
     """One event, as the store must apply it."""
 
     event: str
@@ -78,8 +78,7 @@ class Intent:
     tallies: tuple[tuple[str, int], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a claim got: ``awarded`` of ``wanted``, and what clipped or refused it."""
 
     program: str
@@ -100,8 +99,7 @@ class Applied:
     reversed: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Award:
+class Award(NamedTuple):
     """One award a transaction earned, remembered so that a refund can take its share back."""
 
     program: str
