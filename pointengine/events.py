@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 import orjson
@@ -78,7 +79,7 @@ class Event(BaseModel):
     person: MyKeyId
     at: AwareDatetime
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The idempotency key: an event with the same source and id is applied once."""
         return f"{self.source}/{self.id}"
