@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pointengine.errors import Problem, RuleFileError
+from pointengine.events import JST, in_jst
 from pointengine.municipalities import registry
 from pointengine.programs import (
     ProgramDocument,
@@ -42,7 +43,7 @@ _AWARD_TRIGGERS = {
     "per_activity": {"participation"},
     "lottery": {"participation", "lottery_draw"},
 }
-_EPOCH = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+_EPOCH = dt.datetime(1900, 1, 1, tzinfo=JST)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Program:
     starts: list[dt.datetime] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.starts = [v.effective_from or _EPOCH for v in self.versions]
+        self.starts = [in_jst(v.effective_from or _EPOCH) for v in self.versions]
 
     def version_at(self, at: dt.datetime) -> ProgramVersion:
         """The version in force for an event at ``at`` (the first version before any change)."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from pointengine.events import AnyEvent, Charge, Event, Purchase, Refund
+from pointengine.events import AnyEvent, Charge, Event, Purchase, Refund, in_jst
 from pointengine.municipalities import registry
 from pointengine.privacy import is_my_number
 
@@ -129,7 +129,7 @@ class FastParser:
         if type(at) is not str or not _AT.fullmatch(at):
             return None
         try:
-            moment = dt.datetime.fromisoformat(at)
+            moment = in_jst(dt.datetime.fromisoformat(at))
         except ValueError:
             return None
         return {"source": source, "id": ident, "person": person, "at": moment}

@@ -46,6 +46,7 @@ import redis
 from redis.client import Pipeline
 
 from pointengine.errors import IntegrityError, OperationalError
+from pointengine.events import in_jst
 from pointengine.ledger import LedgerEntry
 from pointengine.persons import Enrolment, Person
 from pointengine.store import Applied, Intent, Outcome, Store
@@ -573,9 +574,11 @@ def person_to_json(person: Person) -> bytes:
 
 
 def person_from_json(raw: bytes | str) -> Person:
-    """The person written by :func:`person_to_json` (datetimes aware as they were written)."""
+    """The person written by :func:`person_to_json` (the same instants, held in JST)."""
     doc = orjson.loads(raw)
-    when: Callable[[str], dt.datetime] = dt.datetime.fromisoformat
+    def when(text: str) -> dt.datetime:
+        return in_jst(dt.datetime.fromisoformat(text))
+
     day: Callable[[str], dt.date] = dt.date.fromisoformat
     return Person(
         id=doc["i"],

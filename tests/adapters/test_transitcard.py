@@ -47,7 +47,7 @@ def test_charge_record_becomes_a_charge_with_every_field() -> None:
         store_municipality="131016",
     )
     assert isinstance(event, Charge)
-    assert event.at.utcoffset() == dt.timedelta(0)
+    assert event.at.utcoffset() == dt.timedelta(hours=9)  # the same instant, held in JST
 
 
 def test_negative_charge_becomes_a_refund_of_the_original() -> None:
