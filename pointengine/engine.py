@@ -10,8 +10,10 @@ atomically and writes the ledger. The engine holds no per-person state between b
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pointengine.awards import claim_for, health_points_key, requested_points
@@ -100,6 +102,10 @@ class Engine:
 
     def process(self, events: Sequence[AnyEvent]) -> list[Decision]:
         """Decide and apply a batch of events, in order."""
+        with fewer_collections():
+            return self._process(events)
+
+    def _process(self, events: Sequence[AnyEvent]) -> list[Decision]:
         keys = [e.key for e in events]
         seen = self.store.applied(keys)
         persons = self.store.persons({e.person for e in events})
@@ -247,6 +253,23 @@ class Engine:
             claim = claim_for(version, winner, provider, award.amount)
             intents.append(Intent(f"{event.key}#{winner}", winner, at, claims=(claim,)))
         return intents
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often (while deciding a batch, during a replay).
+
+    A replay allocates a few dozen short-lived objects per event while the store holds
+    millions of long-lived ones; with the default thresholds the collector ran so often that
+    it cost about a fifth of the replay. Almost nothing the engine makes is cyclic, so
+    reference counting frees it anyway.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _draw_rank(seed: str, draw: str, person: str) -> str:

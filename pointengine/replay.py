@@ -8,8 +8,6 @@ program and per provider.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
 import time
 from collections import Counter
@@ -20,7 +18,7 @@ from typing import IO, BinaryIO
 
 import orjson
 
-from pointengine.engine import Decision, Engine
+from pointengine.engine import Decision, Engine, fewer_collections
 from pointengine.errors import InputError
 from pointengine.events import AnyEvent, parse_event
 from pointengine.fastparse import FastParser
@@ -125,7 +123,7 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     reject_handle = rejects.open("ab") if rejects is not None else None
     sink = Rejects(reject_handle)
     try:
-        with events.open("rb") as handle, _fewer_collections():
+        with events.open("rb") as handle, fewer_collections():
             for chunk in read_events(handle, sink, report, batch):
                 decisions = engine.process([event for _, event in chunk])
                 for (number, _), decision in zip(chunk, decisions, strict=True):
@@ -140,23 +138,6 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     report.seconds = time.perf_counter() - started
     report.totals = engine.store.totals()
     return report
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector less often during a replay.
-
-    A replay allocates a few dozen short-lived objects per event while the store holds
-    millions of long-lived ones; with the default thresholds the collector ran so often that
-    it cost about a fifth of the replay. Almost nothing the engine makes is cyclic, so
-    reference counting frees it anyway.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 1_000)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision) -> None:
