@@ -46,6 +46,7 @@ _LOCK = threading.Lock()  # the C engine is not documented as thread-safe
 
 DEFAULT_CACHE_SIZE = 200_000
 _SHARED: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], int], list[int]]] = {}
+_CLASS_CACHES: dict[tuple[Value, ...], dict[Value, int]] = {}  # constants → value → class
 
 
 def to_json(c: Condition) -> dict[str, Any]:
@@ -74,6 +75,16 @@ def _constants(c: Condition, out: dict[str, set[Value]], refs: set[str]) -> None
         return
     for part in c.parts:
         _constants(part, out, refs)
+
+
+def _ordered_constants(c: Condition, out: set[str]) -> None:
+    """Collect the fields compared with a constant by order (<, <=, >, >=)."""
+    if isinstance(c, Compare):
+        if not isinstance(c.value, FieldRef) and c.op not in ("==", "!="):
+            out.add(c.field)
+        return
+    for part in c.parts:
+        _ordered_constants(part, out)
 
 
 def _references(c: Condition, pairs: list[tuple[str, str]], ordered: set[str]) -> None:
@@ -169,10 +180,25 @@ class CompiledRuleset:
         raw, groups = _groups(pairs, ordered)
         self._raw = tuple(f for f in self.fields if f in raw)
         self._equal_groups = tuple(tuple(g) for g in groups)
-        self._classified = tuple((f, _classifier(constants.get(f, set()))) for f in self.fields
-                                 if f not in raw)
-        self._seen: tuple[dict[Value, int], ...] = tuple({} for _ in self._classified)
-        self._values = _getter(tuple(f for f, _ in self._classified))
+        by_order: set[str] = set()
+        for check in self.checks:
+            _ordered_constants(check.condition, by_order)
+        classified = [f for f in self.fields if f not in raw]
+        # A field compared with constants only by == and != is classed by the constant it
+        # equals (None: none of them), a lookup in a small dict that never misses.
+        equal_only = [f for f in classified if f not in by_order]
+        self._equal_index = tuple({v: i for i, v in enumerate(sorted(constants.get(f, ())))}
+                                  for f in equal_only)
+        self._equal_values = _getter(equal_only)
+        # A field compared by order is classed by its position among the constants; the
+        # classes of the values seen are cached, in one cache per set of constants shared by
+        # every ruleset (1,741 programs with the same period share the days' classes).
+        by_order_fields = [f for f in classified if f in by_order]
+        self._classifiers = tuple(_classifier(constants.get(f, set())) for f in by_order_fields)
+        with _LOCK:
+            self._seen = tuple(_CLASS_CACHES.setdefault(tuple(sorted(constants.get(f, ()))), {})
+                               for f in by_order_fields)
+        self._order_values = _getter(by_order_fields)
         self._group_values = tuple(_getter(g) for g in self._equal_groups)
         self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
         ranks = {f: {v: i for i, v in enumerate(sorted(constants.get(f, ())))}
@@ -201,16 +227,18 @@ class CompiledRuleset:
     def key(self, fact: Mapping[str, Value]) -> tuple[Any, ...]:
         """The memo key of ``fact``: equal keys fail the same check.
 
-        Each classified field remembers the classes of the values it has seen (a field takes
-        few distinct values: days, providers, codes), so the classes of a fact are looked up
-        in one pass; only a value never seen before is classified.
+        Fields are read in one C-level call per kind and classed with ``map(dict.get, ...)``;
+        only a value never seen before by a field compared by order goes through its
+        classifier.
         """
         try:
-            values = self._values(fact)
-            classes = tuple(map(dict.get, self._seen, values))
+            ordered = self._order_values(fact)
+            classes = tuple(map(dict.get, self._seen, ordered))
             if None in classes:
-                classes = self._classify(values)
-            out: tuple[Any, ...] = (tuple(fact[f] for f in self._raw), classes)
+                classes = self._classify(ordered)
+            out: tuple[Any, ...] = (tuple(fact[f] for f in self._raw), classes,
+                                    tuple(map(dict.get, self._equal_index,
+                                              self._equal_values(fact))))
             for group in self._group_values:
                 grouped = group(fact)
                 pattern = self._patterns.get(grouped)
@@ -225,7 +253,7 @@ class CompiledRuleset:
 
     def _classify(self, values: tuple[Value, ...]) -> tuple[int, ...]:
         out: list[int] = []
-        for (_, classify), seen, value in zip(self._classified, self._seen, values, strict=True):
+        for classify, seen, value in zip(self._classifiers, self._seen, values, strict=True):
             cls = seen.get(value)
             if cls is None:
                 cls = classify(value)
