@@ -83,6 +83,40 @@ def _unrestricted(version: ProgramVersion) -> bool:
             and restriction.stores == "anywhere")
 
 
+def as_resident(code: str) -> str:
+    """The routing key of a place's programs for its residents only."""
+    return f"res:{code}"
+
+
+def as_store(code: str) -> str:
+    """The routing key of a place's programs for stores in it (whoever the person)."""
+    return f"store:{code}"
+
+
+def as_place(code: str) -> str:
+    """The routing key of a place's other programs (target stores, activities held there)."""
+    return f"any:{code}"
+
+
+def routing_keys(version: ProgramVersion) -> set[str]:
+    """Where the router finds ``version``.
+
+    A program for residents only is found through the person's places only, one for in-region
+    stores through the store's places only: an event whose person or store is elsewhere would
+    fail that check anyway, so the router does not ask. Others of a place are found through
+    any of the event's places; unrestricted ones through their partner providers.
+    """
+    if version.jurisdiction == "national":
+        return {"national"}
+    if _unrestricted(version):
+        return {via(p.provider) for p in version.providers} or {ANYWHERE}
+    if version.restriction.persons == "residents":
+        return {as_resident(version.jurisdiction)}
+    if version.restriction.stores == "in_region":
+        return {as_store(version.jurisdiction)}
+    return {as_place(version.jurisdiction)}
+
+
 @dataclass
 class Catalog:
     """Providers and programs, with the index the router uses."""
@@ -92,24 +126,28 @@ class Catalog:
     programs: dict[str, Program]
     warnings: list[Problem] = field(default_factory=list)
     _index: dict[tuple[str, str], list[Program]] = field(default_factory=dict)
+    _found_twice: bool = False
 
     def __post_init__(self) -> None:
         for program in self.programs.values():
             triggers = {t for v in program.versions for t in v.on}
-            jurisdictions = {v.jurisdiction for v in program.versions}
-            if all(_unrestricted(v) for v in program.versions):
-                # No residence or store ties it to a place: its partner providers route to it.
-                partners = {p.provider for v in program.versions for p in v.providers}
-                jurisdictions = {via(p) for p in partners} or {ANYWHERE}
-            for jurisdiction in jurisdictions:
+            keys = set().union(*(routing_keys(v) for v in program.versions))
+            # A program whose versions are routed differently can be found under two keys.
+            self._found_twice |= len(keys) > 1
+            for key in keys:
                 for trigger in triggers:
-                    self._index.setdefault((jurisdiction, trigger), []).append(program)
+                    self._index.setdefault((key, trigger), []).append(program)
 
-    def candidates(self, jurisdictions: Iterable[str], trigger: str) -> list[Program]:
-        """Programs of these jurisdictions that an event of type ``trigger`` can concern."""
+    def candidates(self, keys: Iterable[str], trigger: str) -> list[Program]:
+        """Programs under these routing keys that an event of type ``trigger`` can concern."""
         out: list[Program] = []
-        for jurisdiction in jurisdictions:
-            out.extend(self._index.get((jurisdiction, trigger), ()))
+        for key in keys:
+            out.extend(self._index.get((key, trigger), ()))
+        if self._found_twice and len(out) > 1:
+            unique: dict[int, Program] = {}
+            for program in out:
+                unique.setdefault(id(program), program)
+            out = list(unique.values())
         return out
 
     def bases(self) -> dict[str, str]:

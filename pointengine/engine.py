@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pointengine.awards import claim_for, health_points_key, requested_points
-from pointengine.catalog import ANYWHERE, Catalog, Program, via
+from pointengine.catalog import ANYWHERE, Catalog, Program, as_place, as_resident, as_store, via
 from pointengine.conditions import Check
 from pointengine.eligibility import checks_for
 from pointengine.events import (
@@ -73,6 +73,7 @@ class Engine:
         self._bases = catalog.bases()
         self._rulesets: dict[int, CompiledRuleset] = {}
         self._codes = registry()
+        self._place_keys = _PlaceKeys()
 
     def close(self) -> None:
         """Drop every compiled ruleset."""
@@ -185,17 +186,17 @@ class Engine:
 
     def _route(self, event: AnyEvent, fact: Fact) -> list[Program]:
         # The fact already holds the store's and the person's places at the event's time.
-        places: list[str] = ["national", ANYWHERE]
+        keys: list[str] = ["national", ANYWHERE]
         if fact["provider"]:
-            places.append(via(str(fact["provider"])))
-        for field_name in ("store_place", "store_pref", "residence", "residence_pref"):
-            code = str(fact[field_name])
-            if code and code not in places:
-                places.append(code)
+            keys.append(via(str(fact["provider"])))
+        places = self._place_keys
+        for field_name in ("residence", "residence_pref", "store_place", "store_pref"):
+            code = fact[field_name]
+            if code:
+                keys.extend(places[code][field_name])
         if isinstance(event, Participation):
-            places.extend(j for j in self._codes.jurisdictions_of(event.municipality)
-                          if j not in places)
-        return self.catalog.candidates(places, event.type)
+            keys.extend(as_place(j) for j in self._codes.jurisdictions_of(event.municipality))
+        return self.catalog.candidates(dict.fromkeys(keys), event.type)
 
     def _changed_person(self, event: AnyEvent, person: Person | None) -> Person | None:
         if isinstance(event, MynapointApplication):
@@ -270,6 +271,19 @@ def fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+class _PlaceKeys(dict[str | int, dict[str, tuple[str, str]]]):
+    """Code → fact field → the routing keys an event with that code in that field reaches."""
+
+    def __missing__(self, code: str | int) -> dict[str, tuple[str, str]]:
+        text = str(code)
+        person = (as_resident(text), as_place(text))
+        store = (as_store(text), as_place(text))
+        keys = {"residence": person, "residence_pref": person,
+                "store_place": store, "store_pref": store}
+        self[code] = keys
+        return keys
 
 
 def _draw_rank(seed: str, draw: str, person: str) -> str:

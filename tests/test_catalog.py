@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pointengine.catalog import load_catalog
+from pointengine.catalog import load_catalog, routing_keys
 from pointengine.errors import RuleFileError
 from tests.world import RULES
 
@@ -135,3 +135,31 @@ def test_duplicate_program_ids_are_refused(rules: Path) -> None:
     write(rules, "015814-atsuma/premium.yaml", ATSUMA)
     write(rules, "015814-atsuma/copy.yaml", ATSUMA)
     assert "already used" in problems(rules)[0]
+
+
+def test_routing_keys_follow_the_restriction() -> None:
+    catalog = load_catalog(RULES)
+
+    def keys(program: str) -> set[str]:
+        return routing_keys(catalog.programs[program].current)
+
+    assert keys("national-phase2-card") == {"national"}
+    assert keys("miyoshi-premium") == {"res:342092"}  # residents at city stores: D
+    assert keys("atsuma-premium") == {"store:015814"}  # in-region stores: B
+    assert keys("shiga-charge-premium") == {"res:250007"}  # prefecture's residents
+    assert keys("utsunomiya-first-purchase") == {"any:092011"}  # target stores
+
+
+def test_a_program_routed_two_ways_is_a_candidate_once(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml", ATSUMA + """\
+versions:
+  - version: 2
+    effective_from: 2021-01-01T00:00:00+09:00
+    note: residents only from 2021
+    restriction: {persons: residents}
+""")
+    catalog = load_catalog(rules)
+    assert routing_keys(catalog.programs["atsuma-premium"].versions[0]) == {"store:015814"}
+    assert routing_keys(catalog.programs["atsuma-premium"].versions[1]) == {"res:015814"}
+    found = catalog.candidates(["res:015814", "store:015814"], "purchase")
+    assert [p.id for p in found] == ["atsuma-premium"]

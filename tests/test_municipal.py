@@ -174,3 +174,12 @@ def test_provider_allocation_refuses_persons_past_it(tmp_path: Path) -> None:
     assert world.awarded(world.buy(400, person="MK-1", at=P1_DAY, where="015814"),
                          "atsuma-premium") == 100
     world.engine.close()
+
+
+def test_the_router_asks_a_residents_program_only_for_its_residents(world: World) -> None:
+    world.apply(residence="342092")
+    away = world.buy(10_000, where="131016")
+    assert world.failed(away, "miyoshi-premium") == "in_region"  # asked, and refused
+    world.apply(person="MK-B", residence="131016")
+    visitor = world.buy(10_000, person="MK-B", where="342092")
+    assert "miyoshi-premium" not in {v.program for v in visitor.verdicts}  # never asked
