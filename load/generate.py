@@ -1,9 +1,10 @@
 """Generate a load-test event file: canonical events as JSON lines, streamed to disk.
 
 ``generate(out, persons=..., events=..., seed=...)`` writes exactly ``events`` canonical events
-(plus re-deliveries when ``duplicates`` is asked) with orjson, in time order except for the
-adversarial mixes. Memory depends on ``persons`` (flat arrays, about 60 bytes a person), never on
-``events``: days are generated one at a time and merged with the persons' own events.
+(plus re-deliveries when ``duplicates`` is asked, and lottery draws when asked) with orjson, in
+time order except for the adversarial mixes. Memory depends on ``persons`` (flat arrays, about
+60 bytes a person), never on ``events``: days are generated one at a time and merged with the
+persons' own events.
 
 What is written (see :mod:`load.population` for the synthetic assumptions):
 
@@ -17,6 +18,11 @@ What is written (see :mod:`load.population` for the synthetic assumptions):
   80% in the person's own municipality; refunds (~1.5% of transactions, 70% full, 30% partial,
   never more than what is left) of a recent transaction of the same source;
 - about 1% of events fall outside 2022-01-01..2023-02-28 JST (phase-1 events, late ones).
+
+Participation in municipal activities and lottery draws are written only when asked for
+(``activities``, see :class:`Activities`): a share of the transaction slots become
+``participation`` events of active residents of the given places, and each lottery draw is
+written at its time by an official.
 
 Adversarial mixes (``adversarial``): ``duplicates`` re-delivers ~1% of lines verbatim 1-2,000
 lines later; ``out_of_order`` holds back ~1% of lines by 1-5 lines; ``malformed`` replaces ~0.5%
@@ -45,6 +51,7 @@ import orjson
 
 from load.population import (
     DAY,
+    EPOCH,
     NONE,
     Persons,
     Population,
@@ -79,6 +86,30 @@ _HOURS = list(itertools.accumulate(
 _CHARGES = (1000, 1000, 2000, 3000, 3000, 5000, 5000, 5000, 10000, 10000, 20000, 30000, 50000)
 Event = dict[str, Any]
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Activities:
+    """Participation in municipal activities, for programs triggered by it (off by default).
+
+    Participants are persons living in ``places`` (local government codes; a prefecture's code
+    means its municipalities) who applied for phase 2, of whom ``active_share`` take part at
+    all; ``share`` of the transaction slots become a participation of one of them, after their
+    application, in one of ``names``, with health points drawn from ``health_points``.
+    ``draws`` are lottery draws, (program id, time), written in time order by an official.
+    Draws use their own random stream (``{seed}:activities``).
+    """
+
+    places: tuple[str, ...]
+    names: tuple[str, ...]
+    health_points: tuple[int, ...] = (0,)
+    share: float = 0.05
+    active_share: float = 0.3
+    draws: tuple[tuple[str, dt.datetime], ...] = ()
+
+
+OFFICIAL = "MK-OFFICIAL"
+"""The MyKey ID of the official who draws a lottery in generated streams."""
 
 
 @dataclass(slots=True)
@@ -300,8 +331,17 @@ class _Simulation:
     """The state that evolves while days are written."""
 
     def __init__(self, pop: Population, people: Persons, seed: int, emit: Callable[[Event], None],
-                 report: GenerateReport) -> None:
+                 report: GenerateReport, activities: Activities | None = None) -> None:
         self.pop = pop
+        self.activities = activities
+        self.arng = random.Random(f"{seed}:activities")
+        self.participants: list[int] = []
+        if activities is not None:
+            units = {i for code in activities.places for i in _units_of(pop, code)}
+            self.participants = [
+                p for p in range(len(people))
+                if people.residence[p] in units and people.applied[p] != NONE
+                and self.arng.random() < activities.active_share]
         self.people = people
         self.rng = random.Random(f"{seed}:events")
         self.emit_raw = emit
@@ -364,6 +404,10 @@ class _Simulation:
 
     def slot(self, seconds: int) -> None:
         rng = self.rng
+        activities = self.activities
+        if (activities is not None and self.participants
+                and self.arng.random() < activities.share and self._participation(seconds)):
+            return
         if rng.random() < REFUND_RATE / (1 + REFUND_RATE) and self._refund(seconds):
             return
         pool = self.pool1 if seconds // DAY < WINDOW[0] else self.pool2
@@ -399,6 +443,34 @@ class _Simulation:
             self.ring[self.ring_at] = entry
             self.ring_at = (self.ring_at + 1) % 8192
         self.emit(event, seconds)
+
+    def _participation(self, seconds: int) -> bool:
+        activities, rng = self.activities, self.arng
+        assert activities is not None
+        person = self.participants[int(rng.random() * len(self.participants))]
+        if self.people.applied[person] > seconds:
+            return False
+        event: Event = {"type": "participation", "source": "municipality",
+                        "id": self.next_id("k"), "person": self.people.mykey(person),
+                        "at": _stamp(seconds, self.days),
+                        "municipality": self.pop.units[self.people.residence[person]].code,
+                        "activity": rng.choice(activities.names)}
+        points = rng.choice(activities.health_points)
+        if points:
+            event["health_points"] = points
+        self.emit(event, seconds)
+        return True
+
+    @staticmethod
+    def seconds_of(at: dt.datetime) -> int:
+        """``at`` as seconds since :data:`load.population.EPOCH`."""
+        return int((at - EPOCH).total_seconds())
+
+    def draw(self, seconds: int, program: str) -> None:
+        """Write the lottery draw of ``program`` at ``seconds``."""
+        self.emit({"type": "lottery_draw", "source": "municipality",
+                   "id": self.next_id(f"draw-{program}-"), "person": OFFICIAL,
+                   "at": _stamp(seconds, self.days), "program": program}, seconds)
 
     def _store_unit(self, person: int) -> int:
         rng = self.rng
@@ -470,7 +542,8 @@ def _units_of(pop: Population, code: str) -> list[int]:
 def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path | None = None,
              adversarial: set[str] | frozenset[str] = frozenset(),
              progress: Progress | None = None, names_out: Path | None = None,
-             focus: Sequence[str] = (), focus_share: float = 0.25) -> GenerateReport:
+             focus: Sequence[str] = (), focus_share: float = 0.25,
+             activities: Activities | None = None) -> GenerateReport:
     """Write ``events`` canonical events for ``persons`` persons to ``out`` (JSON lines).
 
     Same arguments, same bytes. ``data_dir`` holds ``prefectures.csv`` and
@@ -479,7 +552,9 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     given, receives a CSV of faker ``ja_JP`` names per MyKey ID (slow: about 30 µs a person).
     ``focus``, local government codes (a prefecture's code means all its municipalities),
     moves about ``focus_share`` of the persons there (see :func:`concentrate`); without it the
-    output is unchanged. Raises ``ValueError`` when the persons' own events
+    output is unchanged. ``activities`` adds participations and lottery draws (see
+    :class:`Activities`); without it the output is unchanged. Raises ``ValueError`` when the
+    persons' own events
     (applications, registrations, moves) alone exceed ``events``.
     """
     started = time.perf_counter()
@@ -505,7 +580,9 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     with out.open("wb") as handle:
         writer = _Writer(handle)
         adversary = _Adversary(frozenset(adversarial), seed, writer, report)
-        sim = _Simulation(pop, people, seed, adversary.emit, report)
+        sim = _Simulation(pop, people, seed, adversary.emit, report, activities)
+        draws = sorted((sim.seconds_of(at), program)
+                       for program, at in (activities.draws if activities else ()))
         rng = sim.rng
         nxt = 0
         upcoming = fixed[0] >> 32 if fixed else _NEVER
@@ -524,12 +601,16 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
                     nxt += 1
                     done += 1
                     upcoming = fixed[nxt] >> 32 if nxt < len(fixed) else _NEVER
+                while draws and draws[0][0] < moment:
+                    sim.draw(*draws.pop(0))
                 if t < DAY:
                     sim.slot(moment)
                     done += 1
             if progress is not None and done >= tell:
                 progress(done, events)
                 tell = done + 65_536
+        for seconds, program in draws:  # after the last day
+            sim.draw(seconds, program)
         adversary.close()
         writer.flush()
     report.lines, report.malformed_lines = writer.lines, writer.bad

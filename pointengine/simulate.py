@@ -20,21 +20,25 @@ import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pointengine.catalog import Catalog, load_catalog
+from pointengine.catalog import Catalog, Program, load_catalog
 from pointengine.engine import Decision, Engine
 from pointengine.errors import Problem, RuleFileError
 from pointengine.events import JST
 from pointengine.ledger import ListSink
 from pointengine.memory_store import MemoryStore
+from pointengine.programs import Lottery, PerActivity
 from pointengine.replay import replay
 from pointengine.rulefile import load_yaml
+
+if TYPE_CHECKING:
+    from load.generate import Activities
 
 BUDGET_LABELS = ("program budget", "program budget in persons")
 
@@ -206,17 +210,52 @@ def simulate(rulefile: Path, *, rules: Path = Path("rules"), persons: int = 20_0
         return report
     from load.generate import generate
 
-    jurisdiction = catalog.programs[program_id].current.jurisdiction
+    program = catalog.programs[program_id]
+    jurisdiction = program.current.jurisdiction
     focus = () if jurisdiction == "national" else (jurisdiction,)
+    activities = activities_for(program, focus)
     with tempfile.TemporaryDirectory(prefix="pointengine-simulate-") as tmp:
         path = Path(tmp) / "events.jsonl"
         generate(path, persons=persons, events=events, seed=seed, focus=focus,
-                 focus_share=focus_share)
+                 focus_share=focus_share, activities=activities)
         report = run_simulation(catalog, program_id, path)
     report.stream = {"persons": persons, "events": events, "seed": seed,
                      "focus": list(focus), "focus_share": focus_share if focus else 0.0}
+    if activities is not None:
+        report.stream["activities"] = {
+            "names": list(activities.names), "health_points": list(activities.health_points),
+            "share_of_slots": activities.share, "active_residents": activities.active_share,
+            "draws": [[p, at.isoformat()] for p, at in activities.draws]}
     report.warnings = warnings
     return report
+
+
+def activities_for(program: Program, places: tuple[str, ...]) -> Activities | None:
+    """The participations (and lottery draws) a synthetic stream needs for ``program``.
+
+    None unless the program is triggered by participation. Activities are the program's own
+    (the names of a points table), or one generic health programme; a lottery's participations
+    bring a tenth to a half of its threshold in health points each (an assumption: the seeds
+    give no distribution), and it is drawn at 20:00 JST on the last day of its period (or of
+    the generated stream).
+    """
+    from load.generate import LAST_DAY, Activities
+    from load.population import to_date
+
+    versions = program.versions
+    if not places or not any("participation" in v.on for v in versions):
+        return None
+    names = sorted({name for v in versions if isinstance(v.award, PerActivity)
+                    for name in v.award.points}) or ["health-program"]
+    health: tuple[int, ...] = (0,)
+    draws: tuple[tuple[str, dt.datetime], ...] = ()
+    award = program.current.award
+    if isinstance(award, Lottery):
+        health = tuple(max(1, award.threshold * k // 100) for k in (10, 20, 30, 50))
+        period = program.current.conditions.period
+        last = period.to if period is not None else to_date(LAST_DAY)
+        draws = ((program.id, dt.datetime.combine(last, dt.time(20), JST)),)
+    return Activities(places, tuple(names), health, draws=draws)
 
 
 def print_report(report: SimulationReport, console: Console) -> None:
@@ -265,8 +304,8 @@ def print_report(report: SimulationReport, console: Console) -> None:
     console.print(table)
     missing = [t for t, n in report.trigger_events.items() if n == 0]
     if missing:
-        console.print(f"note: the stream has no {', '.join(missing)} events (the generator "
-                      "makes none; pass --events-file with such events)", markup=False)
+        console.print(f"note: the stream has no {', '.join(missing)} events "
+                      "(pass --events-file with such events)", markup=False)
     for warning in report.warnings:
         console.print(warning, markup=False, highlight=False)
 

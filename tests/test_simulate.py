@@ -125,6 +125,26 @@ def test_generated_stream_reaches_residents_and_the_cli_prints_json(tmp_path: Pa
     assert report["budget_exhausted_on"] is None
 
 
+def test_a_participation_program_is_simulated_with_generated_activities() -> None:
+    report = simulate(RULES / "192015-kofu" / "health-activity.yaml", rules=RULES,
+                      persons=3_000, events=20_000)
+    assert report.trigger_events["participation"] > 0
+    assert report.stream["activities"]["names"] == [
+        "cancer-screening", "health-checkup", "health-walk", "sports-festival"]
+    assert report.persons_reached > 0
+    assert report.points_total % 100 == 0  # every activity is worth a multiple of 100
+
+
+def test_a_lottery_is_drawn_at_the_end_of_its_period() -> None:
+    report = simulate(RULES / "431001-kumamoto" / "health-lottery.yaml", rules=RULES,
+                      persons=3_000, events=20_000)
+    assert report.trigger_events == {"lottery_draw": 1,
+                                     "participation": report.trigger_events["participation"]}
+    assert 0 < report.persons_reached <= 1_000
+    assert report.points_total == 5_000 * report.persons_reached  # each winner gets 5,000
+    assert list(report.points_per_day) == ["2023-03-31"]
+
+
 def test_the_cli_reports_problems_and_exits_1(tmp_path: Path) -> None:
     rulefile = _write(tmp_path / "chiyoda.yaml", PROPOSAL.replace('"131016"', '"131017"'))
     result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES)])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import orjson
 import pytest
 
 from load.bench import main as bench_main
-from load.generate import generate
+from load.generate import OFFICIAL, Activities, generate
 from load.oracle import Oracle, compare, expected_points
-from pointengine.events import parse_event
+from pointengine.events import LotteryDraw, MynapointApplication, Participation, parse_event
 
 
 def _line(**fields: object) -> bytes:
@@ -54,6 +55,33 @@ def test_the_adversarial_mixes_add_what_they_announce(tmp_path: Path) -> None:
                       adversarial={"duplicates", "malformed", "out_of_order"})
     assert report.duplicates > 0 and report.malformed_lines > 0
     assert report.lines == 5_000 + report.duplicates
+
+
+def test_participations_come_from_active_residents_after_their_application(
+        tmp_path: Path) -> None:
+    plain = generate(tmp_path / "plain.jsonl", persons=600, events=8_000, seed=4,
+                     focus=("192015",))
+    draw_at = dt.datetime(2022, 12, 1, 20, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    activities = Activities(("192015",), ("health-walk", "health-checkup"), (10, 50),
+                            draws=(("kumamoto-health-lottery", draw_at),))
+    runs = [generate(tmp_path / f"{n}.jsonl", persons=600, events=8_000, seed=4,
+                     focus=("192015",), activities=activities) for n in ("a", "b")]
+    assert runs[0].sha256 == runs[1].sha256 != plain.sha256
+    assert runs[0].lines == 8_000 + 1  # the draw comes on top of the events asked for
+    events = [parse_event(line) for line in (tmp_path / "a.jsonl").read_bytes().splitlines()]
+    applied = {e.person: e.at for e in events
+               if isinstance(e, MynapointApplication) and e.phase == 2}
+    taking_part = [e for e in events if isinstance(e, Participation)]
+    assert len(taking_part) > 100
+    for event in taking_part:
+        assert event.municipality == "192015"
+        assert event.activity in activities.names and event.health_points in (10, 50)
+        assert applied[event.person] <= event.at
+    draws = [(i, e) for i, e in enumerate(events) if isinstance(e, LotteryDraw)]
+    assert [(e.program, e.at, e.person) for _, e in draws] == [
+        ("kumamoto-health-lottery", draw_at, OFFICIAL)]
+    index = draws[0][0]
+    assert events[index - 1].at <= draw_at <= events[index + 1].at
 
 
 def test_the_oracle_counts_a_provider_of_both_bases() -> None:
