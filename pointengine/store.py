@@ -21,7 +21,9 @@ An embedded implementation (:mod:`pointengine.memory_store`) and Redis implement
 and pass the same contract tests. Keys are plain strings built by :mod:`pointengine.awards`.
 
 The values handed to the store are named tuples: several are made for every event, and a named
-tuple is built several times faster than a frozen dataclass.
+tuple is built several times faster than a frozen dataclass. :class:`Award`, which the
+embedded store keeps for every transaction that earned points, stays a slotted dataclass, 8
+bytes smaller.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ class Applied:
     reversed: dict[str, int] = field(default_factory=dict)
 
 
-class Award(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Award:
     """One award a transaction earned, remembered so that a refund can take its share back."""
 
     program: str
