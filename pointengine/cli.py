@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import pickle
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pointengine import checkpoint
 from pointengine.catalog import Catalog, load_catalog
 from pointengine.cli_service import register as register_service_commands
 from pointengine.engine import Decision, Engine
@@ -83,13 +87,20 @@ def replay_command(
         "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
         "the embedded store")] = None,
     watch: Annotated[bool, typer.Option(
-        help="reload changed rule files between batches (embedded store)")] = False,
+        help="reload changed rule files between batches")] = False,
+    checkpoint_every: Annotated[float, typer.Option(
+        help="seconds between checkpoints of the embedded state (at batch boundaries)")]
+    = 300.0,
 ) -> None:
-    """Evaluate a stream; append to the ledger; write rejects and a summary."""
+    """Evaluate a stream; append to the ledger; write rejects and a summary.
+
+    Ctrl-C stops the replay after the current batch and saves the state; replaying the same
+    file again continues where it stopped (events already applied are duplicates).
+    """
     catalog = _catalog(rules)
     out.mkdir(parents=True, exist_ok=True)
     if redis_url is not None:
-        _replay_on_redis(events, catalog, redis_url, out)
+        _replay_on_redis(events, catalog, redis_url, out, rules if watch else None)
         return
     state, ledger = out / "state.pickle", out / "ledger.jsonl"
     if fresh:
@@ -99,31 +110,70 @@ def replay_command(
         err.print(f"{ledger} exists but {state} does not: the ledger cannot be continued "
                   "without the state that produced it; use --fresh to start over")
         raise typer.Exit(2)
+    store = _restore(state, ledger) if state.exists() else MemoryStore()
     sink = FileSink(ledger)
-    store = _restore(state, sink) if state.exists() else MemoryStore(sink)
+    store.sink = sink
     engine = Engine(catalog, store)
     watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
+    saved_at = [time.monotonic()]
+
+    def after_batch(decisions: list[Decision]) -> None:
+        if watcher is not None:
+            watcher.after_batch(decisions)
+        if time.monotonic() - saved_at[0] >= checkpoint_every:
+            checkpoint.save(state, store, sink)
+            saved_at[0] = time.monotonic()
+
     try:
-        report = _replay_with_progress(events, engine, out / "rejects.jsonl", watcher)
+        with _stop_on_interrupt() as stop:
+            report = _replay_with_progress(events, engine, out / "rejects.jsonl", after_batch,
+                                           stop)
+        checkpoint.save(state, store, sink)
     finally:
         sink.close()
         engine.close()
-    store.sink = None  # type: ignore[assignment]
-    state.write_bytes(pickle.dumps(store, protocol=pickle.HIGHEST_PROTOCOL))
-    store.sink = sink
     _write_summary(report, out / "summary.json")
     _print_report(report, out)
+    if report.stopped_early:
+        err.print(f"interrupted: the state is saved in {state}; replay {events} again to "
+                  "continue (applied events count as duplicates)")
+        raise typer.Exit(130)
 
 
-def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path) -> None:
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the replay to stop after its batch; a second one stops at once."""
+    asked = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+        err.print("stopping after this batch (Ctrl-C again to stop at once, without saving)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield lambda: False
+        return
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
+                     watch: Path | None) -> None:
     import redis
 
     from pointengine.redis_store import RedisStore
 
     store = RedisStore(redis.Redis.from_url(url))
     engine = Engine(catalog, store)
+    watcher = CatalogWatcher(watch, engine, on_result=_log_reload) if watch else None
     try:
-        report = _replay_with_progress(events, engine, out / "rejects.jsonl")
+        report = _replay_with_progress(events, engine, out / "rejects.jsonl",
+                                       watcher.after_batch if watcher else None)
     finally:
         engine.close()
         store.close()
@@ -131,12 +181,16 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path) -> Non
     _print_report(report, out, ledger=f"{url} stream {store.keys.ledger}")
 
 
-def _restore(path: Path, sink: FileSink) -> MemoryStore:
-    store = pickle.loads(path.read_bytes())
-    if not isinstance(store, MemoryStore):
-        raise typer.BadParameter(f"{path} is not a saved embedded store")
-    store.sink = sink
-    return store
+def _restore(state: Path, ledger: Path) -> MemoryStore:
+    try:
+        restored = checkpoint.restore(state, ledger)
+    except checkpoint.CheckpointError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    if restored.dropped_lines:
+        err.print(f"{ledger}: cut {restored.dropped_lines:,} line(s) written after the last "
+                  f"checkpoint; their events are applied again", markup=False)
+    return restored.store
 
 
 def _log_reload(result: ReloadResult) -> None:
@@ -145,7 +199,8 @@ def _log_reload(result: ReloadResult) -> None:
 
 
 def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
-                          watcher: CatalogWatcher | None = None) -> ReplayReport:
+                          after_batch: Callable[[list[Decision]], None] | None = None,
+                          should_stop: Callable[[], bool] | None = None) -> ReplayReport:
     size = events.stat().st_size
     columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeRemainingColumn())
@@ -153,7 +208,7 @@ def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
         task = bar.add_task("replay", total=size)
         return replay(events, engine, rejects=rejects,
                       on_progress=lambda done: bar.update(task, completed=done),
-                      on_decisions=watcher.after_batch if watcher is not None else None)
+                      on_decisions=after_batch, should_stop=should_stop)
 
 
 def _write_summary(report: ReplayReport, path: Path) -> None:

@@ -69,6 +69,11 @@ class FileSink:
         """Append the entries' JSON lines."""
         self._file.write(b"".join(e.to_json() for e in entries))
 
+    def flush(self) -> int:
+        """Write out what is buffered; return the file's length in bytes."""
+        self._file.flush()
+        return self._file.tell()
+
     def close(self) -> None:
         """Flush and close the file."""
         self._file.close()

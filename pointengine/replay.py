@@ -38,6 +38,7 @@ class ReplayReport:
     reasons: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    stopped_early: bool = False
 
     @property
     def events_per_second(self) -> float:
@@ -116,8 +117,12 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
 def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
            on_progress: Callable[[int], None] | None = None,
            on_decisions: Callable[[list[Decision]], None] | None = None,
-           batch: int = BATCH) -> ReplayReport:
-    """Replay ``events`` through ``engine``; return the report."""
+           batch: int = BATCH, should_stop: Callable[[], bool] | None = None) -> ReplayReport:
+    """Replay ``events`` through ``engine``; return the report.
+
+    ``should_stop`` is asked after each batch; when it says yes the replay ends there, between
+    batches, and the report says it stopped early.
+    """
     report = ReplayReport()
     started = time.perf_counter()
     reject_handle = rejects.open("ab") if rejects is not None else None
@@ -132,6 +137,9 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
                     on_decisions(decisions)
                 if on_progress is not None:
                     on_progress(handle.tell())
+                if should_stop is not None and should_stop():
+                    report.stopped_early = True
+                    break
     finally:
         if reject_handle is not None:
             reject_handle.close()

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import csv
 import io
-import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pointengine import checkpoint
 from pointengine.errors import IntegrityError
 from pointengine.ledger import LedgerEntry, read_ledger
-from pointengine.memory_store import MemoryStore
 from pointengine.redis_store import RedisStore
 
 __all__ = ["COLUMNS", "Settlement", "SettlementLine", "settle", "settle_file", "settle_redis"]
@@ -145,8 +144,15 @@ def settle_file(ledger: Path, state: Path | None = None) -> Settlement:
     given (``state.pickle`` written by ``pointengine replay``, a file this program wrote)."""
     totals = None
     if state is not None:
-        store = pickle.loads(state.read_bytes())
-        if not isinstance(store, MemoryStore):
-            raise IntegrityError(f"{state} is not a saved embedded store")
+        try:
+            store, recorded = checkpoint.load(state)
+        except checkpoint.CheckpointError as exc:
+            raise IntegrityError(str(exc)) from None
+        size = ledger.stat().st_size
+        if recorded is not None and size != recorded:
+            raise IntegrityError(
+                f"{ledger} has {size:,} bytes but the state in {state} was saved when it had "
+                f"{recorded:,}: the run that wrote it stopped before its last checkpoint; "
+                "replay the stream again (it cuts the ledger back and re-applies) to settle")
         totals = store.totals()
     return settle(read_ledger(ledger), totals)
