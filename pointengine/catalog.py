@@ -11,6 +11,7 @@ forward, and a trigger suits its award.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -155,13 +156,31 @@ class Catalog:
         return {p.id: p.basis for p in self.providers.values()}
 
 
+def rule_files(root: Path) -> list[Path]:
+    """Every ``*.yaml`` under ``root``, sorted, following symlinked folders (once each).
+
+    Deployments often link each municipality's folder in from elsewhere; a link that leads
+    back to a folder already walked is skipped.
+    """
+    found: list[Path] = []
+    walked: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in walked:
+            subfolders.clear()
+            continue
+        walked.add(real)
+        found.extend(Path(folder) / n for n in names if n.endswith(".yaml"))
+    return sorted(found)
+
+
 def load_catalog(root: Path) -> Catalog:
     """Load and check every rule file under ``root``; raise RuleFileError listing all problems."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     providers = _load_providers(root / "providers.yaml", problems)
     programs: dict[str, Program] = {}
-    for path in sorted(root.rglob("*.yaml")):
+    for path in rule_files(root):
         if path.name == "providers.yaml" and path.parent == root:
             continue
         program = _load_program(path, root, providers, problems, warnings)

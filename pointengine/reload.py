@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pointengine.catalog import Catalog, Program, load_catalog
+from pointengine.catalog import Catalog, Program, load_catalog, rule_files
 from pointengine.engine import Decision, Engine
 from pointengine.errors import Problem, RuleFileError
 from pointengine.programs import ProgramVersion
@@ -139,7 +139,7 @@ class CatalogWatcher:
 
     def _scan(self) -> Stat:
         out: Stat = {}
-        for path in self.root.rglob("*.yaml"):
+        for path in rule_files(self.root):
             try:
                 info = path.stat()
             except FileNotFoundError:  # removed while we looked

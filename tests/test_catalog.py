@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pointengine.catalog import load_catalog, routing_keys
+from pointengine.catalog import load_catalog, routing_keys, rule_files
 from pointengine.errors import RuleFileError
 from tests.world import RULES
 
@@ -163,3 +163,12 @@ versions:
     assert routing_keys(catalog.programs["atsuma-premium"].versions[1]) == {"res:015814"}
     found = catalog.candidates(["res:015814", "store:015814"], "purchase")
     assert [p.id for p in found] == ["atsuma-premium"]
+
+
+def test_symlinked_folders_are_followed_once(rules: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "atsuma-repo"
+    write(elsewhere, "premium.yaml", ATSUMA)
+    (rules / "015814-atsuma").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(rules, target_is_directory=True)  # must not recurse
+    assert [p.name for p in rule_files(rules)] == ["premium.yaml", "providers.yaml"]
+    assert "atsuma-premium" in load_catalog(rules).programs
