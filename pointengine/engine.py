@@ -59,6 +59,9 @@ class Decision:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
+_ROUTES_KEPT = 100_000  # routes remembered (type, provider, places); then forgotten at once
+
+
 class _Refused(Exception):
     """An event the engine refuses before it reaches the store."""
 
@@ -74,6 +77,7 @@ class Engine:
         self._rulesets: dict[int, CompiledRuleset] = {}
         self._codes = registry()
         self._place_keys = _PlaceKeys()
+        self._routes: dict[tuple[str | int, ...], list[Program]] = {}
 
     def close(self) -> None:
         """Drop every compiled ruleset."""
@@ -92,6 +96,7 @@ class Engine:
             self._rulesets.pop(key).close()
         self.catalog = catalog
         self._bases = catalog.bases()
+        self._routes = {}
 
     def ruleset(self, version: ProgramVersion) -> CompiledRuleset:
         """The compiled ruleset of a program version (compiled on first use)."""
@@ -186,6 +191,19 @@ class Engine:
 
     def _route(self, event: AnyEvent, fact: Fact) -> list[Program]:
         # The fact already holds the store's and the person's places at the event's time.
+        if isinstance(event, Participation):
+            return self._find(event, fact)
+        route = (event.type, fact["provider"], fact["residence"], fact["residence_pref"],
+                 fact["store_place"], fact["store_pref"])
+        found = self._routes.get(route)
+        if found is None:
+            found = self._find(event, fact)
+            if len(self._routes) >= _ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[route] = found
+        return found
+
+    def _find(self, event: AnyEvent, fact: Fact) -> list[Program]:
         keys: list[str] = ["national", ANYWHERE]
         if fact["provider"]:
             keys.append(via(str(fact["provider"])))
