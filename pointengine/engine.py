@@ -142,6 +142,15 @@ class Engine:
 
     def _intents(self, event: AnyEvent, persons: dict[str, Person],
                  decision: Decision) -> list[Intent]:
+        kind = type(event)
+        if kind is Purchase or kind is Charge:  # most events: the short way
+            assert isinstance(event, Purchase | Charge)
+            self._known_provider(event.provider)
+            key = event.key
+            person = persons.get(event.person)
+            claims = self._claims(event, person, decision, []) if person is not None else ()
+            return [Intent(key, event.person, event.at.isoformat(), claims=claims,
+                           transaction=key, amount=event.amount)]
         person = persons.get(event.person)
         changed = self._changed_person(event, person)
         if changed is not None:
@@ -154,26 +163,27 @@ class Engine:
             return [Intent(event.key, event.person, at,
                            refund_of=f"{event.source}/{event.transaction}",
                            refund_amount=event.amount)]
-        claims: list[Claim] = []
         tallies: list[tuple[str, int]] = []
-        if person is not None:
-            fact = build_fact(event, person, self._bases)
-            for program in self._route(event, fact):
-                version = program.version_at(event.at)
-                claim = self._decide(version, event, person, fact, decision, tallies)
-                if claim is not None:
-                    claims.append(claim)
-        transaction = event.key if isinstance(event, Purchase | Charge) else None
-        return [Intent(
-            event.key, event.person, at, claims=tuple(claims), person_state=changed,
-            transaction=transaction,
-            amount=event.amount if isinstance(event, Purchase | Charge) else 0,
-            tallies=tuple(tallies),
-        )]
+        claims = self._claims(event, person, decision, tallies) if person is not None else ()
+        return [Intent(event.key, event.person, at, claims=claims, person_state=changed,
+                       tallies=tuple(tallies))]
+
+    def _claims(self, event: AnyEvent, person: Person, decision: Decision,
+                tallies: list[tuple[str, int]]) -> tuple[Claim, ...]:
+        """What each program the event concerns asks for it (lottery tallies go to ``tallies``)."""
+        fact = build_fact(event, person, self._bases)
+        claims: list[Claim] = []
+        for program in self._route(event, fact):
+            claim = self._decide(program.version_at(event.at), event, person, fact, decision,
+                                 tallies)
+            if claim is not None:
+                claims.append(claim)
+        return tuple(claims)
 
     def _decide(self, version: ProgramVersion, event: AnyEvent, person: Person, fact: Fact,
                 decision: Decision, tallies: list[tuple[str, int]]) -> Claim | None:
-        failed = self.ruleset(version).first_failure(fact)
+        ruleset = self._rulesets.get(id(version)) or self.ruleset(version)
+        failed = ruleset.first_failure(fact)
         wanted = 0
         if failed is None:
             if isinstance(version.award, Lottery):
@@ -245,8 +255,6 @@ class Engine:
             new = person.copy() if person is not None else Person(event.person)
             new.move(event.at, event.residence)
             return new
-        if isinstance(event, Purchase | Charge):
-            self._known_provider(event.provider)
         return None
 
     def _known_provider(self, provider: str) -> None:
