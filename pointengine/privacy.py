@@ -13,6 +13,10 @@ _TWELVE_DIGITS = re.compile(rb"(?<![0-9])[0-9]{12}(?![0-9])")
 # Maximal runs of 12 or more digits: twice as fast to scan for as the lookarounds above, and a
 # run of exactly 12 is a standalone one.
 _DIGIT_RUNS = re.compile(rb"[0-9]{12,}")
+# Every digit as "0", everything else as a space: a run of 12 digits is then found by
+# bytes.find, several times faster than any regular expression, and most input has none.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_TWELVE_ZEROS = b"0" * 12
 
 
 def my_number_check_digit(first_eleven: str) -> int:
@@ -34,6 +38,8 @@ def is_my_number(value: str) -> bool:
 
 def carries_my_number(raw: bytes) -> bool:
     """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
+    if raw.translate(_DIGITS_AS_ZEROS).find(_TWELVE_ZEROS) < 0:
+        return False
     return any(m.end() - m.start() == 12 and is_my_number(m.group().decode())
                for m in _DIGIT_RUNS.finditer(raw))
 
