@@ -19,10 +19,11 @@ from pointengine.engine import Engine
 from pointengine.errors import IntegrityError, PointEngineError
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.redis_store import RedisStore
+from pointengine.reload import CatalogWatcher
 from pointengine.settlement import Settlement, settle_file, settle_redis
 from pointengine.signing import load_secrets
 from pointengine.streams import DEFAULT_SHARDS
-from pointengine.worker import Worker
+from pointengine.worker import Worker, log_reload
 
 __all__ = ["register", "serve", "settle_command", "worker_command"]
 
@@ -77,6 +78,8 @@ def worker_command(
         help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
     until_empty: Annotated[bool, typer.Option(
         help="exit once the stream is drained")] = False,
+    watch: Annotated[bool, typer.Option(
+        help="reload changed rule files between batches, without a restart")] = True,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Evaluate the ingestion stream's shards as one worker of the group (per-person order)."""
@@ -84,8 +87,10 @@ def worker_command(
     client = redis.Redis.from_url(redis_url)
     engine = Engine(load_catalog(rules), RedisStore(redis.Redis.from_url(redis_url),
                                                     prefix=prefix))
+    watcher = CatalogWatcher(rules, engine, on_result=log_reload) if watch else None
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
-                    lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards)
+                    lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
+                    watcher=watcher)
     try:
         worker.run(until_empty=until_empty)
     except KeyboardInterrupt:

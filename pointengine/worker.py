@@ -57,6 +57,7 @@ import redis
 from pointengine.engine import Engine
 from pointengine.errors import InputError, OperationalError
 from pointengine.events import AnyEvent
+from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.streams import (
     DEFAULT_SHARDS,
     DRAWS,
@@ -122,15 +123,18 @@ class Worker:
 
     ``lease_ms`` is how long a shard stays with a worker that stopped renewing (a dead one's
     shards are taken over after that); ``claim_idle_ms`` is its former name. ``shards`` is K if
-    Redis does not hold one yet.
+    Redis does not hold one yet. ``watcher``, when given, is polled before every batch, so
+    changed rule files take effect without a restart (see :mod:`pointengine.reload`).
     """
 
     def __init__(self, client: redis.Redis, engine: Engine, *, prefix: str = "pe:",
                  name: str | None = None, count: int = 100, block_ms: int = 1000,
                  lease_ms: int = 10_000, claim_idle_ms: int | None = None,
-                 max_attempts: int = 5, shards: int = DEFAULT_SHARDS) -> None:
+                 max_attempts: int = 5, shards: int = DEFAULT_SHARDS,
+                 watcher: CatalogWatcher | None = None) -> None:
         self.client = client
         self.engine = engine
+        self.watcher = watcher
         self.keys = StreamKeys.under(prefix)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
         self.token = f"{self.name}/{uuid.uuid4().hex}"
@@ -322,6 +326,8 @@ class Worker:
 
     def step(self, block_ms: int | None = None) -> int:
         """Read, evaluate and acknowledge one batch; the number of entries handled."""
+        if self.watcher is not None:
+            self.watcher.poll()
         entries = self.read(block_ms)
         if not entries:
             return 0
@@ -411,6 +417,15 @@ class Worker:
         finally:
             with contextlib.suppress(redis.RedisError):
                 self.leave()
+
+
+def log_reload(result: ReloadResult) -> None:
+    """Log what a rules reload did: a swap as info, a refused edit as an error."""
+    lines = result.lines()
+    if lines:
+        level = log.error if result.status == "rejected" else log.info
+        level(lines[0], extra={"fields": {"changed": list(result.changed),
+                                          "details": lines[1:]}})
 
 
 def _now_ms() -> int:

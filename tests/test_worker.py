@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from pointengine.ledger import ListSink
 from pointengine.memory_store import MemoryStore
 from pointengine.redis_server import RedisServer
 from pointengine.redis_store import RedisStore
+from pointengine.reload import CatalogWatcher
 from pointengine.settlement import settle_redis
 from pointengine.streams import DRAWS, StreamKeys, encode_entry, route, shard_count
 from pointengine.worker import Worker
@@ -329,3 +331,44 @@ def test_a_lottery_draw_sees_exactly_the_entries_before_it(
     got = {e.person for e in RedisStore(redis_server.client()).ledger()
            if e.program == "kumamoto-health-lottery"}
     assert got == winners
+
+
+CHIYODA_NEW = """\
+id: test-chiyoda-new
+name: 千代田区 reload test (+10% for residents)
+jurisdiction: "131016"
+phase: 2
+on: [purchase]
+restriction: {persons: residents}
+award: {kind: premium, rate: 10%, cap: 1000}
+"""
+
+
+def _purchase(n: int, person: str) -> AnyEvent:
+    return event_from_dict({
+        "type": "purchase", "source": "paypay", "id": f"reload-{n}", "person": person,
+        "at": "2022-03-01T12:00:00+09:00", "provider": "paypay", "amount": 4000,
+        "store": "ST1", "store_municipality": "131016"})
+
+
+def test_a_worker_takes_up_changed_rule_files_without_a_restart(
+        redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    engine = Engine(load_catalog(rules), RedisStore(redis_server.client()))
+    watcher = CatalogWatcher(rules, engine, interval=0)
+    worker = Worker(redis_server.client(), engine, name="w", block_ms=50, watcher=watcher)
+    person = "MK-RELOAD"
+    enqueue(redis_client, [event_from_dict({
+        "type": "mynapoint_application", "source": "mykey", "id": "a-reload", "person": person,
+        "at": "2022-02-01T09:00:00+09:00", "phase": 2, "provider": "paypay",
+        "card_applied_on": "2021-12-01", "residence": "131016"}), _purchase(1, person)])
+    worker.run(until_empty=True)
+    (rules / "131016-test").mkdir()
+    (rules / "131016-test" / "new.yaml").write_text(CHIYODA_NEW, encoding="utf-8")
+    enqueue(redis_client, [_purchase(2, person)])
+    worker.run(until_empty=True)
+    engine.close()
+    awards = [(e.event, e.program, e.points) for e in RedisStore(redis_server.client()).ledger()]
+    assert awards == [("paypay/reload-1", CARD, 1000), ("paypay/reload-2", CARD, 1000),
+                      ("paypay/reload-2", "test-chiyoda-new", 400)]
