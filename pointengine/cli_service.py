@@ -44,6 +44,10 @@ def serve(
     processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     shards: Annotated[int, typer.Option(
         help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
+    min_replicas: Annotated[int, typer.Option(
+        help="answer 202 only once this many Redis replicas hold the entries (WAIT)")] = 0,
+    replica_timeout_ms: Annotated[int, typer.Option(
+        help="how long to wait for the replicas before answering 503")] = 1_000,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Run the HTTP ingestion service (providers post signed transactions)."""
@@ -52,6 +56,8 @@ def serve(
     os.environ["POINTENGINE_REDIS_URL"] = redis_url
     os.environ["POINTENGINE_PREFIX"] = prefix
     os.environ["POINTENGINE_SHARDS"] = str(shards)
+    os.environ["POINTENGINE_MIN_REPLICAS"] = str(min_replicas)
+    os.environ["POINTENGINE_REPLICA_TIMEOUT_MS"] = str(replica_timeout_ms)
     os.environ["POINTENGINE_LOG_LEVEL"] = log_level.upper()
     if secrets is not None:
         os.environ["POINTENGINE_SECRETS_FILE"] = str(secrets.resolve())

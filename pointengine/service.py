@@ -18,7 +18,10 @@ shard streams of their persons (:mod:`pointengine.streams`; ``entries`` are ``<s
 401 unsigned, wrongly signed, stale or replayed; 403 a provider posting for another; 404 an
 unknown provider; 413 a body over the limit; 422 a malformed payload or record, with
 ``reason`` (the error's ``reason_code``), ``detail`` and ``rejects`` (``item``, ``position``,
-``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream.
+``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream,
+except a 503 ``not_replicated`` (fewer than ``min_replicas`` replicas confirmed the entries in
+time): its entries may be in the primary's stream, and a retry is safe because every event is
+applied once by its key.
 Every answer is logged as one JSON line (:mod:`pointengine.jsonlog`); messages never carry a My
 Number.
 """
@@ -93,6 +96,9 @@ class ServiceConfig:
     max_body: int = MAX_BODY
     shards: int = DEFAULT_SHARDS
     """K, the number of person shards, unless Redis already holds one."""
+    min_replicas: int = 0
+    """Replicas that must hold the entries before a 202 (Redis ``WAIT``); 0 trusts the primary."""
+    replica_timeout_ms: int = 1_000
 
 
 @dataclass
@@ -272,16 +278,38 @@ class _Service:
                     pipe.xadd(self.keys.shard(shard), entry)
                     names.append(shard)
             ids = [f"{shard}/{_text(i)}" for shard, i in zip(names, pipe.execute(), strict=True)]
+            self._wait_for_replicas()
         except redis.RedisError as exc:
             with contextlib.suppress(redis.RedisError):
                 self.config.verifier.forget(headers)
             raise _Refusal(503, "unavailable", f"the stream is unavailable: {exc}") from None
+        except _Refusal:
+            with contextlib.suppress(redis.RedisError):
+                self.config.verifier.forget(headers)  # so that the provider may retry
+            raise
         self.accepted_requests.labels(provider).inc()
         self.accepted_events.labels(provider).inc(len(events))
         for reject in rejects:
             self.rejected_records.labels(provider, reject.reason).inc()
         return 202, {"status": "accepted", "accepted": len(events), "entries": ids,
                      "rejects": [r.doc() for r in rejects[:100]]}
+
+
+    def _wait_for_replicas(self) -> None:
+        """Refuse with 503 unless ``min_replicas`` replicas confirm the writes in time.
+
+        The entries are then in the primary's stream but perhaps nowhere else: the provider
+        is told to retry, which is safe because every event is applied once by its key.
+        """
+        wanted = self.config.min_replicas
+        if wanted <= 0:
+            return
+        confirmed = int(self.config.client.wait(wanted, self.config.replica_timeout_ms))
+        if confirmed < wanted:
+            raise _Refusal(503, "not_replicated",
+                           f"{confirmed} of {wanted} replica(s) confirmed the entries within "
+                           f"{self.config.replica_timeout_ms} ms; retry the request (events "
+                           "are applied once, so a retry is safe)")
 
 
 def _split(body: bytes, adapter: ProviderAdapter) -> list[bytes]:
@@ -378,7 +406,8 @@ def app_from_env() -> FastAPI:
 
     ``POINTENGINE_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``POINTENGINE_PREFIX``
     (``pe:``), ``POINTENGINE_SECRETS_FILE`` and ``POINTENGINE_SECRET_<PROVIDER>``,
-    ``POINTENGINE_LOG_LEVEL`` (``INFO``), ``POINTENGINE_SHARDS`` (K if Redis holds none; 16).
+    ``POINTENGINE_LOG_LEVEL`` (``INFO``), ``POINTENGINE_SHARDS`` (K if Redis holds none; 16),
+    ``POINTENGINE_MIN_REPLICAS`` (0) and ``POINTENGINE_REPLICA_TIMEOUT_MS`` (1000).
     """
     configure_logging(os.environ.get("POINTENGINE_LOG_LEVEL", "INFO"))
     client = redis.Redis.from_url(os.environ.get("POINTENGINE_REDIS_URL",
@@ -388,7 +417,10 @@ def app_from_env() -> FastAPI:
     secrets = load_secrets(Path(secrets_file) if secrets_file else None)
     verifier = Verifier(secrets, RedisReplayGuard(client, prefix=prefix))
     shards = int(os.environ.get("POINTENGINE_SHARDS", DEFAULT_SHARDS))
-    return create_app(ServiceConfig(client, verifier, prefix=prefix, shards=shards))
+    return create_app(ServiceConfig(
+        client, verifier, prefix=prefix, shards=shards,
+        min_replicas=int(os.environ.get("POINTENGINE_MIN_REPLICAS", 0)),
+        replica_timeout_ms=int(os.environ.get("POINTENGINE_REPLICA_TIMEOUT_MS", 1_000))))
 
 
 def _text(value: bytes | str) -> str:

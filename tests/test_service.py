@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,30 @@ def test_health_reports_a_dead_redis(keys: dict[str, bytes]) -> None:
     app = create_app(ServiceConfig(client, Verifier(keys, RedisReplayGuard(client))))
     with TestClient(app) as http:
         assert http.get("/health").status_code == 503
+
+
+def test_with_min_replicas_a_202_waits_for_a_replica(keys: dict[str, bytes]) -> None:
+    from pointengine.service import ServiceConfig, create_app
+
+    with RedisServer() as primary:
+        replica = RedisServer(args=("--replicaof", "127.0.0.1", str(primary.port))).start()
+        try:
+            deadline = time.monotonic() + 30
+            while replica.client().info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica did not connect"
+                time.sleep(0.1)
+            client = primary.client()
+            config = ServiceConfig(client, Verifier(keys, RedisReplayGuard(client)),
+                                   min_replicas=1, replica_timeout_ms=300)
+            with TestClient(create_app(config)) as http:
+                assert post(http, keys, "quickpay", quickpay_body())["_status"] == 202
+                replica.stop()
+                body = quickpay_body(transactionId="QP-0002")
+                headers = sign("quickpay", keys["quickpay"], body)
+                for _ in range(2):  # the retry is not refused as a replay
+                    answer = http.post("/providers/quickpay/transactions", content=body,
+                                       headers=headers)
+                    assert answer.status_code == 503
+                    assert answer.json()["reason"] == "not_replicated"
+        finally:
+            replica.stop()
