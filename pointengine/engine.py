@@ -221,7 +221,9 @@ class Engine:
         for field_name in ("residence", "residence_pref", "store_place", "store_pref"):
             code = fact[field_name]
             if code:
-                keys.extend(places[code][field_name])
+                # Explaining, every program of every place is asked, so that a visitor learns
+                # that a residents-only program refused them for not living there.
+                keys.extend(places[code]["any" if self.explain else field_name])
         if isinstance(event, Participation):
             keys.extend(as_place(j) for j in self._codes.jurisdictions_of(event.municipality))
         return self.catalog.candidates(dict.fromkeys(keys), event.type)
@@ -299,15 +301,17 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-class _PlaceKeys(dict[str | int, dict[str, tuple[str, str]]]):
-    """Code → fact field → the routing keys an event with that code in that field reaches."""
+class _PlaceKeys(dict[str | int, dict[str, tuple[str, ...]]]):
+    """Code → fact field → the routing keys an event with that code in that field reaches
+    (``any``: every key of the code)."""
 
-    def __missing__(self, code: str | int) -> dict[str, tuple[str, str]]:
+    def __missing__(self, code: str | int) -> dict[str, tuple[str, ...]]:
         text = str(code)
         person = (as_resident(text), as_place(text))
         store = (as_store(text), as_place(text))
         keys = {"residence": person, "residence_pref": person,
-                "store_place": store, "store_pref": store}
+                "store_place": store, "store_pref": store,
+                "any": (as_resident(text), as_store(text), as_place(text))}
         self[code] = keys
         return keys
 

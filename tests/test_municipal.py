@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from pointengine.catalog import load_catalog
+from pointengine.engine import Engine
+from pointengine.memory_store import MemoryStore
 from tests.world import RULES, World
 
 P1 = {"phase": 1, "at": "2020-10-01", "card": "2020-08-01"}
@@ -177,9 +179,27 @@ def test_provider_allocation_refuses_persons_past_it(tmp_path: Path) -> None:
 
 
 def test_the_router_asks_a_residents_program_only_for_its_residents(world: World) -> None:
-    world.apply(residence="342092")
-    away = world.buy(10_000, where="131016")
-    assert world.failed(away, "miyoshi-premium") == "in_region"  # asked, and refused
+    engine = Engine(world.engine.catalog, MemoryStore())  # deciding, not explaining
+    miyoshi = engine.ruleset(engine.catalog.programs["miyoshi-premium"].current)
+
+    def asked() -> int:
+        return miyoshi.hits + miyoshi.misses
+
+    resident = world.event("mynapoint_application", "MK-A", "2022-01-10", phase=2,
+                           provider="paypay", card_applied_on="2021-12-01", residence="342092")
+    visitor = world.event("mynapoint_application", "MK-B", "2022-01-10", phase=2,
+                          provider="paypay", card_applied_on="2021-12-01", residence="131016")
+    engine.process([resident, visitor])
+    engine.process([world.event("purchase", "MK-A", "2022-02-01", provider="paypay",
+                                amount=10_000, store="S", store_municipality="131016")])
+    assert asked() == 1  # a resident shopping elsewhere: asked (and refused: in_region)
+    engine.process([world.event("purchase", "MK-B", "2022-02-01", provider="paypay",
+                                amount=10_000, store="S", store_municipality="342092")])
+    assert asked() == 1  # a visitor: never asked
+    engine.close()
+
+
+def test_explaining_asks_every_program_of_the_places(world: World) -> None:
     world.apply(person="MK-B", residence="131016")
     visitor = world.buy(10_000, person="MK-B", where="342092")
-    assert "miyoshi-premium" not in {v.program for v in visitor.verdicts}  # never asked
+    assert world.failed(visitor, "miyoshi-premium") == "resident"
