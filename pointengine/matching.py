@@ -46,7 +46,8 @@ _LOCK = threading.Lock()  # the C engine is not documented as thread-safe
 
 DEFAULT_CACHE_SIZE = 200_000
 _SHARED: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], int], list[int]]] = {}
-_CLASS_CACHES: dict[tuple[Value, ...], dict[Value, int]] = {}  # constants → value → class
+# constants → (value → class, [users]): dropped with the last ruleset that uses it
+_CLASS_CACHES: dict[tuple[Value, ...], tuple[dict[Value, int], list[int]]] = {}
 
 
 def to_json(c: Condition) -> dict[str, Any]:
@@ -195,9 +196,12 @@ class CompiledRuleset:
         # every ruleset (1,741 programs with the same period share the days' classes).
         by_order_fields = [f for f in classified if f in by_order]
         self._classifiers = tuple(_classifier(constants.get(f, set())) for f in by_order_fields)
+        self._class_keys = tuple(tuple(sorted(constants.get(f, ()))) for f in by_order_fields)
         with _LOCK:
-            self._seen = tuple(_CLASS_CACHES.setdefault(tuple(sorted(constants.get(f, ()))), {})
-                               for f in by_order_fields)
+            caches = [_CLASS_CACHES.setdefault(k, ({}, [0])) for k in self._class_keys]
+            for _, users in caches:
+                users[0] += 1
+        self._seen = tuple(cache for cache, _ in caches)
         self._order_values = _getter(by_order_fields)
         self._group_values = tuple(_getter(g) for g in self._equal_groups)
         self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
@@ -307,7 +311,8 @@ class CompiledRuleset:
         return fired[0]
 
     def close(self) -> None:
-        """Drop the ruleset from durable_rules (and the shared memo when it was the last user)."""
+        """Drop the ruleset from durable_rules (and the shared memo and class caches when it
+        was their last user)."""
         if self._handle is not None:
             with _LOCK:
                 _engine.delete_ruleset(self._handle)
@@ -319,7 +324,12 @@ class CompiledRuleset:
                 if shared[1][0] <= 0:
                     del _SHARED[self.shape]
                 self._memo = {}
-
+            for key in self._class_keys:
+                users = _CLASS_CACHES[key][1]
+                users[0] -= 1
+                if users[0] <= 0:
+                    del _CLASS_CACHES[key]
+            self._class_keys = ()
     def __repr__(self) -> str:
         return f"CompiledRuleset({self.name!r}, {len(self.checks)} checks)"
 

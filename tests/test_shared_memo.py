@@ -85,3 +85,20 @@ def test_fields_compared_for_equality_key_on_whether_they_are_equal() -> None:
         assert ruleset.misses == 3  # equal, different, not enrolled
     finally:
         ruleset.close()
+
+
+def test_rulesets_with_one_period_share_the_days_classes_until_the_last_closes() -> None:
+    from pointengine.matching import _CLASS_CACHES
+
+    def period(name: str) -> CompiledRuleset:
+        return CompiledRuleset(name, [Check("period", AllOf((
+            Compare("day", ">=", 20990101), Compare("day", "<=", 20991231))), "in the period")])
+
+    first, second = period("a"), period("b")
+    assert first._seen[0] is second._seen[0]
+    first.first_failure({"day": 20990505})
+    assert second._seen[0] == {20990505: 2}  # between the two constants: classed once
+    first.close()
+    assert (20990101, 20991231) in _CLASS_CACHES
+    second.close()
+    assert (20990101, 20991231) not in _CLASS_CACHES
