@@ -88,9 +88,10 @@ def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
     stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
     with RedisServer() as server:
         url = server.url
-        for _ in range(2):  # the second replay finds every event applied
+        for watch in ([], ["--watch"]):  # the second replay finds every event applied
             result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES),
-                                         "--out", str(tmp_path / "out"), "--redis", url])
+                                         "--out", str(tmp_path / "out"), "--redis", url,
+                                         *watch])
             assert result.exit_code == 0, result.output
         store = RedisStore(server.client())
         assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
