@@ -38,8 +38,14 @@ Three municipal programs, from their rule files' text (``rules/342092-miyoshi``,
 - ``shiga-purchase-premium``: 5% of each purchase, floored, at most 1,000 per person, at a store
   in 滋賀県 (codes 25xxxx), with the phase-1 chosen provider (applied before the purchase)
   when it is a partner (d-barai, paypay, rakuten-edy, rakuten-pay, au-pay, majica), JST day
-  within 2020-09-01..2021-12-31. The partners' allocations in persons (5,000 or more each) and
-  the yen budgets are not modelled: generated streams stay far below them.
+  within 2020-09-01..2021-12-31.
+
+Budgets, as the rule files set them: a yen budget per program (the award that crosses it gets
+the remainder, later ones nothing; a refund gives its share back); a budget in persons and each
+partner's allocation of persons (for the persons whose chosen provider of the program's phase
+it is): a person is admitted, first come first served, by the first award the program wants to
+make for them, even one the caps then clip to nothing, and stays admitted; past the limit a
+person who was not admitted gets nothing from that program.
 
 A residence is the application's, or a later ``residence_change``'s, from its time on; before the
 first known one, the first one. None of these cities has wards.
@@ -115,6 +121,10 @@ class Program:
     cap: int | None = None
     group: str | None = None
     once: bool = False
+    budget: int | None = None  # yen, over all persons
+    persons: int | None = None  # persons admitted, first come first served
+    allocations: tuple[tuple[str, int], ...] = ()  # (provider, persons) for its users
+    phase: int = 2  # whose chosen provider an allocation counts
 
 
 def _premium(person: Person, event: Event, phase: int, window: tuple[dt.date, dt.date],
@@ -222,18 +232,23 @@ def shiga_purchase_premium(person: Person, event: Event) -> int:
 
 TRANSACTIONS = frozenset({"charge", "purchase"})
 MUNICIPAL: tuple[Program, ...] = (
-    Program("miyoshi-premium", frozenset({"purchase"}), miyoshi_premium, cap=6_000),
-    Program("miyazaki-child-grant", frozenset({"mynapoint_application"}), miyazaki_child_grant),
+    Program("miyoshi-premium", frozenset({"purchase"}), miyoshi_premium, cap=6_000,
+            budget=300_000_000),
+    Program("miyazaki-child-grant", frozenset({"mynapoint_application"}), miyazaki_child_grant,
+            budget=120_000_000),
     Program("shiga-purchase-premium", frozenset({"purchase"}), shiga_purchase_premium,
-            cap=1_000),
+            cap=1_000, budget=90_000_000, phase=1, allocations=(
+                ("d-barai", 20_000), ("paypay", 30_000), ("rakuten-edy", 10_000),
+                ("rakuten-pay", 10_000), ("au-pay", 15_000), ("majica", 5_000))),
 )
 PROGRAMS: tuple[Program, ...] = (
-    Program(P1, TRANSACTIONS, phase1_premium, cap=PREMIUM_CAP),
-    Program(P2_CARD, TRANSACTIONS, phase2_card, cap=PREMIUM_CAP, group=GROUP2),
+    Program(P1, TRANSACTIONS, phase1_premium, cap=PREMIUM_CAP, persons=25_340_000, phase=1),
+    Program(P2_CARD, TRANSACTIONS, phase2_card, cap=PREMIUM_CAP, group=GROUP2,
+            persons=69_500_000),
     Program(P2_HEALTH, frozenset({"health_insurance_registration", "mynapoint_application"}),
-            phase2_health, group=GROUP2, once=True),
+            phase2_health, group=GROUP2, once=True, persons=95_000_000),
     Program(P2_FUNDS, frozenset({"public_funds_account_registration", "mynapoint_application"}),
-            phase2_funds, group=GROUP2, once=True),
+            phase2_funds, group=GROUP2, once=True, persons=95_000_000),
 )
 GROUP_CAPS = {GROUP2: PERSON_CAP}
 #: The national programs and the three municipal ones (for a catalog of every rule file).
@@ -357,6 +372,9 @@ class Oracle:
         self.earnings: dict[str, Earning] = {}
         self.ignored = 0
         self._by_id = {p.id: p for p in self.programs}
+        self.spent: dict[str, int] = {}  # program → yen, net of refunds
+        self.admitted: dict[str, set[str]] = {}  # program → persons
+        self.admitted_via: dict[tuple[str, str], int] = {}  # (program, provider) → persons
 
     def feed(self, line: bytes) -> None:
         """Apply one line of the event file."""
@@ -402,7 +420,7 @@ class Oracle:
             if event["type"] not in program.on or (program.once and program.id in person.awarded):
                 continue
             wanted = program.wants(person, event)
-            if wanted <= 0:
+            if wanted <= 0 or not self._admit(program, event["person"], person):
                 continue
             net = person.net.get(program.id, 0)
             if program.cap is not None:
@@ -410,6 +428,8 @@ class Oracle:
             if program.group is not None:
                 room = GROUP_CAPS[program.group] - person.groups.get(program.group, 0)
                 wanted = min(wanted, room)
+            if program.budget is not None:
+                wanted = min(wanted, program.budget - self.spent.get(program.id, 0))
             if wanted <= 0:
                 continue
             self._add(person, program, wanted)
@@ -417,7 +437,28 @@ class Oracle:
                 earning = self.earnings.setdefault(key, Earning(event["person"], event["amount"]))
                 earning.points[program.id] = [wanted, 0]
 
+    def _admit(self, program: Program, person_id: str, person: Person) -> bool:
+        """Admit the person to the program unless a limit in persons is reached."""
+        enrolment = person.enrolments.get(program.phase)
+        provider = enrolment[0] if enrolment is not None else ""
+        allocation = dict(program.allocations).get(provider)
+        if program.persons is None and allocation is None:
+            return True
+        members = self.admitted.setdefault(program.id, set())
+        if person_id in members:
+            return True
+        if program.persons is not None and len(members) >= program.persons:
+            return False
+        via = (program.id, provider)
+        if allocation is not None and self.admitted_via.get(via, 0) >= allocation:
+            return False
+        members.add(person_id)
+        if allocation is not None:
+            self.admitted_via[via] = self.admitted_via.get(via, 0) + 1
+        return True
+
     def _add(self, person: Person, program: Program, points: int) -> None:
+        self.spent[program.id] = self.spent.get(program.id, 0) + points
         person.net[program.id] = person.net.get(program.id, 0) + points
         if program.group is not None:
             person.groups[program.group] = person.groups.get(program.group, 0) + points

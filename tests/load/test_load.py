@@ -161,3 +161,43 @@ def test_the_engine_matches_the_oracle_on_municipal_programs(tmp_path: Path) -> 
     assert expected["MKM2"]["miyoshi-premium"] == 2_700 + 2_700 + 600 - 300
     known = {p.id for p in ALL_PROGRAMS}
     assert [p for p in compare(expected, ledger) if p.split(" ")[1].rstrip(":") in known] == []
+
+
+def test_the_oracle_and_the_engine_agree_when_budgets_and_allocations_run_out(
+        tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+
+    from load.oracle import ALL_PROGRAMS
+    from pointengine.catalog import load_catalog
+    from pointengine.engine import Engine
+    from pointengine.ledger import FileSink
+    from pointengine.memory_store import MemoryStore
+    from pointengine.replay import replay
+
+    root = Path(__file__).resolve().parents[2]
+    rules = tmp_path / "rules"
+    shutil.copytree(root / "rules", rules)
+    miyoshi = rules / "342092-miyoshi" / "premium.yaml"
+    miyoshi.write_text(miyoshi.read_text(encoding="utf-8").replace(
+        "budget: {yen: 300000000}", "budget: {yen: 40000}"), encoding="utf-8")
+    card = rules / "national" / "phase2-card.yaml"
+    card.write_text(card.read_text(encoding="utf-8").replace(
+        "budget: {persons: 69500000}", "budget: {persons: 150}"), encoding="utf-8")
+    tight = {"miyoshi-premium": {"budget": 40_000}, "national-phase2-card": {"persons": 150}}
+    programs = tuple(dataclasses.replace(p, **tight.get(p.id, {})) for p in ALL_PROGRAMS)
+
+    stream = tmp_path / "events.jsonl"
+    generate(stream, persons=1_500, events=20_000, seed=9, focus=("342092",), focus_share=0.3)
+    ledger = tmp_path / "ledger.jsonl"
+    sink = FileSink(ledger)
+    engine = Engine(load_catalog(rules), MemoryStore(sink))
+    replay(stream, engine)
+    sink.close()
+    engine.close()
+    expected = expected_points(stream, programs)
+    miyoshi_paid = sum(p.get("miyoshi-premium", 0) for p in expected.values())
+    assert 40_000 - 2_000 < miyoshi_paid <= 40_000  # the budget ran out (refunds give back)
+    assert sum(1 for p in expected.values() if "national-phase2-card" in p) <= 150
+    known = {p.id for p in programs}
+    assert [p for p in compare(expected, ledger) if p.split(" ")[1].rstrip(":") in known] == []
