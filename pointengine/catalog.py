@@ -61,7 +61,10 @@ class Program:
 
     def version_at(self, at: dt.datetime) -> ProgramVersion:
         """The version in force for an event at ``at`` (the first version before any change)."""
-        return self.versions[max(bisect_right(self.starts, at) - 1, 0)]
+        versions = self.versions
+        if len(versions) == 1:  # most programs never change
+            return versions[0]
+        return versions[max(bisect_right(self.starts, at) - 1, 0)]
 
     @property
     def current(self) -> ProgramVersion:

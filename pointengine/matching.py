@@ -203,6 +203,7 @@ class CompiledRuleset:
                 users[0] += 1
         self._seen = tuple(cache for cache, _ in caches)
         self._order_values = _getter(by_order_fields)
+        self._raw_values = _getter(self._raw)
         self._group_values = tuple(_getter(g) for g in self._equal_groups)
         self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
         ranks = {f: {v: i for i, v in enumerate(sorted(constants.get(f, ())))}
@@ -240,17 +241,19 @@ class CompiledRuleset:
             classes = tuple(map(dict.get, self._seen, ordered))
             if None in classes:
                 classes = self._classify(ordered)
-            out: tuple[Any, ...] = (tuple(fact[f] for f in self._raw), classes,
+            out: tuple[Any, ...] = (self._raw_values(fact), classes,
                                     tuple(map(dict.get, self._equal_index,
                                               self._equal_values(fact))))
-            for group in self._group_values:
-                grouped = group(fact)
-                pattern = self._patterns.get(grouped)
-                if pattern is None:
-                    pattern = tuple(grouped.index(v) for v in grouped)
-                    if len(self._patterns) < self.cache_size:
-                        self._patterns[grouped] = pattern
-                out += (pattern,)
+            if self._group_values:
+                patterns = self._patterns
+                for group in self._group_values:
+                    grouped = group(fact)
+                    pattern = patterns.get(grouped)
+                    if pattern is None:
+                        pattern = tuple(grouped.index(v) for v in grouped)
+                        if len(patterns) < self.cache_size:
+                            patterns[grouped] = pattern
+                    out += (pattern,)
         except KeyError as missing:
             raise IntegrityError(f"the fact has no field {missing}") from None
         return out
