@@ -77,7 +77,8 @@ class CatalogWatcher:
     on_result: Callable[[ReloadResult], None] | None = None
     clock: Callable[[], float] = time.monotonic
     _stat: Stat = field(default_factory=dict)
-    _hashes: dict[str, str] = field(default_factory=dict)
+    _hashes: dict[str, str] = field(default_factory=dict)  # of the rules in force
+    _refused: dict[str, str] | None = None  # of the last edit refused
     _last: float = float("-inf")
 
     def __post_init__(self) -> None:
@@ -95,7 +96,11 @@ class CatalogWatcher:
         self.poll()
 
     def poll(self, *, force: bool = False) -> ReloadResult:
-        """Look for changed rule files; reload, validate and swap when they changed."""
+        """Look for changed rule files; reload, validate and swap when they changed.
+
+        A refused edit is reported once; the files are read again when they change again
+        (including a file that could not be read going away).
+        """
         now = self.clock()
         if not force and now - self._last < self.interval:
             return ReloadResult("unchanged")
@@ -103,15 +108,20 @@ class CatalogWatcher:
         stat = self._scan()
         if stat == self._stat:
             return ReloadResult("unchanged")
-        hashes = self._digest(stat)
         self._stat = stat
+        hashes = self._digest(stat)
+        if hashes == self._hashes and self._refused is None:  # touched only
+            return ReloadResult("unchanged")
+        if hashes == self._refused:  # the refused edit, already reported
+            return ReloadResult("unchanged")
         changed = tuple(sorted(
             str(Path(p).relative_to(self.root)) for p in set(hashes) | set(self._hashes)
             if hashes.get(p) != self._hashes.get(p)))
-        if not changed:
-            return ReloadResult("unchanged")
-        self._hashes = hashes
         result = self._reload(changed)
+        if result.status == "reloaded":
+            self._hashes, self._refused = hashes, None
+        else:
+            self._refused = hashes
         if self.on_result is not None:
             self.on_result(result)
         return result
@@ -121,6 +131,7 @@ class CatalogWatcher:
             fresh = load_catalog(self.root)
         except RuleFileError as exc:
             return ReloadResult("rejected", changed, tuple(exc.problems))
+
         old = self.engine.catalog
         problems: list[Problem] = []
         added: list[str] = []
@@ -142,7 +153,9 @@ class CatalogWatcher:
         for path in rule_files(self.root):
             try:
                 info = path.stat()
-            except FileNotFoundError:  # removed while we looked
+            except FileNotFoundError:  # removed while we looked, or a dangling link
+                if path.is_symlink():
+                    out[str(path)] = (-1, -1)
                 continue
             out[str(path)] = (info.st_mtime_ns, info.st_size)
         return out
@@ -153,8 +166,8 @@ class CatalogWatcher:
         for name in stat:
             try:
                 out[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
-            except FileNotFoundError:
-                continue
+            except OSError:  # unreadable: load_catalog will say so
+                out[name] = "unreadable"
         return out
 
 

@@ -135,3 +135,17 @@ def test_polls_are_spaced_by_the_interval(running: Running) -> None:
     assert watcher.poll().status == "unchanged"
     now[0] = 5.0
     assert watcher.poll().status == "reloaded"
+
+
+def test_an_unreadable_rule_file_is_reported_and_tried_again(running: Running) -> None:
+    old = running.engine.catalog
+    dangling = running.root / "342092-miyoshi" / "draft.yaml"
+    dangling.symlink_to(running.root / "nowhere.yaml")
+    running.edit("Period and budget\n  are ours.", "Period and budget are ours (reworded).")
+    result = running.watcher.poll()
+    assert result.status == "rejected" and running.engine.catalog is old
+    assert "draft.yaml" in result.problems[0].file
+    assert running.watcher.poll().status == "unchanged"  # reported once
+    dangling.unlink()
+    assert running.watcher.poll().status == "reloaded"  # the rewording is taken up now
+    assert "reworded" in running.engine.catalog.programs[PROGRAM].current.assumptions
