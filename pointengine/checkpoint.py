@@ -19,6 +19,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pointengine.errors import OperationalError
 from pointengine.ledger import FileSink
@@ -31,21 +32,25 @@ class CheckpointError(OperationalError):
 
 @dataclass(frozen=True)
 class Restored:
-    """A store restored from a checkpoint, and what had to be cut from the ledger."""
+    """A store restored from a checkpoint, what had to be cut from the ledger, and the
+    replay's own record saved with it (see :func:`save`)."""
 
     store: MemoryStore
     dropped_bytes: int
     dropped_lines: int
+    progress: dict[str, Any] | None = None
 
 
-def save(path: Path, store: MemoryStore, sink: FileSink) -> None:
-    """Write a checkpoint of ``store`` with the current length of ``sink``'s ledger."""
+def save(path: Path, store: MemoryStore, sink: FileSink,
+         progress: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint of ``store`` with the current length of ``sink``'s ledger, and
+    ``progress``, the replay's record of how far it got (plain data)."""
     ledger_bytes = sink.flush()
     kept = store.sink
     store.sink = None  # type: ignore[assignment]  # a file handle does not pickle
     try:
-        payload = pickle.dumps({"store": store, "ledger_bytes": ledger_bytes},
-                               protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps({"store": store, "ledger_bytes": ledger_bytes,
+                                "progress": progress}, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         store.sink = kept
     partial = path.with_name(path.name + ".partial")
@@ -56,8 +61,9 @@ def save(path: Path, store: MemoryStore, sink: FileSink) -> None:
     os.replace(partial, path)
 
 
-def load(path: Path) -> tuple[MemoryStore, int | None]:
-    """The store saved in ``path`` and the ledger length it was saved with (None: unknown).
+def load(path: Path) -> tuple[MemoryStore, int | None, dict[str, Any] | None]:
+    """The store saved in ``path``, the ledger length it was saved with (None: unknown) and
+    the replay's progress record.
 
     Raises :class:`CheckpointError` when ``path`` is not a checkpoint of the embedded store.
     """
@@ -66,11 +72,12 @@ def load(path: Path) -> tuple[MemoryStore, int | None]:
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
         raise CheckpointError(f"{path} is not a saved embedded store: {exc}") from None
     if isinstance(saved, MemoryStore):  # written before checkpoints recorded the ledger
-        return saved, None
+        return saved, None, None
     if not (isinstance(saved, dict) and isinstance(saved.get("store"), MemoryStore)
             and isinstance(saved.get("ledger_bytes"), int)):
         raise CheckpointError(f"{path} is not a saved embedded store")
-    return saved["store"], saved["ledger_bytes"]
+    progress = saved.get("progress")
+    return saved["store"], saved["ledger_bytes"], progress if isinstance(progress, dict) else None
 
 
 def restore(path: Path, ledger: Path) -> Restored:
@@ -79,7 +86,7 @@ def restore(path: Path, ledger: Path) -> Restored:
     Raises :class:`CheckpointError` when ``path`` is not a checkpoint of the embedded store, or
     when ``ledger`` is shorter than the checkpoint recorded.
     """
-    store, recorded = load(path)
+    store, recorded, progress = load(path)
     actual = ledger.stat().st_size if ledger.exists() else 0
     if recorded is None:
         return Restored(store, 0, 0)
@@ -94,4 +101,4 @@ def restore(path: Path, ledger: Path) -> Restored:
             handle.seek(recorded)
             dropped_lines = handle.read().count(b"\n")
             handle.truncate(recorded)
-    return Restored(store, actual - recorded, dropped_lines)
+    return Restored(store, actual - recorded, dropped_lines, progress)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -25,7 +26,7 @@ from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.programs import ProgramDocument, ProviderList
 from pointengine.reload import CatalogWatcher, ReloadResult
-from pointengine.replay import ReplayReport, replay
+from pointengine.replay import START, Position, ReplayReport, replay
 from pointengine.simulate import register as register_simulate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -91,53 +92,103 @@ def replay_command(
     checkpoint_every: Annotated[float, typer.Option(
         help="seconds between checkpoints of the embedded state (at batch boundaries)")]
     = 300.0,
+    from_start: Annotated[bool, typer.Option(
+        help="read the file from its first line even if a checkpoint says how far it got")]
+    = False,
 ) -> None:
     """Evaluate a stream; append to the ledger; write rejects and a summary.
 
     Ctrl-C stops the replay after the current batch and saves the state; replaying the same
-    file again continues where it stopped (events already applied are duplicates).
+    file again continues after the last line it got to (events already applied would only
+    count as duplicates).
     """
     catalog = _catalog(rules)
     out.mkdir(parents=True, exist_ok=True)
     if redis_url is not None:
         _replay_on_redis(events, catalog, redis_url, out, rules if watch else None)
         return
-    state, ledger = out / "state.pickle", out / "ledger.jsonl"
+    state, ledger, rejects = out / "state.pickle", out / "ledger.jsonl", out / "rejects.jsonl"
     if fresh:
-        for old in (state, ledger, out / "rejects.jsonl"):
+        for old in (state, ledger, rejects):
             old.unlink(missing_ok=True)
     elif ledger.exists() and not state.exists():
         err.print(f"{ledger} exists but {state} does not: the ledger cannot be continued "
                   "without the state that produced it; use --fresh to start over")
         raise typer.Exit(2)
-    store = _restore(state, ledger) if state.exists() else MemoryStore()
+    start = START
+    store = MemoryStore()
+    if state.exists():
+        restored = _restore(state, ledger)
+        store = restored.store
+        if not from_start:
+            start = _resume_at(events, restored.progress, rejects)
     sink = FileSink(ledger)
     store.sink = sink
     engine = Engine(catalog, store)
     watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
     saved_at = [time.monotonic()]
 
-    def after_batch(decisions: list[Decision]) -> None:
-        if watcher is not None:
-            watcher.after_batch(decisions)
+    def save(position: Position) -> None:
+        size = rejects.stat().st_size if rejects.exists() else 0
+        checkpoint.save(state, store, sink, _progress(events, position, size))
+        saved_at[0] = time.monotonic()
+
+    def at_position(position: Position) -> None:
         if time.monotonic() - saved_at[0] >= checkpoint_every:
-            checkpoint.save(state, store, sink)
-            saved_at[0] = time.monotonic()
+            save(position)
 
     try:
         with _stop_on_interrupt() as stop:
-            report = _replay_with_progress(events, engine, out / "rejects.jsonl", after_batch,
-                                           stop)
-        checkpoint.save(state, store, sink)
+            report = _replay_with_progress(
+                events, engine, rejects, watcher.after_batch if watcher else None, stop,
+                start=start, on_position=at_position)
+        save(report.position)
     finally:
         sink.close()
         engine.close()
     _write_summary(report, out / "summary.json")
     _print_report(report, out)
     if report.stopped_early:
-        err.print(f"interrupted: the state is saved in {state}; replay {events} again to "
-                  "continue (applied events count as duplicates)")
+        err.print(f"interrupted after line {report.position.line:,}: the state is saved in "
+                  f"{state}; replay {events} again to continue from there")
         raise typer.Exit(130)
+
+
+def _progress(events: Path, position: Position, rejects_bytes: int) -> dict[str, Any]:
+    """What a checkpoint records of the replay: the file, how far, and how to recognise it."""
+    head, before = _fingerprints(events, position.offset)
+    return {"input": str(events.resolve()), "offset": position.offset, "line": position.line,
+            "head": head, "before": before, "rejects_bytes": rejects_bytes}
+
+
+def _fingerprints(events: Path, offset: int) -> tuple[str, str]:
+    """SHA-256 of the file's first 64 KiB and of the 64 KiB before ``offset`` (both within
+    the first ``offset`` bytes), to recognise the same file when it is replayed again."""
+    window = 1 << 16
+    with events.open("rb") as handle:
+        head = handle.read(min(offset, window))
+        handle.seek(max(0, offset - window))
+        before = handle.read(min(offset, window))
+    return hashlib.sha256(head).hexdigest(), hashlib.sha256(before).hexdigest()
+
+
+def _resume_at(events: Path, progress: dict[str, Any] | None, rejects: Path) -> Position:
+    """Where to continue ``events``: after the checkpoint's last line when it is the same
+    file (its first bytes and those before that line unchanged), else at the start."""
+    if not progress or progress.get("input") != str(events.resolve()):
+        return START
+    offset, line = int(progress["offset"]), int(progress["line"])
+    if events.stat().st_size < offset or _fingerprints(events, offset) != (
+            progress.get("head"), progress.get("before")):
+        return START
+    recorded = int(progress.get("rejects_bytes", 0))
+    if rejects.exists() and rejects.stat().st_size > recorded:
+        with rejects.open("r+b") as handle:  # rejects written after the checkpoint
+            handle.truncate(recorded)
+    if line:
+        err.print(f"continuing {events} after line {line:,} (the checkpoint's); "
+                  "--from-start reads it all again", markup=False, highlight=False)
+    return Position(offset, line)
 
 
 @contextlib.contextmanager
@@ -181,7 +232,7 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
     _print_report(report, out, ledger=f"{url} stream {store.keys.ledger}")
 
 
-def _restore(state: Path, ledger: Path) -> MemoryStore:
+def _restore(state: Path, ledger: Path) -> checkpoint.Restored:
     try:
         restored = checkpoint.restore(state, ledger)
     except checkpoint.CheckpointError as exc:
@@ -190,7 +241,7 @@ def _restore(state: Path, ledger: Path) -> MemoryStore:
     if restored.dropped_lines:
         err.print(f"{ledger}: cut {restored.dropped_lines:,} line(s) written after the last "
                   f"checkpoint; their events are applied again", markup=False)
-    return restored.store
+    return restored
 
 
 def _log_reload(result: ReloadResult) -> None:
@@ -200,7 +251,10 @@ def _log_reload(result: ReloadResult) -> None:
 
 def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
                           after_batch: Callable[[list[Decision]], None] | None = None,
-                          should_stop: Callable[[], bool] | None = None) -> ReplayReport:
+                          should_stop: Callable[[], bool] | None = None, *,
+                          start: Position = START,
+                          on_position: Callable[[Position], None] | None = None,
+                          ) -> ReplayReport:
     size = events.stat().st_size
     columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeRemainingColumn())
@@ -208,7 +262,8 @@ def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
         task = bar.add_task("replay", total=size)
         return replay(events, engine, rejects=rejects,
                       on_progress=lambda done: bar.update(task, completed=done),
-                      on_decisions=after_batch, should_stop=should_stop)
+                      on_decisions=after_batch, should_stop=should_stop, start=start,
+                      on_position=on_position)
 
 
 def _write_summary(report: ReplayReport, path: Path) -> None:

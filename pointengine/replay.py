@@ -27,6 +27,18 @@ from pointengine.privacy import carries_my_number, redact
 BATCH = 2_000
 
 
+@dataclass(frozen=True)
+class Position:
+    """How far into an event file a replay got: bytes read and the last line's number."""
+
+    offset: int = 0
+    line: int = 0
+
+
+START = Position()
+"""The beginning of a file."""
+
+
 @dataclass
 class ReplayReport:
     """What a replay did."""
@@ -39,6 +51,7 @@ class ReplayReport:
     seconds: float = 0.0
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     stopped_early: bool = False
+    position: Position = field(default_factory=Position)
 
     @property
     def events_per_second(self) -> float:
@@ -66,6 +79,11 @@ class Rejects:
     def __init__(self, handle: IO[bytes] | None) -> None:
         self._handle = handle
 
+    def flush(self) -> None:
+        """Write out what is buffered."""
+        if self._handle is not None:
+            self._handle.flush()
+
     def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
         """Record one refusal; ``raw`` is masked before it is written."""
         if self._handle is None:
@@ -77,8 +95,10 @@ class Rejects:
 
 
 def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
-                batch: int = BATCH) -> Iterator[list[tuple[int, AnyEvent]]]:
-    """Batches of (line number, event); bad lines are rejected and counted on the way.
+                batch: int = BATCH, start: Position = START,
+                ) -> Iterator[tuple[list[tuple[int, AnyEvent]], Position]]:
+    """Batches of (line number, event), each with the position after its last line; bad lines
+    are rejected and counted on the way. ``handle`` is read from ``start``.
 
     Charges, purchases and refunds take the fast path (:mod:`pointengine.fastparse`); every
     other line, and every line the fast path is unsure of, is validated by ``parse_event``.
@@ -87,13 +107,15 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
     """
     fast = FastParser()
     chunk: list[tuple[int, AnyEvent]] = []
-    lines = enumerate(handle, start=1)
+    lines = enumerate(handle, start=start.line + 1)
+    offset, number = start.offset, start.line
     while True:
         block = list(itertools.islice(lines, batch))
         if not block:
             break
         suspicious = carries_my_number(b"".join(raw for _, raw in block))
         for number, raw in block:
+            offset += len(raw)
             if not raw.strip():
                 continue
             report.lines += 1
@@ -108,35 +130,44 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
                     continue
             chunk.append((number, event))
             if len(chunk) >= batch:
-                yield chunk
+                yield chunk, Position(offset, number)
                 chunk = []
-    if chunk:
-        yield chunk
+    if chunk or (offset, number) != (start.offset, start.line):
+        yield chunk, Position(offset, number)
 
 
 def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
            on_progress: Callable[[int], None] | None = None,
            on_decisions: Callable[[list[Decision]], None] | None = None,
-           batch: int = BATCH, should_stop: Callable[[], bool] | None = None) -> ReplayReport:
-    """Replay ``events`` through ``engine``; return the report.
+           batch: int = BATCH, should_stop: Callable[[], bool] | None = None,
+           start: Position = START,
+           on_position: Callable[[Position], None] | None = None) -> ReplayReport:
+    """Replay ``events`` through ``engine`` from ``start``; return the report.
 
-    ``should_stop`` is asked after each batch; when it says yes the replay ends there, between
-    batches, and the report says it stopped early.
+    After each batch: ``on_decisions`` gets its decisions, ``on_progress`` the bytes read,
+    ``on_position`` how far the replay got (the rejects file is flushed first, so that a
+    checkpoint taken then is consistent with it), and ``should_stop`` is asked whether to go
+    on; when it says no the replay ends there, between batches, and the report says so.
     """
-    report = ReplayReport()
+    report = ReplayReport(position=start)
     started = time.perf_counter()
     reject_handle = rejects.open("ab") if rejects is not None else None
     sink = Rejects(reject_handle)
     try:
         with events.open("rb") as handle, fewer_collections():
-            for chunk in read_events(handle, sink, report, batch):
+            handle.seek(start.offset)
+            for chunk, position in read_events(handle, sink, report, batch, start):
                 decisions = engine.process([event for _, event in chunk])
                 for (number, _), decision in zip(chunk, decisions, strict=True):
                     _count(report, sink, number, decision)
+                report.position = position
                 if on_decisions is not None:
                     on_decisions(decisions)
                 if on_progress is not None:
-                    on_progress(handle.tell())
+                    on_progress(position.offset)
+                if on_position is not None:
+                    sink.flush()
+                    on_position(position)
                 if should_stop is not None and should_stop():
                     report.stopped_early = True
                     break

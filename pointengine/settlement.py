@@ -145,7 +145,7 @@ def settle_file(ledger: Path, state: Path | None = None) -> Settlement:
     totals = None
     if state is not None:
         try:
-            store, recorded = checkpoint.load(state)
+            store, recorded, _ = checkpoint.load(state)
         except checkpoint.CheckpointError as exc:
             raise IntegrityError(str(exc)) from None
         size = ledger.stat().st_size

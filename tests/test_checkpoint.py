@@ -32,8 +32,9 @@ def test_a_checkpoint_records_the_ledger_length(tmp_path: Path) -> None:
     save(state, store, sink)
     assert store.sink is sink  # put back after pickling
     sink.close()
-    saved, recorded = load(state)
+    saved, recorded, progress = load(state)
     assert isinstance(saved, MemoryStore) and recorded == ledger.stat().st_size
+    assert progress is None
 
 
 def test_restore_cuts_lines_written_after_the_checkpoint(tmp_path: Path) -> None:
@@ -91,19 +92,21 @@ def _checkpointed_replay(stream: Path, out: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="module")
-def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    """A stream, and the ledger one uninterrupted replay writes for it."""
+def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, bytes]:
+    """A stream with bad lines and re-deliveries, and the ledger and rejects one
+    uninterrupted replay writes for it."""
     folder = tmp_path_factory.mktemp("crash")
     path = folder / "events.jsonl"
-    generate(path, persons=3_000, events=60_000, seed=11)
+    generate(path, persons=3_000, events=60_000, seed=11,
+             adversarial={"malformed", "duplicates"})
     clean = folder / "clean"
     assert _replay(path, clean).wait() == 0
-    return path, (clean / "ledger.jsonl").read_bytes()
+    return path, (clean / "ledger.jsonl").read_bytes(), (clean / "rejects.jsonl").read_bytes()
 
 
-def test_a_killed_replay_continues_to_the_same_ledger(stream: tuple[Path, bytes],
+def test_a_killed_replay_continues_to_the_same_ledger(stream: tuple[Path, bytes, bytes],
                                                       tmp_path: Path) -> None:
-    path, expected = stream
+    path, expected, rejects = stream
     out = tmp_path / "out"
     process = _checkpointed_replay(path, out)
     time.sleep(0.5)
@@ -111,12 +114,14 @@ def test_a_killed_replay_continues_to_the_same_ledger(stream: tuple[Path, bytes]
     process.wait()
     again = _replay(path, out)
     assert again.wait() == 0, again.stderr.read() if again.stderr else ""
+    assert again.stderr is not None and b"continuing" in again.stderr.read()
     assert (out / "ledger.jsonl").read_bytes() == expected  # every event exactly once
+    assert (out / "rejects.jsonl").read_bytes() == rejects  # every bad line once
 
 
-def test_ctrl_c_stops_after_the_batch_and_saves(stream: tuple[Path, bytes],
+def test_ctrl_c_stops_after_the_batch_and_saves(stream: tuple[Path, bytes, bytes],
                                                 tmp_path: Path) -> None:
-    path, expected = stream
+    path, expected, rejects = stream
     out = tmp_path / "out"
     process = _checkpointed_replay(path, out)
     os.kill(process.pid, signal.SIGINT)
@@ -125,3 +130,4 @@ def test_ctrl_c_stops_after_the_batch_and_saves(stream: tuple[Path, bytes],
     assert len((out / "ledger.jsonl").read_bytes()) < len(expected)
     assert _replay(path, out).wait() == 0
     assert (out / "ledger.jsonl").read_bytes() == expected
+    assert (out / "rejects.jsonl").read_bytes() == rejects

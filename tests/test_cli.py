@@ -65,6 +65,11 @@ def test_replay_writes_ledger_rejects_summary_and_is_idempotent(tmp_path: Path) 
     second = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
     assert second.exit_code == 0, second.output
     assert list(read_ledger(out / "ledger.jsonl")) == ledger
+    assert orjson.loads((out / "summary.json").read_bytes())["lines"] == 0  # read to the end
+    again = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out),
+                                "--from-start"])
+    assert again.exit_code == 0, again.output
+    assert list(read_ledger(out / "ledger.jsonl")) == ledger  # idempotent: nothing new
     assert orjson.loads((out / "summary.json").read_bytes())["duplicates"] == 3
 
 
