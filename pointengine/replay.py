@@ -186,9 +186,7 @@ def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision)
     elif status == "duplicate":
         report.duplicates += 1
     else:
-        reason = decision.applied.reason or "rejected"
-        code = reason.split(" ")[0] if reason.startswith("unknown") else "refused"
-        code = {"unknown": "unknown_transaction"}.get(code, code)
+        code = decision.applied.code
         report.rejected += 1
         report.reasons[code] += 1
-        sink.write(number, code, reason)
+        sink.write(number, code, decision.applied.reason or code)

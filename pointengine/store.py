@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from pointengine.errors import RefundExceedsPayment, UnknownTransaction
 from pointengine.persons import Person
 
 
@@ -90,6 +91,15 @@ class Outcome(NamedTuple):
     limited_by: str | None = None
 
 
+# Refusal messages (of the engine and of every store) by how they start, and their codes.
+_REFUSAL_CODES = (
+    ("unknown transaction", UnknownTransaction.reason_code),
+    ("refund of", RefundExceedsPayment.reason_code),
+    ("unknown provider", "unknown_provider"),
+    ("already applied for phase", "provider_already_chosen"),
+)
+
+
 @dataclass(slots=True)
 class Applied:
     """The result of applying one intent."""
@@ -99,6 +109,13 @@ class Applied:
     reason: str | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     reversed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def code(self) -> str:
+        """A short, countable code for a refusal's reason (``refused`` when none fits)."""
+        reason = self.reason or ""
+        return next((code for start, code in _REFUSAL_CODES if reason.startswith(start)),
+                    "refused")
 
 
 @dataclass(frozen=True, slots=True)

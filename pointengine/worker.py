@@ -55,7 +55,7 @@ from typing import Any
 import redis
 
 from pointengine.engine import Engine
-from pointengine.errors import InputError, OperationalError
+from pointengine.errors import InputError, OperationalError, UnknownTransaction
 from pointengine.events import AnyEvent
 from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.streams import (
@@ -68,10 +68,9 @@ from pointengine.streams import (
     shard_count,
 )
 
-__all__ = ["Entry", "Worker", "WorkerReport", "reason_code"]
+__all__ = ["Entry", "Worker", "WorkerReport"]
 
 log = logging.getLogger("pointengine.worker")
-RETRYABLE = "unknown transaction"
 
 Entry = tuple[str, str, dict[Any, Any] | None]
 """One stream entry to evaluate: (shard, entry ID, fields; None when it was deleted)."""
@@ -88,20 +87,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def reason_code(reason: str | None) -> str:
-    """A short, countable code for the engine's or store's refusal message."""
-    text = reason or ""
-    if text.startswith("unknown transaction"):
-        return "unknown_transaction"
-    if text.startswith("refund of"):
-        return "refund_exceeds_payment"
-    if text.startswith("unknown provider"):
-        return "unknown_provider"
-    if text.startswith("already applied for phase"):
-        return "provider_already_chosen"
-    return "refused"
 
 
 @dataclass
@@ -363,12 +348,12 @@ class Worker:
         for decision, (shard, provider, attempt) in zip(decisions, origin, strict=True):
             status = decision.applied.status
             if status == "rejected":
-                reason = decision.applied.reason or ""
-                if reason.startswith(RETRYABLE) and attempt + 1 < self.max_attempts:
+                code = decision.applied.code
+                # a refund may arrive before its purchase, which another entry carries
+                if code == UnknownTransaction.reason_code and attempt + 1 < self.max_attempts:
                     retries.append((shard, provider, attempt + 1, decision.event))
                     stats["retried"] += 1
                     continue
-                code = reason_code(reason)
                 stats[f"rejected:{code}"] += 1
                 self.report.rejected[code] += 1
             stats[status] += 1

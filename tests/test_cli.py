@@ -113,3 +113,20 @@ def test_replay_refuses_to_continue_a_ledger_without_its_state(tmp_path: Path) -
     assert refused.exit_code == 2 and "--fresh" in refused.output
     assert runner.invoke(app, [*args, "--fresh"]).exit_code == 0
     assert [e.seq for e in read_ledger(out / "ledger.jsonl")] == [1]
+
+
+def test_replay_counts_each_refusal_under_its_own_code(tmp_path: Path) -> None:
+    refund = {"type": "refund", "source": "t", "id": "r1", "person": "MK-A",
+              "at": BUY["at"], "provider": "paypay", "transaction": "b1", "amount": 1}
+    stream = write_stream(
+        tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
+        orjson.dumps({**BUY, "id": "b2", "provider": "nopay"}),
+        orjson.dumps({**refund, "transaction": "nothing"}),
+        orjson.dumps({**refund, "id": "r2", "amount": BUY["amount"] + 1}),
+        orjson.dumps({**APPLY, "id": "a2", "provider": "waon"}))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads((out / "summary.json").read_bytes())["reasons"] == {
+        "unknown_provider": 1, "unknown_transaction": 1, "refund_exceeds_payment": 1,
+        "provider_already_chosen": 1}
