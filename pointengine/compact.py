@@ -14,12 +14,14 @@ cannot accept it keeps full keys (the Redis store does).
 from __future__ import annotations
 
 from array import array
+from functools import lru_cache
 from hashlib import blake2b
 
 _EMPTY = 0
 _START = 1 << 10
 
 
+@lru_cache(maxsize=1 << 13)  # a batch's keys are asked about, then applied
 def fingerprint(key: str) -> int:
     """A 64-bit fingerprint of ``key`` (never 0, which marks an empty slot)."""
     value = int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)

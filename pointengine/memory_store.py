@@ -50,11 +50,6 @@ class MemoryStore(Store):
         self._totals: dict[tuple[str, str], int] = {}
         self._tallies: dict[str, int] = {}
         self._seq = 0
-        self._batch_fps: dict[str, int] = {}  # fingerprints of the keys last asked about
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self.__dict__.setdefault("_batch_fps", {})  # saved before it existed
 
     def persons(self, ids: Iterable[str]) -> dict[str, Person]:
         """The stored persons among ``ids``."""
@@ -63,10 +58,7 @@ class MemoryStore(Store):
 
     def applied(self, events: Iterable[str]) -> set[str]:
         """The event keys already applied."""
-        # The engine asks about a batch just before applying it: keep the fingerprints.
-        self._batch_fps = fps = {e: fingerprint(e) for e in events}
-        has = self._applied.has
-        return {e for e, fp in fps.items() if has(fp)}
+        return {e for e in events if e in self._applied}
 
     def counter(self, key: str) -> int:
         """A counter's value."""
@@ -85,13 +77,12 @@ class MemoryStore(Store):
         """Apply each intent in order, atomically."""
         entries: list[LedgerEntry] = []
         results = [self._apply(intent, entries) for intent in intents]
-        self._batch_fps = {}
         if entries:
             self.sink.append(entries)
         return results
 
     def _apply(self, intent: Intent, entries: list[LedgerEntry]) -> Applied:
-        fp = self._batch_fps.get(intent.event) or fingerprint(intent.event)
+        fp = fingerprint(intent.event)
         if self._applied.has(fp):
             return Applied(intent.event, "duplicate", "event already applied")
         result = Applied(intent.event, "applied")
