@@ -142,9 +142,7 @@ class Engine:
 
     def _intents(self, event: AnyEvent, persons: dict[str, Person],
                  decision: Decision) -> list[Intent]:
-        kind = type(event)
-        if kind is Purchase or kind is Charge:  # most events: the short way
-            assert isinstance(event, Purchase | Charge)
+        if isinstance(event, (Purchase, Charge)):  # most events: the short way
             self._known_provider(event.provider)
             key = event.key
             person = persons.get(event.person)
@@ -182,8 +180,7 @@ class Engine:
 
     def _decide(self, version: ProgramVersion, event: AnyEvent, person: Person, fact: Fact,
                 decision: Decision, tallies: list[tuple[str, int]]) -> Claim | None:
-        ruleset = self._rulesets.get(id(version)) or self.ruleset(version)
-        failed = ruleset.first_failure(fact)
+        failed = self.ruleset(version).first_failure(fact)
         wanted = 0
         if failed is None:
             if isinstance(version.award, Lottery):
