@@ -130,29 +130,22 @@ class Catalog:
     programs: dict[str, Program]
     warnings: list[Problem] = field(default_factory=list)
     _index: dict[tuple[str, str], list[Program]] = field(default_factory=dict)
-    _found_twice: bool = False
 
     def __post_init__(self) -> None:
         for program in self.programs.values():
             triggers = {t for v in program.versions for t in v.on}
-            keys = set().union(*(routing_keys(v) for v in program.versions))
-            # A program whose versions are routed differently can be found under two keys.
-            self._found_twice |= len(keys) > 1
-            for key in keys:
+            for key in set().union(*(routing_keys(v) for v in program.versions)):
                 for trigger in triggers:
                     self._index.setdefault((key, trigger), []).append(program)
 
     def candidates(self, keys: Iterable[str], trigger: str) -> list[Program]:
         """Programs under these routing keys that an event of type ``trigger`` can concern."""
-        out: list[Program] = []
+        # A program whose versions are routed differently is under two keys: list it once.
+        unique: dict[int, Program] = {}
         for key in keys:
-            out.extend(self._index.get((key, trigger), ()))
-        if self._found_twice and len(out) > 1:
-            unique: dict[int, Program] = {}
-            for program in out:
+            for program in self._index.get((key, trigger), ()):
                 unique.setdefault(id(program), program)
-            out = list(unique.values())
-        return out
+        return list(unique.values())
 
     def bases(self) -> dict[str, str]:
         """Provider id → ``charge`` or ``purchase``."""
