@@ -44,6 +44,8 @@ def in_jst(at: dt.datetime) -> dt.datetime:
     several times per event.
     """
     return at if at.tzinfo is JST else at.astimezone(JST)
+
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 
 

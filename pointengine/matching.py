@@ -185,11 +185,12 @@ class CompiledRuleset:
         for check in self.checks:
             _ordered_constants(check.condition, by_order)
         classified = [f for f in self.fields if f not in raw]
+        ranks = {f: {v: i for i, v in enumerate(sorted(constants.get(f, ())))}
+                 for f in classified}
         # A field compared with constants only by == and != is classed by the constant it
-        # equals (None: none of them), a lookup in a small dict that never misses.
+        # equals (its rank; None: none of them), a lookup in a small dict that never misses.
         equal_only = [f for f in classified if f not in by_order]
-        self._equal_index = tuple({v: i for i, v in enumerate(sorted(constants.get(f, ())))}
-                                  for f in equal_only)
+        self._equal_index = tuple(ranks[f] for f in equal_only)
         self._equal_values = _getter(equal_only)
         # A field compared by order is classed by its position among the constants; the
         # classes of the values seen are cached, in one cache per set of constants shared by
@@ -206,8 +207,6 @@ class CompiledRuleset:
         self._raw_values = _getter(self._raw)
         self._group_values = tuple(_getter(g) for g in self._equal_groups)
         self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
-        ranks = {f: {v: i for i, v in enumerate(sorted(constants.get(f, ())))}
-                 for f in self.fields if f not in raw}
         self.shape = tuple(_shape(c.condition, ranks) for c in self.checks)
         with _LOCK:
             memo, users = _SHARED.setdefault(self.shape, ({}, [0]))
@@ -333,6 +332,7 @@ class CompiledRuleset:
                 if users[0] <= 0:
                     del _CLASS_CACHES[key]
             self._class_keys = ()
+
     def __repr__(self) -> str:
         return f"CompiledRuleset({self.name!r}, {len(self.checks)} checks)"
 
