@@ -11,10 +11,16 @@ the next run :func:`restore` cuts the ledger back to the checkpoint's length; re
 same file then applies those events again and writes the same lines, so every event is in the
 ledger exactly once. A ledger *shorter* than its checkpoint has lost lines that the state
 counts: that cannot be repaired, and :class:`CheckpointError` says so.
+
+A checkpoint also holds the replay's progress (:func:`progress_record`): which file, how far
+into it (bytes and line), the rejects file's length, and fingerprints of the file's first
+bytes and of those before that point. :func:`resume_at` continues the same file there, with
+the rejects cut back too, so a bad line is reported once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from typing import Any
 from pointengine.errors import OperationalError
 from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
+from pointengine.replay import START, Position
 
 
 class CheckpointError(OperationalError):
@@ -95,10 +102,46 @@ def restore(path: Path, ledger: Path) -> Restored:
             f"{ledger} has {actual:,} bytes but the state in {path} was saved when it had "
             f"{recorded:,}: ledger lines are missing and cannot be recovered; use --fresh to "
             "start over")
-    dropped_lines = 0
-    if actual > recorded:
-        with ledger.open("r+b") as handle:
-            handle.seek(recorded)
-            dropped_lines = handle.read().count(b"\n")
-            handle.truncate(recorded)
-    return Restored(store, actual - recorded, dropped_lines, progress)
+    return Restored(store, actual - recorded, _cut(ledger, recorded), progress)
+
+
+def progress_record(events: Path, position: Position, rejects_bytes: int) -> dict[str, Any]:
+    """The progress record of a replay of ``events`` that got to ``position``."""
+    head, before = _fingerprints(events, position.offset)
+    return {"input": str(events.resolve()), "offset": position.offset, "line": position.line,
+            "head": head, "before": before, "rejects_bytes": rejects_bytes}
+
+
+def resume_at(events: Path, record: dict[str, Any] | None, rejects: Path) -> Position:
+    """Where to continue ``events``: where ``record`` says, when it is a record of the same
+    file (its first bytes and those before that point unchanged), with ``rejects`` cut back
+    to its length then; otherwise at the start."""
+    if not record or record.get("input") != str(events.resolve()):
+        return START
+    offset = int(record["offset"])
+    if events.stat().st_size < offset or _fingerprints(events, offset) != (
+            record.get("head"), record.get("before")):
+        return START
+    if rejects.exists():
+        _cut(rejects, int(record.get("rejects_bytes", 0)))
+    return Position(offset, int(record["line"]))
+
+
+def _fingerprints(events: Path, offset: int) -> tuple[str, str]:
+    """SHA-256 of the file's first 64 KiB and of the 64 KiB before ``offset`` (both within
+    the first ``offset`` bytes)."""
+    window = 1 << 16
+    with events.open("rb") as handle:
+        head = handle.read(min(offset, window))
+        handle.seek(max(0, offset - window))
+        before = handle.read(min(offset, window))
+    return hashlib.sha256(head).hexdigest(), hashlib.sha256(before).hexdigest()
+
+
+def _cut(path: Path, length: int) -> int:
+    """Cut ``path`` back to ``length`` bytes; the number of lines cut."""
+    with path.open("r+b") as handle:
+        handle.seek(length)
+        lines = handle.read().count(b"\n")
+        handle.truncate(length)
+    return lines

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
@@ -121,7 +120,10 @@ def replay_command(
         restored = _restore(state, ledger)
         store = restored.store
         if not from_start:
-            start = _resume_at(events, restored.progress, rejects)
+            start = checkpoint.resume_at(events, restored.progress, rejects)
+            if start.line:
+                err.print(f"continuing {events} after line {start.line:,} (the checkpoint's); "
+                          "--from-start reads it all again", markup=False, highlight=False)
     sink = FileSink(ledger)
     store.sink = sink
     engine = Engine(catalog, store)
@@ -130,7 +132,8 @@ def replay_command(
 
     def save(position: Position) -> None:
         size = rejects.stat().st_size if rejects.exists() else 0
-        checkpoint.save(state, store, sink, _progress(events, position, size))
+        record = checkpoint.progress_record(events, position, size)
+        checkpoint.save(state, store, sink, record)
         saved_at[0] = time.monotonic()
 
     def at_position(position: Position) -> None:
@@ -152,43 +155,6 @@ def replay_command(
         err.print(f"interrupted after line {report.position.line:,}: the state is saved in "
                   f"{state}; replay {events} again to continue from there")
         raise typer.Exit(130)
-
-
-def _progress(events: Path, position: Position, rejects_bytes: int) -> dict[str, Any]:
-    """What a checkpoint records of the replay: the file, how far, and how to recognise it."""
-    head, before = _fingerprints(events, position.offset)
-    return {"input": str(events.resolve()), "offset": position.offset, "line": position.line,
-            "head": head, "before": before, "rejects_bytes": rejects_bytes}
-
-
-def _fingerprints(events: Path, offset: int) -> tuple[str, str]:
-    """SHA-256 of the file's first 64 KiB and of the 64 KiB before ``offset`` (both within
-    the first ``offset`` bytes), to recognise the same file when it is replayed again."""
-    window = 1 << 16
-    with events.open("rb") as handle:
-        head = handle.read(min(offset, window))
-        handle.seek(max(0, offset - window))
-        before = handle.read(min(offset, window))
-    return hashlib.sha256(head).hexdigest(), hashlib.sha256(before).hexdigest()
-
-
-def _resume_at(events: Path, progress: dict[str, Any] | None, rejects: Path) -> Position:
-    """Where to continue ``events``: after the checkpoint's last line when it is the same
-    file (its first bytes and those before that line unchanged), else at the start."""
-    if not progress or progress.get("input") != str(events.resolve()):
-        return START
-    offset, line = int(progress["offset"]), int(progress["line"])
-    if events.stat().st_size < offset or _fingerprints(events, offset) != (
-            progress.get("head"), progress.get("before")):
-        return START
-    recorded = int(progress.get("rejects_bytes", 0))
-    if rejects.exists() and rejects.stat().st_size > recorded:
-        with rejects.open("r+b") as handle:  # rejects written after the checkpoint
-            handle.truncate(recorded)
-    if line:
-        err.print(f"continuing {events} after line {line:,} (the checkpoint's); "
-                  "--from-start reads it all again", markup=False, highlight=False)
-    return Position(offset, line)
 
 
 @contextlib.contextmanager
