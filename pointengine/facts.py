@@ -75,41 +75,48 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
     """The fact for ``event``; ``bases`` maps provider id to ``charge`` or ``purchase``."""
     at = event.at
     local = at.astimezone(JST)
-    day = local.year * 10_000 + local.month * 100 + local.day
     fact = _BLANK.copy()
     fact["type"] = event.type
-    fact["day"] = day
-    fact["provider"] = getattr(event, "provider", "")
+    fact["day"] = local.year * 10_000 + local.month * 100 + local.day
     places = registry().places
-    if isinstance(event, Purchase | Charge):
+    if isinstance(event, _TRANSACTIONS):
+        fact["provider"] = event.provider
         if event.store_municipality is not None:
             fact["store"] = event.store or ""
             fact["store_place"], fact["store_pref"] = places(event.store_municipality)
-    elif isinstance(event, Participation):
-        fact["activity"] = event.activity
-        fact["place"] = places(event.municipality)[0]
-    elif isinstance(event, LotteryDraw):
-        fact["program"] = event.program
+    else:
+        fact["provider"] = getattr(event, "provider", "")
+        if isinstance(event, Participation):
+            fact["activity"] = event.activity
+            fact["place"] = places(event.municipality)[0]
+        elif isinstance(event, LotteryDraw):
+            fact["program"] = event.program
     if person is None:
         return fact
     # Inlined Person.enrolment_at, residence_at and registered_at: this runs for every event.
     enrolments = person.enrolments
-    for phase, chosen, basis, applied in ((1, "chosen1", "basis1", "applied1_on"),
-                                          (2, "chosen2", "basis2", "applied2_on")):
-        enrolment = enrolments.get(phase)
+    if enrolments:
+        enrolment = enrolments.get(1)
         if enrolment is not None and enrolment.applied_at <= at:
-            fact[chosen] = enrolment.provider
-            fact[basis] = bases.get(enrolment.provider, "")
-            fact[applied] = day_number(enrolment.applied_at.astimezone(JST).date())
-            fact["card_applied_on"] = day_number(enrolment.card_applied_on)
+            fact["chosen1"] = enrolment.provider
+            fact["basis1"] = bases.get(enrolment.provider, "")
+            fact["applied1_on"] = enrolment.applied_day
+            fact["card_applied_on"] = enrolment.card_day
+        enrolment = enrolments.get(2)
+        if enrolment is not None and enrolment.applied_at <= at:
+            fact["chosen2"] = enrolment.provider
+            fact["basis2"] = bases.get(enrolment.provider, "")
+            fact["applied2_on"] = enrolment.applied_day
+            fact["card_applied_on"] = enrolment.card_day
     fact["phase1_applicant"] = int(person.phase1_applicant or 1 in enrolments)
     residences = person.residences
     if residences:
         residence = residences[0][1] if len(residences) == 1 else person.residence_at(at)
         if residence:
             fact["residence"], fact["residence_pref"] = places(residence)
-    if person.birth_date is not None:
-        fact["age"] = age_on(person.birth_date, local.date())
+    birth = person.birth_date
+    if birth is not None:
+        fact["age"] = age_on(birth, local.date())
     registrations = person.registrations
     if registrations:
         when = registrations.get("health_insurance")
@@ -117,3 +124,6 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
         when = registrations.get("public_funds_account")
         fact["public_funds_account"] = int(when is not None and when <= at)
     return fact
+
+
+_TRANSACTIONS = (Purchase, Charge)

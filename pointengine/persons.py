@@ -11,6 +11,8 @@ import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from pointengine.events import JST
+
 
 @dataclass(frozen=True, slots=True)
 class Enrolment:
@@ -19,6 +21,16 @@ class Enrolment:
     provider: str
     applied_at: dt.datetime
     card_applied_on: dt.date
+    # Both days as YYYYMMDD integers in JST, as facts hold them; every event's fact needs them.
+    applied_day: int = field(init=False, repr=False, compare=False)
+    card_day: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        local = self.applied_at.astimezone(JST)
+        card = self.card_applied_on
+        object.__setattr__(self, "applied_day",
+                           local.year * 10_000 + local.month * 100 + local.day)
+        object.__setattr__(self, "card_day", card.year * 10_000 + card.month * 100 + card.day)
 
 
 @dataclass(slots=True)
