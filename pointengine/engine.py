@@ -148,7 +148,8 @@ class Engine:
             person = persons.get(event.person)
             claims = self._claims(event, person, decision, []) if person is not None else ()
             return [Intent(key, event.person, event.at.isoformat(), claims=claims,
-                           transaction=key, amount=event.amount)]
+                           transaction=key, amount=event.amount,
+                           payer=f"{event.person}|{event.provider}")]
         person = persons.get(event.person)
         changed = self._changed_person(event, person)
         if changed is not None:
@@ -158,9 +159,11 @@ class Engine:
             return self._draw(event, persons, at)
         if isinstance(event, Refund):
             self._known_provider(event.provider)
+            # Only the person who paid, with the provider they paid with, can be refunded.
             return [Intent(event.key, event.person, at,
                            refund_of=f"{event.source}/{event.transaction}",
-                           refund_amount=event.amount)]
+                           refund_amount=event.amount,
+                           payer=f"{event.person}|{event.provider}")]
         tallies: list[tuple[str, int]] = []
         claims = self._claims(event, person, decision, tallies) if person is not None else ()
         return [Intent(event.key, event.person, at, claims=claims, person_state=changed,

@@ -13,18 +13,19 @@ from collections.abc import Iterable, Sequence
 from pointengine.compact import KeyTable, fingerprint
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
-from pointengine.store import Applied, Award, Intent, Outcome, Store
+from pointengine.store import Applied, Award, Intent, Outcome, Store, unknown_transaction
 
 
 class _Transaction:
     """A transaction that earned points; ``reversed`` appears with its first refund."""
 
-    __slots__ = ("amount", "awards", "refunded", "reversed")
+    __slots__ = ("amount", "awards", "payer", "refunded", "reversed")
 
-    def __init__(self, amount: int, awards: tuple[Award, ...]) -> None:
+    def __init__(self, amount: int, awards: tuple[Award, ...], payer: str) -> None:
         self.amount = amount
         self.refunded = 0
         self.awards = awards
+        self.payer = payer
         self.reversed: list[int] | None = None
 
 
@@ -126,12 +127,13 @@ class MemoryStore(Store):
             self._tallies[key] = self._tallies.get(key, 0) + amount
         if intent.transaction is not None:
             if awards or not 0 <= intent.amount < 1 << 31:
-                self._transactions[intent.transaction] = _Transaction(intent.amount,
-                                                                      tuple(awards))
+                # a payer is shared by the person's transactions with the provider
+                self._transactions[intent.transaction] = _Transaction(
+                    intent.amount, tuple(awards), sys.intern(intent.payer))
             else:
                 self._transactions.pop(intent.transaction, None)
-                self._paid.add(intent.transaction, intent.amount << _SHIFT,
-                               fp=fp if intent.transaction == intent.event else None)
+                self._paid.add(_paid_key(intent.transaction, intent.payer),
+                               intent.amount << _SHIFT)
         if intent.person_state is not None:
             self._persons[intent.person] = intent.person_state
         self._applied.add(intent.event, fp=fp)
@@ -142,6 +144,8 @@ class MemoryStore(Store):
         tx = self._transactions.get(intent.refund_of)
         if tx is None:
             return self._refund_plain(intent)
+        if tx.payer != intent.payer:
+            return unknown_transaction(intent)
         refunded = tx.refunded + intent.refund_amount
         if refunded > tx.amount:
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
@@ -167,14 +171,15 @@ class MemoryStore(Store):
     def _refund_plain(self, intent: Intent) -> str | None:
         """A refund of a transaction that earned nothing: only the amounts are checked."""
         assert intent.refund_of is not None
-        packed = self._paid.get(intent.refund_of)
+        key = _paid_key(intent.refund_of, intent.payer)
+        packed = self._paid.get(key)
         if packed is None:
-            return f"unknown transaction {intent.refund_of}"
+            return unknown_transaction(intent)
         amount, refunded = packed >> _SHIFT, packed & ((1 << _SHIFT) - 1)
         if refunded + intent.refund_amount > amount:
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
                     f"transaction ({amount - refunded} of {amount} yen)")
-        self._paid.add(intent.refund_of, packed + intent.refund_amount)
+        self._paid.add(key, packed + intent.refund_amount)
         return None
 
     def _count(self, entries: list[LedgerEntry], kind: str, intent: Intent, program: str,
@@ -184,3 +189,9 @@ class MemoryStore(Store):
         self._totals[key] = self._totals.get(key, 0) + points
         entries.append(LedgerEntry(self._seq, kind, intent.event, intent.person,  # type: ignore[arg-type]
                                    program, version, points, provider, intent.at, transaction))
+
+
+def _paid_key(transaction: str, payer: str) -> str:
+    """The key of a transaction that earned nothing: its payer is part of it, as the compact
+    table keeps no room to check it apart."""
+    return f"{transaction}|{payer}" if payer else transaction

@@ -49,7 +49,7 @@ from pointengine.errors import IntegrityError, OperationalError
 from pointengine.events import in_jst
 from pointengine.ledger import LedgerEntry
 from pointengine.persons import Enrolment, Person
-from pointengine.store import Applied, Intent, Outcome, Store
+from pointengine.store import Applied, Intent, Outcome, Store, unknown_transaction
 
 __all__ = ["MAX_EXACT", "Keys", "RedisStore", "person_from_json", "person_to_json"]
 
@@ -82,7 +82,7 @@ class Keys(NamedTuple):
 # KEYS[1] applied        set     event keys applied
 # KEYS[2] counters       hash    cap / admission key -> count
 # KEYS[3] members        set     member keys of admitted persons
-# KEYS[4] transactions   hash    id -> cmsgpack {amount, refunded, {award...}},
+# KEYS[4] transactions   hash    id -> cmsgpack {amount, refunded, {award...}, payer},
 #                                award = {program, version, points, provider, reversed, cap...}
 # KEYS[5] persons        hash    person id -> person JSON
 # KEYS[6] totals         hash    JSON [program, provider] -> net points
@@ -91,7 +91,7 @@ class Keys(NamedTuple):
 # KEYS[9] ledger         stream  one entry per ledger line
 # ARGV[1] the batch as JSON: [intent...], intent = [event, person, at, person JSON or '',
 #   transaction or false, amount, refund of or false, refund amount, [[tally key, n]...],
-#   [claim...]], claim = [program, version, points, provider, refundable, member key or '',
+#   [claim...], payer], claim = [program, version, points, provider, refundable, member key or '',
 #   [[admission key, limit]...], [[cap key, limit]...]]
 # Returns a flat array, per intent: 1 (duplicate) | 2 (unknown transaction)
 #   | 3, left, amount (refund exceeds payment)
@@ -212,7 +212,7 @@ for i = 1, #batch do
     local refund_of = it[7]
     if refund_of then
       local tx = get_tx(refund_of)
-      if not tx then
+      if not tx or tx[4] ~= it[11] then
         o = o + 1; out[o] = 2; ok = false
       else
         local refunded = tx[2] + it[8]
@@ -295,7 +295,7 @@ for i = 1, #batch do
         if sum == nil then tally_order[#tally_order + 1] = key; sum = 0 end
         tallies[key] = sum + tallied[t][2]
       end
-      if it[5] then put_tx(it[5], {it[6], 0, awards}) end
+      if it[5] then put_tx(it[5], {it[6], 0, awards, it[11]}) end
       if it[4] ~= '' then
         if persons[person] == nil then person_order[#person_order + 1] = person end
         persons[person] = it[4]
@@ -375,7 +375,8 @@ def _encode(intent: Intent) -> list[Any]:
             intent.transaction if has_tx else False, amount,
             False if intent.refund_of is None else intent.refund_of,
             _exact(intent.refund_amount, "refund amount", intent),
-            [(key, _exact(n, "tally", intent)) for key, n in intent.tallies], claims]
+            [(key, _exact(n, "tally", intent)) for key, n in intent.tallies], claims,
+            intent.payer]
 
 
 def _decode(intents: Sequence[Intent], reply: Sequence[Any]) -> list[Applied]:
@@ -389,8 +390,7 @@ def _decode(intents: Sequence[Intent], reply: Sequence[Any]) -> list[Applied]:
             results.append(Applied(intent.event, "duplicate", "event already applied"))
             continue
         if status == 2:
-            results.append(Applied(intent.event, "rejected",
-                                   f"unknown transaction {intent.refund_of}"))
+            results.append(Applied(intent.event, "rejected", unknown_transaction(intent)))
             continue
         if status == 3:
             left, amount = reply[pos], reply[pos + 1]

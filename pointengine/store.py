@@ -6,10 +6,11 @@ decides *how much it gets*, atomically, against the state of every cap it touche
 unit:
 
 1. refuses it as a duplicate if its event key was applied before (nothing changes);
-2. for a refund, looks up the transaction; an unknown transaction or a refund beyond what was
-   paid is refused (nothing changes); otherwise each award the transaction earned gives back
-   ``floor(points * refunded_total / amount) - reversed_so_far`` and frees that much of every
-   cap the award counted in;
+2. for a refund, looks up the transaction; an unknown transaction, one another payer made
+   (the refund's ``payer``, person and provider, must be the transaction's) or a refund beyond
+   what was paid is refused (nothing changes); otherwise each award the transaction earned
+   gives back ``floor(points * refunded_total / amount) - reversed_so_far`` and frees that much
+   of every cap the award counted in;
 3. for each :class:`Claim`: admits the person to the program (budget in persons, the provider's
    allocation) unless already admitted, or refuses the claim when an admission is full; then
    awards ``min(points, room)`` where room is the least headroom over the claim's caps, and
@@ -79,6 +80,7 @@ class Intent(NamedTuple):
     refund_of: str | None = None
     refund_amount: int = 0
     tallies: tuple[tuple[str, int], ...] = ()
+    payer: str = ""  # who made the transaction, or asks its refund: "person|provider"
 
 
 class Outcome(NamedTuple):
@@ -116,6 +118,11 @@ class Applied:
         reason = self.reason or ""
         return next((code for start, code in _REFUSAL_CODES if reason.startswith(start)),
                     "refused")
+
+
+def unknown_transaction(intent: Intent) -> str:
+    """Why a refund was refused when its transaction is unknown, or another payer's."""
+    return f"unknown transaction {intent.refund_of} for {intent.person}"
 
 
 @dataclass(frozen=True, slots=True)

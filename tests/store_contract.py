@@ -287,7 +287,8 @@ class StoreContract(ABC):
         early = Intent("r1", "p1", AT, (claim(7, person_cap()),), refund_of="t9",
                        refund_amount=100, person_state=Person("p1"), transaction="r1",
                        tallies=(("ht|x|p1", 3),))
-        assert self.one(store, early) == Applied("r1", "rejected", "unknown transaction t9")
+        assert self.one(store, early) == Applied("r1", "rejected",
+                                                 "unknown transaction t9 for p1")
         assert self.snapshot(store, ["pp|nat|p1"], ["e1", "r1"]) == before
         assert store.persons(["p1"]) == {}
         # the same event key is applied once the transaction exists
@@ -355,6 +356,26 @@ class StoreContract(ABC):
         assert result == Applied("r1", "applied")
         assert len(self.ledger_entries(store)) == 1
         assert self.one(store, refund("r2", "e1", 400)).reversed == {"nat": 1}
+
+    def test_refund_by_another_payer_changes_nothing(self, store: Store) -> None:
+        """Only the person who paid, with the provider they paid with, gets a refund: another
+        person's or another provider's refund would take back points the refunder never got."""
+        mine = "p1|paypay"
+        self.one(store, buy("e1", claim(100, person_cap()), amount=400, payer=mine))
+        self.one(store, buy("e2", amount=400, payer=mine))  # earned nothing
+        before = self.snapshot(store, ["pp|nat|p1"], ["e1", "e2"])
+        for of in ("e1", "e2"):
+            for event, person, payer in (("r1", "p2", "p2|paypay"), ("r2", "p1", "p1|au-pay")):
+                result = self.one(store, Intent(event, person, AT, refund_of=of,
+                                                refund_amount=100, payer=payer))
+                assert result == Applied(event, "rejected",
+                                         f"unknown transaction {of} for {person}")
+        assert self.snapshot(store, ["pp|nat|p1"], ["e1", "e2"]) == before
+        for event, of in (("r3", "e1"), ("r4", "e2")):
+            result = self.one(store, Intent(event, "p1", AT, refund_of=of, refund_amount=100,
+                                            payer=mine))
+            assert result.status == "applied"
+        assert store.counter("pp|nat|p1") == 75
 
     def test_refund_of_transaction_without_awards(self, store: Store) -> None:
         self.one(store, buy("e1", amount=1000))

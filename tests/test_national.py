@@ -149,9 +149,23 @@ def test_refund_of_unknown_transaction_or_too_much_changes_nothing(world: World)
     too_much = world.run(world.event("refund", "MK-A", "2022-02-02", provider="paypay",
                                      transaction="t1", amount=1_001))[0]
     assert unknown.applied.status == "rejected"
-    assert unknown.applied.reason == "unknown transaction test/nope"
+    assert unknown.applied.reason == "unknown transaction test/nope for MK-A"
     assert too_much.applied.status == "rejected"
     assert world.points("MK-A") == 250
+
+
+def test_refund_names_the_person_and_provider_who_paid(world: World) -> None:
+    world.apply()
+    world.apply(person="MK-B")
+    world.buy(1_000, id="t1")
+    for person, provider in (("MK-B", "paypay"), ("MK-A", "au-pay")):
+        other = world.run(world.event("refund", person, "2022-02-02", provider=provider,
+                                      transaction="t1", amount=1_000))[0]
+        assert other.applied.reason == f"unknown transaction test/t1 for {person}"
+    assert (world.points("MK-A"), world.points("MK-B")) == (250, 0)
+    own = world.run(world.event("refund", "MK-A", "2022-02-02", provider="paypay",
+                                transaction="t1", amount=1_000))[0]
+    assert own.applied.reversed == {CARD: 250}
 
 
 def test_an_event_applied_twice_changes_nothing(world: World) -> None:
