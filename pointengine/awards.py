@@ -11,7 +11,8 @@ Cap and counter keys are built here and nowhere else:
 - ``bu|{program}``: the program's budget in yen;
 - ``ad|{program}``, ``al|{program}|{provider}``: persons admitted, overall and per provider;
 - ``in|{program}|{person}``: marks a person as admitted;
-- ``ht|{program}|{person}``: health points towards a lottery.
+- ``ht|{program}|{person}``: health points towards a lottery;
+- ``dr|{program}|``: 1 once the program's lottery is drawn.
 """
 
 from __future__ import annotations
@@ -121,3 +122,8 @@ def claim_for(program: ProgramVersion, person_id: str, provider: str, points: in
 def health_points_key(program: str, person: str) -> str:
     """The tally of a person's health points towards a program's lottery."""
     return f"ht|{program}|{person}"
+
+
+def drawn_key(program: str) -> str:
+    """The tally that marks a program's lottery drawn (once, whatever the version)."""
+    return f"dr|{program}|"

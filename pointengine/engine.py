@@ -16,11 +16,12 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pointengine.awards import claim_for, health_points_key, requested_points
+from pointengine.awards import claim_for, drawn_key, health_points_key, requested_points
 from pointengine.catalog import ANYWHERE, Catalog, Program, as_place, as_resident, as_store, via
 from pointengine.conditions import Check
 from pointengine.eligibility import checks_for
 from pointengine.events import (
+    JST,
     AnyEvent,
     Charge,
     HealthInsuranceRegistration,
@@ -116,8 +117,7 @@ class Engine:
         seen = self.store.applied(keys)
         persons = self.store.persons({e.person for e in events})
         decisions: list[Decision] = []
-        intents: list[Intent] = []
-        owners: list[int] = []
+        pending = _Pending(decisions)
         for event in events:
             decision = Decision(event, Applied(event.key, "applied"))
             decisions.append(decision)
@@ -125,19 +125,19 @@ class Engine:
                 decision.applied = Applied(event.key, "duplicate", "event already applied")
                 continue
             seen.add(event.key)
+            draw = isinstance(event, LotteryDraw)
+            if draw:
+                # A draw counts every health point reported before it, this batch's too.
+                pending.apply(self.store)
             try:
                 batch = self._intents(event, persons, decision)
             except _Refused as refused:
                 decision.applied = Applied(event.key, "rejected", str(refused))
                 continue
-            intents.extend(batch)
-            owners.extend([len(decisions) - 1] * len(batch))
-        for index, applied in zip(owners, self.store.apply_many(intents), strict=True):
-            decision = decisions[index]
-            if applied.event == decision.event.key:
-                decision.applied = applied
-            else:
-                decision.applied.outcomes.extend(applied.outcomes)
+            pending.add(batch)
+            if draw:
+                pending.apply(self.store)  # a second draw of the program sees this one
+        pending.apply(self.store)
         return decisions
 
     def _intents(self, event: AnyEvent, persons: dict[str, Person],
@@ -270,11 +270,18 @@ class Engine:
         version = program.version_at(event.at)
         award = version.award
         assert isinstance(award, Lottery)
+        period = version.conditions.period
+        if period is not None and event.at.astimezone(JST).date() <= period.to:
+            raise _Refused(f"the lottery of {program.id} is drawn after its period, which ends "
+                           f"on {period.to}")
+        drawn = drawn_key(version.id)
+        if self.store.tallies(drawn):
+            raise _Refused(f"the lottery of {program.id} was drawn already")
         entrants = [p for p, points in self.store.tallies(f"ht|{version.id}|").items()
                     if points >= award.threshold]
         winners = sorted(entrants, key=lambda p: _draw_rank(award.seed, event.key, p))
         stored = self.store.persons(winners[: award.winners])
-        intents = [Intent(event.key, event.person, at)]
+        intents = [Intent(event.key, event.person, at, tallies=((drawn, 1),))]
         for winner in winners[: award.winners]:
             person = persons.get(winner) or stored[winner]
             enrolment = person.enrolment_at(version.phase, event.at)
@@ -282,6 +289,32 @@ class Engine:
             claim = claim_for(version, winner, provider, award.amount)
             intents.append(Intent(f"{event.key}#{winner}", winner, at, claims=(claim,)))
         return intents
+
+
+class _Pending:
+    """Intents decided but not yet applied, with the decision each belongs to."""
+
+    def __init__(self, decisions: list[Decision]) -> None:
+        self.decisions = decisions
+        self.intents: list[Intent] = []
+        self.owners: list[int] = []
+
+    def add(self, intents: list[Intent]) -> None:
+        """Add the intents of the latest decision."""
+        self.intents.extend(intents)
+        self.owners.extend([len(self.decisions) - 1] * len(intents))
+
+    def apply(self, store: Store) -> None:
+        """Apply the pending intents in order and give each decision what its intents got."""
+        if not self.intents:
+            return
+        for index, applied in zip(self.owners, store.apply_many(self.intents), strict=True):
+            decision = self.decisions[index]
+            if applied.event == decision.event.key:
+                decision.applied = applied
+            else:
+                decision.applied.outcomes.extend(applied.outcomes)
+        self.intents, self.owners = [], []
 
 
 @contextlib.contextmanager

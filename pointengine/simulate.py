@@ -254,7 +254,9 @@ def activities_for(program: Program, places: tuple[str, ...]) -> Activities | No
         health = tuple(max(1, award.threshold * k // 100) for k in (10, 20, 30, 50))
         period = program.current.conditions.period
         last = period.to if period is not None else to_date(LAST_DAY)
-        draws = ((program.id, dt.datetime.combine(last, dt.time(20), JST)),)
+        # drawn the morning after the period ends, when every participation is in
+        draws = ((program.id, dt.datetime.combine(last + dt.timedelta(days=1), dt.time(10),
+                                                  JST)),)
     return Activities(places, tuple(names), health, draws=draws)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from pointengine.catalog import load_catalog
 from pointengine.engine import Engine
+from pointengine.events import AnyEvent
 from pointengine.memory_store import MemoryStore
 from tests.world import RULES, World
 
@@ -144,18 +146,52 @@ def test_kofu_points_per_activity_for_residents_aged_19(world: World) -> None:
     assert attend("MK-A", "unknown-event") == 0
 
 
+def lottery_entrants(world: World, points: Sequence[int]) -> list[AnyEvent]:
+    """Kumamoto residents, the n-th with ``points[n]`` health points (applications are run;
+    the participations are returned)."""
+    out = []
+    for n, health in enumerate(points):
+        world.apply(person=f"MK-{n}", residence="431001")
+        out.append(world.event("participation", f"MK-{n}", "2022-05-01", municipality="431001",
+                               activity="walk", health_points=health))
+    return out
+
+
+def kumamoto_draw(world: World, day: str = "2023-04-03") -> AnyEvent:
+    """A draw of Kumamoto's lottery."""
+    return world.event("lottery_draw", "MK-OFFICIAL", day, program="kumamoto-health-lottery",
+                       source="kumamoto")
+
+
+def lottery_winners(world: World) -> list[str]:
+    """The persons the lottery paid, in order."""
+    return sorted(e.person for e in world.sink.entries if e.program == "kumamoto-health-lottery")
+
+
 def test_kumamoto_lottery_is_reproducible(world: World) -> None:
-    for n in range(5):
-        person = f"MK-{n}"
-        world.apply(person=person, residence="431001")
-        world.run(world.event("participation", person, "2022-05-01", municipality="431001",
-                              activity="walk", health_points=100 if n < 4 else 50))
-    draw = world.run(world.event("lottery_draw", "MK-OFFICIAL", "2022-12-01",
-                                 program="kumamoto-health-lottery", source="kumamoto"))[0]
-    winners = sorted(e.person for e in world.sink.entries
-                     if e.program == "kumamoto-health-lottery")
-    assert winners == ["MK-0", "MK-1", "MK-2", "MK-3"]
+    for participation in lottery_entrants(world, [100, 100, 100, 100, 50]):
+        world.run(participation)
+    draw = world.run(kumamoto_draw(world))[0]
+    assert lottery_winners(world) == ["MK-0", "MK-1", "MK-2", "MK-3"]
     assert all(o.awarded == 5_000 for o in draw.applied.outcomes)
+
+
+def test_a_draw_counts_the_points_of_its_own_batch_and_is_held_once(world: World) -> None:
+    decisions = world.run(*lottery_entrants(world, [100, 120]), kumamoto_draw(world),
+                          kumamoto_draw(world, "2023-04-04"))
+    assert lottery_winners(world) == ["MK-0", "MK-1"]
+    assert decisions[-1].applied.reason == ("the lottery of kumamoto-health-lottery was drawn "
+                                            "already")
+
+
+def test_a_draw_before_the_period_ends_is_refused(world: World) -> None:
+    world.run(*lottery_entrants(world, [100]))
+    early = world.run(kumamoto_draw(world, "2023-03-31"))[0]
+    assert early.applied.reason == ("the lottery of kumamoto-health-lottery is drawn after its "
+                                    "period, which ends on 2023-03-31")
+    assert lottery_winners(world) == []
+    assert world.run(kumamoto_draw(world, "2023-04-01"))[0].applied.status == "applied"
+    assert lottery_winners(world) == ["MK-0"]
 
 
 def test_provider_allocation_refuses_persons_past_it(tmp_path: Path) -> None:

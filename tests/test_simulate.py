@@ -135,14 +135,14 @@ def test_a_participation_program_is_simulated_with_generated_activities() -> Non
     assert report.points_total % 100 == 0  # every activity is worth a multiple of 100
 
 
-def test_a_lottery_is_drawn_at_the_end_of_its_period() -> None:
+def test_a_lottery_is_drawn_after_its_period() -> None:
     report = simulate(RULES / "431001-kumamoto" / "health-lottery.yaml", rules=RULES,
                       persons=3_000, events=20_000)
     assert report.trigger_events == {"lottery_draw": 1,
                                      "participation": report.trigger_events["participation"]}
     assert 0 < report.persons_reached <= 1_000
     assert report.points_total == 5_000 * report.persons_reached  # each winner gets 5,000
-    assert list(report.points_per_day) == ["2023-03-31"]
+    assert list(report.points_per_day) == ["2023-04-01"]  # the morning after the period
 
 
 def test_the_cli_reports_problems_and_exits_1(tmp_path: Path) -> None:
