@@ -133,7 +133,7 @@ def _premium(person: Person, event: Event, phase: int, window: tuple[dt.date, dt
     if enrolment is None:
         return 0
     provider, applied_at, card = enrolment
-    ok = (event["provider"] == provider and BASIS.get(provider) in (event["type"], "both")
+    ok = (event["provider"] == provider and BASIS.get(provider) == event["type"]
           and window[0] <= event["day"] <= window[1]
           and window[0] <= applied_at.astimezone(JST).date() <= window[1]
           and applied_at <= event["at"] and card <= card_by)

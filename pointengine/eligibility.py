@@ -108,8 +108,7 @@ def _transaction_via_chosen(chosen: str) -> Condition:
 
 def _basis(phase: int) -> Condition:
     not_transaction = AllOf(tuple(Compare("type", "!=", t) for t in TRANSACTIONS))
-    return AnyOf((not_transaction, Compare(f"basis{phase}", "==", "both"),
-                  Compare("type", "==", FieldRef(f"basis{phase}"))))
+    return AnyOf((not_transaction, Compare("type", "==", FieldRef(f"basis{phase}"))))
 
 
 def _jurisdiction_checks(program: ProgramVersion) -> list[Check]:

@@ -237,15 +237,23 @@ class ProgramDocument(ProgramVersion):
     versions: tuple[VersionChange, ...] = ()
 
 
+def _one_basis(value: object) -> object:
+    if value == "both":
+        raise ValueError("a provider awards on one basis, 'charge' or 'purchase': counting both "
+                         "would pay twice for money charged and then spent")
+    return value
+
+
 class Provider(Strict):
-    """A payment provider: its kind, and whether premiums count its charges, purchases or both."""
+    """A payment provider: its kind, and whether premiums count its charges or its purchases
+    (one of them: money charged and then spent must earn once)."""
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{1,62}$")]
     name: str
     kind: Literal[
         "qr_code", "prepaid_emoney", "credit_card", "carrier", "local_currency", "debit"
     ]
-    basis: Literal["charge", "purchase", "both"]
+    basis: Annotated[Literal["charge", "purchase"], BeforeValidator(_one_basis)]
 
 
 class ProviderList(Strict):

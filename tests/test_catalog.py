@@ -172,3 +172,15 @@ def test_symlinked_folders_are_followed_once(rules: Path, tmp_path: Path) -> Non
     (elsewhere / "loop").symlink_to(rules, target_is_directory=True)  # must not recurse
     assert [p.name for p in rule_files(rules)] == ["premium.yaml", "providers.yaml"]
     assert "atsuma-premium" in load_catalog(rules).programs
+
+
+def test_a_provider_of_both_bases_is_refused(rules: Path) -> None:
+    providers = rules / "providers.yaml"
+    text = providers.read_text(encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "id: paypay" in row)
+    providers.write_text(text.replace("name: PayPay, kind: qr_code, basis: purchase",
+                                      "name: PayPay, kind: qr_code, basis: both"),
+                         encoding="utf-8")
+    assert problems(rules) == [
+        f"{providers}:{line}: providers.0.basis: a provider awards on one basis, 'charge' or "
+        "'purchase': counting both would pay twice for money charged and then spent"]

@@ -33,9 +33,9 @@ def test_purchase_on_a_charge_basis_provider_earns_nothing(world: World) -> None
     assert world.awarded(world.charge(4_000, provider="waon"), CARD) == 1_000
 
 
-def test_provider_marked_both_counts_charges_and_purchases(world: World) -> None:
-    world.apply(provider="paypay")
-    assert world.awarded(world.charge(2_000, provider="paypay"), CARD) == 500
+def test_money_charged_and_then_spent_earns_once(world: World) -> None:
+    world.apply(provider="paypay")  # a purchase-basis provider
+    assert world.awarded(world.charge(2_000, provider="paypay"), CARD) == 0
     assert world.awarded(world.buy(2_000, provider="paypay"), CARD) == 500
 
 

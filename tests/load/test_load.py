@@ -84,12 +84,12 @@ def test_participations_come_from_active_residents_after_their_application(
     assert events[index - 1].at <= draw_at <= events[index + 1].at
 
 
-def test_the_oracle_counts_a_provider_of_both_bases() -> None:
+def test_the_oracle_counts_only_the_providers_basis() -> None:
     oracle = Oracle()
     for line in (_apply("MKA1", "paypay"), _buy(1, "MKA1", "paypay", 4_000),
                  _buy(2, "MKA1", "paypay", 4_000, kind="charge")):
         oracle.feed(line)
-    assert oracle.expected() == {"MKA1": {"national-phase2-card": 2_000}}
+    assert oracle.expected() == {"MKA1": {"national-phase2-card": 1_000}}
 
 
 def test_the_oracle_clips_the_crossing_transaction_and_refunds_free_room() -> None:
