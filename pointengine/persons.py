@@ -1,7 +1,9 @@
 """A person as the engine knows them: enrolments, residence history, registrations.
 
 State is kept with the time each fact became true, so that eligibility is judged at the
-event's time even when events arrive out of order. Nothing here is a My Number: ``id`` is a
+event's time: a fact that arrived before an event is read as of that event's time, whatever
+their dates. An event decided before a fact arrived is not decided again (docs/events.md,
+"Order"). Nothing here is a My Number: ``id`` is a
 MyKey ID, checked at the boundary.
 """
 
