@@ -97,6 +97,8 @@ class Person:
     phase1_flag: bool = False
     registered: dict[str, dt.datetime] = field(default_factory=dict)
     net: dict[str, int] = field(default_factory=dict)
+    # per-child grants paid to the person's household (shared by its members once named)
+    children_paid: dict[str, int] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
     awarded: set[str] = field(default_factory=set)
 
@@ -106,6 +108,7 @@ class Earning:
     """A transaction that earned points: what refunds of it may take back."""
 
     person: str
+    provider: str
     amount: int
     refunded: int = 0
     points: dict[str, list[int]] = field(default_factory=dict)  # program → [earned, taken back]
@@ -219,7 +222,7 @@ def miyazaki_child_grant(person: Person, event: Event) -> int:
         return 0
     born = [dt.date.fromisoformat(d) for d in event.get("children_birth_dates", [])]
     wanted = 30_000 * sum(1 for d in born if CHILDREN_BORN[0] <= d <= CHILDREN_BORN[1])
-    return max(0, wanted - person.net.get("miyazaki-child-grant", 0))
+    return max(0, wanted - person.children_paid.get("miyazaki-child-grant", 0))
 
 
 def shiga_purchase_premium(person: Person, event: Event) -> int:
@@ -272,7 +275,8 @@ _COMMON = {"type", "source", "id", "person", "at"}
 #: type → (required fields, optional fields) beyond the common ones.
 _FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "mynapoint_application": ({"phase", "provider", "card_applied_on", "residence"},
-                              {"birth_date", "children_birth_dates", "applied_in_phase1"}),
+                              {"birth_date", "children_birth_dates", "applied_in_phase1",
+                               "household"}),
     "health_insurance_registration": (set(), set()),
     "public_funds_account_registration": (set(), set()),
     "charge": ({"provider", "amount"}, {"store", "store_municipality"}),
@@ -359,6 +363,9 @@ def _application_ok(event: Event) -> bool:
     kids = event.get("children_birth_dates", [])
     if not isinstance(kids, list) or not all(_date(k) for k in kids):
         return False
+    household = event.get("household")
+    if household is not None and not (isinstance(household, str) and _ID.fullmatch(household)):
+        return False
     return isinstance(event.get("applied_in_phase1", False), bool)
 
 
@@ -375,6 +382,7 @@ class Oracle:
         self.spent: dict[str, int] = {}  # program → yen, net of refunds
         self.admitted: dict[str, set[str]] = {}  # program → persons
         self.admitted_via: dict[tuple[str, str], int] = {}  # (program, provider) → persons
+        self.households: dict[str, dict[str, int]] = {}  # household → per-child grants paid
 
     def feed(self, line: bytes) -> None:
         """Apply one line of the event file."""
@@ -402,6 +410,9 @@ class Oracle:
                 card = dt.date.fromisoformat(event["card_applied_on"])
                 person.enrolments[event["phase"]] = (event["provider"], event["at"], card)
             person.phase1_flag |= event.get("applied_in_phase1", False)
+            if event.get("household"):
+                shared = self.households.setdefault(event["household"], person.children_paid)
+                person.children_paid = shared
             if residence_at(person, event["at"]) != event["residence"]:
                 _move(person, event["at"], event["residence"])
         elif kind == "residence_change":
@@ -434,7 +445,8 @@ class Oracle:
                 continue
             self._add(person, program, wanted)
             if event["type"] in TRANSACTIONS:
-                earning = self.earnings.setdefault(key, Earning(event["person"], event["amount"]))
+                earning = self.earnings.setdefault(
+                    key, Earning(event["person"], event["provider"], event["amount"]))
                 earning.points[program.id] = [wanted, 0]
 
     def _admit(self, program: Program, person_id: str, person: Person) -> bool:
@@ -460,6 +472,9 @@ class Oracle:
     def _add(self, person: Person, program: Program, points: int) -> None:
         self.spent[program.id] = self.spent.get(program.id, 0) + points
         person.net[program.id] = person.net.get(program.id, 0) + points
+        if program.id == "miyazaki-child-grant":
+            paid = person.children_paid
+            paid[program.id] = paid.get(program.id, 0) + points
         if program.group is not None:
             person.groups[program.group] = person.groups.get(program.group, 0) + points
         if points > 0:
@@ -467,7 +482,9 @@ class Oracle:
 
     def _refund(self, event: Event) -> None:
         earning = self.earnings.get(f"{event['source']}/{event['transaction']}")
-        if earning is None or earning.refunded + event["amount"] > earning.amount:
+        if (earning is None or (earning.person, earning.provider)
+                != (event["person"], event["provider"])
+                or earning.refunded + event["amount"] > earning.amount):
             return
         earning.refunded += event["amount"]
         person = self.persons[earning.person]

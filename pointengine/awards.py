@@ -7,6 +7,7 @@ the points to the room left under every cap (see :mod:`pointengine.store`).
 Cap and counter keys are built here and nowhere else:
 
 - ``pp|{program}|{person}``: a person's points in a program (the award's cap);
+  ``pp|{program}|household:{household}`` for a per-child grant to a known household;
 - ``pg|{group}|{person}``: a person's points in a group of programs (national 20,000);
 - ``bu|{program}``: the program's budget in yen;
 - ``ad|{program}``, ``al|{program}|{provider}``: persons admitted, overall and per provider;
@@ -99,11 +100,21 @@ def _template(program: ProgramVersion, provider: str) -> _ClaimTemplate:
     return found
 
 
-def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int) -> Claim:
-    """The claim of ``points`` for ``person_id``, with every cap and admission of the program."""
+def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int, *,
+              household: str | None = None) -> Claim:
+    """The claim of ``points`` for ``person_id``, with every cap and admission of the program.
+
+    A per-child grant is capped per household when the person's is known: two parents of the
+    same children, applying each, are paid once for each child.
+    """
     template = _template(program, provider)
     limit = template.person_limit
-    own = Cap(template.person_key + person_id, points if limit is None else limit, "person cap")
+    if limit is None and household:
+        own = Cap(f"{template.person_key}household:{household}", points,
+                  "paid for the household's children")
+    else:
+        own = Cap(template.person_key + person_id, points if limit is None else limit,
+                  "person cap")
     caps: tuple[Cap, ...] = (own,)
     group = template.group
     if group is not None:

@@ -197,7 +197,7 @@ class Engine:
         if wanted <= 0:
             return None
         provider = str(fact[f"chosen{version.phase}"])
-        return claim_for(version, person.id, provider, wanted)
+        return claim_for(version, person.id, provider, wanted, household=person.household)
 
     def _route(self, event: AnyEvent, fact: Fact) -> list[Program]:
         # The fact already holds the store's and the person's places at the event's time.
@@ -244,6 +244,7 @@ class Engine:
                 new.move(event.at, event.residence)
             new.birth_date = event.birth_date or new.birth_date
             new.children = event.children_birth_dates or new.children
+            new.household = event.household or new.household
             new.phase1_applicant = new.phase1_applicant or event.applied_in_phase1
             return new
         if isinstance(event, HealthInsuranceRegistration | PublicFundsAccountRegistration):

@@ -113,6 +113,7 @@ class MynapointApplication(Event):
     residence: MunicipalityCode
     birth_date: dt.date | None = None
     children_birth_dates: tuple[dt.date, ...] = ()
+    household: Identifier | None = None
     applied_in_phase1: bool = False
 
 

@@ -45,6 +45,7 @@ class Person:
     registrations: dict[str, dt.datetime] = field(default_factory=dict)
     birth_date: dt.date | None = None
     children: tuple[dt.date, ...] = ()
+    household: str | None = None  # the resident registry's household, when known
     phase1_applicant: bool = False
 
     def enrolment_at(self, phase: int, at: dt.datetime) -> Enrolment | None:
@@ -83,5 +84,6 @@ class Person:
             registrations=dict(self.registrations),
             birth_date=self.birth_date,
             children=self.children,
+            household=self.household,
             phase1_applicant=self.phase1_applicant,
         )

@@ -553,7 +553,8 @@ def person_to_json(person: Person) -> bytes:
     """A person as compact JSON; empty and default fields are left out.
 
     ``{"i": id, "e": [[phase, provider, applied_at, card_applied_on]...], "r": [[at, code]...],
-    "g": {what: at}, "b": birth_date, "c": [child birth dates], "p": true}`` with RFC 3339
+    "g": {what: at}, "b": birth_date, "c": [child birth dates], "h": household, "p": true}``
+    with RFC 3339
     datetimes (their UTC offset kept) and ISO dates.
     """
     doc: dict[str, Any] = {"i": person.id}
@@ -568,6 +569,8 @@ def person_to_json(person: Person) -> bytes:
         doc["b"] = person.birth_date
     if person.children:
         doc["c"] = person.children
+    if person.household:
+        doc["h"] = person.household
     if person.phase1_applicant:
         doc["p"] = True
     return orjson.dumps(doc)
@@ -588,5 +591,6 @@ def person_from_json(raw: bytes | str) -> Person:
         registrations={what: when(at) for what, at in doc.get("g", {}).items()},
         birth_date=day(doc["b"]) if "b" in doc else None,
         children=tuple(day(c) for c in doc.get("c", ())),
+        household=doc.get("h"),
         phase1_applicant=bool(doc.get("p", False)),
     )

@@ -130,6 +130,18 @@ def test_miyazaki_pays_per_child_born_in_the_period(world: World) -> None:
     assert world.awarded(decision, "miyazaki-child-grant") == 60_000
 
 
+def test_miyazaki_pays_each_child_of_a_household_once(world: World) -> None:
+    def parent(person: str, children: list[str], household: str = "H-1") -> int:
+        decision = world.apply(person=person, residence="452017", household=household,
+                               children_birth_dates=children)
+        return world.awarded(decision, "miyazaki-child-grant")
+
+    assert parent("MK-MOM", ["2020-06-01"]) == 30_000
+    assert parent("MK-DAD", ["2020-06-01"]) == 0  # the same child
+    assert parent("MK-DAD", ["2020-06-01", "2021-01-10"]) == 30_000  # a second child
+    assert parent("MK-AUNT", ["2020-06-01"], household="H-2") == 30_000  # another household
+
+
 def test_kofu_points_per_activity_for_residents_aged_19(world: World) -> None:
     world.apply(residence="192015", birth_date="2003-06-01")
     world.apply(person="MK-B", residence="192015", birth_date="2003-06-02")

@@ -372,7 +372,9 @@ def test_the_person_codec_knows_every_field() -> None:
     """person_to_json names each field of Person: a new field must be added to the codec."""
     assert [f.name for f in dataclasses.fields(Person)] == [
         "id", "enrolments", "residences", "registrations", "birth_date", "children",
-        "phase1_applicant"]
+        "household", "phase1_applicant"]
     assert person_to_json(Person("p1")) == b'{"i":"p1"}'
     assert person_from_json(person_to_json(Person("p1", phase1_applicant=True))) == \
         Person("p1", phase1_applicant=True)
+    assert person_from_json(person_to_json(Person("p1", household="H-1"))) == \
+        Person("p1", household="H-1")

@@ -10,7 +10,7 @@ import pytest
 
 from load.bench import main as bench_main
 from load.generate import OFFICIAL, Activities, generate
-from load.oracle import Oracle, compare, expected_points
+from load.oracle import ALL_PROGRAMS, Oracle, compare, expected_points
 from pointengine.events import LotteryDraw, MynapointApplication, Participation, parse_event
 
 
@@ -82,6 +82,24 @@ def test_participations_come_from_active_residents_after_their_application(
         ("kumamoto-health-lottery", draw_at, OFFICIAL)]
     index = draws[0][0]
     assert events[index - 1].at <= draw_at <= events[index + 1].at
+
+
+def test_the_oracle_pays_a_households_children_once_and_refunds_only_the_payer() -> None:
+    oracle = Oracle(ALL_PROGRAMS)
+    for n, person in enumerate(("MKM", "MKD")):
+        oracle.feed(_line(type="mynapoint_application", source="mykey", id=f"a{n}",
+                          person=person, at="2022-02-01T10:00:00+09:00", phase=2,
+                          provider="paypay", card_applied_on="2021-06-01", residence="452017",
+                          household="H-1", children_birth_dates=["2020-06-01"]))
+    oracle.feed(_buy(3, "MKM", "paypay", 4_000))
+    for n, person in enumerate(("MKD", "MKM")):
+        oracle.feed(_line(type="refund", source="paypay", id=f"r{n}", person=person,
+                          at="2022-03-20T10:00:00+09:00", provider="paypay", transaction="t3",
+                          amount=2_000))
+    expected = oracle.expected()
+    assert expected["MKM"]["miyazaki-child-grant"] == 30_000
+    assert "miyazaki-child-grant" not in expected.get("MKD", {})
+    assert expected["MKM"]["national-phase2-card"] == 500  # only MKM's own refund took back
 
 
 def test_the_oracle_counts_only_the_providers_basis() -> None:
