@@ -5,6 +5,10 @@
 :class:`RuleLoader` has no YAML 1.1 traps: ``015814`` and ``01`` stay strings, so do ``yes``/
 ``no``/``on``/``off`` (only ``true``/``false`` are booleans); ``2022-01-01`` is a ``date``,
 ``2022-09-21T00:00:00+09:00`` an aware ``datetime``. Duplicate keys are problems.
+
+Anchors and aliases (``&base``, ``*base``, ``<<: *base``) are refused where they first appear:
+no rule file needs them, and a few nested aliases expand to billions of nodes (a "billion
+laughs" file would hold ``validate`` and every ``--watch`` reload for minutes).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import types
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
 import pydantic
 import yaml
@@ -27,17 +31,49 @@ from .errors import Problem, RuleFileError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
-_MERGE = "tag:yaml.org,2002:merge"
-_KEEP = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp", _MERGE}
+_KEEP = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp"}
+NO_ALIASES = "rule files do not use YAML anchors and aliases"
+
+
+class _Refused(Exception):
+    """Raised while composing: something a rule file may not contain, at ``line``."""
+
+    def __init__(self, line: int, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.line, self.loc, self.message = line, loc, message
 
 
 class RuleLoader(yaml.SafeLoader):
-    """A ``SafeLoader`` whose implicit scalars follow YAML 1.2 (core schema), minus octal/hex."""
+    """A ``SafeLoader`` with YAML 1.2 (core schema) scalars, minus octal/hex, and no aliases."""
 
     yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level registry
         first: [(tag, rx) for tag, rx in rs if tag in _KEEP]
         for first, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str | int] = []  # the key or index of each node being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose as PyYAML does, but refuse an anchor or alias before anything is expanded."""
+        # index is the key's node for a mapping's value, the position for a sequence's item,
+        # None for a mapping's key and for the document's root
+        part = index.value if isinstance(index, yaml.ScalarNode) else index
+        keyed = isinstance(part, str | int)
+        if keyed:
+            self._path.append(part)
+        try:
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+            if event.anchor is not None:
+                sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+                raise _Refused(event.start_mark.line + 1, tuple(self._path),
+                               f"{NO_ALIASES} ({sign}{event.anchor}): write each value out "
+                               "in full")
+            return cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            if keyed:
+                self._path.pop()
 
     def construct_lenient_timestamp(self, node: yaml.ScalarNode) -> Any:
         """Build a date/datetime; an impossible one (2022-02-30) stays a string for pydantic."""
@@ -98,20 +134,14 @@ class _Indexer:
         self.lines: dict[Loc, int] = {}
         self.dups: list[Problem] = []
 
-    def index(self, node: yaml.Node, loc: Loc, own: bool, stack: frozenset[int]) -> None:
-        """Index ``node`` at ``loc``; ``own`` is False in merged (``<<: *x``) mappings."""
-        if id(node) in stack:  # a recursive alias
-            return
-        stack |= {id(node)}
+    def index(self, node: yaml.Node, loc: Loc) -> None:
+        """Index ``node`` at ``loc`` (the loader refuses aliases, so the nodes form a tree)."""
         pairs: list[tuple[Any, yaml.Node, yaml.Node]] = []
-        merged: list[yaml.Node] = []
         if isinstance(node, yaml.SequenceNode):
             pairs = [(i, item, item) for i, item in enumerate(node.value)]
         elif isinstance(node, yaml.MappingNode):
             for knode, vnode in node.value:
-                if knode.tag == _MERGE:
-                    merged += vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
-                elif isinstance(knode, yaml.ScalarNode):
+                if isinstance(knode, yaml.ScalarNode):
                     key = self.loader.construct_object(knode)
                     ok = isinstance(key, str | int) and not isinstance(key, bool)
                     pairs.append((key if ok else str(key), knode, vnode))
@@ -121,11 +151,8 @@ class _Indexer:
                 msg = f"duplicate key {key!r}, already defined on line {seen[key]}"
                 self.dups.append(Problem(self.file, _line(knode), _dotted((*loc, key)), msg))
             seen[key] = _line(knode)
-            if own or (*loc, key) not in self.lines:
-                self.lines[(*loc, key)] = _line(knode)
-            self.index(vnode, (*loc, key), own, stack)
-        for source in merged:
-            self.index(source, loc, False, stack)
+            self.lines[(*loc, key)] = _line(knode)
+            self.index(vnode, (*loc, key))
 
 
 def _load(path: Path) -> tuple[Any, LineMap, list[Problem]]:
@@ -148,8 +175,11 @@ def _load(path: Path) -> tuple[Any, LineMap, list[Problem]]:
         if node is None:
             return None, LineMap({(): 1}), []
         indexer.lines[()] = _line(node)
-        indexer.index(node, (), True, frozenset())
+        indexer.index(node, ())
         data = loader.construct_document(node)
+    except _Refused as refused:
+        raise RuleFileError([Problem(file, refused.line, _dotted(refused.loc),
+                                     refused.message)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else text[: getattr(exc, "position", 0)].count("\n") + 1

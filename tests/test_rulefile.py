@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import textwrap
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -306,19 +307,45 @@ def test_line_map() -> None:
     assert LineMap().line_of(("x",)) == 1
 
 
-def test_merge_keys_are_located_where_written() -> None:
-    text = """\
-    base: &base
-      min: 0
-      points: 10
+def alias_bomb(levels: int = 8, width: int = 9) -> str:
+    """``width ** levels`` copies of one list, in a few hundred bytes ("billion laughs")."""
+    rows = ["a0: &a0 [lol]"]
+    for i in range(1, levels + 1):
+        rows.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    return "\n".join(rows) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once() -> None:
+    started = time.perf_counter()
+    assert problems(VALID + alias_bomb()) == [
+        "atsuma.yaml:15: a0: rule files do not use YAML anchors and aliases (&a0): write each"
+        " value out in full"
+    ]
+    assert time.perf_counter() - started < 2  # expanded, it takes minutes and gigabytes
+
+
+def test_anchors_aliases_and_merge_keys_are_refused_where_they_first_appear() -> None:
+    text = VALID.replace("tiers:\n  - min: 0", "tiers:\n  - &first\n    min: 0")
+    assert problems(text) == [
+        "atsuma.yaml:9: tiers.0: rule files do not use YAML anchors and aliases (&first): write"
+        " each value out in full"
+    ]
+    merged = """\
     tiers:
+      - min: 0
+        points: 10
       - <<: *base
         points: 20
     """
-    data, lines = load_yaml(write(text))
-    assert data["tiers"] == [{"min": 0, "points": 20}]
-    assert lines.line_of(("tiers", 0, "points")) == 6
-    assert lines.line_of(("tiers", 0, "min")) == 2
+    with pytest.raises(RuleFileError) as info:
+        load_yaml(write(merged))
+    assert [str(p) for p in info.value.problems] == [
+        "atsuma.yaml:4: tiers.1.<<: rule files do not use YAML anchors and aliases (*base): write"
+        " each value out in full"
+    ]
+    # without an alias, '<<' is an ordinary key: the model says it is not a field
+    data, _ = load_yaml(write("tiers:\n  - <<: {min: 0}\n    points: 20\n"))
+    assert data == {"tiers": [{"<<": {"min": 0}, "points": 20}]}
 
 
 def test_not_utf8_is_reported() -> None:
