@@ -1,8 +1,9 @@
 """The catalog: every rule file under ``rules/``, validated, versioned and indexed for routing.
 
 Layout: ``rules/providers.yaml`` lists the payment providers; every other ``*.yaml`` file is one
-program. National programs live in ``rules/national/``; a municipality's or prefecture's in a
-folder named by its local government code (``rules/015814-atsuma/``). Loading checks the
+program, and a near miss (``premium.yml``) is an error rather than a file skipped in silence.
+National programs live in ``rules/national/``; a municipality's or prefecture's in a folder
+named by its local government code (``rules/015814-atsuma/``). Loading checks the
 syntax and types of every version (via :mod:`pointengine.rulefile`) and then what only the
 whole catalog can know: that codes exist, providers are listed, ids are unique, versions move
 forward, and a trigger suits its award.
@@ -152,8 +153,8 @@ class Catalog:
         return {p.id: p.basis for p in self.providers.values()}
 
 
-def rule_files(root: Path) -> list[Path]:
-    """Every ``*.yaml`` under ``root``, sorted, following symlinked folders (once each).
+def _files(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted, following symlinked folders (once each).
 
     Deployments often link each municipality's folder in from elsewhere; a link that leads
     back to a folder already walked is skipped.
@@ -166,8 +167,41 @@ def rule_files(root: Path) -> list[Path]:
             subfolders.clear()
             continue
         walked.add(real)
-        found.extend(Path(folder) / n for n in names if n.endswith(".yaml"))
+        found.extend(Path(folder) / n for n in names)
     return sorted(found)
+
+
+def rule_files(root: Path) -> list[Path]:
+    """Every ``*.yaml`` under ``root``, sorted: the files the catalog is read from."""
+    return [path for path in _files(root) if path.name.endswith(".yaml")]
+
+
+def meant_name(name: str) -> str | None:
+    """The ``.yaml`` name a file was evidently meant to have, or None.
+
+    ``premium.yml``, ``premium.YAML`` and ``premium.yaml.txt`` (Windows hides the ``.txt`` an
+    editor adds) are rule files that would otherwise be skipped without a word. Hidden names
+    (editors' swap and lock files) and other names (``README.md``, ``premium.yaml.bak``) are
+    not taken for rule files.
+    """
+    if name.startswith("."):
+        return None
+    stem = name[:-4] if name.lower().endswith(".txt") else name
+    for suffix in (".yaml", ".yml"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            meant = stem[: -len(suffix)] + ".yaml"
+            return meant if meant != name else None
+    return None
+
+
+def misnamed_files(root: Path) -> list[Path]:
+    """Files under ``root`` that look like rule files but are not read (see :func:`meant_name`)."""
+    return [path for path in _files(root) if meant_name(path.name)]
+
+
+def watched_files(root: Path) -> list[Path]:
+    """The rule files and the misnamed ones: an edit to either can change what ``validate`` says."""
+    return [p for p in _files(root) if p.name.endswith(".yaml") or meant_name(p.name)]
 
 
 def load_catalog(root: Path) -> Catalog:
@@ -176,6 +210,9 @@ def load_catalog(root: Path) -> Catalog:
     warnings: list[Problem] = []
     providers = _load_providers(root / "providers.yaml", problems)
     programs: dict[str, Program] = {}
+    for path in misnamed_files(root):
+        problems.append(Problem(str(path), 1, "<file>", "not read: only files whose name ends "
+                                "in '.yaml' are rule files; rename it", meant_name(path.name)))
     for path in rule_files(root):
         if path.name == "providers.yaml" and path.parent == root:
             continue

@@ -137,6 +137,29 @@ def test_duplicate_program_ids_are_refused(rules: Path) -> None:
     assert "already used" in problems(rules)[0]
 
 
+@pytest.mark.parametrize(("name", "meant"), [
+    ("premium.yml", "premium.yaml"),
+    ("premium.YAML", "premium.yaml"),
+    ("Premium.Yml", "Premium.yaml"),
+    ("premium.yaml.txt", "premium.yaml"),
+    ("premium.yml.TXT", "premium.yaml"),
+])
+def test_a_misnamed_rule_file_is_an_error_that_suggests_the_name(
+        rules: Path, name: str, meant: str) -> None:
+    path = write(rules, f"015814-atsuma/{name}", ATSUMA)
+    assert problems(rules) == [
+        f"{path}:1: <file>: not read: only files whose name ends in '.yaml' are rule files;"
+        f" rename it (did you mean {meant!r}?)"]
+
+
+def test_files_that_are_not_rule_files_are_ignored(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml", ATSUMA)
+    for name in ("README.md", "notes.txt", "premium.yaml.bak", "premium.yaml~", ".premium.yml",
+                 ".premium.yaml.swp", "yml", "schema/program.schema.json"):
+        write(rules, f"015814-atsuma/{name}", "not a rule file: {")
+    assert list(load_catalog(rules).programs) == ["atsuma-premium"]
+
+
 def test_routing_keys_follow_the_restriction() -> None:
     catalog = load_catalog(RULES)
 

@@ -164,3 +164,15 @@ def test_an_alias_bomb_is_refused_at_once_and_the_rules_stay(running: Running) -
     [problem] = result.problems
     assert (problem.file, problem.line, problem.field) == (str(running.file), 16, "a0")
     assert "do not use YAML anchors and aliases" in problem.message
+
+
+def test_a_misnamed_rule_file_dropped_in_is_reported(running: Running) -> None:
+    old = running.engine.catalog
+    draft = running.root / "342092-miyoshi" / "draft.yml"
+    draft.write_text(running.file.read_text(encoding="utf-8"), encoding="utf-8")
+    result = running.watcher.poll()
+    assert result.status == "rejected" and running.engine.catalog is old
+    [problem] = result.problems
+    assert (problem.file, problem.suggestion) == (str(draft), "draft.yaml")
+    draft.unlink()
+    assert running.watcher.poll().status == "reloaded"
