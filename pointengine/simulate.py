@@ -33,6 +33,7 @@ from pointengine.errors import Problem, RuleFileError
 from pointengine.events import JST
 from pointengine.ledger import ListSink
 from pointengine.memory_store import MemoryStore
+from pointengine.municipalities import registry
 from pointengine.programs import Lottery, PerActivity
 from pointengine.replay import replay
 from pointengine.rulefile import load_yaml
@@ -96,10 +97,14 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
             return {n for n in names if (Path(folder) / n).resolve() in replaced}
 
         shutil.copytree(rules, root, ignore=skip)
-        if jurisdiction == "national":
+        # The folder is named from the file's own text: only a known code may name it, never
+        # a path ("/tmp/x", "../.."). Any other value is left for load_catalog to report at
+        # its line.
+        code = str(jurisdiction) if isinstance(jurisdiction, str | int) else None
+        if code == "national":
             folder = "national"
-        elif isinstance(jurisdiction, str | int):
-            folder = f"{jurisdiction}-proposed"
+        elif code in registry():
+            folder = f"{code}-proposed"
         else:
             folder = "proposed"
         dest = root / folder / rulefile.name

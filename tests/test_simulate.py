@@ -150,3 +150,16 @@ def test_the_cli_reports_problems_and_exits_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES)])
     assert result.exit_code == 1
     assert f"{rulefile}:4: jurisdiction: unknown local government code 131017" in result.output
+
+
+@pytest.mark.parametrize("escape", ["{tmp}/pwn", "../../../../../../../../../../..{tmp}/pwn"])
+def test_a_jurisdiction_that_is_a_path_is_an_unknown_code_and_writes_nothing(
+        tmp_path: Path, escape: str) -> None:
+    jurisdiction = escape.format(tmp=tmp_path)
+    rulefile = _write(tmp_path / "chiyoda.yaml",
+                      PROPOSAL.replace('"131016"', f'"{jurisdiction}"'))
+    with pytest.raises(RuleFileError) as caught:
+        load_with_proposal(rulefile, RULES)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{rulefile}:4: jurisdiction: unknown local government code {jurisdiction}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chiyoda.yaml"]
