@@ -206,10 +206,35 @@ def load_yaml(path: Path) -> tuple[Any, LineMap]:
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice closest to ``word`` (ignoring case), or None if none is close enough."""
+    """The choice ``word`` is a typo of (ignoring case), or None if none is that close.
+
+    A typo is a few letters added, dropped, changed or swapped: at most one per four letters
+    of ``word`` (one for a short word). Names that merely share letters ('period', 'version')
+    are not offered: a wrong hint sends staff the wrong way.
+    """
     lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1)
-    return lowered[close[0]] if close else None
+    word = word.lower()
+    if not word:
+        return None
+    limit = max(1, len(word) // 4)
+    scored = [(_edits(word, c), -difflib.SequenceMatcher(None, word, c).ratio(), i, c)
+              for i, c in enumerate(lowered)]
+    best = min((s for s in scored if s[0] <= limit), default=None)
+    return lowered[best[3]] if best else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Letters inserted, deleted, replaced or swapped with a neighbour to turn ``a`` into ``b``."""
+    previous, row = None, list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if previous is not None and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous[j - 2] + 1)
+            current.append(cost)
+        previous, row = row, current
+    return row[-1]
 
 
 def _dotted(loc: Loc) -> str:
@@ -318,23 +343,70 @@ def _trace(tp: Any, loc: Loc) -> tuple[Any, Loc, tuple[Loc, str | int] | None]:
     return tp, tuple(data), branch
 
 
+def _homes(tp: Any, name: str) -> list[Loc]:
+    """Where ``name`` is a field below the type ``tp`` (list items left out), shallowest first."""
+    found: list[Loc] = []
+
+    def walk(tp: Any, path: Loc, seen: frozenset[Any]) -> None:
+        tp = _unwrap(tp)
+        origin, args = get_origin(tp), get_args(tp)
+        if members := _members(tp):
+            for member in members:
+                walk(member, path, seen)
+        elif _is_model(tp) and tp not in seen:
+            fields = _fields(tp)
+            if name in fields and path not in found:
+                found.append(path)
+            for key, annotation in fields.items():
+                walk(annotation, (*path, key), seen | {tp})
+        elif origin in (list, set, frozenset, tuple) and args:
+            walk(args[0], path, seen)
+
+    walk(tp, (), frozenset())
+    return sorted(found, key=len)
+
+
+def _or(items: list[str]) -> str:
+    return " or ".join([", ".join(items[:-1]), items[-1]] if items[1:] else items)
+
+
 def _convert(
     path: Path, lines: LineMap, model: type[BaseModel], err: Any
-) -> tuple[Problem, Loc | None, Loc | None]:
-    """One pydantic error as (Problem, loc if a missing field, loc its did-you-mean names)."""
+) -> tuple[Problem, Loc | None, tuple[Loc, ...]]:
+    """One pydantic error as (Problem, loc if a missing or empty field, locs it explains).
+
+    A missing or empty (null) field is explained, and so not reported, by an unknown field
+    whose did-you-mean names it or that was dedented out of it.
+    """
     loc, kind, ctx, value = tuple(err["loc"]), err["type"], err.get("ctx") or {}, err.get("input")
     tp, data, _ = _trace(model, loc)
+    empty = data if value is None else None
     if kind == "extra_forbidden":
         parent = _unwrap(_trace(model, loc[:-1])[0])
         allowed = list(_fields(parent)) if _is_model(parent) else []
-        hint = suggest(str(data[-1]), allowed)
-        msg = f"unknown field {data[-1]!r}"
-        if allowed and not hint:
+        name = str(data[-1])
+        msg = f"unknown field {name!r}"
+        # a known field at the wrong level: below this mapping (dedented out of a sibling) or,
+        # failing that, anywhere else in the file; its own name beats a look-alike
+        here = tuple(part for part in data[:-1] if isinstance(part, str))
+        below = [(*data[:-1], *home) for home in _homes(parent, name)]
+        homes = below or [home for home in _homes(model, name) if home != here]
+        if homes:
+            under = [repr(_dotted(home)) for home in homes[:3] if home]
+            places = (["at the top level of the file"] if () in homes else []) + (
+                [f"under {_or(under)}"] if under else [])
+            msg += f" here: it belongs {' or '.join(places)}"
+            # the mapping it was dedented out of is left empty or without it: the same mistake
+            explains = [*below, *((*home, name) for home in below)]
+            return located(path, lines, data, msg), None, tuple(explains)
+        hint = suggest(name, allowed)
+        if hint:
+            return located(path, lines, data, msg, suggestion=hint), None, ((*data[:-1], hint),)
+        if allowed:
             msg += f"; allowed fields: {', '.join(allowed)}"
-        meant = (*data[:-1], hint) if hint else None
-        return located(path, lines, data, msg, suggestion=hint), None, meant
+        return located(path, lines, data, msg), None, ()
     if kind == "missing":
-        return located(path, lines, data, f"missing required field {data[-1]!r}"), data, None
+        return located(path, lines, data, f"missing required field {data[-1]!r}"), data, ()
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         disc = str(ctx.get("discriminator", "")).strip("'")
         members = [_unwrap(m) for m in _members(_unwrap(tp))]
@@ -345,12 +417,12 @@ def _convert(
         if kind == "union_tag_not_found":
             msg = f"missing required field {disc!r} (one of: {shown})"
         hint = suggest(tag, map(str, tags)) if isinstance(tag, str) else None
-        return located(path, lines, (*data, disc), msg, suggestion=hint), None, None
+        return located(path, lines, (*data, disc), msg, suggestion=hint), empty, ()
     if kind in ("literal_error", "enum") and (values := _choices(tp)):
         msg = f"invalid value {value!r}, expected one of: {', '.join(repr(v) for v in values)}"
         strings = [v for v in values if isinstance(v, str)]
         hint = suggest(value, strings) if isinstance(value, str) else None
-        return located(path, lines, data, msg, suggestion=hint), None, None
+        return located(path, lines, data, msg, suggestion=hint), empty, ()
     msg = str(err["msg"])
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -360,7 +432,7 @@ def _convert(
             msg += f"; put it in quotes: '{value}'"
     if data[-1:] == ("[key]",):
         data, msg = data[:-1], f"invalid key: {msg}"
-    return located(path, lines, data, msg), None, None
+    return located(path, lines, data, msg), empty, ()
 
 
 def problems_from_validation_error(
@@ -368,14 +440,15 @@ def problems_from_validation_error(
 ) -> list[Problem]:
     """Turn every error in ``exc`` into a located, friendly :class:`Problem`, sorted by line.
 
-    A missing field that an unknown field's did-you-mean names is the same mistake: not repeated.
+    A missing field that an unknown field's did-you-mean names, or a field left empty when a
+    field was dedented out of it, is the same mistake: not repeated.
     """
     converted = []
     for err in exc.errors(include_url=False):
         branch = _trace(model, tuple(err["loc"]))[2]
         problem, missing, meant = _convert(path, lines, model, err)
-        converted.append((problem, (branch, missing), (branch, meant)))
-    explained = {meant for _, _, meant in converted if meant[1]}
+        converted.append((problem, (branch, missing), [(branch, m) for m in meant]))
+    explained = {m for _, _, meant in converted for m in meant}
     kept = [(p, missing[0]) for p, missing, _ in converted if missing not in explained]
     # a union without discriminator: keep only the branch that has the fewest problems
     counts = Counter(branch for _, branch in kept if branch)

@@ -70,6 +70,27 @@ def test_a_typo_names_file_line_field_and_suggests_the_fix(rules: Path) -> None:
     ]
 
 
+def test_a_dedented_field_is_told_where_it_belongs_not_given_a_look_alike(rules: Path) -> None:
+    text = ATSUMA + "conditions:\nperiod: {from: 2022-01-01, to: 2022-12-31}\n"
+    path = write(rules, "015814-atsuma/premium.yaml", text)
+    # not "did you mean 'version'?", and the empty 'conditions' is the same mistake
+    assert problems(rules) == [
+        f"{path}:13: period: unknown field 'period' here: it belongs under 'conditions'"]
+    path.write_text(ATSUMA + "persons: residents\n", encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:12: persons: unknown field 'persons' here: it belongs under 'restriction',"
+        " 'providers' or 'budget'"]
+    path.write_text(ATSUMA + """versions:
+  - version: 2
+    effective_from: 2022-06-01T00:00:00+09:00
+    note: moved
+    jurisdiction: "015806"
+""", encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:16: versions.0.jurisdiction: unknown field 'jurisdiction' here: it belongs at the"
+        " top level of the file"]
+
+
 def test_an_unknown_municipality_code_is_located_with_a_suggestion(rules: Path) -> None:
     path = write(rules, "015814-atsuma/premium.yaml",
                  ATSUMA.replace("jurisdiction: 015814", "jurisdiction: 015815"))

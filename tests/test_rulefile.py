@@ -161,6 +161,39 @@ def test_unknown_field_without_a_close_match_lists_the_allowed_fields() -> None:
     ]
 
 
+def test_a_known_field_at_the_wrong_level_says_where_it_belongs() -> None:
+    dedented = VALID.replace("  rate: 0.25", "rate: 0.25")
+    # award now lacks 'rate': the same mistake, not a second problem
+    assert problems(dedented) == [
+        "atsuma.yaml:7: rate: unknown field 'rate' here: it belongs under 'award'"
+    ]
+    tiers = "tiers:\n  - min: 0\n    points: 100\n  - min: 5000\n    points: 500\n"
+    text = VALID.replace(tiers, "tiers:\nmin: 0\npoints: 100\n")
+    assert problems(text) == [  # tiers left empty: the same mistake
+        "atsuma.yaml:9: min: unknown field 'min' here: it belongs under 'tiers'",
+        "atsuma.yaml:10: points: unknown field 'points' here: it belongs under 'tiers'",
+    ]
+    text = VALID.replace("  rate: 0.25", "  rate: 0.25\n  note: x")
+    assert problems(text) == [
+        "atsuma.yaml:8: award.note: unknown field 'note' here: it belongs at the top level of the"
+        " file"
+    ]
+
+
+def test_a_hint_is_offered_only_for_a_close_name() -> None:
+    assert suggest("period", ["version", "versions", "restriction"]) is None
+    assert suggest("persons", ["versions"]) is None
+    assert suggest("jurisdiction", ["restriction"]) is None
+    assert suggest("", ["a"]) is None
+    assert suggest("pionts", ["points", "min"]) == "points"  # two letters swapped
+    assert suggest("rat", ["rate", "cap"]) == "rate"
+    assert suggest("applicaton_perod", ["application_period", "period"]) == "application_period"
+    text = VALID.replace("  rate: 0.25", "  rate: 0.25\n  pace: 3")
+    assert problems(text) == [  # 'pace' is one letter from 'cap' and 'rate' is 2: no guess
+        "atsuma.yaml:8: award.pace: unknown field 'pace'; allowed fields: kind, rate, cap"
+    ]
+
+
 def test_wrong_or_missing_discriminator() -> None:
     assert problems(VALID.replace("kind: premium", "kind: premum")) == [
         "atsuma.yaml:6: award.kind: invalid value 'premum', expected one of: 'premium', 'flat'"
