@@ -440,11 +440,15 @@ def problems_from_validation_error(
 ) -> list[Problem]:
     """Turn every error in ``exc`` into a located, friendly :class:`Problem`, sorted by line.
 
-    A missing field that an unknown field's did-you-mean names, or a field left empty when a
-    field was dedented out of it, is the same mistake: not repeated.
+    A missing field that an unknown field's did-you-mean names, a field left empty when a field
+    was dedented out of it, and a list too short only because its invalid items are left out,
+    are the same mistake: not repeated.
     """
     converted = []
     for err in exc.errors(include_url=False):
+        value, least = err.get("input"), (err.get("ctx") or {}).get("min_length", 0)
+        if err["type"] == "too_short" and isinstance(value, list | tuple) and len(value) >= least:
+            continue  # long enough as written: only the invalid items, each reported, fell out
         branch = _trace(model, tuple(err["loc"]))[2]
         problem, missing, meant = _convert(path, lines, model, err)
         converted.append((problem, (branch, missing), [(branch, m) for m in meant]))

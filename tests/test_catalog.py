@@ -91,6 +91,13 @@ def test_a_dedented_field_is_told_where_it_belongs_not_given_a_look_alike(rules:
         " top level of the file"]
 
 
+def test_a_misspelt_trigger_is_one_problem(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA.replace("[purchase]", "[purchse]"))
+    [problem] = problems(rules)
+    assert problem.startswith(f"{path}:4: on.0: invalid value 'purchse'")
+    assert problem.endswith("(did you mean 'purchase'?)")
+
+
 def test_an_unknown_municipality_code_is_located_with_a_suggestion(rules: Path) -> None:
     path = write(rules, "015814-atsuma/premium.yaml",
                  ATSUMA.replace("jurisdiction: 015814", "jurisdiction: 015815"))

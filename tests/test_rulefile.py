@@ -140,6 +140,20 @@ def test_every_problem_in_the_file_is_reported_sorted_by_line() -> None:
     ]
 
 
+class Triggers(Strict):
+    on: Annotated[tuple[Literal["purchase", "charge"], ...], Field(min_length=1)]
+
+
+def test_a_bad_item_does_not_also_make_its_list_too_short() -> None:
+    assert problems("on: [purchse]\n", Triggers) == [
+        "atsuma.yaml:1: on.0: invalid value 'purchse', expected one of: 'purchase', 'charge'"
+        " (did you mean 'purchase'?)"
+    ]
+    assert problems("on: []\n", Triggers) == [
+        "atsuma.yaml:1: on: Tuple should have at least 1 item after validation, not 0"
+    ]
+
+
 def test_missing_field_points_at_the_mapping_that_lacks_it() -> None:
     text = VALID.replace("    points: 100\n", "")
     assert problems(text) == ["atsuma.yaml:9: tiers.0.points: missing required field 'points'"]
