@@ -210,21 +210,24 @@ def load_catalog(root: Path) -> Catalog:
     warnings: list[Problem] = []
     providers = _load_providers(root / "providers.yaml", problems)
     programs: dict[str, Program] = {}
+    lines: dict[str, LineMap] = {}
     for path in misnamed_files(root):
         problems.append(Problem(str(path), 1, "<file>", "not read: only files whose name ends "
                                 "in '.yaml' are rule files; rename it", meant_name(path.name)))
     for path in rule_files(root):
         if path.name == "providers.yaml" and path.parent == root:
             continue
-        program = _load_program(path, root, providers, problems, warnings)
-        if program is None:
+        loaded = _load_program(path, root, providers, problems, warnings)
+        if loaded is None:
             continue
+        program, program_lines = loaded
         if program.id in programs:
-            problems.append(Problem(str(path), 1, "id", f"program id {program.id!r} is already "
-                                    f"used by {programs[program.id].path}"))
+            problems.append(located(path, program_lines, ("id",), f"program id {program.id!r} is "
+                                    f"already used by {programs[program.id].path}"))
             continue
         programs[program.id] = program
-    _check_groups(programs, problems)
+        lines[program.id] = program_lines
+    _check_groups(programs, lines, problems)
     if problems:
         raise RuleFileError(sorted(problems, key=lambda p: (p.file, p.line)))
     return Catalog(root, providers, programs, warnings)
@@ -253,7 +256,8 @@ def _load_providers(path: Path, problems: list[Problem]) -> dict[str, Provider]:
 
 
 def _load_program(path: Path, root: Path, providers: dict[str, Provider],
-                  problems: list[Problem], warnings: list[Problem]) -> Program | None:
+                  problems: list[Problem], warnings: list[Problem]
+                  ) -> tuple[Program, LineMap] | None:
     try:
         data, lines = load_yaml(path)
     except RuleFileError as exc:
@@ -280,7 +284,7 @@ def _load_program(path: Path, root: Path, providers: dict[str, Provider],
         _check_semantics(path, lines, prefix, version, root, providers, problems, warnings)
     if len(problems) > before:
         return None
-    return Program(versions[0].id, path, versions)
+    return Program(versions[0].id, path, versions), lines
 
 
 def _in_version(problem: Problem, index: int, data: dict[str, Any], lines: LineMap,
@@ -295,6 +299,24 @@ def _in_version(problem: Problem, index: int, data: dict[str, Any], lines: LineM
         return Problem(str(path), lines.line_of(loc), f"versions[{index - 1}].{problem.field}",
                        problem.message, problem.suggestion)
     return problem
+
+
+def _written(lines: LineMap, index: int, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Where the value at ``loc`` of version ``index`` (0: the base) is written in the file.
+
+    A version is the base with its changes applied, so a value comes from the entry (the base
+    or a change up to ``index``) that spells out most of ``loc``; of equals the later one, which
+    overrides. A value no entry names (a default) is the base's.
+    """
+    best, depth = loc, 0
+    for j in range(index + 1):
+        entry: tuple[str | int, ...] = ("versions", j - 1) if j else ()
+        spelt = 0
+        while spelt < len(loc) and (*entry, *loc[: spelt + 1]) in lines.lines:
+            spelt += 1
+        if spelt and spelt >= depth:
+            best, depth = (*entry, *loc), spelt
+    return best
 
 
 def _check_versions(path: Path, lines: LineMap, versions: list[ProgramVersion],
@@ -360,15 +382,17 @@ def _check_semantics(path: Path, lines: LineMap, prefix: tuple[str | int, ...],
                 "purchases: 'on' must list both")
 
 
-def _check_groups(programs: dict[str, Program], problems: list[Problem]) -> None:
+def _check_groups(programs: dict[str, Program], lines: dict[str, LineMap],
+                  problems: list[Problem]) -> None:
     caps: dict[str, tuple[int, str]] = {}
     for program in programs.values():
-        for version in program.versions:
+        for i, version in enumerate(program.versions):
             total = version.person_total
             if total is None:
                 continue
             seen = caps.setdefault(total.group, (total.cap, program.id))
             if seen[0] != total.cap:
-                problems.append(Problem(str(program.path), 1, "person_total.cap",
+                where = _written(lines[program.id], i, ("person_total", "cap"))
+                problems.append(located(program.path, lines[program.id], where,
                                         f"group {total.group!r} has cap {seen[0]} in "
                                         f"{seen[1]} but {total.cap} here"))

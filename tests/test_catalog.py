@@ -159,10 +159,27 @@ def test_a_municipal_type_a_program_is_a_warning(rules: Path) -> None:
     assert "type A" in catalog.warnings[0].message
 
 
-def test_duplicate_program_ids_are_refused(rules: Path) -> None:
-    write(rules, "015814-atsuma/premium.yaml", ATSUMA)
-    write(rules, "015814-atsuma/copy.yaml", ATSUMA)
-    assert "already used" in problems(rules)[0]
+def test_duplicate_program_ids_are_refused_at_the_id_line(rules: Path) -> None:
+    first = write(rules, "015814-atsuma/a-premium.yaml", ATSUMA)
+    copy = write(rules, "015814-atsuma/b-copy.yaml", "# a copy\n# to try a change\n" + ATSUMA)
+    assert problems(rules) == [
+        f"{copy}:3: id: program id 'atsuma-premium' is already used by {first}"]
+
+
+def test_a_group_cap_that_differs_is_located_at_its_cap(rules: Path) -> None:
+    write(rules, "015814-atsuma/a.yaml", ATSUMA + "person_total: {group: hokkaido, cap: 9000}\n")
+    other = write(rules, "015814-atsuma/b.yaml", ATSUMA.replace("atsuma-premium", "atsuma-more")
+                  + """versions:
+  - version: 2
+    effective_from: 2022-06-01T00:00:00+09:00
+    note: joins the group
+    person_total:
+      group: hokkaido
+      cap: 8000
+""")
+    assert problems(rules) == [
+        f"{other}:18: versions.0.person_total.cap: group 'hokkaido' has cap 9000 in atsuma-premium"
+        " but 8000 here"]
 
 
 @pytest.mark.parametrize(("name", "meant"), [
