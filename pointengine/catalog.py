@@ -16,6 +16,7 @@ import os
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -263,42 +264,53 @@ def _load_program(path: Path, root: Path, providers: dict[str, Provider],
     except RuleFileError as exc:
         problems.extend(exc.problems)
         return None
+    found: list[Problem] = []
+    seen: set[tuple[int, str]] = set()
+
+    def report(new: list[Problem]) -> None:
+        # Each version is validated in full, so a mistake it inherits comes up again, placed
+        # where it is written: report it once.
+        found.extend(p for p in new if (p.line, p.field) not in seen)
+        seen.update((p.line, p.field) for p in new)
+
     try:
         ProgramDocument.model_validate(data)
     except ValidationError as exc:
-        problems.extend(problems_from_validation_error(path, exc, lines, ProgramDocument))
-        return None
-    versions: list[ProgramVersion] = []
-    for i, raw in enumerate(merge_versions(data)):
-        try:
-            version = ProgramVersion.model_validate(raw)
-        except ValidationError as exc:
-            for problem in problems_from_validation_error(path, exc, lines, ProgramVersion):
-                problems.append(_in_version(problem, i, data, lines, path))
+        report(problems_from_validation_error(path, exc, lines, ProgramDocument))
+        if not isinstance(data, dict):
+            problems.extend(found)
             return None
-        versions.append(version)
+    versions: list[ProgramVersion] = []
+    for i, raw in enumerate(merge_versions(_as_written(data))):
+        try:
+            versions.append(ProgramVersion.model_validate(raw))
+        except ValidationError as exc:  # and on to the next version: report every one's
+            report(problems_from_validation_error(path, exc, lines, ProgramVersion,
+                                                  where=partial(_written, lines, i)))
+    if found:
+        problems.extend(found)
+        return None
     before = len(problems)
     _check_versions(path, lines, versions, problems)
     for i, version in enumerate(versions):
-        prefix: tuple[str | int, ...] = ("versions", i - 1) if i else ()
-        _check_semantics(path, lines, prefix, version, root, providers, problems, warnings)
+        _check_semantics(path, lines, i, version, root, providers, problems, warnings)
     if len(problems) > before:
         return None
     return Program(versions[0].id, path, versions), lines
 
 
-def _in_version(problem: Problem, index: int, data: dict[str, Any], lines: LineMap,
-                path: Path) -> Problem:
-    """Point a problem of a merged version at the version entry that introduced the value."""
-    if index == 0:
-        return problem
-    first = problem.field.split(".")[0]
-    change = data["versions"][index - 1]
-    if isinstance(change, dict) and first in change:
-        loc: tuple[str | int, ...] = ("versions", index - 1, *problem.field.split("."))
-        return Problem(str(path), lines.line_of(loc), f"versions[{index - 1}].{problem.field}",
-                       problem.message, problem.suggestion)
-    return problem
+def _as_written(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the changes that can be merged: up to the first that is not a mapping.
+
+    A malformed ``versions`` is already reported by the document's validation.
+    """
+    changes = data.get("versions")
+    usable: list[dict[str, Any]] = []
+    for change in changes if isinstance(changes, list) else ():
+        if not isinstance(change, dict):
+            break
+        usable.append(change)
+    return {**data, "versions": usable}
 
 
 def _written(lines: LineMap, index: int, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -336,13 +348,12 @@ def _check_versions(path: Path, lines: LineMap, versions: list[ProgramVersion],
                                     f"({prev.effective_from.isoformat()})"))
 
 
-def _check_semantics(path: Path, lines: LineMap, prefix: tuple[str | int, ...],
+def _check_semantics(path: Path, lines: LineMap, index: int,
                      program: ProgramVersion, root: Path, providers: dict[str, Provider],
                      problems: list[Problem], warnings: list[Problem]) -> None:
     def problem(loc: tuple[str | int, ...], message: str, hint: str | None = None,
                 severity: str = "error") -> None:
-        in_change = bool(prefix) and (*prefix, loc[0]) in lines.lines
-        where = (*prefix, *loc) if in_change else loc
+        where = _written(lines, index, loc)
         target = warnings if severity == "warning" else problems
         found = located(path, lines, where, message, suggestion=hint, severity=severity)
         if found not in target:

@@ -19,7 +19,7 @@ import enum
 import re
 import types
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
@@ -343,6 +343,10 @@ def _trace(tp: Any, loc: Loc) -> tuple[Any, Loc, tuple[Loc, str | int] | None]:
     return tp, tuple(data), branch
 
 
+def _same(loc: Loc) -> Loc:
+    return loc
+
+
 def _homes(tp: Any, name: str) -> list[Loc]:
     """Where ``name`` is a field below the type ``tp`` (list items left out), shallowest first."""
     found: list[Loc] = []
@@ -371,16 +375,18 @@ def _or(items: list[str]) -> str:
 
 
 def _convert(
-    path: Path, lines: LineMap, model: type[BaseModel], err: Any
+    path: Path, lines: LineMap, model: type[BaseModel], err: Any, place: Callable[[Loc], Loc]
 ) -> tuple[Problem, Loc | None, tuple[Loc, ...]]:
     """One pydantic error as (Problem, loc if a missing or empty field, locs it explains).
 
     A missing or empty (null) field is explained, and so not reported, by an unknown field
-    whose did-you-mean names it or that was dedented out of it.
+    whose did-you-mean names it or that was dedented out of it. ``place`` maps the data's loc
+    to the loc in the file that the problem is reported at.
     """
     loc, kind, ctx, value = tuple(err["loc"]), err["type"], err.get("ctx") or {}, err.get("input")
     tp, data, _ = _trace(model, loc)
     empty = data if value is None else None
+    spot = place(data)
     if kind == "extra_forbidden":
         parent = _unwrap(_trace(model, loc[:-1])[0])
         allowed = list(_fields(parent)) if _is_model(parent) else []
@@ -390,7 +396,8 @@ def _convert(
         # failing that, anywhere else in the file; its own name beats a look-alike
         here = tuple(part for part in data[:-1] if isinstance(part, str))
         below = [(*data[:-1], *home) for home in _homes(parent, name)]
-        homes = below or [home for home in _homes(model, name) if home != here]
+        anywhere = _homes(model, name)  # not when it is a field here, of another kind
+        homes = below or ([] if here in anywhere else anywhere)
         if homes:
             under = [repr(_dotted(home)) for home in homes[:3] if home]
             places = (["at the top level of the file"] if () in homes else []) + (
@@ -398,15 +405,15 @@ def _convert(
             msg += f" here: it belongs {' or '.join(places)}"
             # the mapping it was dedented out of is left empty or without it: the same mistake
             explains = [*below, *((*home, name) for home in below)]
-            return located(path, lines, data, msg), None, tuple(explains)
+            return located(path, lines, spot, msg), None, tuple(explains)
         hint = suggest(name, allowed)
         if hint:
-            return located(path, lines, data, msg, suggestion=hint), None, ((*data[:-1], hint),)
+            return located(path, lines, spot, msg, suggestion=hint), None, ((*data[:-1], hint),)
         if allowed:
             msg += f"; allowed fields: {', '.join(allowed)}"
-        return located(path, lines, data, msg), None, ()
+        return located(path, lines, spot, msg), None, ()
     if kind == "missing":
-        return located(path, lines, data, f"missing required field {data[-1]!r}"), data, ()
+        return located(path, lines, spot, f"missing required field {data[-1]!r}"), data, ()
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         disc = str(ctx.get("discriminator", "")).strip("'")
         members = [_unwrap(m) for m in _members(_unwrap(tp))]
@@ -417,12 +424,12 @@ def _convert(
         if kind == "union_tag_not_found":
             msg = f"missing required field {disc!r} (one of: {shown})"
         hint = suggest(tag, map(str, tags)) if isinstance(tag, str) else None
-        return located(path, lines, (*data, disc), msg, suggestion=hint), empty, ()
+        return located(path, lines, place((*data, disc)), msg, suggestion=hint), empty, ()
     if kind in ("literal_error", "enum") and (values := _choices(tp)):
         msg = f"invalid value {value!r}, expected one of: {', '.join(repr(v) for v in values)}"
         strings = [v for v in values if isinstance(v, str)]
         hint = suggest(value, strings) if isinstance(value, str) else None
-        return located(path, lines, data, msg, suggestion=hint), empty, ()
+        return located(path, lines, spot, msg, suggestion=hint), empty, ()
     msg = str(err["msg"])
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -431,14 +438,22 @@ def _convert(
         if kind == "string_type" and isinstance(value, int | float | datetime.date):
             msg += f"; put it in quotes: '{value}'"
     if data[-1:] == ("[key]",):
-        data, msg = data[:-1], f"invalid key: {msg}"
-    return located(path, lines, data, msg), empty, ()
+        spot, msg = place(data[:-1]), f"invalid key: {msg}"
+    return located(path, lines, spot, msg), empty, ()
 
 
 def problems_from_validation_error(
-    path: Path, exc: pydantic.ValidationError, lines: LineMap, model: type[BaseModel]
+    path: Path,
+    exc: pydantic.ValidationError,
+    lines: LineMap,
+    model: type[BaseModel],
+    *,
+    where: Callable[[Loc], Loc] | None = None,
 ) -> list[Problem]:
     """Turn every error in ``exc`` into a located, friendly :class:`Problem`, sorted by line.
+
+    ``where`` maps a loc of the validated data to where the value is written in the file, when
+    the data was assembled from several places (a program's version is its base plus changes).
 
     A missing field that an unknown field's did-you-mean names, a field left empty when a field
     was dedented out of it, and a list too short only because its invalid items are left out,
@@ -450,7 +465,7 @@ def problems_from_validation_error(
         if err["type"] == "too_short" and isinstance(value, list | tuple) and len(value) >= least:
             continue  # long enough as written: only the invalid items, each reported, fell out
         branch = _trace(model, tuple(err["loc"]))[2]
-        problem, missing, meant = _convert(path, lines, model, err)
+        problem, missing, meant = _convert(path, lines, model, err, where or _same)
         converted.append((problem, (branch, missing), [(branch, m) for m in meant]))
     explained = {m for _, _, meant in converted for m in meant}
     kept = [(p, missing[0]) for p, missing, _ in converted if missing not in explained]

@@ -143,7 +143,47 @@ def test_a_bad_value_in_a_later_version_points_at_that_version(rules: Path) -> N
     path = write(rules, "015814-atsuma/premium.yaml", text)
     found = problems(rules)
     assert len(found) == 1
-    assert found[0].startswith(f"{path}:16: versions[0].award.cap: ")
+    assert found[0].startswith(f"{path}:16: versions.0.award.cap: ")
+
+
+VERSIONS = """versions:
+  - version: 2
+    effective_from: 2022-04-01T00:00:00+09:00
+    note: a longer period
+    conditions: {perod: {from: 2022-01-01, to: 2022-12-31}}
+  - version: 3
+    effective_from: 2022-07-01T00:00:00+09:00
+    note: a lower rate
+    award: {rat: 10%}
+  - version: 4
+    effective_from: 2022-10-01T00:00:00+09:00
+    note: charges too
+    on: [purchase, charg]
+"""
+
+
+def test_every_version_s_problems_are_reported_where_they_are_written(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA + VERSIONS)
+    found = problems(rules)
+    assert [p.split(": ")[0:2] for p in found] == [
+        [f"{path}:16", "versions.0.conditions.perod"],
+        [f"{path}:20", "versions.1.award.rat"],
+        [f"{path}:24", "versions.2.on.1"],
+    ]
+    assert "(did you mean 'period'?)" in found[0] and "(did you mean 'rate'?)" in found[1]
+
+
+def test_a_mistake_later_versions_inherit_is_reported_once_where_written(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml",
+                 ATSUMA.replace("  cap: 5000", "  cap: -5") + VERSIONS.replace("perod", "period")
+                 .replace("rat:", "rate:").replace("charg]", "charge]"))
+    assert problems(rules) == [
+        f"{path}:11: award.cap: Input should be greater than or equal to 1 (got -5)"]
+    # the mistake made in a later version instead: placed there (version 4 inherits it)
+    path.write_text(ATSUMA + VERSIONS.replace("perod", "period").replace("{rat: 10%}", "{cap: 0}")
+                    .replace("charg]", "charge]"), encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:20: versions.1.award.cap: Input should be greater than or equal to 1 (got 0)"]
 
 
 def test_the_folder_must_match_the_jurisdiction(rules: Path) -> None:
