@@ -186,6 +186,22 @@ def test_a_mistake_later_versions_inherit_is_reported_once_where_written(rules: 
         f"{path}:20: versions.1.award.cap: Input should be greater than or equal to 1 (got 0)"]
 
 
+def test_a_version_may_change_the_award_s_kind(rules: Path) -> None:
+    change = """versions:
+  - version: 2
+    effective_from: 2022-06-01T00:00:00+09:00
+    note: a flat grant from June
+    award: {kind: grant, amount: 500}
+"""
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA + change)
+    award = load_catalog(rules).programs["atsuma-premium"].versions[1].award
+    assert (award.kind, getattr(award, "amount", None)) == ("grant", 500)
+    # only what the change itself lacks, not the premium's rate and cap it never wrote
+    path.write_text(ATSUMA + change.replace(", amount: 500", ""), encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:16: versions.0.award.amount: missing required field 'amount'"]
+
+
 def test_the_folder_must_match_the_jurisdiction(rules: Path) -> None:
     write(rules, "082121-hitachiota/premium.yaml", ATSUMA)
     assert "not named by this code" in problems(rules)[0]
