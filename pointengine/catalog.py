@@ -1,8 +1,9 @@
 """The catalog: every rule file under ``rules/``, validated, versioned and indexed for routing.
 
 Layout: ``rules/providers.yaml`` lists the payment providers; every other ``*.yaml`` file is one
-program. National programs live in ``rules/national/``; a municipality's or prefecture's in a
-folder named by its local government code (``rules/015814-atsuma/``). Loading checks the
+program, and a near miss (``premium.yml``) is an error rather than a file skipped in silence.
+National programs live in ``rules/national/``; a municipality's or prefecture's in a folder
+named by its local government code (``rules/015814-atsuma/``). Loading checks the
 syntax and types of every version (via :mod:`pointengine.rulefile`) and then what only the
 whole catalog can know: that codes exist, providers are listed, ids are unique, versions move
 forward, and a trigger suits its award.
@@ -15,6 +16,7 @@ import os
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +154,8 @@ class Catalog:
         return {p.id: p.basis for p in self.providers.values()}
 
 
-def rule_files(root: Path) -> list[Path]:
-    """Every ``*.yaml`` under ``root``, sorted, following symlinked folders (once each).
+def _files(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted, following symlinked folders (once each).
 
     Deployments often link each municipality's folder in from elsewhere; a link that leads
     back to a folder already walked is skipped.
@@ -166,8 +168,41 @@ def rule_files(root: Path) -> list[Path]:
             subfolders.clear()
             continue
         walked.add(real)
-        found.extend(Path(folder) / n for n in names if n.endswith(".yaml"))
+        found.extend(Path(folder) / n for n in names)
     return sorted(found)
+
+
+def rule_files(root: Path) -> list[Path]:
+    """Every ``*.yaml`` under ``root``, sorted: the files the catalog is read from."""
+    return [path for path in _files(root) if path.name.endswith(".yaml")]
+
+
+def meant_name(name: str) -> str | None:
+    """The ``.yaml`` name a file was evidently meant to have, or None.
+
+    ``premium.yml``, ``premium.YAML`` and ``premium.yaml.txt`` (Windows hides the ``.txt`` an
+    editor adds) are rule files that would otherwise be skipped without a word. Hidden names
+    (editors' swap and lock files) and other names (``README.md``, ``premium.yaml.bak``) are
+    not taken for rule files.
+    """
+    if name.startswith("."):
+        return None
+    stem = name[:-4] if name.lower().endswith(".txt") else name
+    for suffix in (".yaml", ".yml"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            meant = stem[: -len(suffix)] + ".yaml"
+            return meant if meant != name else None
+    return None
+
+
+def misnamed_files(root: Path) -> list[Path]:
+    """Files under ``root`` that look like rule files but are not read (see :func:`meant_name`)."""
+    return [path for path in _files(root) if meant_name(path.name)]
+
+
+def watched_files(root: Path) -> list[Path]:
+    """The rule files and the misnamed ones: an edit to either can change what ``validate`` says."""
+    return [p for p in _files(root) if p.name.endswith(".yaml") or meant_name(p.name)]
 
 
 def load_catalog(root: Path) -> Catalog:
@@ -176,18 +211,24 @@ def load_catalog(root: Path) -> Catalog:
     warnings: list[Problem] = []
     providers = _load_providers(root / "providers.yaml", problems)
     programs: dict[str, Program] = {}
+    lines: dict[str, LineMap] = {}
+    for path in misnamed_files(root):
+        problems.append(Problem(str(path), 1, "<file>", "not read: only files whose name ends "
+                                "in '.yaml' are rule files; rename it", meant_name(path.name)))
     for path in rule_files(root):
         if path.name == "providers.yaml" and path.parent == root:
             continue
-        program = _load_program(path, root, providers, problems, warnings)
-        if program is None:
+        loaded = _load_program(path, root, providers, problems, warnings)
+        if loaded is None:
             continue
+        program, program_lines = loaded
         if program.id in programs:
-            problems.append(Problem(str(path), 1, "id", f"program id {program.id!r} is already "
-                                    f"used by {programs[program.id].path}"))
+            problems.append(located(path, program_lines, ("id",), f"program id {program.id!r} is "
+                                    f"already used by {programs[program.id].path}"))
             continue
         programs[program.id] = program
-    _check_groups(programs, problems)
+        lines[program.id] = program_lines
+    _check_groups(programs, lines, problems)
     if problems:
         raise RuleFileError(sorted(problems, key=lambda p: (p.file, p.line)))
     return Catalog(root, providers, programs, warnings)
@@ -216,48 +257,78 @@ def _load_providers(path: Path, problems: list[Problem]) -> dict[str, Provider]:
 
 
 def _load_program(path: Path, root: Path, providers: dict[str, Provider],
-                  problems: list[Problem], warnings: list[Problem]) -> Program | None:
+                  problems: list[Problem], warnings: list[Problem]
+                  ) -> tuple[Program, LineMap] | None:
     try:
         data, lines = load_yaml(path)
     except RuleFileError as exc:
         problems.extend(exc.problems)
         return None
+    found: list[Problem] = []
+    seen: set[tuple[int, str]] = set()
+
+    def report(new: list[Problem]) -> None:
+        # Each version is validated in full, so a mistake it inherits comes up again, placed
+        # where it is written: report it once.
+        found.extend(p for p in new if (p.line, p.field) not in seen)
+        seen.update((p.line, p.field) for p in new)
+
     try:
         ProgramDocument.model_validate(data)
     except ValidationError as exc:
-        problems.extend(problems_from_validation_error(path, exc, lines, ProgramDocument))
-        return None
-    versions: list[ProgramVersion] = []
-    for i, raw in enumerate(merge_versions(data)):
-        try:
-            version = ProgramVersion.model_validate(raw)
-        except ValidationError as exc:
-            for problem in problems_from_validation_error(path, exc, lines, ProgramVersion):
-                problems.append(_in_version(problem, i, data, lines, path))
+        report(problems_from_validation_error(path, exc, lines, ProgramDocument))
+        if not isinstance(data, dict):
+            problems.extend(found)
             return None
-        versions.append(version)
+    versions: list[ProgramVersion] = []
+    for i, raw in enumerate(merge_versions(_as_written(data))):
+        try:
+            versions.append(ProgramVersion.model_validate(raw))
+        except ValidationError as exc:  # and on to the next version: report every one's
+            report(problems_from_validation_error(path, exc, lines, ProgramVersion,
+                                                  where=partial(_written, lines, i)))
+    if found:
+        problems.extend(found)
+        return None
     before = len(problems)
     _check_versions(path, lines, versions, problems)
     for i, version in enumerate(versions):
-        prefix: tuple[str | int, ...] = ("versions", i - 1) if i else ()
-        _check_semantics(path, lines, prefix, version, root, providers, problems, warnings)
+        _check_semantics(path, lines, i, version, root, providers, problems, warnings)
     if len(problems) > before:
         return None
-    return Program(versions[0].id, path, versions)
+    return Program(versions[0].id, path, versions), lines
 
 
-def _in_version(problem: Problem, index: int, data: dict[str, Any], lines: LineMap,
-                path: Path) -> Problem:
-    """Point a problem of a merged version at the version entry that introduced the value."""
-    if index == 0:
-        return problem
-    first = problem.field.split(".")[0]
-    change = data["versions"][index - 1]
-    if isinstance(change, dict) and first in change:
-        loc: tuple[str | int, ...] = ("versions", index - 1, *problem.field.split("."))
-        return Problem(str(path), lines.line_of(loc), f"versions[{index - 1}].{problem.field}",
-                       problem.message, problem.suggestion)
-    return problem
+def _as_written(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the changes that can be merged: up to the first that is not a mapping.
+
+    A malformed ``versions`` is already reported by the document's validation.
+    """
+    changes = data.get("versions")
+    usable: list[dict[str, Any]] = []
+    for change in changes if isinstance(changes, list) else ():
+        if not isinstance(change, dict):
+            break
+        usable.append(change)
+    return {**data, "versions": usable}
+
+
+def _written(lines: LineMap, index: int, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Where the value at ``loc`` of version ``index`` (0: the base) is written in the file.
+
+    A version is the base with its changes applied, so a value comes from the entry (the base
+    or a change up to ``index``) that spells out most of ``loc``; of equals the later one, which
+    overrides. A value no entry names (a default) is the base's.
+    """
+    best, depth = loc, 0
+    for j in range(index + 1):
+        entry: tuple[str | int, ...] = ("versions", j - 1) if j else ()
+        spelt = 0
+        while spelt < len(loc) and (*entry, *loc[: spelt + 1]) in lines.lines:
+            spelt += 1
+        if spelt and spelt >= depth:
+            best, depth = (*entry, *loc), spelt
+    return best
 
 
 def _check_versions(path: Path, lines: LineMap, versions: list[ProgramVersion],
@@ -277,13 +348,12 @@ def _check_versions(path: Path, lines: LineMap, versions: list[ProgramVersion],
                                     f"({prev.effective_from.isoformat()})"))
 
 
-def _check_semantics(path: Path, lines: LineMap, prefix: tuple[str | int, ...],
+def _check_semantics(path: Path, lines: LineMap, index: int,
                      program: ProgramVersion, root: Path, providers: dict[str, Provider],
                      problems: list[Problem], warnings: list[Problem]) -> None:
     def problem(loc: tuple[str | int, ...], message: str, hint: str | None = None,
                 severity: str = "error") -> None:
-        in_change = bool(prefix) and (*prefix, loc[0]) in lines.lines
-        where = (*prefix, *loc) if in_change else loc
+        where = _written(lines, index, loc)
         target = warnings if severity == "warning" else problems
         found = located(path, lines, where, message, suggestion=hint, severity=severity)
         if found not in target:
@@ -323,15 +393,17 @@ def _check_semantics(path: Path, lines: LineMap, prefix: tuple[str | int, ...],
                 "purchases: 'on' must list both")
 
 
-def _check_groups(programs: dict[str, Program], problems: list[Problem]) -> None:
+def _check_groups(programs: dict[str, Program], lines: dict[str, LineMap],
+                  problems: list[Problem]) -> None:
     caps: dict[str, tuple[int, str]] = {}
     for program in programs.values():
-        for version in program.versions:
+        for i, version in enumerate(program.versions):
             total = version.person_total
             if total is None:
                 continue
             seen = caps.setdefault(total.group, (total.cap, program.id))
             if seen[0] != total.cap:
-                problems.append(Problem(str(program.path), 1, "person_total.cap",
+                where = _written(lines[program.id], i, ("person_total", "cap"))
+                problems.append(located(program.path, lines[program.id], where,
                                         f"group {total.group!r} has cap {seen[0]} in "
                                         f"{seen[1]} but {total.cap} here"))

@@ -3,8 +3,8 @@
 A program file describes one point program (national or municipal) and its versions. The base
 document is version 1; each entry of ``versions`` is a later version that takes effect for
 events at or after ``effective_from`` and states only what changed (mappings merge, anything else
-replaces). Every version is validated in full, so a change that breaks a rule is caught when the
-file is loaded, not on the millionth event.
+replaces, and so does an award of another kind). Every version is validated in full, so a
+change that breaks a rule is caught when the file is loaded, not on the millionth event.
 
 Money is integer yen. A premium rate is written as a percentage string (``"25%"``, ``"12.5%"``)
 and held as basis points; points are ``floor(amount * basis_points / 10_000)`` per transaction.
@@ -265,13 +265,22 @@ class ProviderList(Strict):
 def merge_versions(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """Every version of a raw rule document as a full mapping, base first.
 
-    A change's mappings merge into the previous version's; lists and scalars replace.
+    A change's mappings merge into the previous version's; lists and scalars replace. An award
+    of another ``kind`` replaces the award whole: a grant has no use for a premium's rate.
     """
     base = {k: v for k, v in raw.items() if k != "versions"}
     out = [base]
     for change in raw.get("versions") or ():
-        out.append(_merge(out[-1], change))
+        merged = _merge(out[-1], change)
+        if _another_kind(out[-1].get("award"), change.get("award")):
+            merged["award"] = change["award"]
+        out.append(merged)
     return out
+
+
+def _another_kind(before: Any, award: Any) -> bool:
+    return (isinstance(before, dict) and isinstance(award, dict) and "kind" in award
+            and award["kind"] != before.get("kind"))
 
 
 def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Hot reload: rule files change while the engine runs.
 
-A :class:`CatalogWatcher` is polled between batches. It looks at the rules folder's files
+A :class:`CatalogWatcher` is polled between batches. It looks at the rules folder's rule files,
+and at near misses such as ``premium.yml`` so that one dropped in is reported, not ignored
 (sizes and modification times first, then SHA-256 of the contents, so a mere ``touch`` changes
 nothing), and when the contents changed it loads and validates the whole catalog again. The new
 catalog goes into the engine (:meth:`Engine.swap_catalog`) only when it is valid; otherwise the
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pointengine.catalog import Catalog, Program, load_catalog, rule_files
+from pointengine.catalog import Catalog, Program, load_catalog, watched_files
 from pointengine.engine import Decision, Engine
 from pointengine.errors import Problem, RuleFileError
 from pointengine.programs import ProgramVersion
@@ -150,7 +151,7 @@ class CatalogWatcher:
 
     def _scan(self) -> Stat:
         out: Stat = {}
-        for path in rule_files(self.root):
+        for path in watched_files(self.root):
             try:
                 info = path.stat()
             except FileNotFoundError:  # removed while we looked, or a dangling link

@@ -5,6 +5,10 @@
 :class:`RuleLoader` has no YAML 1.1 traps: ``015814`` and ``01`` stay strings, so do ``yes``/
 ``no``/``on``/``off`` (only ``true``/``false`` are booleans); ``2022-01-01`` is a ``date``,
 ``2022-09-21T00:00:00+09:00`` an aware ``datetime``. Duplicate keys are problems.
+
+Anchors and aliases (``&base``, ``*base``, ``<<: *base``) are refused where they first appear:
+no rule file needs them, and a few nested aliases expand to billions of nodes (a "billion
+laughs" file would hold ``validate`` and every ``--watch`` reload for minutes).
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import enum
 import re
 import types
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
 import pydantic
 import yaml
@@ -27,17 +31,49 @@ from .errors import Problem, RuleFileError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
-_MERGE = "tag:yaml.org,2002:merge"
-_KEEP = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp", _MERGE}
+_KEEP = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp"}
+NO_ALIASES = "rule files do not use YAML anchors and aliases"
+
+
+class _Refused(Exception):
+    """Raised while composing: something a rule file may not contain, at ``line``."""
+
+    def __init__(self, line: int, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.line, self.loc, self.message = line, loc, message
 
 
 class RuleLoader(yaml.SafeLoader):
-    """A ``SafeLoader`` whose implicit scalars follow YAML 1.2 (core schema), minus octal/hex."""
+    """A ``SafeLoader`` with YAML 1.2 (core schema) scalars, minus octal/hex, and no aliases."""
 
     yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level registry
         first: [(tag, rx) for tag, rx in rs if tag in _KEEP]
         for first, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str | int] = []  # the key or index of each node being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose as PyYAML does, but refuse an anchor or alias before anything is expanded."""
+        # index is the key's node for a mapping's value, the position for a sequence's item,
+        # None for a mapping's key and for the document's root
+        part = index.value if isinstance(index, yaml.ScalarNode) else index
+        keyed = isinstance(part, str | int)
+        if keyed:
+            self._path.append(part)
+        try:
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+            if event.anchor is not None:
+                sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+                raise _Refused(event.start_mark.line + 1, tuple(self._path),
+                               f"{NO_ALIASES} ({sign}{event.anchor}): write each value out "
+                               "in full")
+            return cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            if keyed:
+                self._path.pop()
 
     def construct_lenient_timestamp(self, node: yaml.ScalarNode) -> Any:
         """Build a date/datetime; an impossible one (2022-02-30) stays a string for pydantic."""
@@ -98,20 +134,14 @@ class _Indexer:
         self.lines: dict[Loc, int] = {}
         self.dups: list[Problem] = []
 
-    def index(self, node: yaml.Node, loc: Loc, own: bool, stack: frozenset[int]) -> None:
-        """Index ``node`` at ``loc``; ``own`` is False in merged (``<<: *x``) mappings."""
-        if id(node) in stack:  # a recursive alias
-            return
-        stack |= {id(node)}
+    def index(self, node: yaml.Node, loc: Loc) -> None:
+        """Index ``node`` at ``loc`` (the loader refuses aliases, so the nodes form a tree)."""
         pairs: list[tuple[Any, yaml.Node, yaml.Node]] = []
-        merged: list[yaml.Node] = []
         if isinstance(node, yaml.SequenceNode):
             pairs = [(i, item, item) for i, item in enumerate(node.value)]
         elif isinstance(node, yaml.MappingNode):
             for knode, vnode in node.value:
-                if knode.tag == _MERGE:
-                    merged += vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
-                elif isinstance(knode, yaml.ScalarNode):
+                if isinstance(knode, yaml.ScalarNode):
                     key = self.loader.construct_object(knode)
                     ok = isinstance(key, str | int) and not isinstance(key, bool)
                     pairs.append((key if ok else str(key), knode, vnode))
@@ -121,11 +151,8 @@ class _Indexer:
                 msg = f"duplicate key {key!r}, already defined on line {seen[key]}"
                 self.dups.append(Problem(self.file, _line(knode), _dotted((*loc, key)), msg))
             seen[key] = _line(knode)
-            if own or (*loc, key) not in self.lines:
-                self.lines[(*loc, key)] = _line(knode)
-            self.index(vnode, (*loc, key), own, stack)
-        for source in merged:
-            self.index(source, loc, False, stack)
+            self.lines[(*loc, key)] = _line(knode)
+            self.index(vnode, (*loc, key))
 
 
 def _load(path: Path) -> tuple[Any, LineMap, list[Problem]]:
@@ -148,8 +175,11 @@ def _load(path: Path) -> tuple[Any, LineMap, list[Problem]]:
         if node is None:
             return None, LineMap({(): 1}), []
         indexer.lines[()] = _line(node)
-        indexer.index(node, (), True, frozenset())
+        indexer.index(node, ())
         data = loader.construct_document(node)
+    except _Refused as refused:
+        raise RuleFileError([Problem(file, refused.line, _dotted(refused.loc),
+                                     refused.message)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else text[: getattr(exc, "position", 0)].count("\n") + 1
@@ -176,10 +206,35 @@ def load_yaml(path: Path) -> tuple[Any, LineMap]:
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice closest to ``word`` (ignoring case), or None if none is close enough."""
+    """The choice ``word`` is a typo of (ignoring case), or None if none is that close.
+
+    A typo is a few letters added, dropped, changed or swapped: at most one per four letters
+    of ``word`` (one for a short word). Names that merely share letters ('period', 'version')
+    are not offered: a wrong hint sends staff the wrong way.
+    """
     lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1)
-    return lowered[close[0]] if close else None
+    word = word.lower()
+    if not word:
+        return None
+    limit = max(1, len(word) // 4)
+    scored = [(_edits(word, c), -difflib.SequenceMatcher(None, word, c).ratio(), i, c)
+              for i, c in enumerate(lowered)]
+    best = min((s for s in scored if s[0] <= limit), default=None)
+    return lowered[best[3]] if best else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Letters inserted, deleted, replaced or swapped with a neighbour to turn ``a`` into ``b``."""
+    previous, row = None, list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if previous is not None and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous[j - 2] + 1)
+            current.append(cost)
+        previous, row = row, current
+    return row[-1]
 
 
 def _dotted(loc: Loc) -> str:
@@ -288,23 +343,77 @@ def _trace(tp: Any, loc: Loc) -> tuple[Any, Loc, tuple[Loc, str | int] | None]:
     return tp, tuple(data), branch
 
 
+def _same(loc: Loc) -> Loc:
+    return loc
+
+
+def _homes(tp: Any, name: str) -> list[Loc]:
+    """Where ``name`` is a field below the type ``tp`` (list items left out), shallowest first."""
+    found: list[Loc] = []
+
+    def walk(tp: Any, path: Loc, seen: frozenset[Any]) -> None:
+        tp = _unwrap(tp)
+        origin, args = get_origin(tp), get_args(tp)
+        if members := _members(tp):
+            for member in members:
+                walk(member, path, seen)
+        elif _is_model(tp) and tp not in seen:
+            fields = _fields(tp)
+            if name in fields and path not in found:
+                found.append(path)
+            for key, annotation in fields.items():
+                walk(annotation, (*path, key), seen | {tp})
+        elif origin in (list, set, frozenset, tuple) and args:
+            walk(args[0], path, seen)
+
+    walk(tp, (), frozenset())
+    return sorted(found, key=len)
+
+
+def _or(items: list[str]) -> str:
+    return " or ".join([", ".join(items[:-1]), items[-1]] if items[1:] else items)
+
+
 def _convert(
-    path: Path, lines: LineMap, model: type[BaseModel], err: Any
-) -> tuple[Problem, Loc | None, Loc | None]:
-    """One pydantic error as (Problem, loc if a missing field, loc its did-you-mean names)."""
+    path: Path, lines: LineMap, model: type[BaseModel], err: Any, place: Callable[[Loc], Loc]
+) -> tuple[Problem, Loc | None, tuple[Loc, ...]]:
+    """One pydantic error as (Problem, loc if a missing or empty field, locs it explains).
+
+    A missing or empty (null) field is explained, and so not reported, by an unknown field
+    whose did-you-mean names it or that was dedented out of it. ``place`` maps the data's loc
+    to the loc in the file that the problem is reported at.
+    """
     loc, kind, ctx, value = tuple(err["loc"]), err["type"], err.get("ctx") or {}, err.get("input")
     tp, data, _ = _trace(model, loc)
+    empty = data if value is None else None
+    spot = place(data)
     if kind == "extra_forbidden":
         parent = _unwrap(_trace(model, loc[:-1])[0])
         allowed = list(_fields(parent)) if _is_model(parent) else []
-        hint = suggest(str(data[-1]), allowed)
-        msg = f"unknown field {data[-1]!r}"
-        if allowed and not hint:
+        name = str(data[-1])
+        msg = f"unknown field {name!r}"
+        # a known field at the wrong level: below this mapping (dedented out of a sibling) or,
+        # failing that, anywhere else in the file; its own name beats a look-alike
+        here = tuple(part for part in data[:-1] if isinstance(part, str))
+        below = [(*data[:-1], *home) for home in _homes(parent, name)]
+        anywhere = _homes(model, name)  # not when it is a field here, of another kind
+        homes = below or ([] if here in anywhere else anywhere)
+        if homes:
+            under = [repr(_dotted(home)) for home in homes[:3] if home]
+            places = (["at the top level of the file"] if () in homes else []) + (
+                [f"under {_or(under)}"] if under else [])
+            msg += f" here: it belongs {' or '.join(places)}"
+            # the mapping it was dedented out of is left empty or without it: the same mistake
+            explains = [*below, *((*home, name) for home in below)]
+            return located(path, lines, spot, msg), None, tuple(explains)
+        hint = suggest(name, allowed)
+        if hint:
+            return located(path, lines, spot, msg, suggestion=hint), None, ((*data[:-1], hint),)
+        if allowed:
             msg += f"; allowed fields: {', '.join(allowed)}"
-        meant = (*data[:-1], hint) if hint else None
-        return located(path, lines, data, msg, suggestion=hint), None, meant
+        return located(path, lines, spot, msg), None, ()
     if kind == "missing":
-        return located(path, lines, data, f"missing required field {data[-1]!r}"), data, None
+        return located(path, lines, spot, f"missing required field {data[-1]!r}"), data, ()
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         disc = str(ctx.get("discriminator", "")).strip("'")
         members = [_unwrap(m) for m in _members(_unwrap(tp))]
@@ -315,12 +424,12 @@ def _convert(
         if kind == "union_tag_not_found":
             msg = f"missing required field {disc!r} (one of: {shown})"
         hint = suggest(tag, map(str, tags)) if isinstance(tag, str) else None
-        return located(path, lines, (*data, disc), msg, suggestion=hint), None, None
+        return located(path, lines, place((*data, disc)), msg, suggestion=hint), empty, ()
     if kind in ("literal_error", "enum") and (values := _choices(tp)):
         msg = f"invalid value {value!r}, expected one of: {', '.join(repr(v) for v in values)}"
         strings = [v for v in values if isinstance(v, str)]
         hint = suggest(value, strings) if isinstance(value, str) else None
-        return located(path, lines, data, msg, suggestion=hint), None, None
+        return located(path, lines, spot, msg, suggestion=hint), empty, ()
     msg = str(err["msg"])
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -329,23 +438,36 @@ def _convert(
         if kind == "string_type" and isinstance(value, int | float | datetime.date):
             msg += f"; put it in quotes: '{value}'"
     if data[-1:] == ("[key]",):
-        data, msg = data[:-1], f"invalid key: {msg}"
-    return located(path, lines, data, msg), None, None
+        spot, msg = place(data[:-1]), f"invalid key: {msg}"
+    return located(path, lines, spot, msg), empty, ()
 
 
 def problems_from_validation_error(
-    path: Path, exc: pydantic.ValidationError, lines: LineMap, model: type[BaseModel]
+    path: Path,
+    exc: pydantic.ValidationError,
+    lines: LineMap,
+    model: type[BaseModel],
+    *,
+    where: Callable[[Loc], Loc] | None = None,
 ) -> list[Problem]:
     """Turn every error in ``exc`` into a located, friendly :class:`Problem`, sorted by line.
 
-    A missing field that an unknown field's did-you-mean names is the same mistake: not repeated.
+    ``where`` maps a loc of the validated data to where the value is written in the file, when
+    the data was assembled from several places (a program's version is its base plus changes).
+
+    A missing field that an unknown field's did-you-mean names, a field left empty when a field
+    was dedented out of it, and a list too short only because its invalid items are left out,
+    are the same mistake: not repeated.
     """
     converted = []
     for err in exc.errors(include_url=False):
+        value, least = err.get("input"), (err.get("ctx") or {}).get("min_length", 0)
+        if err["type"] == "too_short" and isinstance(value, list | tuple) and len(value) >= least:
+            continue  # long enough as written: only the invalid items, each reported, fell out
         branch = _trace(model, tuple(err["loc"]))[2]
-        problem, missing, meant = _convert(path, lines, model, err)
-        converted.append((problem, (branch, missing), (branch, meant)))
-    explained = {meant for _, _, meant in converted if meant[1]}
+        problem, missing, meant = _convert(path, lines, model, err, where or _same)
+        converted.append((problem, (branch, missing), [(branch, m) for m in meant]))
+    explained = {m for _, _, meant in converted for m in meant}
     kept = [(p, missing[0]) for p, missing, _ in converted if missing not in explained]
     # a union without discriminator: keep only the branch that has the fewest problems
     counts = Counter(branch for _, branch in kept if branch)

@@ -33,6 +33,7 @@ from pointengine.errors import Problem, RuleFileError
 from pointengine.events import JST
 from pointengine.ledger import ListSink
 from pointengine.memory_store import MemoryStore
+from pointengine.municipalities import registry
 from pointengine.programs import Lottery, PerActivity
 from pointengine.replay import replay
 from pointengine.rulefile import load_yaml
@@ -96,10 +97,14 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
             return {n for n in names if (Path(folder) / n).resolve() in replaced}
 
         shutil.copytree(rules, root, ignore=skip)
-        if jurisdiction == "national":
+        # The folder is named from the file's own text: only a known code may name it, never
+        # a path ("/tmp/x", "../.."). Any other value is left for load_catalog to report at
+        # its line.
+        code = str(jurisdiction) if isinstance(jurisdiction, str | int) else None
+        if code == "national":
             folder = "national"
-        elif isinstance(jurisdiction, str | int):
-            folder = f"{jurisdiction}-proposed"
+        elif code in registry():
+            folder = f"{code}-proposed"
         else:
             folder = "proposed"
         dest = root / folder / rulefile.name
@@ -199,8 +204,14 @@ def simulate(rulefile: Path, *, rules: Path = Path("rules"), persons: int = 20_0
     Without ``stream``, ``events`` events over ``persons`` persons are generated with ``seed``,
     with ``focus_share`` of the persons living in the program's jurisdiction (none is moved for
     a national program). Raises :class:`RuleFileError` for an invalid file and ``ValueError``
-    for generator arguments it refuses.
+    for generator arguments it refuses (fewer than 1 person, a share outside 0..1, fewer events
+    than the persons' own applications and registrations).
     """
+    if stream is None:  # checked before the catalog is loaded: the answer does not depend on it
+        if persons < 1:
+            raise ValueError(f"persons: a population needs at least 1 person, got {persons}")
+        if not 0 <= focus_share <= 1:
+            raise ValueError(f"focus_share: a share is between 0 and 1, got {focus_share}")
     catalog, program_id = load_with_proposal(rulefile, rules)
     warnings = [str(w) for w in catalog.warnings if w.file == str(rulefile)]
     if stream is not None:
@@ -316,11 +327,12 @@ def simulate_command(
     rulefile: Annotated[Path, typer.Argument(help="the proposed program file")],
     rules: Annotated[Path, typer.Option("--rules", help="the shipped rules folder")]
     = Path("rules"),
-    persons: Annotated[int, typer.Option(help="persons in the synthetic population")] = 20_000,
-    events: Annotated[int, typer.Option(help="events in the synthetic stream")] = 100_000,
+    persons: Annotated[int, typer.Option(
+        min=1, help="persons in the synthetic population")] = 20_000,
+    events: Annotated[int, typer.Option(min=1, help="events in the synthetic stream")] = 100_000,
     seed: Annotated[int, typer.Option(help="generator seed")] = 2022,
     focus_share: Annotated[float, typer.Option(
-        help="share of persons moved to the program's jurisdiction")] = 0.25,
+        min=0.0, max=1.0, help="share of persons moved to the program's jurisdiction")] = 0.25,
     stream: Annotated[Path | None, typer.Option(
         "--events-file", help="replay this JSON-lines stream instead of generating one")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,

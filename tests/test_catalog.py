@@ -70,6 +70,34 @@ def test_a_typo_names_file_line_field_and_suggests_the_fix(rules: Path) -> None:
     ]
 
 
+def test_a_dedented_field_is_told_where_it_belongs_not_given_a_look_alike(rules: Path) -> None:
+    text = ATSUMA + "conditions:\nperiod: {from: 2022-01-01, to: 2022-12-31}\n"
+    path = write(rules, "015814-atsuma/premium.yaml", text)
+    # not "did you mean 'version'?", and the empty 'conditions' is the same mistake
+    assert problems(rules) == [
+        f"{path}:13: period: unknown field 'period' here: it belongs under 'conditions'"]
+    path.write_text(ATSUMA + "persons: residents\n", encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:12: persons: unknown field 'persons' here: it belongs under 'restriction',"
+        " 'providers' or 'budget'"]
+    path.write_text(ATSUMA + """versions:
+  - version: 2
+    effective_from: 2022-06-01T00:00:00+09:00
+    note: moved
+    jurisdiction: "015806"
+""", encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:16: versions.0.jurisdiction: unknown field 'jurisdiction' here: it belongs at the"
+        " top level of the file"]
+
+
+def test_a_misspelt_trigger_is_one_problem(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA.replace("[purchase]", "[purchse]"))
+    [problem] = problems(rules)
+    assert problem.startswith(f"{path}:4: on.0: invalid value 'purchse'")
+    assert problem.endswith("(did you mean 'purchase'?)")
+
+
 def test_an_unknown_municipality_code_is_located_with_a_suggestion(rules: Path) -> None:
     path = write(rules, "015814-atsuma/premium.yaml",
                  ATSUMA.replace("jurisdiction: 015814", "jurisdiction: 015815"))
@@ -115,7 +143,63 @@ def test_a_bad_value_in_a_later_version_points_at_that_version(rules: Path) -> N
     path = write(rules, "015814-atsuma/premium.yaml", text)
     found = problems(rules)
     assert len(found) == 1
-    assert found[0].startswith(f"{path}:16: versions[0].award.cap: ")
+    assert found[0].startswith(f"{path}:16: versions.0.award.cap: ")
+
+
+VERSIONS = """versions:
+  - version: 2
+    effective_from: 2022-04-01T00:00:00+09:00
+    note: a longer period
+    conditions: {perod: {from: 2022-01-01, to: 2022-12-31}}
+  - version: 3
+    effective_from: 2022-07-01T00:00:00+09:00
+    note: a lower rate
+    award: {rat: 10%}
+  - version: 4
+    effective_from: 2022-10-01T00:00:00+09:00
+    note: charges too
+    on: [purchase, charg]
+"""
+
+
+def test_every_version_s_problems_are_reported_where_they_are_written(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA + VERSIONS)
+    found = problems(rules)
+    assert [p.split(": ")[0:2] for p in found] == [
+        [f"{path}:16", "versions.0.conditions.perod"],
+        [f"{path}:20", "versions.1.award.rat"],
+        [f"{path}:24", "versions.2.on.1"],
+    ]
+    assert "(did you mean 'period'?)" in found[0] and "(did you mean 'rate'?)" in found[1]
+
+
+def test_a_mistake_later_versions_inherit_is_reported_once_where_written(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml",
+                 ATSUMA.replace("  cap: 5000", "  cap: -5") + VERSIONS.replace("perod", "period")
+                 .replace("rat:", "rate:").replace("charg]", "charge]"))
+    assert problems(rules) == [
+        f"{path}:11: award.cap: Input should be greater than or equal to 1 (got -5)"]
+    # the mistake made in a later version instead: placed there (version 4 inherits it)
+    path.write_text(ATSUMA + VERSIONS.replace("perod", "period").replace("{rat: 10%}", "{cap: 0}")
+                    .replace("charg]", "charge]"), encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:20: versions.1.award.cap: Input should be greater than or equal to 1 (got 0)"]
+
+
+def test_a_version_may_change_the_award_s_kind(rules: Path) -> None:
+    change = """versions:
+  - version: 2
+    effective_from: 2022-06-01T00:00:00+09:00
+    note: a flat grant from June
+    award: {kind: grant, amount: 500}
+"""
+    path = write(rules, "015814-atsuma/premium.yaml", ATSUMA + change)
+    award = load_catalog(rules).programs["atsuma-premium"].versions[1].award
+    assert (award.kind, getattr(award, "amount", None)) == ("grant", 500)
+    # only what the change itself lacks, not the premium's rate and cap it never wrote
+    path.write_text(ATSUMA + change.replace(", amount: 500", ""), encoding="utf-8")
+    assert problems(rules) == [
+        f"{path}:16: versions.0.award.amount: missing required field 'amount'"]
 
 
 def test_the_folder_must_match_the_jurisdiction(rules: Path) -> None:
@@ -131,10 +215,50 @@ def test_a_municipal_type_a_program_is_a_warning(rules: Path) -> None:
     assert "type A" in catalog.warnings[0].message
 
 
-def test_duplicate_program_ids_are_refused(rules: Path) -> None:
+def test_duplicate_program_ids_are_refused_at_the_id_line(rules: Path) -> None:
+    first = write(rules, "015814-atsuma/a-premium.yaml", ATSUMA)
+    copy = write(rules, "015814-atsuma/b-copy.yaml", "# a copy\n# to try a change\n" + ATSUMA)
+    assert problems(rules) == [
+        f"{copy}:3: id: program id 'atsuma-premium' is already used by {first}"]
+
+
+def test_a_group_cap_that_differs_is_located_at_its_cap(rules: Path) -> None:
+    write(rules, "015814-atsuma/a.yaml", ATSUMA + "person_total: {group: hokkaido, cap: 9000}\n")
+    other = write(rules, "015814-atsuma/b.yaml", ATSUMA.replace("atsuma-premium", "atsuma-more")
+                  + """versions:
+  - version: 2
+    effective_from: 2022-06-01T00:00:00+09:00
+    note: joins the group
+    person_total:
+      group: hokkaido
+      cap: 8000
+""")
+    assert problems(rules) == [
+        f"{other}:18: versions.0.person_total.cap: group 'hokkaido' has cap 9000 in atsuma-premium"
+        " but 8000 here"]
+
+
+@pytest.mark.parametrize(("name", "meant"), [
+    ("premium.yml", "premium.yaml"),
+    ("premium.YAML", "premium.yaml"),
+    ("Premium.Yml", "Premium.yaml"),
+    ("premium.yaml.txt", "premium.yaml"),
+    ("premium.yml.TXT", "premium.yaml"),
+])
+def test_a_misnamed_rule_file_is_an_error_that_suggests_the_name(
+        rules: Path, name: str, meant: str) -> None:
+    path = write(rules, f"015814-atsuma/{name}", ATSUMA)
+    assert problems(rules) == [
+        f"{path}:1: <file>: not read: only files whose name ends in '.yaml' are rule files;"
+        f" rename it (did you mean {meant!r}?)"]
+
+
+def test_files_that_are_not_rule_files_are_ignored(rules: Path) -> None:
     write(rules, "015814-atsuma/premium.yaml", ATSUMA)
-    write(rules, "015814-atsuma/copy.yaml", ATSUMA)
-    assert "already used" in problems(rules)[0]
+    for name in ("README.md", "notes.txt", "premium.yaml.bak", "premium.yaml~", ".premium.yml",
+                 ".premium.yaml.swp", "yml", "schema/program.schema.json"):
+        write(rules, f"015814-atsuma/{name}", "not a rule file: {")
+    assert list(load_catalog(rules).programs) == ["atsuma-premium"]
 
 
 def test_routing_keys_follow_the_restriction() -> None:

@@ -44,6 +44,17 @@ def test_validate_locates_a_typo_and_fails(tmp_path: Path) -> None:
     assert "did you mean 'period'?" in result.output
 
 
+def test_validate_fails_on_a_misnamed_rule_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    miyoshi = rules / "342092-miyoshi"
+    (miyoshi / "premium.yaml").rename(miyoshi / "premium.yml")
+    result = runner.invoke(app, ["validate", str(rules)])
+    assert result.exit_code == 1
+    assert f"{miyoshi / 'premium.yml'}:1: <file>: not read" in result.output
+    assert "did you mean 'premium.yaml'?" in result.output
+
+
 def test_replay_writes_ledger_rejects_summary_and_is_idempotent(tmp_path: Path) -> None:
     my_number_line = orjson.dumps({**BUY, "id": "b2", "store": "123456789018"})
     stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),

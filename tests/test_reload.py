@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pointengine.events import AnyEvent, event_from_dict
 from pointengine.ledger import ListSink
 from pointengine.memory_store import MemoryStore
 from pointengine.reload import CatalogWatcher
+from tests.test_rulefile import alias_bomb
 from tests.world import RULES
 
 PROGRAM = "miyoshi-premium"
@@ -149,3 +151,28 @@ def test_an_unreadable_rule_file_is_reported_and_tried_again(running: Running) -
     dangling.unlink()
     assert running.watcher.poll().status == "reloaded"  # the rewording is taken up now
     assert "reworded" in running.engine.catalog.programs[PROGRAM].current.assumptions
+
+
+def test_an_alias_bomb_is_refused_at_once_and_the_rules_stay(running: Running) -> None:
+    old = running.engine.catalog
+    with running.file.open("a", encoding="utf-8") as handle:
+        handle.write(alias_bomb())
+    started = time.perf_counter()
+    result = running.watcher.poll()
+    assert time.perf_counter() - started < 2
+    assert result.status == "rejected" and running.engine.catalog is old
+    [problem] = result.problems
+    assert (problem.file, problem.line, problem.field) == (str(running.file), 16, "a0")
+    assert "do not use YAML anchors and aliases" in problem.message
+
+
+def test_a_misnamed_rule_file_dropped_in_is_reported(running: Running) -> None:
+    old = running.engine.catalog
+    draft = running.root / "342092-miyoshi" / "draft.yml"
+    draft.write_text(running.file.read_text(encoding="utf-8"), encoding="utf-8")
+    result = running.watcher.poll()
+    assert result.status == "rejected" and running.engine.catalog is old
+    [problem] = result.problems
+    assert (problem.file, problem.suggestion) == (str(draft), "draft.yaml")
+    draft.unlink()
+    assert running.watcher.poll().status == "reloaded"

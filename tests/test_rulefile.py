@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import textwrap
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -139,6 +140,20 @@ def test_every_problem_in_the_file_is_reported_sorted_by_line() -> None:
     ]
 
 
+class Triggers(Strict):
+    on: Annotated[tuple[Literal["purchase", "charge"], ...], Field(min_length=1)]
+
+
+def test_a_bad_item_does_not_also_make_its_list_too_short() -> None:
+    assert problems("on: [purchse]\n", Triggers) == [
+        "atsuma.yaml:1: on.0: invalid value 'purchse', expected one of: 'purchase', 'charge'"
+        " (did you mean 'purchase'?)"
+    ]
+    assert problems("on: []\n", Triggers) == [
+        "atsuma.yaml:1: on: Tuple should have at least 1 item after validation, not 0"
+    ]
+
+
 def test_missing_field_points_at_the_mapping_that_lacks_it() -> None:
     text = VALID.replace("    points: 100\n", "")
     assert problems(text) == ["atsuma.yaml:9: tiers.0.points: missing required field 'points'"]
@@ -157,6 +172,39 @@ def test_unknown_field_without_a_close_match_lists_the_allowed_fields() -> None:
     assert problems(VALID + "colour: red\n") == [
         "atsuma.yaml:15: colour: unknown field 'colour'; allowed fields: code, name, trigger,"
         " start, award, tiers, note, published"
+    ]
+
+
+def test_a_known_field_at_the_wrong_level_says_where_it_belongs() -> None:
+    dedented = VALID.replace("  rate: 0.25", "rate: 0.25")
+    # award now lacks 'rate': the same mistake, not a second problem
+    assert problems(dedented) == [
+        "atsuma.yaml:7: rate: unknown field 'rate' here: it belongs under 'award'"
+    ]
+    tiers = "tiers:\n  - min: 0\n    points: 100\n  - min: 5000\n    points: 500\n"
+    text = VALID.replace(tiers, "tiers:\nmin: 0\npoints: 100\n")
+    assert problems(text) == [  # tiers left empty: the same mistake
+        "atsuma.yaml:9: min: unknown field 'min' here: it belongs under 'tiers'",
+        "atsuma.yaml:10: points: unknown field 'points' here: it belongs under 'tiers'",
+    ]
+    text = VALID.replace("  rate: 0.25", "  rate: 0.25\n  note: x")
+    assert problems(text) == [
+        "atsuma.yaml:8: award.note: unknown field 'note' here: it belongs at the top level of the"
+        " file"
+    ]
+
+
+def test_a_hint_is_offered_only_for_a_close_name() -> None:
+    assert suggest("period", ["version", "versions", "restriction"]) is None
+    assert suggest("persons", ["versions"]) is None
+    assert suggest("jurisdiction", ["restriction"]) is None
+    assert suggest("", ["a"]) is None
+    assert suggest("pionts", ["points", "min"]) == "points"  # two letters swapped
+    assert suggest("rat", ["rate", "cap"]) == "rate"
+    assert suggest("applicaton_perod", ["application_period", "period"]) == "application_period"
+    text = VALID.replace("  rate: 0.25", "  rate: 0.25\n  pace: 3")
+    assert problems(text) == [  # 'pace' is one letter from 'cap' and 'rate' is 2: no guess
+        "atsuma.yaml:8: award.pace: unknown field 'pace'; allowed fields: kind, rate, cap"
     ]
 
 
@@ -306,19 +354,45 @@ def test_line_map() -> None:
     assert LineMap().line_of(("x",)) == 1
 
 
-def test_merge_keys_are_located_where_written() -> None:
-    text = """\
-    base: &base
-      min: 0
-      points: 10
+def alias_bomb(levels: int = 8, width: int = 9) -> str:
+    """``width ** levels`` copies of one list, in a few hundred bytes ("billion laughs")."""
+    rows = ["a0: &a0 [lol]"]
+    for i in range(1, levels + 1):
+        rows.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    return "\n".join(rows) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once() -> None:
+    started = time.perf_counter()
+    assert problems(VALID + alias_bomb()) == [
+        "atsuma.yaml:15: a0: rule files do not use YAML anchors and aliases (&a0): write each"
+        " value out in full"
+    ]
+    assert time.perf_counter() - started < 2  # expanded, it takes minutes and gigabytes
+
+
+def test_anchors_aliases_and_merge_keys_are_refused_where_they_first_appear() -> None:
+    text = VALID.replace("tiers:\n  - min: 0", "tiers:\n  - &first\n    min: 0")
+    assert problems(text) == [
+        "atsuma.yaml:9: tiers.0: rule files do not use YAML anchors and aliases (&first): write"
+        " each value out in full"
+    ]
+    merged = """\
     tiers:
+      - min: 0
+        points: 10
       - <<: *base
         points: 20
     """
-    data, lines = load_yaml(write(text))
-    assert data["tiers"] == [{"min": 0, "points": 20}]
-    assert lines.line_of(("tiers", 0, "points")) == 6
-    assert lines.line_of(("tiers", 0, "min")) == 2
+    with pytest.raises(RuleFileError) as info:
+        load_yaml(write(merged))
+    assert [str(p) for p in info.value.problems] == [
+        "atsuma.yaml:4: tiers.1.<<: rule files do not use YAML anchors and aliases (*base): write"
+        " each value out in full"
+    ]
+    # without an alias, '<<' is an ordinary key: the model says it is not a field
+    data, _ = load_yaml(write("tiers:\n  - <<: {min: 0}\n    points: 20\n"))
+    assert data == {"tiers": [{"<<": {"min": 0}, "points": 20}]}
 
 
 def test_not_utf8_is_reported() -> None:

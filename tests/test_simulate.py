@@ -150,3 +150,38 @@ def test_the_cli_reports_problems_and_exits_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES)])
     assert result.exit_code == 1
     assert f"{rulefile}:4: jurisdiction: unknown local government code 131017" in result.output
+
+
+@pytest.mark.parametrize("escape", ["{tmp}/pwn", "../../../../../../../../../../..{tmp}/pwn"])
+def test_a_jurisdiction_that_is_a_path_is_an_unknown_code_and_writes_nothing(
+        tmp_path: Path, escape: str) -> None:
+    jurisdiction = escape.format(tmp=tmp_path)
+    rulefile = _write(tmp_path / "chiyoda.yaml",
+                      PROPOSAL.replace('"131016"', f'"{jurisdiction}"'))
+    with pytest.raises(RuleFileError) as caught:
+        load_with_proposal(rulefile, RULES)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{rulefile}:4: jurisdiction: unknown local government code {jurisdiction}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chiyoda.yaml"]
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--persons", "0"), ("--persons", "-5"), ("--events", "0"), ("--focus-share", "1.5"),
+    ("--focus-share", "-0.1"),
+])
+def test_the_cli_refuses_impossible_options_with_a_clear_message(option: str, value: str) -> None:
+    rulefile = RULES / "342092-miyoshi" / "premium.yaml"
+    result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES),
+                                      option, value])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"Invalid value for '{option}'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_simulate_refuses_an_empty_population_before_generating() -> None:
+    rulefile = RULES / "342092-miyoshi" / "premium.yaml"
+    with pytest.raises(ValueError, match="at least 1 person, got 0"):
+        simulate(rulefile, rules=RULES, persons=0)
+    with pytest.raises(ValueError, match="between 0 and 1, got 2"):
+        simulate(rulefile, rules=RULES, focus_share=2)
