@@ -27,12 +27,13 @@ Native format, ``application/xml``, UTF-8. A notification holds one or more ``Pa
       </Refund>
     </CarrierPayNotification>
 
-Ids are ``CP`` and ten digits. **``Amount/Total`` is what counts**: the tax-included amount
-(税込) the subscriber paid or got back, in yen. ``Subtotal`` (税抜) and the ``Tax`` lines (one per
-consumption-tax rate, 10% or the reduced 8%) are optional; when ``Subtotal`` is present the
-adapter checks that Subtotal + Taxes = Total. A ``Payment`` becomes a canonical
-:class:`~pointengine.events.Purchase` at the merchant; a ``Refund`` (CarrierPay refunds are
-usually partial: some items of a basket) a :class:`~pointengine.events.Refund` of ``paymentId``.
+Ids are ``CP`` and ten digits; ``ProcessedAt`` is an RFC 3339 timestamp with its offset.
+**``Amount/Total`` is what counts**: the tax-included amount (税込) the subscriber paid or got
+back, in yen. ``Subtotal`` (税抜) and the ``Tax`` lines (one per consumption-tax rate, 10% or
+the reduced 8%) are optional; when ``Subtotal`` is present the adapter checks that Subtotal +
+Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.events.Purchase` at the
+merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a basket) a
+:class:`~pointengine.events.Refund` of ``paymentId``.
 A document with a DOCTYPE is refused (no entity expansion).
 """
 

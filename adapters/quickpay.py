@@ -12,8 +12,9 @@ Native format, ``application/json``, UTF-8, one object per request body, camelCa
      "occurredAt": "2022-03-02T09:00:00+09:00"}
 
 ``transactionId`` is ``QP-`` and a UUID4 in hex; ``amount`` a JSON integer of yen (a float or
-string is refused); ``occurredAt`` ISO 8601 with an offset (QuickPay sends +09:00);
-``currency`` may be left out, and is ``JPY`` when present. A PAYMENT becomes a canonical
+string is refused); ``occurredAt`` an RFC 3339 timestamp, whose offset is required (QuickPay
+sends +09:00; other ISO 8601 forms such as week dates are refused); ``currency`` may be left
+out, and is ``JPY`` when present. A PAYMENT becomes a canonical
 :class:`~pointengine.events.Purchase` (``storeCode`` and ``storeMunicipalityCode`` required,
 ``storeName`` informational); a REFUND, full or partial, a :class:`~pointengine.events.Refund`
 whose ``transaction`` is ``originalTransactionId``. Unknown fields are ignored.
