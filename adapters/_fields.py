@@ -95,7 +95,7 @@ def iso_datetime(fields: Mapping[str, object], name: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value.upper())
     except ValueError as exc:
         raise FieldProblem(name, f"not a valid timestamp ({exc}): {_show(value)}") from None
-    return parsed
+    return _representable(name, value, parsed)
 
 
 def epoch_ms(fields: Mapping[str, object], name: str) -> dt.datetime:
@@ -112,6 +112,24 @@ def local_datetime(
     """A wall-clock timestamp in format ``fmt``, read in ``tz`` (JST unless told)."""
     value = text(fields, name)
     try:
-        return dt.datetime.strptime(value, fmt).replace(tzinfo=tz)
+        parsed = dt.datetime.strptime(value, fmt).replace(tzinfo=tz)
     except ValueError:
         raise FieldProblem(name, f"expected a timestamp like {fmt!r}, got {_show(value)}") from None
+    return _representable(name, value, parsed)
+
+
+def _representable(name: str, value: str, parsed: dt.datetime) -> dt.datetime:
+    """``parsed``, if the engine can hold its instant.
+
+    The engine converts every timestamp to JST, through UTC: within hours of year 1 or year
+    10000 that overflows (0001-01-01T00:00:00+09:00 is in year 0 in UTC), and an OverflowError
+    is no reason the provider could act on.
+    """
+    try:
+        parsed.astimezone(UTC)
+        parsed.astimezone(JST)
+    except OverflowError:
+        raise FieldProblem(
+            name, f"{_show(value)} is out of range: its instant in UTC or JST is not within "
+                  "the years 0001-9999") from None
+    return parsed

@@ -170,6 +170,19 @@ def test_one_bad_record_refuses_the_batch_unless_lenient(
     assert post(http, keys, "quickpay", quickpay_body(), path="batch")["_status"] == 422
 
 
+def test_a_timestamp_out_of_range_is_one_bad_record_of_a_lenient_batch(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    good = webhooks("quickpay", 3)
+    bad = quickpay_body(transactionId="QP-year1", occurredAt="0001-01-01T00:00:00+09:00")
+    body = b"[" + b",".join([*good, bad]) + b"]"
+    answer = post(http, keys, "quickpay", body, path="batch", lenient="true")
+    assert answer["_status"] == 202, answer
+    assert answer["accepted"] == 3 and len(stream_events(redis_client)) == 3
+    [reject] = answer["rejects"]  # type: ignore[misc]
+    assert reject["item"] == 4 and reject["reason"] == "malformed"
+    assert "occurredAt" in reject["detail"] and "out of range" in reject["detail"]
+
+
 @pytest.mark.parametrize("case", ["unsigned", "forged", "stale", "replayed", "cross",
                                   "unknown"])
 def test_bad_signatures_are_refused_and_change_nothing(

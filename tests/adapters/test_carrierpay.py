@@ -93,6 +93,7 @@ def test_adapter_declares_provider_and_content_type() -> None:
         (payment(total=""), "Amount/Total: missing"),
         (payment(at="2022-03-01 12:34"), "ProcessedAt"),
         (payment(at="2022-W09-2T12:00:00+09:00"), "ProcessedAt: not an RFC 3339"),
+        (payment(at="0001-01-01T00:00:00+09:00"), "ProcessedAt: .* out of range"),
         (payment(person=""), "Subscriber/MyKeyId: missing"),
         (payment().replace('code="S0001"', ""), "Merchant@code: missing"),
         (payment().replace('currency="JPY"', 'currency="USD"'), "Amount@currency"),

@@ -1,4 +1,4 @@
-"""Reading native fields: timestamps are RFC 3339 with an offset."""
+"""Reading native fields: timestamps are RFC 3339 with an offset, and within the engine's range."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ JST = dt.timezone(dt.timedelta(hours=9))
         ("2022-03-01t03:34:56z", dt.datetime(2022, 3, 1, 3, 34, 56, tzinfo=dt.UTC)),
         ("2022-03-01T12:34:56.250+09:00",
          dt.datetime(2022, 3, 1, 12, 34, 56, 250_000, tzinfo=JST)),
+        ("0001-01-01T09:00:00+09:00", dt.datetime(1, 1, 1, 9, tzinfo=JST)),
     ],
 )
 def test_rfc3339_timestamps_are_read(value: str, expected: dt.datetime) -> None:
@@ -53,3 +54,19 @@ def test_an_impossible_date_is_refused() -> None:
     with pytest.raises(f.FieldProblem, match="not a valid timestamp"):
         f.iso_datetime({"at": "2022-02-30T12:34:56+09:00"}, "at")
 
+
+@pytest.mark.parametrize(
+    "value",
+    ["0001-01-01T00:00:00+09:00", "0001-01-01T08:59:59+09:00", "9999-12-31T23:00:00Z",
+     "9999-12-31T23:59:59-01:00"],
+)
+def test_an_instant_the_engine_cannot_hold_is_out_of_range(value: str) -> None:
+    with pytest.raises(f.FieldProblem, match=r"^at: .* is out of range"):
+        f.iso_datetime({"at": value}, "at")
+
+
+def test_a_local_timestamp_the_engine_cannot_hold_is_out_of_range() -> None:
+    fields = {"at": "0001/01/01 00:00:00"}
+    with pytest.raises(f.FieldProblem, match=r"^at: .* is out of range"):
+        f.local_datetime(fields, "at", "%Y/%m/%d %H:%M:%S")
+    assert f.local_datetime({"at": "0001/01/01 09:00:00"}, "at", "%Y/%m/%d %H:%M:%S").year == 1

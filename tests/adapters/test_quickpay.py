@@ -86,6 +86,7 @@ def test_adapter_declares_provider_and_content_type() -> None:
         ({"occurredAt": "yesterday"}, "occurredAt"),
         ({"occurredAt": "2022-W09-2T12:00:00+09:00"}, "occurredAt: not an RFC 3339"),
         ({"occurredAt": "2022-03-01 12:34:56+09:00"}, "occurredAt: not an RFC 3339"),
+        ({"occurredAt": "0001-01-01T00:00:00+09:00"}, "occurredAt: .* out of range"),
         ({"storeCode": None}, "storeCode"),
         ({"eventType": "CHARGEBACK"}, "eventType"),
         ({"currency": "USD"}, "currency"),

@@ -66,6 +66,8 @@ def test_adapter_declares_provider_and_content_type() -> None:
         (LINES[2].replace(",1280,", ",-1280,"), "金額"),
         (LINES[2].replace(",1280,", ",0,"), "金額"),
         (LINES[2].replace("2022/03/01 12:34:56", "2022-03-01T12:34:56"), "取引日時"),
+        (LINES[2].replace("2022/03/01 12:34:56", "0001/01/01 00:00:00"),
+         "取引日時: .* out of range"),
         (LINES[2].replace("支払", "返金"), "取引種別"),
         (LINES[2].replace("S0003", ""), "加盟店コード: missing"),
         (LINES[3].replace("TWN20220301000003", ""), "元取引ID: missing"),
@@ -105,6 +107,13 @@ def test_lenient_conversion_returns_the_rest_and_the_bad_line_number() -> None:
     events, rejects = TownCoinAdapter().to_events_lenient(payload)
     assert events == [expected()[0], expected()[1], expected()[3]]
     assert len(rejects) == 1 and rejects[0][0] == 4 and "金額" in rejects[0][1]
+
+
+def test_a_timestamp_out_of_range_is_rejected_alone_in_lenient_mode() -> None:
+    bad = LINES[2].replace("2022/03/01 12:34:56", "0001/01/01 00:00:00")
+    events, rejects = TownCoinAdapter().to_events_lenient(csv_file(LINES[0], bad, LINES[1]))
+    assert events == expected()[:2]
+    assert len(rejects) == 1 and rejects[0][0] == 3 and "out of range" in rejects[0][1]
 
 
 def test_a_line_in_another_encoding_is_rejected_alone(my_number: str) -> None:
