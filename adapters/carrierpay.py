@@ -34,13 +34,15 @@ the reduced 8%) are optional; when ``Subtotal`` is present the adapter checks th
 Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.events.Purchase` at the
 merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a basket) a
 :class:`~pointengine.events.Refund` of ``paymentId``.
-A document with a DOCTYPE is refused (no entity expansion).
+A document in another encoding (a byte order mark or an XML declaration naming one included)
+or with a DOCTYPE is refused: no entity is ever expanded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
@@ -53,6 +55,7 @@ from pointengine.errors import MalformedEvent
 PROVIDER_ID = "carrierpay"
 _ROOT = "CarrierPayNotification"
 _TAX = "Amount/Tax"
+_DECLARED_ENCODING = re.compile(r"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 
 class CarrierPayAdapter(NativeAdapter):
@@ -73,10 +76,9 @@ class CarrierPayAdapter(NativeAdapter):
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """Each ``Payment`` or ``Refund`` child of the notification, numbered from 1."""
-        if b"<!DOCTYPE" in payload or b"<!ENTITY" in payload:
-            raise MalformedEvent(f"{PROVIDER_ID} notification: a DOCTYPE is not accepted")
+        document = _document(payload)
         try:
-            root = ET.fromstring(payload)
+            root = ET.fromstring(document)
         except ET.ParseError as exc:
             raise MalformedEvent(f"{PROVIDER_ID} notification: not XML ({exc})") from exc
         if root.tag != _ROOT:
@@ -104,6 +106,31 @@ class CarrierPayAdapter(NativeAdapter):
             "store": f.text(fields, "Merchant@code"),
             "store_municipality": f.text(fields, "Merchant/LocalGovernmentCode"),
         }
+
+
+def _document(payload: bytes) -> str:
+    """The notification's text: UTF-8, without a DOCTYPE, or MalformedEvent.
+
+    Decoded here and handed to the parser as text, which the parser reads as it is: given
+    bytes, it follows a byte order mark or the declared encoding, and a DOCTYPE in UTF-16 never
+    shows as the bytes ``<!DOCTYPE``.
+    """
+    document: str | None
+    try:
+        document = payload.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        document = None
+    # UTF-16 or UTF-32 of ASCII text is valid UTF-8, but with NULs, which XML never holds.
+    if document is None or "\x00" in document:
+        raise MalformedEvent(
+            f"{PROVIDER_ID} notification: not UTF-8; CarrierPay notifications are UTF-8 XML")
+    declared = _DECLARED_ENCODING.match(document)
+    if declared and declared.group(1).lower() not in ("utf-8", "utf8"):
+        raise MalformedEvent(f"{PROVIDER_ID} notification: the XML declaration names another "
+                             "encoding than UTF-8; CarrierPay notifications are UTF-8 XML")
+    if "<!DOCTYPE" in document or "<!ENTITY" in document:
+        raise MalformedEvent(f"{PROVIDER_ID} notification: a DOCTYPE is not accepted")
+    return document
 
 
 def _flatten(element: ET.Element) -> dict[str, object]:

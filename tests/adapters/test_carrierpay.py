@@ -120,6 +120,48 @@ def test_a_body_that_is_not_a_notification_is_malformed(payload: bytes) -> None:
         CarrierPayAdapter().to_events(payload)
 
 
+def doctype_notification(declared: str) -> str:
+    """A notification whose MyKeyId is an entity defined in its DOCTYPE."""
+    return (f'<?xml version="1.0" encoding="{declared}"?>\n'
+            '<!DOCTYPE CarrierPayNotification [<!ENTITY p "MKZZZZZZ">]>\n'
+            f'<CarrierPayNotification version="1.0">{payment(person="&p;")}'
+            '</CarrierPayNotification>')
+
+
+@pytest.mark.parametrize("ascii_only", [False, True])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_doctype_in_another_encoding_is_refused(encoding: str, ascii_only: bool) -> None:
+    document = doctype_notification(encoding.upper())
+    if ascii_only:  # then UTF-16 without a byte order mark is valid UTF-8, NULs and all
+        document = document.replace("株式会社山田 千代田区店", "Yamada")
+    payload = document.encode(encoding)
+    with pytest.raises(MalformedEvent, match="carrierpay notification: not UTF-8"):
+        CarrierPayAdapter().to_events(payload)
+
+
+def test_a_doctype_in_utf8_is_refused_whatever_the_declaration() -> None:
+    with pytest.raises(MalformedEvent, match="carrierpay notification: a DOCTYPE"):
+        CarrierPayAdapter().to_events(doctype_notification("utf-8").encode())
+    with pytest.raises(MalformedEvent, match=r"carrierpay notification: .* another encoding"):
+        CarrierPayAdapter().to_events(doctype_notification("UTF-16").encode())
+
+
+def test_a_document_in_another_encoding_is_refused() -> None:
+    latin = notification(payment()).replace(b"utf-8", b"iso-8859-1")
+    with pytest.raises(MalformedEvent, match="another encoding than UTF-8"):
+        CarrierPayAdapter().to_events(latin)
+    shift_jis = notification(payment()).decode().replace("utf-8", "shift_jis")
+    with pytest.raises(MalformedEvent, match="not UTF-8"):
+        CarrierPayAdapter().to_events(shift_jis.encode("cp932"))
+
+
+def test_utf8_with_a_byte_order_mark_or_without_declaration_is_read() -> None:
+    expected = CarrierPayAdapter().to_events(notification(payment()))
+    assert CarrierPayAdapter().to_events(b"\xef\xbb\xbf" + notification(payment())) == expected
+    bare = notification(payment()).split(b"\n", 1)[1]
+    assert CarrierPayAdapter().to_events(bare) == expected
+
+
 def test_my_number_as_subscriber_is_rejected_without_echo(my_number: str) -> None:
     with pytest.raises(MyNumberRejected) as caught:
         CarrierPayAdapter().to_events(notification(payment(person=my_number)))
