@@ -123,6 +123,50 @@ def test_my_number_in_any_other_field_is_rejected_too(my_number: str) -> None:
     assert my_number not in str(caught.value)
 
 
+def full_width(digits: str) -> str:
+    return digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"storeName": "yamada {n}"}, "storeName"),
+        ({"storeName": "yamada {fw}"}, "storeName"),
+        ({"meta": {"n": "{n}"}}, r"meta\.n"),
+        ({"meta": {"items": [{"note": "tel {n}"}]}}, r"meta\.items\[0\]\.note"),
+        ({"memo": "{n}"}, "memo"),
+        ({"{n}": "x"}, "a field name"),
+    ],
+)
+def test_my_number_anywhere_in_the_webhook_is_rejected_without_echo(
+    my_number: str, changes: dict[str, object], field: str
+) -> None:
+    payload = body(PAYMENT, **changes).decode()
+    payload = payload.replace("{n}", my_number).replace("{fw}", full_width(my_number))
+    with pytest.raises(MyNumberRejected, match=rf"quickpay webhook 1 .*{field} carries") as caught:
+        convert(payload.encode())
+    assert my_number not in str(caught.value)
+    assert full_width(my_number) not in str(caught.value)
+
+
+def test_my_number_behind_json_escapes_is_rejected(my_number: str) -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in my_number)
+    payload = body(PAYMENT).replace(b'"storeCode"', f'"memo":"{escaped}","storeCode"'.encode())
+    with pytest.raises(MyNumberRejected, match="memo"):
+        convert(payload)
+
+
+def test_a_body_that_is_only_a_my_number_is_rejected_as_one(my_number: str) -> None:
+    with pytest.raises(MyNumberRejected) as caught:
+        convert(f'["{my_number}"]'.encode())
+    assert my_number not in str(caught.value)
+
+
+def test_twelve_digits_that_are_not_a_my_number_are_accepted() -> None:
+    [event] = convert(body(PAYMENT, storeName="yamada 123456789012", meta={"tel": "0312345678"}))
+    assert isinstance(event, Purchase)
+
+
 def test_unknown_municipality_names_the_native_field() -> None:
     with pytest.raises(UnknownMunicipality, match=r"storeMunicipalityCode: .*131016"):
         convert(body(PAYMENT, storeMunicipalityCode="131019"))
