@@ -35,7 +35,9 @@ Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.events.Pur
 merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a basket) a
 :class:`~pointengine.events.Refund` of ``paymentId``.
 A document in another encoding (a byte order mark or an XML declaration naming one included)
-or with a DOCTYPE is refused: no entity is ever expanded.
+or with a DOCTYPE is refused: no entity is ever expanded. Elements and attributes the adapter
+does not read are ignored, but a record that carries a My Number anywhere, in any text or
+attribute, is rejected.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ import datetime as dt
 import random
 import re
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord
+from adapters.base import NativeAdapter, NativeRecord, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "carrierpay"
@@ -83,11 +86,15 @@ class CarrierPayAdapter(NativeAdapter):
             raise MalformedEvent(f"{PROVIDER_ID} notification: not XML ({exc})") from exc
         if root.tag != _ROOT:
             raise MalformedEvent(f"{PROVIDER_ID} notification: the root is not <{_ROOT}>")
+        envelope: dict[str, object] = {f"@{name}": value for name, value in root.attrib.items()}
+        envelope["text"] = [root.text, *(element.tail for element in root)]
+        refuse_my_number(f"{PROVIDER_ID} notification", envelope)
         for position, element in enumerate(root, start=1):
+            rest = _everything(element)
             if element.tag in ("Payment", "Refund"):
-                yield NativeRecord(position, _flatten(element))
+                yield NativeRecord(position, _flatten(element), rest=rest)
             else:
-                yield NativeRecord(position, problem=f"unknown element <{element.tag}>")
+                yield NativeRecord(position, problem=f"unknown element <{element.tag}>", rest=rest)
 
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
         """One ``Payment`` or ``Refund`` as a canonical event dict."""
@@ -148,6 +155,27 @@ def _flatten(element: ET.Element) -> dict[str, object]:
     for i, tax in enumerate(element.iterfind(_TAX), start=1):
         fields[f"{_TAX}[{i}]"] = _text(tax)
     return fields
+
+
+def _everything(element: ET.Element) -> dict[str, object]:
+    """Every text and attribute in ``element`` by path, as in :func:`_flatten` (the element's
+    own text under its tag), with the tag and attribute names in the keys: what the adapter does
+    not read is searched for a My Number all the same. Whitespace between elements is left out.
+    """
+    found: dict[str, list[str]] = {element.tag: []}
+    pending = deque([(element, "")])
+    while pending:
+        node, path = pending.popleft()
+        for name, value in node.attrib.items():
+            found.setdefault(f"{path}@{name}", []).append(value)
+        texts = found.setdefault(path or element.tag, [])
+        if node.text and not node.text.isspace():
+            texts.append(node.text)
+        for child in node:
+            if child.tail and not child.tail.isspace():
+                texts.append(child.tail)
+            pending.append((child, f"{path}/{child.tag}" if path else child.tag))
+    return {path: texts[0] if len(texts) == 1 else texts for path, texts in found.items()}
 
 
 def _attr(element: ET.Element, child: str, name: str) -> str | None:

@@ -169,6 +169,56 @@ def test_my_number_as_subscriber_is_rejected_without_echo(my_number: str) -> Non
     assert "Subscriber/MyKeyId" in str(caught.value)
 
 
+def full_width(digits: str) -> str:
+    return digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("株式会社山田 千代田区店", "{n}", "Merchant/Name"),
+        ("株式会社山田 千代田区店", "山田 {n}", "Merchant/Name"),
+        ("株式会社山田 千代田区店", "山田 {fw}", "Merchant/Name"),
+        ("株式会社山田 千代田区店", "&#49;&#x32;3456789018", "Merchant/Name"),
+        ("</Merchant>", "</Merchant><Memo>会員 {n}</Memo>", "Memo"),
+        ("</Merchant>", "</Merchant><Memo><Line>a</Line>tel {n}</Memo>", "Memo"),
+        ('code="S0001"', 'code="S0001" contact="{n}"', "Merchant@contact"),
+        ('<Payment id="CP0000012345"', '<Payment id="CP0000012345" ref="{fw}"', "@ref"),
+        ("<Tax rate=\"8\">40</Tax>", "<Tax rate=\"8\" note=\"{n}\">40</Tax>", "Amount/Tax@note"),
+        ("</Merchant>", "</Merchant><X{n}/>", "a field name"),
+    ],
+)
+def test_my_number_anywhere_in_a_record_is_rejected_without_echo(
+    my_number: str, old: str, new: str, path: str
+) -> None:
+    new = new.replace("{n}", my_number).replace("{fw}", full_width(my_number))
+    record = payment().replace(old, new)
+    with pytest.raises(MyNumberRejected, match="carrierpay record 1 ") as caught:
+        CarrierPayAdapter().to_events(notification(record))
+    message = str(caught.value)
+    assert f"{path} carries a My Number" in message
+    assert my_number not in message and full_width(my_number) not in message
+
+
+def test_my_number_in_an_unknown_element_is_a_my_number_rejection(my_number: str) -> None:
+    events, rejects = CarrierPayAdapter().to_events_lenient(
+        notification(f"<Chargeback id='CP1'><Note>{my_number}</Note></Chargeback>", payment()))
+    assert len(events) == 1
+    assert [position for position, _ in rejects] == [1]
+    assert "Note carries a My Number" in rejects[0][1] and my_number not in rejects[0][1]
+
+
+def test_my_number_outside_the_records_refuses_the_notification(my_number: str) -> None:
+    sender = f'version="1.0" sender="{my_number}">'.encode()
+    payload = notification(payment()).replace(b'version="1.0">', sender)
+    with pytest.raises(MyNumberRejected, match="carrierpay notification: @sender") as caught:
+        CarrierPayAdapter().to_events_lenient(payload)
+    assert my_number not in str(caught.value)
+    payload = notification(payment(), f"\n  note {full_width(my_number)}\n")
+    with pytest.raises(MyNumberRejected, match="carrierpay notification: text"):
+        CarrierPayAdapter().to_events_lenient(payload)
+
+
 def test_unknown_municipality_names_the_native_field() -> None:
     with pytest.raises(UnknownMunicipality, match="Merchant/LocalGovernmentCode"):
         CarrierPayAdapter().to_events(notification(payment(code="131010")))
