@@ -15,6 +15,13 @@ UTC = dt.UTC
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 _DIGITS = re.compile(r"^-?[0-9]{1,12}$")
+# RFC 3339 date-time (section 5.6): "T" and "Z" may be lower case; the offset is optional here
+# only so that a missing one gets its own message. fromisoformat alone would also take week
+# dates, ordinal dates, the basic format and a space for the "T".
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 class FieldProblem(Exception):
@@ -76,15 +83,19 @@ def digits(fields: Mapping[str, object], name: str, *, signed: bool = False) -> 
 
 
 def iso_datetime(fields: Mapping[str, object], name: str) -> dt.datetime:
-    """An ISO 8601 timestamp that carries a UTC offset."""
+    """An RFC 3339 timestamp (``2022-03-01T12:34:56+09:00``), which always carries an offset."""
     value = text(fields, name)
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise FieldProblem(name, f"not an ISO 8601 timestamp: {_show(value)}") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise FieldProblem(
+            name, f"not an RFC 3339 timestamp like 2022-03-01T12:34:56+09:00: {_show(value)}")
+    if match.group("offset") is None:
         raise FieldProblem(name, "the timestamp has no UTC offset")
-    return parsed
+    try:
+        parsed = dt.datetime.fromisoformat(value.upper())
+    except ValueError as exc:
+        raise FieldProblem(name, f"not a valid timestamp ({exc}): {_show(value)}") from None
+    return _representable(name, value, parsed)
 
 
 def epoch_ms(fields: Mapping[str, object], name: str) -> dt.datetime:
@@ -101,6 +112,24 @@ def local_datetime(
     """A wall-clock timestamp in format ``fmt``, read in ``tz`` (JST unless told)."""
     value = text(fields, name)
     try:
-        return dt.datetime.strptime(value, fmt).replace(tzinfo=tz)
+        parsed = dt.datetime.strptime(value, fmt).replace(tzinfo=tz)
     except ValueError:
         raise FieldProblem(name, f"expected a timestamp like {fmt!r}, got {_show(value)}") from None
+    return _representable(name, value, parsed)
+
+
+def _representable(name: str, value: str, parsed: dt.datetime) -> dt.datetime:
+    """``parsed``, if the engine can hold its instant.
+
+    The engine converts every timestamp to JST, through UTC: within hours of year 1 or year
+    10000 that overflows (0001-01-01T00:00:00+09:00 is in year 0 in UTC), and an OverflowError
+    is no reason the provider could act on.
+    """
+    try:
+        parsed.astimezone(UTC)
+        parsed.astimezone(JST)
+    except OverflowError:
+        raise FieldProblem(
+            name, f"{_show(value)} is out of range: its instant in UTC or JST is not within "
+                  "the years 0001-9999") from None
+    return parsed

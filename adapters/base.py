@@ -15,14 +15,22 @@ Errors are pointengine's own (:mod:`pointengine.errors`), translated here at the
   raises :class:`~pointengine.errors.MalformedEvent`, in lenient mode too;
 * a record raises the most specific :class:`~pointengine.errors.InputError`, its message naming
   the provider, the record (or file line) and the native field: ``MalformedEvent``,
-  ``MyNumberRejected`` (a field whose whole value is a My Number) or ``UnknownMunicipality``.
+  ``MyNumberRejected`` or ``UnknownMunicipality``.
 
-Messages never repeat a My Number: every 12-digit run in them is masked.
+A record that carries a My Number anywhere is rejected with ``MyNumberRejected`` before it is
+read: in any field, known or not, at any depth, in a field's name, in an XML attribute, as a
+run of 12 digits inside a longer value, after JSON escapes and XML character references are
+decoded and in full-width (or any other Unicode) digits (:func:`my_number_path`). What wraps
+the records (a delivery's other fields, a notification's attributes, a file's header) is
+searched by the adapter with :func:`refuse_my_number`, which refuses the whole payload.
+Messages never repeat a My Number: they name where it was, and every 12-digit run in them is
+masked.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,12 +42,15 @@ import orjson
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
 from pointengine.events import AnyEvent, event_from_dict
-from pointengine.privacy import is_my_number, redact
+from pointengine.privacy import carries_my_number, redact
 
 Rejects = list[tuple[int, str]]
 """``(position, reason)`` pairs: the record number, or the line number in a batch file."""
 
 _CANONICAL_PART = re.compile(r"^(?:[a-z_]+\.)?([a-z_]+): (.*)$", re.DOTALL)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# In str patterns \d is every Unicode decimal digit; these are the ones outside 0-9.
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 class ProviderAdapter(ABC):
@@ -82,11 +93,15 @@ class NativeRecord:
     ``position`` is the 1-based record number in the payload, or the line number in a file;
     ``fields`` maps native field names (XML adapters use paths such as ``Amount/Total``) to raw
     values; ``problem`` is set instead when the record could not even be split into fields.
+    ``rest`` is what else the record holds that ``fields`` leaves out (an XML element's other
+    texts and attributes, the text of a line that could not be split): it is never converted,
+    only searched for a My Number, like ``fields``.
     """
 
     position: int
     fields: Mapping[str, object] = field(default_factory=dict)
     problem: str | None = None
+    rest: object = None
 
 
 class RecordAdapter(ProviderAdapter):
@@ -130,7 +145,8 @@ class RecordAdapter(ProviderAdapter):
     def _where(self, record: NativeRecord) -> str:
         where = f"{self.provider_id} {self.record_noun} {record.position}"
         native_id = record.fields.get(self.id_field)
-        if isinstance(native_id, str) and 0 < len(native_id) <= 64:
+        # Masking ASCII digit runs would not hide a My Number written in full-width digits.
+        if isinstance(native_id, str) and 0 < len(native_id) <= 64 and not _carries(native_id):
             where += f" ({self.id_field} {native_id})"
         return where
 
@@ -153,13 +169,14 @@ class NativeAdapter(RecordAdapter):
     def to_event(self, record: NativeRecord) -> AnyEvent:
         """The canonical event of one native record, or the most specific InputError."""
         where = self._where(record)
+        found = my_number_path(record.fields)
+        if found is None and record.rest is not None:
+            found = my_number_path(record.rest)
+        if found is not None:
+            raise MyNumberRejected(_safe(f"{where}: {found or 'the record'} carries a My Number; "
+                                         "the record was rejected, not stored"))
         if record.problem is not None:
             raise MalformedEvent(_safe(f"{where}: {record.problem}"))
-        for name, value in record.fields.items():
-            if isinstance(value, str | int) and is_my_number(str(value)):
-                raise MyNumberRejected(
-                    _safe(f"{where}: {name} is a My Number; the record was rejected, not stored")
-                )
         try:
             data = self.canonical(record.fields)
         except FieldProblem as exc:
@@ -202,6 +219,83 @@ def json_body(payload: bytes, what: str) -> object:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise MalformedEvent(f"{what}: not JSON ({exc})") from exc
+
+
+def my_number_path(value: object) -> str | None:
+    """Where in ``value`` a My Number is, or None: ``""`` for ``value`` itself, else a path
+    such as ``meta.n``, ``items[2]`` or ``a field name in meta`` (never the number).
+
+    ``value`` is what a native record holds: mappings, lists and tuples at any depth, strings,
+    numbers and bytes. A string carries a My Number when a standalone run of 12 digits in it
+    is one once full-width and other compatibility forms are folded (NFKC) and every Unicode
+    decimal digit is read as its ASCII digit; a field name is searched like a value; bytes are
+    searched as they are.
+    """
+    # Nearly every record carries none, and one search of its JSON (in C) settles that. The
+    # JSON of a string is the string itself unless it holds a control character: "\u0001"
+    # then could hide a run of digits that follows it, so such a record is walked.
+    try:
+        blob = orjson.dumps(value)
+    except TypeError:
+        blob = b"\\u"
+    if b"\\u" not in blob and not (carries_my_number(blob) if blob.isascii()
+                                   else _carries(blob.decode())):
+        return None
+    for path, item in _walk(value):
+        if isinstance(item, str) and _carries(item):
+            return path
+        if isinstance(item, bytes) and carries_my_number(item):
+            return path
+    return None
+
+
+def _walk(value: object) -> Iterator[tuple[str, str | bytes]]:
+    """Every string and bytes in ``value`` with its path, in order; numbers as strings, and
+    each mapping key as a string at ``a field name in <path>``."""
+    pending: list[tuple[str, object]] = [("", value)]
+    while pending:  # a loop, not recursion: orjson nests JSON deeper than Python recurses
+        path, item = pending.pop()
+        if isinstance(item, str | bytes):
+            yield path, item
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int | float):
+            yield path, str(item)
+        elif isinstance(item, Mapping):
+            names = f"a field name in {path}" if path else "a field name"
+            for key, child in reversed(list(item.items())):
+                name = str(key)
+                pending.append((f"{path}.{_short(name)}" if path else _short(name), child))
+                pending.append((names, name))
+        elif isinstance(item, list | tuple):
+            pending.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+
+
+def refuse_my_number(what: str, value: object) -> None:
+    """Raise :class:`MyNumberRejected` when ``value`` carries a My Number anywhere.
+
+    For what wraps a payload's records (``what`` names it, as in ``"quickpay webhook"``): a
+    My Number there refuses the whole payload. The message names the path, never the number.
+    """
+    found = my_number_path(value)
+    if found is not None:
+        raise MyNumberRejected(
+            _safe(f"{what}: {found or 'the body'} carries a My Number; nothing was stored"))
+
+
+def _carries(text: str) -> bool:
+    if text.isascii():
+        return carries_my_number(text.encode())
+    folded = unicodedata.normalize("NFKC", text)
+    # Searching only the few non-ASCII characters left is several times faster than a Unicode
+    # regular expression over the whole text.
+    if not folded.isascii() and any(map(str.isdecimal, "".join(_NON_ASCII.findall(folded)))):
+        folded = _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), folded)
+    return carries_my_number(folded.encode("utf-8", "surrogatepass"))
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 40 else name[:37] + "..."
 
 
 def _safe(message: str) -> str:

@@ -27,31 +27,38 @@ Native format, ``application/xml``, UTF-8. A notification holds one or more ``Pa
       </Refund>
     </CarrierPayNotification>
 
-Ids are ``CP`` and ten digits. **``Amount/Total`` is what counts**: the tax-included amount
-(税込) the subscriber paid or got back, in yen. ``Subtotal`` (税抜) and the ``Tax`` lines (one per
-consumption-tax rate, 10% or the reduced 8%) are optional; when ``Subtotal`` is present the
-adapter checks that Subtotal + Taxes = Total. A ``Payment`` becomes a canonical
-:class:`~pointengine.events.Purchase` at the merchant; a ``Refund`` (CarrierPay refunds are
-usually partial: some items of a basket) a :class:`~pointengine.events.Refund` of ``paymentId``.
-A document with a DOCTYPE is refused (no entity expansion).
+Ids are ``CP`` and ten digits; ``ProcessedAt`` is an RFC 3339 timestamp with its offset.
+**``Amount/Total`` is what counts**: the tax-included amount (税込) the subscriber paid or got
+back, in yen. ``Subtotal`` (税抜) and the ``Tax`` lines (one per consumption-tax rate, 10% or
+the reduced 8%) are optional; when ``Subtotal`` is present the adapter checks that Subtotal +
+Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.events.Purchase` at the
+merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a basket) a
+:class:`~pointengine.events.Refund` of ``paymentId``.
+A document in another encoding (a byte order mark or an XML declaration naming one included)
+or with a DOCTYPE is refused: no entity is ever expanded. Elements and attributes the adapter
+does not read are ignored, but a record that carries a My Number anywhere, in any text or
+attribute, is rejected.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord
+from adapters.base import NativeAdapter, NativeRecord, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "carrierpay"
 _ROOT = "CarrierPayNotification"
 _TAX = "Amount/Tax"
+_DECLARED_ENCODING = re.compile(r"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 
 class CarrierPayAdapter(NativeAdapter):
@@ -72,19 +79,22 @@ class CarrierPayAdapter(NativeAdapter):
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """Each ``Payment`` or ``Refund`` child of the notification, numbered from 1."""
-        if b"<!DOCTYPE" in payload or b"<!ENTITY" in payload:
-            raise MalformedEvent(f"{PROVIDER_ID} notification: a DOCTYPE is not accepted")
+        document = _document(payload)
         try:
-            root = ET.fromstring(payload)
+            root = ET.fromstring(document)
         except ET.ParseError as exc:
             raise MalformedEvent(f"{PROVIDER_ID} notification: not XML ({exc})") from exc
         if root.tag != _ROOT:
             raise MalformedEvent(f"{PROVIDER_ID} notification: the root is not <{_ROOT}>")
+        envelope: dict[str, object] = {f"@{name}": value for name, value in root.attrib.items()}
+        envelope["text"] = [root.text, *(element.tail for element in root)]
+        refuse_my_number(f"{PROVIDER_ID} notification", envelope)
         for position, element in enumerate(root, start=1):
+            rest = _everything(element)
             if element.tag in ("Payment", "Refund"):
-                yield NativeRecord(position, _flatten(element))
+                yield NativeRecord(position, _flatten(element), rest=rest)
             else:
-                yield NativeRecord(position, problem=f"unknown element <{element.tag}>")
+                yield NativeRecord(position, problem=f"unknown element <{element.tag}>", rest=rest)
 
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
         """One ``Payment`` or ``Refund`` as a canonical event dict."""
@@ -105,6 +115,31 @@ class CarrierPayAdapter(NativeAdapter):
         }
 
 
+def _document(payload: bytes) -> str:
+    """The notification's text: UTF-8, without a DOCTYPE, or MalformedEvent.
+
+    Decoded here and handed to the parser as text, which the parser reads as it is: given
+    bytes, it follows a byte order mark or the declared encoding, and a DOCTYPE in UTF-16 never
+    shows as the bytes ``<!DOCTYPE``.
+    """
+    document: str | None
+    try:
+        document = payload.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        document = None
+    # UTF-16 or UTF-32 of ASCII text is valid UTF-8, but with NULs, which XML never holds.
+    if document is None or "\x00" in document:
+        raise MalformedEvent(
+            f"{PROVIDER_ID} notification: not UTF-8; CarrierPay notifications are UTF-8 XML")
+    declared = _DECLARED_ENCODING.match(document)
+    if declared and declared.group(1).lower() not in ("utf-8", "utf8"):
+        raise MalformedEvent(f"{PROVIDER_ID} notification: the XML declaration names another "
+                             "encoding than UTF-8; CarrierPay notifications are UTF-8 XML")
+    if "<!DOCTYPE" in document or "<!ENTITY" in document:
+        raise MalformedEvent(f"{PROVIDER_ID} notification: a DOCTYPE is not accepted")
+    return document
+
+
 def _flatten(element: ET.Element) -> dict[str, object]:
     """The fields the adapter reads, by path; the Tax lines are ``Amount/Tax[1]``, ``[2]``..."""
     fields: dict[str, object] = {
@@ -120,6 +155,27 @@ def _flatten(element: ET.Element) -> dict[str, object]:
     for i, tax in enumerate(element.iterfind(_TAX), start=1):
         fields[f"{_TAX}[{i}]"] = _text(tax)
     return fields
+
+
+def _everything(element: ET.Element) -> dict[str, object]:
+    """Every text and attribute in ``element`` by path, as in :func:`_flatten` (the element's
+    own text under its tag), with the tag and attribute names in the keys: what the adapter does
+    not read is searched for a My Number all the same. Whitespace between elements is left out.
+    """
+    found: dict[str, list[str]] = {element.tag: []}
+    pending = deque([(element, "")])
+    while pending:
+        node, path = pending.popleft()
+        for name, value in node.attrib.items():
+            found.setdefault(f"{path}@{name}", []).append(value)
+        texts = found.setdefault(path or element.tag, [])
+        if node.text and not node.text.isspace():
+            texts.append(node.text)
+        for child in node:
+            if child.tail and not child.tail.isspace():
+                texts.append(child.tail)
+            pending.append((child, f"{path}/{child.tag}" if path else child.tag))
+    return {path: texts[0] if len(texts) == 1 else texts for path, texts in found.items()}
 
 
 def _attr(element: ET.Element, child: str, name: str) -> str | None:

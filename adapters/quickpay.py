@@ -12,11 +12,13 @@ Native format, ``application/json``, UTF-8, one object per request body, camelCa
      "occurredAt": "2022-03-02T09:00:00+09:00"}
 
 ``transactionId`` is ``QP-`` and a UUID4 in hex; ``amount`` a JSON integer of yen (a float or
-string is refused); ``occurredAt`` ISO 8601 with an offset (QuickPay sends +09:00);
-``currency`` may be left out, and is ``JPY`` when present. A PAYMENT becomes a canonical
+string is refused); ``occurredAt`` an RFC 3339 timestamp, whose offset is required (QuickPay
+sends +09:00; other ISO 8601 forms such as week dates are refused); ``currency`` may be left
+out, and is ``JPY`` when present. A PAYMENT becomes a canonical
 :class:`~pointengine.events.Purchase` (``storeCode`` and ``storeMunicipalityCode`` required,
 ``storeName`` informational); a REFUND, full or partial, a :class:`~pointengine.events.Refund`
-whose ``transaction`` is ``originalTransactionId``. Unknown fields are ignored.
+whose ``transaction`` is ``originalTransactionId``. Unknown fields are ignored, but a body that
+carries a My Number anywhere, in any field at any depth, is rejected.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, json_body
+from adapters.base import NativeAdapter, NativeRecord, json_body, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "quickpay"
@@ -58,6 +60,7 @@ class QuickPayAdapter(NativeAdapter):
         """The body's one JSON object."""
         body = json_body(payload, f"{PROVIDER_ID} webhook")
         if not isinstance(body, dict):
+            refuse_my_number(f"{PROVIDER_ID} webhook", body)
             raise MalformedEvent(f"{PROVIDER_ID} webhook: the body is not a JSON object")
         yield NativeRecord(1, body)
 

@@ -34,7 +34,7 @@ from typing import ClassVar
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord
+from adapters.base import NativeAdapter, NativeRecord, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "towncoin"
@@ -70,6 +70,7 @@ class TownCoinAdapter(NativeAdapter):
         header = _row(lines[0].removeprefix(_BOM).rstrip(b"\r"), encoding)
         if isinstance(header, str):
             raise MalformedEvent(f"{PROVIDER_ID} file: line 1 (header): {header}")
+        refuse_my_number(f"{PROVIDER_ID} file: line 1 (header)", header)
         missing = [c for c in REQUIRED if c not in header]
         if missing or len(set(header)) != len(header):
             problem = f"missing columns {', '.join(missing)}" if missing else "repeated columns"
@@ -80,10 +81,10 @@ class TownCoinAdapter(NativeAdapter):
                 continue
             row = _row(raw, encoding)
             if isinstance(row, str):
-                yield NativeRecord(number, problem=row)
+                yield NativeRecord(number, problem=row, rest=_text(raw, encoding))
             elif len(row) != len(header):
                 yield NativeRecord(number, problem=f"{len(row)} columns, the header has "
-                                                   f"{len(header)}")
+                                                   f"{len(header)}", rest=row)
             else:
                 yield NativeRecord(number, dict(zip(header, row, strict=True)))
 
@@ -134,6 +135,14 @@ def _row(raw: bytes, encoding: str) -> list[str] | str:
         return [cell.strip() for cell in next(csv.reader([text], strict=True), [])]
     except csv.Error as exc:
         return f"not a CSV line ({exc})"
+
+
+def _text(raw: bytes, encoding: str) -> str | bytes:
+    """A line that cannot be read as CSV, as text if it can be decoded, for the My Number search."""
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        return raw
 
 
 def generate(

@@ -31,7 +31,7 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, json_body
+from adapters.base import NativeAdapter, NativeRecord, json_body, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "transitcard"
@@ -58,14 +58,18 @@ class TransitCardAdapter(NativeAdapter):
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """Each entry of the delivery's ``records`` array, numbered from 1."""
         body = json_body(payload, f"{PROVIDER_ID} delivery")
-        records = body.get("records") if isinstance(body, dict) else None
-        if not isinstance(records, list):
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            refuse_my_number(f"{PROVIDER_ID} delivery", body)
             raise MalformedEvent(f"{PROVIDER_ID} delivery: records: missing or not an array")
+        records = body["records"]
+        refuse_my_number(f"{PROVIDER_ID} delivery",
+                         {name: value for name, value in body.items() if name != "records"})
         for position, record in enumerate(records, start=1):
             if isinstance(record, dict):
                 yield NativeRecord(position, record)
             else:
-                yield NativeRecord(position, problem="the record is not a JSON object")
+                yield NativeRecord(position, problem="the record is not a JSON object",
+                                   rest=record)
 
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
         """One charge record (positive or negative) as a canonical event dict."""

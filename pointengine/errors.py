@@ -6,7 +6,7 @@ named after their meaning, not after the module that raises them::
     PointEngineError
     ├── InputError                  bad input: rejected, counted, nothing changed
     │   ├── MalformedEvent          a line that is not a valid canonical event
-    │   ├── MyNumberRejected        a value that is a My Number where a MyKey ID belongs
+    │   ├── MyNumberRejected        input that carries a My Number (never repeated)
     │   ├── UnknownMunicipality     a local government code that does not exist
     │   ├── UnknownTransaction      a refund of a transaction the engine never saw
     │   ├── RefundExceedsPayment    a refund of more than the transaction paid
@@ -42,7 +42,7 @@ class MalformedEvent(InputError):
 
 
 class MyNumberRejected(InputError):
-    """A 12-digit value with a valid My Number check digit, where a MyKey ID belongs."""
+    """Input that carries a 12-digit run with a valid My Number check digit, anywhere."""
 
     reason_code = "my_number"
 

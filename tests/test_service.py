@@ -35,6 +35,7 @@ PROVIDERS = ("quickpay", "transitcard", "carrierpay", "towncoin", "mykey")
 WINDOW = (dt.datetime(2022, 3, 1, tzinfo=JST), dt.datetime(2022, 3, 2, tzinfo=JST))
 PERSONS = ("MKA7Q2X9", "MKB4K8P1", "MKC9Z3R6")
 MY_NUMBER = "12345678901" + str(my_number_check_digit("12345678901"))
+FULL_WIDTH = MY_NUMBER.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
 
 
 @pytest.fixture
@@ -137,6 +138,9 @@ def test_batches_of_every_provider(http: TestClient, keys: dict[str, bytes],
     (quickpay_body(amount=12.5), "malformed"),
     (quickpay_body(storeMunicipalityCode="999999"), "unknown_municipality"),
     (quickpay_body(userMyKeyId=MY_NUMBER), "my_number"),
+    (quickpay_body(storeName=f"yamada {MY_NUMBER}"), "my_number"),
+    (quickpay_body(storeName=f"yamada {FULL_WIDTH}"), "my_number"),
+    (quickpay_body(meta={"n": MY_NUMBER}), "my_number"),
 ])
 def test_malformed_gets_422_with_the_reason_and_changes_nothing(
         http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis,
@@ -147,7 +151,8 @@ def test_malformed_gets_422_with_the_reason_and_changes_nothing(
     assert answer["reason"] == reason
     assert not shard_streams(redis_client)
     assert MY_NUMBER not in orjson.dumps(answer).decode()
-    assert MY_NUMBER not in caplog.text
+    assert FULL_WIDTH not in orjson.dumps(answer).decode()
+    assert MY_NUMBER not in caplog.text and FULL_WIDTH not in caplog.text
     metrics = http.get("/metrics").text
     assert f'pointengine_requests_rejected_total{{provider="quickpay",reason="{reason}"}} 1.0' \
         in metrics
@@ -168,6 +173,38 @@ def test_one_bad_record_refuses_the_batch_unless_lenient(
     assert answer["_status"] == 202
     assert answer["accepted"] == 3 and len(answer["rejects"]) == 1  # type: ignore[arg-type]
     assert post(http, keys, "quickpay", quickpay_body(), path="batch")["_status"] == 422
+
+
+def test_a_timestamp_out_of_range_is_one_bad_record_of_a_lenient_batch(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    good = webhooks("quickpay", 3)
+    bad = quickpay_body(transactionId="QP-year1", occurredAt="0001-01-01T00:00:00+09:00")
+    body = b"[" + b",".join([*good, bad]) + b"]"
+    answer = post(http, keys, "quickpay", body, path="batch", lenient="true")
+    assert answer["_status"] == 202, answer
+    assert answer["accepted"] == 3 and len(stream_events(redis_client)) == 3
+    [reject] = answer["rejects"]  # type: ignore[misc]
+    assert reject["item"] == 4 and reject["reason"] == "malformed"
+    assert "occurredAt" in reject["detail"] and "out of range" in reject["detail"]
+
+
+def test_a_lenient_batch_keeps_the_records_without_a_my_number(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis,
+        caplog: pytest.LogCaptureFixture) -> None:
+    csv_file = generate("towncoin", PERSONS, STORES, 10, 3, *WINDOW)
+    assert isinstance(csv_file, bytes)
+    lines = csv_file.split(b"\r\n")
+    cells = lines[3].decode("cp932").split(",")
+    cells[6] = f"山田商店 {FULL_WIDTH}"
+    lines[3] = ",".join(cells).encode("cp932")
+    with caplog.at_level(logging.INFO, logger="pointengine.service"):
+        answer = post(http, keys, "towncoin", b"\r\n".join(lines), path="batch",
+                      lenient="true")
+    assert answer["_status"] == 202, answer
+    assert answer["accepted"] == 9 and len(stream_events(redis_client)) == 9
+    [reject] = answer["rejects"]  # type: ignore[misc]
+    assert reject["position"] == 4 and reject["reason"] == "my_number"
+    assert FULL_WIDTH not in orjson.dumps(answer).decode() and FULL_WIDTH not in caplog.text
 
 
 @pytest.mark.parametrize("case", ["unsigned", "forged", "stale", "replayed", "cross",

@@ -84,6 +84,9 @@ def test_adapter_declares_provider_and_content_type() -> None:
         ({"amount": 0}, "amount"),
         ({"occurredAt": "2022-03-01T12:34:56"}, "occurredAt"),
         ({"occurredAt": "yesterday"}, "occurredAt"),
+        ({"occurredAt": "2022-W09-2T12:00:00+09:00"}, "occurredAt: not an RFC 3339"),
+        ({"occurredAt": "2022-03-01 12:34:56+09:00"}, "occurredAt: not an RFC 3339"),
+        ({"occurredAt": "0001-01-01T00:00:00+09:00"}, "occurredAt: .* out of range"),
         ({"storeCode": None}, "storeCode"),
         ({"eventType": "CHARGEBACK"}, "eventType"),
         ({"currency": "USD"}, "currency"),
@@ -118,6 +121,50 @@ def test_my_number_in_any_other_field_is_rejected_too(my_number: str) -> None:
     with pytest.raises(MyNumberRejected, match="storeCode") as caught:
         convert(body(PAYMENT, storeCode=my_number))
     assert my_number not in str(caught.value)
+
+
+def full_width(digits: str) -> str:
+    return digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"storeName": "yamada {n}"}, "storeName"),
+        ({"storeName": "yamada {fw}"}, "storeName"),
+        ({"meta": {"n": "{n}"}}, r"meta\.n"),
+        ({"meta": {"items": [{"note": "tel {n}"}]}}, r"meta\.items\[0\]\.note"),
+        ({"memo": "{n}"}, "memo"),
+        ({"{n}": "x"}, "a field name"),
+    ],
+)
+def test_my_number_anywhere_in_the_webhook_is_rejected_without_echo(
+    my_number: str, changes: dict[str, object], field: str
+) -> None:
+    payload = body(PAYMENT, **changes).decode()
+    payload = payload.replace("{n}", my_number).replace("{fw}", full_width(my_number))
+    with pytest.raises(MyNumberRejected, match=rf"quickpay webhook 1 .*{field} carries") as caught:
+        convert(payload.encode())
+    assert my_number not in str(caught.value)
+    assert full_width(my_number) not in str(caught.value)
+
+
+def test_my_number_behind_json_escapes_is_rejected(my_number: str) -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in my_number)
+    payload = body(PAYMENT).replace(b'"storeCode"', f'"memo":"{escaped}","storeCode"'.encode())
+    with pytest.raises(MyNumberRejected, match="memo"):
+        convert(payload)
+
+
+def test_a_body_that_is_only_a_my_number_is_rejected_as_one(my_number: str) -> None:
+    with pytest.raises(MyNumberRejected) as caught:
+        convert(f'["{my_number}"]'.encode())
+    assert my_number not in str(caught.value)
+
+
+def test_twelve_digits_that_are_not_a_my_number_are_accepted() -> None:
+    [event] = convert(body(PAYMENT, storeName="yamada 123456789012", meta={"tel": "0312345678"}))
+    assert isinstance(event, Purchase)
 
 
 def test_unknown_municipality_names_the_native_field() -> None:

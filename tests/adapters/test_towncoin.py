@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
@@ -66,6 +67,8 @@ def test_adapter_declares_provider_and_content_type() -> None:
         (LINES[2].replace(",1280,", ",-1280,"), "金額"),
         (LINES[2].replace(",1280,", ",0,"), "金額"),
         (LINES[2].replace("2022/03/01 12:34:56", "2022-03-01T12:34:56"), "取引日時"),
+        (LINES[2].replace("2022/03/01 12:34:56", "0001/01/01 00:00:00"),
+         "取引日時: .* out of range"),
         (LINES[2].replace("支払", "返金"), "取引種別"),
         (LINES[2].replace("S0003", ""), "加盟店コード: missing"),
         (LINES[3].replace("TWN20220301000003", ""), "元取引ID: missing"),
@@ -94,6 +97,44 @@ def test_my_number_as_member_id_is_rejected_without_echo(my_number: str) -> None
     assert my_number not in str(caught.value)
 
 
+def full_width(digits: str) -> str:
+    return digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+
+
+@pytest.mark.parametrize("encoding", ["cp932", "utf-8-sig"])
+@pytest.mark.parametrize("written", [str, full_width])
+def test_my_number_in_the_store_name_is_rejected_without_echo(
+    my_number: str, encoding: str, written: Callable[[str], str]
+) -> None:
+    line = LINES[0].replace("山田商店 千代田店", f"山田商店 {written(my_number)}")
+    with pytest.raises(MyNumberRejected, match=r"towncoin line 2 .*加盟店名") as caught:
+        TownCoinAdapter().to_events(csv_file(line, encoding=encoding))
+    assert my_number not in str(caught.value) and full_width(my_number) not in str(caught.value)
+
+
+def test_my_number_in_an_extra_column_or_an_unreadable_line_is_rejected_alone(
+    my_number: str,
+) -> None:
+    header = HEADER + ",備考"
+    noted = LINES[1] + f",会員 {my_number}"
+    short = f"TWN9,{my_number},チャージ"
+    unquoted = f'TWN8,"MKA7Q2X9 {my_number}'
+    payload = csv_file(LINES[0] + ",", noted, short, unquoted, LINES[2] + ",", header=header)
+    events, rejects = TownCoinAdapter().to_events_lenient(payload)
+    assert [e.id for e in events] == ["TWN20220301000001", "TWN20220301000003"]
+    assert [line for line, _ in rejects] == [3, 4, 5]
+    assert all("carries a My Number" in reason and my_number not in reason
+               for _, reason in rejects)
+    assert "備考" in rejects[0][1]
+
+
+def test_my_number_in_the_header_refuses_the_file(my_number: str) -> None:
+    with pytest.raises(MyNumberRejected, match=r"towncoin file: line 1 \(header\)") as caught:
+        TownCoinAdapter().to_events_lenient(
+            csv_file(LINES[0] + ",", header=f"{HEADER},{my_number}"))
+    assert my_number not in str(caught.value)
+
+
 def test_unknown_municipality_names_the_native_field() -> None:
     with pytest.raises(UnknownMunicipality, match=r"line 2 .*加盟店所在地コード"):
         TownCoinAdapter().to_events(csv_file(LINES[0].replace("131016", "131017")))
@@ -105,6 +146,13 @@ def test_lenient_conversion_returns_the_rest_and_the_bad_line_number() -> None:
     events, rejects = TownCoinAdapter().to_events_lenient(payload)
     assert events == [expected()[0], expected()[1], expected()[3]]
     assert len(rejects) == 1 and rejects[0][0] == 4 and "金額" in rejects[0][1]
+
+
+def test_a_timestamp_out_of_range_is_rejected_alone_in_lenient_mode() -> None:
+    bad = LINES[2].replace("2022/03/01 12:34:56", "0001/01/01 00:00:00")
+    events, rejects = TownCoinAdapter().to_events_lenient(csv_file(LINES[0], bad, LINES[1]))
+    assert events == expected()[:2]
+    assert len(rejects) == 1 and rejects[0][0] == 3 and "out of range" in rejects[0][1]
 
 
 def test_a_line_in_another_encoding_is_rejected_alone(my_number: str) -> None:

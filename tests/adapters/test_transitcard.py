@@ -100,6 +100,27 @@ def test_my_number_as_holder_is_rejected_without_echo(my_number: str) -> None:
     assert my_number not in str(caught.value)
 
 
+def test_my_number_in_a_nested_unknown_field_rejects_only_its_record(my_number: str) -> None:
+    carrying = CHARGE | {"record_id": "TC-2", "terminal": {"notes": [f"holder {my_number}"]}}
+    events, rejects = TransitCardAdapter().to_events_lenient(delivery(CHARGE, carrying, "x"))
+    assert [e.id for e in events] == ["TC-7D1E0A9B3C5F2E48"]
+    assert [position for position, _ in rejects] == [2, 3]
+    assert "terminal.notes[0] carries a My Number" in rejects[0][1]
+    assert my_number not in rejects[0][1]
+
+
+def test_a_record_that_is_only_a_my_number_is_rejected_as_one(my_number: str) -> None:
+    with pytest.raises(MyNumberRejected, match="transitcard record 1"):
+        TransitCardAdapter().to_events(delivery(my_number))
+
+
+def test_my_number_outside_the_records_refuses_the_delivery(my_number: str) -> None:
+    body = json.loads(delivery(CHARGE)) | {"sender": {"contact": my_number}}
+    with pytest.raises(MyNumberRejected, match=r"transitcard delivery: sender\.contact") as caught:
+        TransitCardAdapter().to_events_lenient(json.dumps(body).encode())
+    assert my_number not in str(caught.value)
+
+
 def test_unknown_municipality_names_the_native_field() -> None:
     with pytest.raises(UnknownMunicipality, match="terminal_municipality_code"):
         TransitCardAdapter().to_events(delivery(CHARGE | {"terminal_municipality_code": "999999"}))
