@@ -254,6 +254,9 @@ class _Service:
             raise _Refusal(403, exc.reason_code, str(exc)) from None
         except SignatureRejected as exc:
             raise _Refusal(401, exc.reason_code, str(exc)) from None
+        except redis.RedisError as exc:  # the replay guard lives in Redis
+            raise _Refusal(503, "unavailable", f"the replay guard is unavailable: {exc}") \
+                from None
         with factory() as adapter:
             payloads = _split(body, adapter) if batch else [body]
             events, rejects = _convert(adapter, payloads)

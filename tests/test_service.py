@@ -280,3 +280,20 @@ def test_with_min_replicas_a_202_waits_for_a_replica(keys: dict[str, bytes]) -> 
                     assert answer.json()["reason"] == "not_replicated"
         finally:
             replica.stop()
+
+
+def test_a_signed_post_while_redis_is_down_gets_503_and_is_counted(
+        keys: dict[str, bytes]) -> None:
+    from pointengine.service import ServiceConfig, create_app
+
+    server = RedisServer().start()
+    client = server.client()
+    server.stop()  # Redis goes down
+    client.connection_pool.connection_kwargs["socket_connect_timeout"] = 0.5
+    app = create_app(ServiceConfig(client, Verifier(keys, RedisReplayGuard(client))))
+    with TestClient(app, raise_server_exceptions=False) as http:
+        answer = post(http, keys, "quickpay", quickpay_body())
+        assert (answer["_status"], answer["reason"]) == (503, "unavailable")
+        metrics = http.get("/metrics").text
+    assert 'pointengine_requests_rejected_total{provider="quickpay",reason="unavailable"} 1.0' \
+        in metrics
