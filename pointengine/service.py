@@ -21,7 +21,8 @@ unknown provider; 413 a body over the limit; 422 a malformed payload or record, 
 ``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream,
 except a 503 ``not_replicated`` (fewer than ``min_replicas`` replicas confirmed the entries in
 time): its entries may be in the primary's stream, and a retry is safe because every event is
-applied once by its key.
+applied once by its key. Nor does it keep a place in the replay guard: only a 202 and a replay
+(401 ``replayed``) leave the signature remembered.
 Every answer is logged as one JSON line (:mod:`pointengine.jsonlog`); messages never carry a My
 Number.
 """
@@ -257,6 +258,19 @@ class _Service:
         except redis.RedisError as exc:  # the replay guard lives in Redis
             raise _Refusal(503, "unavailable", f"the replay guard is unavailable: {exc}") \
                 from None
+        try:
+            return self._store(provider, signer, body, batch=batch, lenient=lenient)
+        except BaseException:
+            # A refused request wrote nothing, so its signature may not block a corrected
+            # retry either (and a 503 must be retried as it is).
+            with contextlib.suppress(redis.RedisError):
+                self.config.verifier.forget(headers)
+            raise
+
+    def _store(self, provider: str, signer: str, body: bytes, *, batch: bool,
+               lenient: bool) -> tuple[int, dict[str, object]]:
+        """Convert a verified body and write its events to the shard streams."""
+        factory = self.config.adapters[provider]
         with factory() as adapter:
             payloads = _split(body, adapter) if batch else [body]
             events, rejects = _convert(adapter, payloads)
@@ -283,20 +297,13 @@ class _Service:
             ids = [f"{shard}/{_text(i)}" for shard, i in zip(names, pipe.execute(), strict=True)]
             self._wait_for_replicas()
         except redis.RedisError as exc:
-            with contextlib.suppress(redis.RedisError):
-                self.config.verifier.forget(headers)
             raise _Refusal(503, "unavailable", f"the stream is unavailable: {exc}") from None
-        except _Refusal:
-            with contextlib.suppress(redis.RedisError):
-                self.config.verifier.forget(headers)  # so that the provider may retry
-            raise
         self.accepted_requests.labels(provider).inc()
         self.accepted_events.labels(provider).inc(len(events))
         for reject in rejects:
             self.rejected_records.labels(provider, reject.reason).inc()
         return 202, {"status": "accepted", "accepted": len(events), "entries": ids,
                      "rejects": [r.doc() for r in rejects[:100]]}
-
 
     def _wait_for_replicas(self) -> None:
         """Refuse with 503 unless ``min_replicas`` replicas confirm the writes in time.

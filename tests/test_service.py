@@ -282,6 +282,46 @@ def test_with_min_replicas_a_202_waits_for_a_replica(keys: dict[str, bytes]) -> 
             replica.stop()
 
 
+def replay_keys(client: redis.Redis) -> list[bytes]:
+    """The signatures the replay guard remembers."""
+    return list(client.scan_iter("pe:replay:*"))
+
+
+PLATFORM_EVENT = {"type": "residence_change", "source": "juki-net", "id": "m1",
+                  "person": "MKA7Q2X9", "at": "2022-03-01T10:00:00+09:00",
+                  "residence": "131016"}
+
+
+@pytest.mark.parametrize("provider, path, body, status, reason", [
+    ("quickpay", "transactions", b"not json", 422, "malformed"),
+    ("quickpay", "transactions", quickpay_body(userMyKeyId=MY_NUMBER), 422, "my_number"),
+    ("quickpay", "batch", b"[]", 422, "empty"),
+    ("quickpay", "batch", quickpay_body(), 422, "malformed"),
+    ("quickpay", "batch", b"[" + quickpay_body() + b"," + quickpay_body(amount="1") + b"]",
+     422, "malformed"),
+    ("mykey", "transactions", orjson.dumps(PLATFORM_EVENT), 403, "cross_provider"),
+])
+def test_a_refused_request_leaves_no_replay_key(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis, provider: str,
+        path: str, body: bytes, status: int, reason: str) -> None:
+    answer = post(http, keys, provider, body, path=path)
+    assert (answer["_status"], answer["reason"]) == (status, reason)
+    assert not replay_keys(redis_client)
+    assert not shard_streams(redis_client)
+
+
+def test_an_accepted_or_replayed_request_keeps_its_replay_key(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    body = quickpay_body()
+    headers = sign("quickpay", keys["quickpay"], body)
+    path = "/providers/quickpay/transactions"
+    assert http.post(path, content=body, headers=headers).status_code == 202
+    assert len(replay_keys(redis_client)) == 1
+    answer = http.post(path, content=body, headers=headers)
+    assert (answer.status_code, answer.json()["reason"]) == (401, "replayed")
+    assert len(replay_keys(redis_client)) == 1
+
+
 def test_a_signed_post_while_redis_is_down_gets_503_and_is_counted(
         keys: dict[str, bytes]) -> None:
     from pointengine.service import ServiceConfig, create_app
