@@ -1,4 +1,4 @@
-"""The service commands of ``pointengine``: ``serve``, ``worker`` and ``settle``.
+"""The service commands of ``pointengine``: ``serve``, ``worker``, ``settle`` and ``rejects``.
 
 :func:`register` adds them to the typer app of :mod:`pointengine.cli`. FastAPI and uvicorn (the
 ``service`` extra) are imported only when ``serve`` runs.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import redis
 import typer
 
@@ -22,10 +23,10 @@ from pointengine.redis_store import RedisStore
 from pointengine.reload import CatalogWatcher
 from pointengine.settlement import Settlement, settle_file, settle_redis
 from pointengine.signing import load_secrets
-from pointengine.streams import DEFAULT_SHARDS
+from pointengine.streams import DEFAULT_SHARDS, StreamKeys, read_rejects
 from pointengine.worker import Worker, log_reload
 
-__all__ = ["register", "serve", "settle_command", "worker_command"]
+__all__ = ["register", "rejects_command", "serve", "settle_command", "worker_command"]
 
 RedisUrl = Annotated[str, typer.Option("--redis-url", envvar="POINTENGINE_REDIS_URL",
                                        help="the Redis server")]
@@ -139,6 +140,25 @@ def settle_command(
     _write(result, out)
 
 
+def rejects_command(
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    count: Annotated[int, typer.Option(help="how many, the most recent")] = 100,
+) -> None:
+    """Events the workers refused after a 202, oldest first, one JSON object a line."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        rejects = read_rejects(client, StreamKeys.under(prefix), max(1, count))
+    except redis.RedisError as exc:
+        typer.echo(f"rejects: Redis is unavailable: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    for reject in rejects:
+        sys.stdout.write(orjson.dumps(reject.doc()).decode() + "\n")
+    typer.echo(f"{len(rejects)} rejected event(s)", err=True)
+
+
 def _write(result: Settlement, out: Path | None) -> None:
     text = result.to_csv()
     if out is None:
@@ -152,7 +172,8 @@ def _write(result: Settlement, out: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``worker`` and ``settle`` to ``app``."""
+    """Add ``serve``, ``worker``, ``settle`` and ``rejects`` to ``app``."""
     app.command("serve")(serve)
     app.command("worker")(worker_command)
     app.command("settle")(settle_command)
+    app.command("rejects")(rejects_command)

@@ -18,10 +18,24 @@ Every shard stream has the consumer group ``workers``. Each entry holds the cano
 
 ``<prefix>stats`` is a hash of counters the workers keep (events, applied, duplicate,
 ``rejected:<reason>``, retried) so that the service's ``/metrics`` shows what the workers did.
+
+``<prefix>rejects`` is a stream of the events the workers refused after the service had
+answered 202 (an application naming an unknown provider, a refund of more than is left, a
+refund whose transaction never came), one entry each, capped at about :data:`REJECTS_KEPT`
+entries (the oldest go first)::
+
+    event     the event key (``<source>/<id>``), or the stream entry when it could not be read
+    person    the MyKey ID
+    provider  the provider (or platform source) that signed the request
+    reason    the reason code, as counted in ``rejected:<reason>``
+    detail    the engine's message (ids and amounts; 12-digit runs masked)
+
+``pointengine rejects`` lists them (:func:`read_rejects`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,12 +43,15 @@ from typing import Any
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from pointengine.errors import MalformedEvent
 from pointengine.events import AnyEvent, event_from_dict
+from pointengine.privacy import redact
 
-__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "StreamKeys", "decode_entry",
-           "encode_entry", "lag_and_pending", "route", "shard_count", "shard_of"]
+__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Reject",
+           "StreamKeys", "decode_entry", "encode_entry", "lag_and_pending", "read_rejects",
+           "record_reject", "route", "shard_count", "shard_of"]
 
 GROUP = "workers"
 ENTRY_EVENTS = 500
@@ -43,6 +60,8 @@ DEFAULT_SHARDS = 16
 """Person shards when nobody chose another number before."""
 DRAWS = "draws"
 """The shard of lottery draws."""
+REJECTS_KEPT = 100_000
+"""About how many rejected events ``<prefix>rejects`` keeps (``XADD MAXLEN ~``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +70,13 @@ class StreamKeys:
 
     stream: str
     stats: str
+    rejects: str
     group: str = GROUP
 
     @classmethod
     def under(cls, prefix: str) -> StreamKeys:
         """The keys under ``prefix`` (use the RedisStore's prefix)."""
-        return cls(prefix + "stream", prefix + "stats")
+        return cls(prefix + "stream", prefix + "stats", prefix + "rejects")
 
     @property
     def shards(self) -> str:
@@ -127,6 +147,48 @@ def decode_entry(fields: dict[Any, Any]) -> tuple[str, int, list[AnyEvent]]:
     if not isinstance(items, list):
         raise MalformedEvent("unreadable stream entry: e is not an array")
     return provider, attempt, [event_from_dict(item) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One event the workers refused after it was accepted (an entry of ``rejects``)."""
+
+    id: str
+    event: str
+    person: str
+    provider: str
+    reason: str
+    detail: str
+
+    @property
+    def at(self) -> dt.datetime:
+        """When it was refused (the entry ID's time), in UTC."""
+        return dt.datetime.fromtimestamp(int(self.id.partition("-")[0]) / 1000, dt.UTC)
+
+    def doc(self) -> dict[str, str]:
+        """The reject as a JSON-ready mapping."""
+        return {"id": self.id, "at": self.at.isoformat(timespec="milliseconds"),
+                "event": self.event, "person": self.person, "provider": self.provider,
+                "reason": self.reason, "detail": self.detail}
+
+
+def record_reject(pipe: Pipeline, keys: StreamKeys, *, event: str, person: str,
+                  provider: str, reason: str, detail: str, kept: int = REJECTS_KEPT) -> None:
+    """Queue on ``pipe`` the entry of one refused event in the capped ``rejects`` stream."""
+    fields: Any = {"event": event, "person": person, "provider": provider, "reason": reason,
+                   "detail": redact(detail.encode()).decode()}
+    pipe.xadd(keys.rejects, fields, maxlen=kept, approximate=True)
+
+
+def read_rejects(client: redis.Redis, keys: StreamKeys, count: int = 100) -> list[Reject]:
+    """The last ``count`` rejects, oldest first."""
+    rows: Any = client.xrevrange(keys.rejects, "+", "-", count=count) or []
+    out: list[Reject] = []
+    for entry_id, fields in reversed(rows):
+        f = {_text(k): _text(v) for k, v in fields.items()}
+        out.append(Reject(_text(entry_id), f.get("event", ""), f.get("person", ""),
+                          f.get("provider", ""), f.get("reason", ""), f.get("detail", "")))
+    return out
 
 
 def lag_and_pending(client: redis.Redis, keys: StreamKeys,

@@ -65,6 +65,7 @@ from pointengine.streams import (
     decode_entry,
     encode_entry,
     lag_and_pending,
+    record_reject,
     shard_count,
 )
 
@@ -331,15 +332,17 @@ class Worker:
         events: list[AnyEvent] = []
         origin: list[tuple[str, str, int]] = []
         stats: Counter[str] = Counter()
-        for shard, _, fields in entries:
+        rejects: list[dict[str, str]] = []
+        for shard, entry_id, fields in entries:
             if fields is None:
                 continue
             try:
                 provider, attempt, batch = decode_entry(fields)
             except InputError as exc:
                 stats[f"rejected:{exc.reason_code}"] += 1
-                log.error("unreadable entry", extra={"fields": {"worker": self.name,
-                                                                 "detail": str(exc)}})
+                rejects.append({"event": f"entry {shard}/{entry_id}", "person": "",
+                                "provider": "", "reason": exc.reason_code,
+                                "detail": str(exc)})
                 continue
             events.extend(batch)
             origin.extend([(shard, provider, attempt)] * len(batch))
@@ -356,10 +359,16 @@ class Worker:
                     continue
                 stats[f"rejected:{code}"] += 1
                 self.report.rejected[code] += 1
+                rejects.append({"event": decision.event.key, "person": decision.event.person,
+                                "provider": provider, "reason": code,
+                                "detail": decision.applied.reason or code})
             stats[status] += 1
             self.report.statuses[status] += 1
         stats["events"] += len(events)
         pipe = self.client.pipeline(transaction=True)
+        for r in rejects:
+            record_reject(pipe, self.keys, event=r["event"], person=r["person"],
+                          provider=r["provider"], reason=r["reason"], detail=r["detail"])
         for shard, provider, attempt, event in retries:
             entry: Any = encode_entry(provider, [event], attempt)
             pipe.xadd(self.keys.shard(shard), entry)
@@ -371,6 +380,10 @@ class Worker:
         for name, value in stats.items():
             pipe.hincrby(self.keys.stats, name, value)
         pipe.execute()
+        for reject in rejects:  # once they are recorded; the MyKey ID stays in Redis
+            log.warning("event rejected", extra={"fields": {
+                "worker": self.name, "event": reject["event"], "reason": reject["reason"],
+                "detail": reject["detail"]}})
         self.report.entries += len(entries)
         self.report.events += len(events)
         self.report.retried += len(retries)

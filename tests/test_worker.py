@@ -23,11 +23,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from load.service_scenario import Scenario, build, rules_with_tight_budget
 from pointengine.catalog import Catalog, load_catalog
+from pointengine.cli import app
 from pointengine.engine import Engine
 from pointengine.events import AnyEvent, event_from_dict
 from pointengine.ledger import ListSink
@@ -36,7 +39,14 @@ from pointengine.redis_server import RedisServer
 from pointengine.redis_store import RedisStore
 from pointengine.reload import CatalogWatcher
 from pointengine.settlement import settle_redis
-from pointengine.streams import DRAWS, StreamKeys, encode_entry, route, shard_count
+from pointengine.streams import (
+    DRAWS,
+    StreamKeys,
+    encode_entry,
+    read_rejects,
+    route,
+    shard_count,
+)
 from pointengine.worker import Worker
 from tests.redis_fixtures import redis_client, redis_server
 
@@ -372,3 +382,33 @@ def test_a_worker_takes_up_changed_rule_files_without_a_restart(
     awards = [(e.event, e.program, e.points) for e in RedisStore(redis_server.client()).ledger()]
     assert awards == [("paypay/reload-1", CARD, 1000), ("paypay/reload-2", CARD, 1000),
                       ("paypay/reload-2", "test-chiyoda-new", 400)]
+
+
+def test_events_refused_after_acceptance_are_recorded_with_their_key_and_reason(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    application = scenario.applications[0]  # a quickpay member
+    person = application.person
+    stranger = application.model_copy(update={"id": "A-NOBODY", "person": "MK-NOBODY",
+                                              "provider": "nopay"})
+    purchase = event_from_dict({
+        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
+        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": 8000,
+        "store": "S0001", "store_municipality": "131016"})
+    refund = event_from_dict({
+        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
+        "at": "2022-03-03T10:00:00+09:00", "provider": "quickpay", "transaction": "P1",
+        "amount": 5000})
+    again = refund.model_copy(update={"id": "R2"})
+    enqueue(redis_client, [application, stranger, purchase, refund, again], per_entry=1)
+    run_workers(redis_server, catalog, 1)
+    rejects = sorted(read_rejects(redis_client, KEYS), key=lambda r: r.event)  # two shards
+    assert [(r.event, r.person, r.provider, r.reason) for r in rejects] == [
+        ("mykey/A-NOBODY", "MK-NOBODY", "mykey", "unknown_provider"),
+        ("quickpay/R2", person, "quickpay", "refund_exceeds_payment")]
+    assert "nopay" in rejects[0].detail and "5000" in rejects[1].detail
+    result = CliRunner().invoke(app, ["rejects", "--redis-url", redis_server.url])
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((line["event"], line["reason"]) for line in lines) == [
+        ("mykey/A-NOBODY", "unknown_provider"), ("quickpay/R2", "refund_exceeds_payment")]
