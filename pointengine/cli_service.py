@@ -83,8 +83,10 @@ def worker_command(
         hidden=True, help="former name of --lease-ms")] = None,
     shards: Annotated[int, typer.Option(
         help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
+    refund_wait: Annotated[float, typer.Option(
+        help="seconds a refund of a transaction not seen yet keeps being retried")] = 600.0,
     until_empty: Annotated[bool, typer.Option(
-        help="exit once the stream is drained")] = False,
+        help="exit once the stream is drained (and no refund waits for a retry)")] = False,
     watch: Annotated[bool, typer.Option(
         help="reload changed rule files between batches, without a restart")] = True,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
@@ -97,7 +99,7 @@ def worker_command(
     watcher = CatalogWatcher(rules, engine, on_result=log_reload) if watch else None
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
                     lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
-                    watcher=watcher)
+                    retry_window_ms=int(refund_wait * 1000), watcher=watcher)
     try:
         worker.run(until_empty=until_empty)
     except KeyboardInterrupt:

@@ -142,11 +142,15 @@ class _StreamCollector(Collector):
             count, stats, totals = pipe.execute()
             shards = self.keys.all_shards(int(count)) if count is not None else []
             lengths: Any = []
+            parked: Any = []
             if shards:
                 pipe = self.client.pipeline(transaction=False)
                 for shard in shards:
                     pipe.xlen(self.keys.shard(shard))
-                lengths = pipe.execute()
+                for shard in shards:
+                    pipe.zcard(self.keys.parked(shard))
+                replies = pipe.execute()
+                lengths, parked = replies[:len(shards)], replies[len(shards):]
             per_shard = lag_and_pending(self.client, self.keys, shards)
         except redis.RedisError:
             return
@@ -160,6 +164,10 @@ class _StreamCollector(Collector):
                                 "entries delivered to a worker and not yet acknowledged "
                                 "(all shards)",
                                 value=sum(pending for _, pending in per_shard.values()))
+        yield GaugeMetricFamily("pointengine_refunds_parked",
+                                "refunds of a transaction not seen yet, waiting to be tried "
+                                "again (all shards)",
+                                value=sum(int(n) for n in parked))
         yield GaugeMetricFamily("pointengine_stream_shards", "person shards (K)",
                                 value=len(shards) - 1 if shards else 0)
         events = CounterMetricFamily("pointengine_worker_events",

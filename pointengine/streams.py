@@ -14,7 +14,13 @@ Every shard stream has the consumer group ``workers``. Each entry holds the cano
     p  the provider (or platform source) that signed the request
     a  the attempt: 0, then 1, 2, ... when a worker queues an event again (a refund that
        arrived before its transaction)
+    f  (retries only) when the first attempt met the unknown transaction, Unix ms
     e  a JSON array of canonical events (``model_dump(mode="json")``)
+
+A refund that meets an unknown transaction waits in its shard's sorted set
+``<prefix>stream:parked:<shard>``, scored by the time (Unix ms) before which it is not tried
+again; a worker that holds the shard moves it back to the end of the shard stream once that
+time has come (:mod:`pointengine.worker` says for how long it keeps trying).
 
 ``<prefix>stats`` is a hash of counters the workers keep (events, applied, duplicate,
 ``rejected:<reason>``, retried) so that the service's ``/metrics`` shows what the workers did.
@@ -50,7 +56,8 @@ from pointengine.events import AnyEvent, event_from_dict
 from pointengine.privacy import redact
 
 __all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Reject",
-           "StreamKeys", "decode_entry", "encode_entry", "lag_and_pending", "read_rejects",
+           "StreamKeys", "decode_entry", "encode_entry", "encode_parked", "first_attempt_ms",
+           "lag_and_pending", "read_rejects",
            "record_reject", "route", "shard_count", "shard_of"]
 
 GROUP = "workers"
@@ -91,6 +98,10 @@ class StreamKeys:
     def shard(self, shard: str) -> str:
         """The stream of ``shard`` (a person shard's number, or :data:`DRAWS`)."""
         return f"{self.stream}:{shard}"
+
+    def parked(self, shard: str) -> str:
+        """The sorted set of ``shard``'s refunds waiting to be tried again."""
+        return f"{self.stream}:parked:{shard}"
 
     def lease(self, shard: str) -> str:
         """The lease of ``shard``: the token of the worker that holds it, with a TTL."""
@@ -133,6 +144,22 @@ def encode_entry(provider: str, events: Sequence[AnyEvent], attempt: int = 0) ->
     """The fields of one stream entry."""
     return {"p": provider.encode(), "a": str(attempt).encode(),
             "e": orjson.dumps([e.model_dump(mode="json") for e in events])}
+
+
+def encode_parked(provider: str, event: AnyEvent, attempt: int, first_ms: int) -> bytes:
+    """A refund waiting to be tried again, as a member of its shard's ``parked`` set: a JSON
+    object of the entry's fields, every value a string, which the worker's script XADDs."""
+    return orjson.dumps({"p": provider, "a": str(attempt), "f": str(first_ms),
+                         "e": orjson.dumps([event.model_dump(mode="json")]).decode()})
+
+
+def first_attempt_ms(fields: dict[Any, Any]) -> int | None:
+    """When an entry's first attempt met an unknown transaction (its ``f``), if it is a retry."""
+    raw = fields.get(b"f", fields.get("f"))
+    try:
+        return None if raw is None else int(raw)
+    except ValueError:
+        return None
 
 
 def decode_entry(fields: dict[Any, Any]) -> tuple[str, int, list[AnyEvent]]:

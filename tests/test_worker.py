@@ -123,11 +123,11 @@ def reference(catalog: Catalog, events: Sequence[AnyEvent]) -> tuple[MemoryStore
 
 
 def make_worker(server: RedisServer, catalog: Catalog, name: str, *, count: int = 100,
-                lease_ms: int = 1000, max_attempts: int = 5) -> Worker:
+                lease_ms: int = 1000, **kwargs: Any) -> Worker:
     """A worker with its own connections and engine."""
     engine = Engine(catalog, RedisStore(server.client()))
     return Worker(server.client(), engine, name=name, block_ms=50, count=count,
-                  lease_ms=lease_ms, max_attempts=max_attempts)
+                  lease_ms=lease_ms, **kwargs)
 
 
 def run_workers(server: RedisServer, catalog: Catalog, n: int, **kwargs: Any) -> list[Worker]:
@@ -280,7 +280,9 @@ def test_a_refund_before_its_purchase_is_retried_then_applied(
     enqueue(redis_client, [application], per_entry=1)
     enqueue(redis_client, [refund, orphan], per_entry=1)
     enqueue(redis_client, [purchase], per_entry=1)
-    workers = run_workers(redis_server, catalog, 1, max_attempts=3)
+    started = time.monotonic()
+    workers = run_workers(redis_server, catalog, 1, retry_delay_ms=20, retry_window_ms=400)
+    assert time.monotonic() - started >= 0.4  # the orphan was tried until the window's end
     report = workers[0].report
     assert report.rejected == Counter({"unknown_transaction": 1})  # only the orphan, at last
     assert report.retried >= 3
@@ -288,6 +290,48 @@ def test_a_refund_before_its_purchase_is_retried_then_applied(
     assert totals.get((CARD, "quickpay"), 0) == 0  # awarded, then fully reversed
     stats = redis_client.hgetall(KEYS.stats)
     assert stats[b"rejected:unknown_transaction"] == b"1"
+    [given_up] = read_rejects(redis_client, KEYS)
+    assert (given_up.event, given_up.reason) == ("quickpay/R2", "unknown_transaction")
+    assert "given up after" in given_up.detail
+
+
+def test_a_refund_posted_shortly_before_its_purchase_waits_for_it(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    application = scenario.applications[0]  # a quickpay member
+    person = application.person
+    purchase = event_from_dict({
+        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
+        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": 4000,
+        "store": "S0001", "store_municipality": "131016"})
+    refund = event_from_dict({
+        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
+        "at": "2022-03-02T10:05:00+09:00", "provider": "quickpay", "transaction": "P1",
+        "amount": 4000})
+    worker = make_worker(redis_server, catalog, "w")  # the default retry schedule
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"stop": stop})
+    thread.start()
+    try:
+        enqueue(redis_client, [application, refund], per_entry=1)
+        deadline = time.monotonic() + 10
+        while not int(redis_client.hget(KEYS.stats, "retried") or 0):
+            assert time.monotonic() < deadline, "the refund was not tried"
+            time.sleep(0.01)
+        time.sleep(0.3)  # the purchase comes a little later
+        enqueue(redis_client, [purchase])
+        deadline = time.monotonic() + 30
+        while not worker.drained():
+            assert time.monotonic() < deadline, "the refund was not applied"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        worker.engine.close()
+    totals = RedisStore(redis_server.client()).totals()
+    assert totals.get((CARD, "quickpay"), 0) == 0  # the 1,000 points were taken back
+    assert worker.report.statuses == Counter({"applied": 3})
+    assert not read_rejects(redis_client, KEYS)
 
 
 def test_a_duplicate_delivery_changes_nothing(
