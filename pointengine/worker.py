@@ -21,6 +21,12 @@ and only then reads new entries (``XREADGROUP >``). A batch is evaluated with
 one ``MULTI``. Delivery is at least once; the store applies each event key once, so every event
 takes effect exactly once.
 
+Trimming. In that ``MULTI``, after the acknowledgements, each shard stream it touched is trimmed
+(``XTRIM MINID``, in one script) of the entries that every consumer group has acknowledged:
+those before a group's first pending entry, or up to its last delivered entry when none is
+pending. An entry not yet delivered to a group, or delivered and not acknowledged, is never
+dropped, so the streams hold only the work still to do.
+
 Lottery draws concern many persons; they travel in their own shard (``draws``). Entry IDs are
 the service's acceptance time, so a draw is evaluated only once every person shard has
 acknowledged all its entries with a smaller ID, and person shards evaluate only entries whose ID
@@ -90,6 +96,38 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"""
+# Trim the entries of a shard's stream that every consumer group acknowledged: those before
+# each group's first pending entry, or up to its last delivered one when none is pending.
+# Without a group nothing is known to be acknowledged, and nothing is trimmed.
+# KEYS[1] the shard's stream. Returns the number of entries trimmed.
+_TRIM = """
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local min_ms, min_seq
+for i = 1, #groups do
+  local g, name, last = groups[i], nil, nil
+  for k = 1, #g, 2 do
+    if g[k] == 'name' then name = g[k + 1] end
+    if g[k] == 'last-delivered-id' then last = g[k + 1] end
+  end
+  local ms, seq
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])
+  else
+    ms, seq = parse(last)
+    seq = seq + 1
+  end
+  if min_ms == nil or ms < min_ms or (ms == min_ms and seq < min_seq) then
+    min_ms, min_seq = ms, seq
+  end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', min_ms, min_seq))
 """
 # Move the due refunds of one shard back to its stream, in the order they come due.
 # KEYS[1] parked (sorted set, member = JSON object of the entry's fields, all strings)
@@ -167,6 +205,7 @@ class Worker:
         self._extend = client.register_script(_EXTEND)
         self._release = client.register_script(_RELEASE)
         self._unpark_script = client.register_script(_UNPARK)
+        self._trim = client.register_script(_TRIM)
 
     # -- the group, the registry and the leases -------------------------------------------
 
@@ -425,6 +464,7 @@ class Worker:
             acks.setdefault(shard, []).append(entry_id)
         for shard, ids in acks.items():
             pipe.xack(self.keys.shard(shard), self.keys.group, *ids)
+            self._trim(keys=[self.keys.shard(shard)], client=pipe)
         for name, value in stats.items():
             pipe.hincrby(self.keys.stats, name, value)
         pipe.execute()

@@ -456,3 +456,46 @@ def test_events_refused_after_acceptance_are_recorded_with_their_key_and_reason(
     lines = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert sorted((line["event"], line["reason"]) for line in lines) == [
         ("mykey/A-NOBODY", "unknown_provider"), ("quickpay/R2", "refund_exceeds_payment")]
+
+
+def stream_lengths(client: redis.Redis) -> dict[str, int]:
+    """The length of every shard stream."""
+    count = shard_count(client, KEYS)
+    return {s: int(client.xlen(KEYS.shard(s))) for s in KEYS.all_shards(count)}
+
+
+def test_acknowledged_entries_are_trimmed_from_the_streams(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    persons = {a.person for a in scenario.applications[:40]}
+    events = [e for e in mixed(scenario) if e.person in persons]
+    enqueue(redis_client, events, per_entry=5)
+    assert sum(stream_lengths(redis_client).values()) > 16
+    run_workers(redis_server, catalog, 2, count=3)
+    assert set(stream_lengths(redis_client).values()) == {0}
+    groups: Any = redis_client.xinfo_groups(KEYS.shard("0"))  # the empty stream stays
+    assert [g["name"] for g in groups] == [b"workers"]
+
+
+def test_trimming_keeps_every_entry_a_group_has_not_acknowledged(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    persons = {a.person for a in scenario.applications[:40]}
+    events = [e for e in mixed(scenario) if e.person in persons]
+    enqueue(redis_client, events, per_entry=5)
+    before = stream_lengths(redis_client)
+    for shard in before:  # another reader of the streams, which has read nothing yet
+        redis_client.xgroup_create(KEYS.shard(shard), "audit", id="0", mkstream=True)
+    workers = run_workers(redis_server, catalog, 1)
+    assert workers[0].report.entries == sum(before.values())
+    assert stream_lengths(redis_client) == before  # audit acknowledged none of them
+    stream = KEYS.shard(max(before, key=before.__getitem__))
+    read: Any = redis_client.xreadgroup("audit", "a1", {stream: ">"}, count=4)
+    ids = [i for i, _ in read[0][1]]
+    redis_client.xack(stream, "audit", ids[0], ids[2])  # the second stays pending
+    worker = workers[0]
+    assert worker._trim(keys=[stream]) == 1
+    assert redis_client.xrange(stream, count=1)[0][0] == ids[1]
+    redis_client.xack(stream, "audit", ids[1], ids[3])  # all four acknowledged by both
+    assert worker._trim(keys=[stream]) == 3
+    assert redis_client.xlen(stream) == before[stream.rsplit(":", 1)[1]] - 4
