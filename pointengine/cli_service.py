@@ -17,7 +17,7 @@ import typer
 
 from pointengine.catalog import load_catalog
 from pointengine.engine import Engine
-from pointengine.errors import IntegrityError, PointEngineError
+from pointengine.errors import IntegrityError, PointEngineError, RuleFileError
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.redis_store import RedisStore
 from pointengine.reload import CatalogWatcher
@@ -93,9 +93,17 @@ def worker_command(
 ) -> None:
     """Evaluate the ingestion stream's shards as one worker of the group (per-person order)."""
     configure_logging(log_level)
+    if not rules.is_dir():
+        typer.echo(f"worker: rules folder not found: {rules}", err=True)
+        raise typer.Exit(2)
+    try:
+        catalog = load_catalog(rules)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            typer.echo(f"worker: {problem}", err=True)
+        raise typer.Exit(2) from None
     client = redis.Redis.from_url(redis_url)
-    engine = Engine(load_catalog(rules), RedisStore(redis.Redis.from_url(redis_url),
-                                                    prefix=prefix))
+    engine = Engine(catalog, RedisStore(redis.Redis.from_url(redis_url), prefix=prefix))
     watcher = CatalogWatcher(rules, engine, on_result=log_reload) if watch else None
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
                     lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
