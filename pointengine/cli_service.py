@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +20,12 @@ import typer
 
 from pointengine.catalog import load_catalog
 from pointengine.engine import Engine
-from pointengine.errors import IntegrityError, PointEngineError, RuleFileError
+from pointengine.errors import (
+    IntegrityError,
+    OperationalError,
+    PointEngineError,
+    RuleFileError,
+)
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.redis_store import RedisStore
 from pointengine.reload import CatalogWatcher
@@ -91,7 +99,12 @@ def worker_command(
         help="reload changed rule files between batches, without a restart")] = True,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
-    """Evaluate the ingestion stream's shards as one worker of the group (per-person order)."""
+    """Evaluate the ingestion stream's shards as one worker of the group (per-person order).
+
+    SIGTERM and Ctrl-C stop it after the batch in hand: it acknowledges it, releases its shard
+    leases (so that other workers take them at once, not after ``--lease-ms``) and prints its
+    report. A second Ctrl-C interrupts at once.
+    """
     configure_logging(log_level)
     if not rules.is_dir():
         typer.echo(f"worker: rules folder not found: {rules}", err=True)
@@ -108,14 +121,33 @@ def worker_command(
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
                     lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
                     retry_window_ms=int(refund_wait * 1000), watcher=watcher)
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def finish(signum: int, frame: object) -> None:
+        stop.set()
+        for sig, handler in previous.items():  # a second signal acts as it did before
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, finish)
+    failed: str | None = None
     try:
-        worker.run(until_empty=until_empty)
+        worker.run(stop=stop, until_empty=until_empty)
     except KeyboardInterrupt:
         pass
+    except (redis.RedisError, OperationalError) as exc:  # at start: Redis unreachable
+        failed = f"worker: Redis is unavailable: {exc}"
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         engine.close()
-        engine.store.close()
+        with contextlib.suppress(OperationalError):
+            engine.store.close()
         client.close()
+    if failed is not None:
+        typer.echo(failed, err=True)
+        raise typer.Exit(1)
     report = worker.report
     typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
                f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried, "
