@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -75,8 +77,17 @@ def serve(
     except (PointEngineError, OSError) as exc:
         typer.echo(f"serve: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run("pointengine.service:app_from_env", factory=True, host=host, port=port,
-                workers=processes, log_level=log_level.lower(), access_log=False)
+    metrics_dir: str | None = None
+    if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each process counts in files here, so that /metrics adds up all processes
+        metrics_dir = tempfile.mkdtemp(prefix="pointengine-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("pointengine.service:app_from_env", factory=True, host=host, port=port,
+                    workers=processes, log_level=log_level.lower(), access_log=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def worker_command(

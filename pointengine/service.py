@@ -44,6 +44,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
@@ -199,18 +200,25 @@ class _Service:
         self.shards: int | None = None
         """K, read from Redis (or stored there) on the first request."""
         self.registry = CollectorRegistry()
+        """What ``/metrics`` shows."""
+        counters = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Several processes (serve --processes N): each writes its counters to files in
+            # that folder and /metrics sums every process's, whichever process answers.
+            counters = CollectorRegistry()
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.accepted_requests = Counter(
             "pointengine_requests_accepted", "requests answered 202", ["provider"],
-            registry=self.registry)
+            registry=counters)
         self.accepted_events = Counter(
             "pointengine_events_accepted", "canonical events written to the stream",
-            ["provider"], registry=self.registry)
+            ["provider"], registry=counters)
         self.rejected_requests = Counter(
             "pointengine_requests_rejected", "requests refused, by reason",
-            ["provider", "reason"], registry=self.registry)
+            ["provider", "reason"], registry=counters)
         self.rejected_records = Counter(
             "pointengine_records_rejected", "native records refused, by reason",
-            ["provider", "reason"], registry=self.registry)
+            ["provider", "reason"], registry=counters)
         self.registry.register(
             _StreamCollector(config.client, self.keys, Keys.under(config.prefix).totals))
 

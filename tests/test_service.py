@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,3 +341,39 @@ def test_a_signed_post_while_redis_is_down_gets_503_and_is_counted(
         metrics = http.get("/metrics").text
     assert 'pointengine_requests_rejected_total{provider="quickpay",reason="unavailable"} 1.0' \
         in metrics
+
+
+def test_serve_with_two_processes_counts_every_request_in_each_scrape(
+        redis_server: RedisServer, redis_client: redis.Redis, keys: dict[str, bytes]) -> None:
+    import httpx
+
+    from pointengine.redis_server import _free_port
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({f"POINTENGINE_SECRET_{p.upper()}": s.decode() for p, s in keys.items()})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pointengine.cli", "serve", "--port", str(port), "--processes",
+         "2", "--redis-url", redis_server.url, "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "the service did not start"
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        for n in range(12):  # a connection each, spread over both processes
+            body = quickpay_body(transactionId=f"QP-{n}")
+            answer = httpx.post(f"{base}/providers/quickpay/transactions", content=body,
+                                headers=sign("quickpay", keys["quickpay"], body), timeout=10)
+            assert answer.status_code == 202, answer.text
+        line = 'pointengine_requests_accepted_total{provider="quickpay"} 12.0'
+        for _ in range(6):
+            assert line in httpx.get(base + "/metrics", timeout=10).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
