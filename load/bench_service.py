@@ -26,13 +26,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import redis
 
 from load.service_scenario import PROVIDERS, Scenario, build
 from pointengine.catalog import Catalog, load_catalog
@@ -162,15 +161,24 @@ def bench_http(redis_url: str, scenario: Scenario, size: int, clients: int) -> d
 
 
 def bench_workers(server: RedisServer, n: int, total_events: int, rules: Path,
-                  count: int) -> float:
-    """Events/s of ``n`` worker processes draining the stream from its start."""
+                  count: int, saved: dict[str, list[Any]]) -> float:
+    """Events/s of ``n`` worker processes draining the stream from its start.
+
+    ``saved`` holds every stream's entries as they were accepted: workers trim what they
+    acknowledged, so each run writes them back first (with their IDs). Refunds a former run
+    parked are dropped: moved back while the group still points past the end, they would
+    have the idle workers acknowledge, and trim, the entries written back."""
     client = server.client()
     keys = StreamKeys.under("pe:")
-    streams = keys.all_streams(shard_count(client, keys))
-    client.delete(*Keys.under("pe:"), keys.stats)
+    shards = keys.all_shards(shard_count(client, keys))
+    streams = [keys.shard(s) for s in shards]
+    client.delete(*Keys.under("pe:"), keys.stats, keys.rejects, *streams,
+                  *(keys.parked(s) for s in shards))
     for stream in streams:
-        with suppress(redis.ResponseError):
-            client.xgroup_destroy(stream, GROUP)
+        pipe = client.pipeline(transaction=False)
+        for entry_id, fields in saved.get(stream, []):
+            pipe.xadd(stream, fields, id=entry_id)
+        pipe.execute()
         client.xgroup_create(stream, GROUP, id="$", mkstream=True)
     workers = [subprocess.Popen(
         [sys.executable, "-m", "pointengine.cli", "worker", "--redis-url", server.url,
@@ -239,11 +247,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = StreamKeys.under("pe:")
         streams = keys.all_streams(shard_count(server.client(), keys))
         total = sum(int(server.client().xlen(s)) for s in streams)
-        entries: list[Any] = [e for s in streams for e in server.client().xrange(s) or []]
-        events = sum(len(orjson.loads(fields[b"e"])) for _, fields in entries)
+        saved: dict[str, list[Any]] = {s: server.client().xrange(s) or [] for s in streams}
+        events = sum(len(orjson.loads(fields[b"e"]))
+                     for entries in saved.values() for _, fields in entries)
         assert total > 0
-        one = bench_workers(server, 1, events, rules, args.worker_count)
-        two = bench_workers(server, 2, events, rules, args.worker_count)
+        one = bench_workers(server, 1, events, rules, args.worker_count, saved)
+        two = bench_workers(server, 2, events, rules, args.worker_count, saved)
         print(f"workers on {events:,} events ({total:,} entries): 1 worker {one:,.0f} "
               f"events/s, 2 workers {two:,.0f} events/s, ratio {two / one:.2f} "
               f"({os.cpu_count()} cores)")

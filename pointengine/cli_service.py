@@ -1,4 +1,4 @@
-"""The service commands of ``pointengine``: ``serve``, ``worker`` and ``settle``.
+"""The service commands of ``pointengine``: ``serve``, ``worker``, ``settle`` and ``rejects``.
 
 :func:`register` adds them to the typer app of :mod:`pointengine.cli`. FastAPI and uvicorn (the
 ``service`` extra) are imported only when ``serve`` runs.
@@ -6,26 +6,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import redis
 import typer
 
 from pointengine.catalog import load_catalog
 from pointengine.engine import Engine
-from pointengine.errors import IntegrityError, PointEngineError
+from pointengine.errors import (
+    IntegrityError,
+    OperationalError,
+    PointEngineError,
+    RuleFileError,
+)
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.redis_store import RedisStore
 from pointengine.reload import CatalogWatcher
 from pointengine.settlement import Settlement, settle_file, settle_redis
 from pointengine.signing import load_secrets
-from pointengine.streams import DEFAULT_SHARDS
+from pointengine.streams import DEFAULT_SHARDS, StreamKeys, read_rejects
 from pointengine.worker import Worker, log_reload
 
-__all__ = ["register", "serve", "settle_command", "worker_command"]
+__all__ = ["register", "rejects_command", "serve", "settle_command", "worker_command"]
 
 RedisUrl = Annotated[str, typer.Option("--redis-url", envvar="POINTENGINE_REDIS_URL",
                                        help="the Redis server")]
@@ -66,8 +77,17 @@ def serve(
     except (PointEngineError, OSError) as exc:
         typer.echo(f"serve: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run("pointengine.service:app_from_env", factory=True, host=host, port=port,
-                workers=processes, log_level=log_level.lower(), access_log=False)
+    metrics_dir: str | None = None
+    if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each process counts in files here, so that /metrics adds up all processes
+        metrics_dir = tempfile.mkdtemp(prefix="pointengine-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("pointengine.service:app_from_env", factory=True, host=host, port=port,
+                    workers=processes, log_level=log_level.lower(), access_log=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def worker_command(
@@ -82,29 +102,63 @@ def worker_command(
         hidden=True, help="former name of --lease-ms")] = None,
     shards: Annotated[int, typer.Option(
         help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
+    refund_wait: Annotated[float, typer.Option(
+        help="seconds a refund of a transaction not seen yet keeps being retried")] = 600.0,
     until_empty: Annotated[bool, typer.Option(
-        help="exit once the stream is drained")] = False,
+        help="exit once the stream is drained (and no refund waits for a retry)")] = False,
     watch: Annotated[bool, typer.Option(
         help="reload changed rule files between batches, without a restart")] = True,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
-    """Evaluate the ingestion stream's shards as one worker of the group (per-person order)."""
+    """Evaluate the ingestion stream's shards as one worker of the group (per-person order).
+
+    SIGTERM and Ctrl-C stop it after the batch in hand: it acknowledges it, releases its shard
+    leases (so that other workers take them at once, not after ``--lease-ms``) and prints its
+    report. A second Ctrl-C interrupts at once.
+    """
     configure_logging(log_level)
+    if not rules.is_dir():
+        typer.echo(f"worker: rules folder not found: {rules}", err=True)
+        raise typer.Exit(2)
+    try:
+        catalog = load_catalog(rules)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            typer.echo(f"worker: {problem}", err=True)
+        raise typer.Exit(2) from None
     client = redis.Redis.from_url(redis_url)
-    engine = Engine(load_catalog(rules), RedisStore(redis.Redis.from_url(redis_url),
-                                                    prefix=prefix))
+    engine = Engine(catalog, RedisStore(redis.Redis.from_url(redis_url), prefix=prefix))
     watcher = CatalogWatcher(rules, engine, on_result=log_reload) if watch else None
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
                     lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
-                    watcher=watcher)
+                    retry_window_ms=int(refund_wait * 1000), watcher=watcher)
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def finish(signum: int, frame: object) -> None:
+        stop.set()
+        for sig, handler in previous.items():  # a second signal acts as it did before
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, finish)
+    failed: str | None = None
     try:
-        worker.run(until_empty=until_empty)
+        worker.run(stop=stop, until_empty=until_empty)
     except KeyboardInterrupt:
         pass
+    except (redis.RedisError, OperationalError) as exc:  # at start: Redis unreachable
+        failed = f"worker: Redis is unavailable: {exc}"
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         engine.close()
-        engine.store.close()
+        with contextlib.suppress(OperationalError):
+            engine.store.close()
         client.close()
+    if failed is not None:
+        typer.echo(failed, err=True)
+        raise typer.Exit(1)
     report = worker.report
     typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
                f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried, "
@@ -139,6 +193,25 @@ def settle_command(
     _write(result, out)
 
 
+def rejects_command(
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    count: Annotated[int, typer.Option(help="how many, the most recent")] = 100,
+) -> None:
+    """Events the workers refused after a 202, oldest first, one JSON object a line."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        rejects = read_rejects(client, StreamKeys.under(prefix), max(1, count))
+    except redis.RedisError as exc:
+        typer.echo(f"rejects: Redis is unavailable: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    for reject in rejects:
+        sys.stdout.write(orjson.dumps(reject.doc()).decode() + "\n")
+    typer.echo(f"{len(rejects)} rejected event(s)", err=True)
+
+
 def _write(result: Settlement, out: Path | None) -> None:
     text = result.to_csv()
     if out is None:
@@ -152,7 +225,8 @@ def _write(result: Settlement, out: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``worker`` and ``settle`` to ``app``."""
+    """Add ``serve``, ``worker``, ``settle`` and ``rejects`` to ``app``."""
     app.command("serve")(serve)
     app.command("worker")(worker_command)
     app.command("settle")(settle_command)
+    app.command("rejects")(rejects_command)

@@ -485,11 +485,18 @@ class RedisStore(Store):
         """Net points per (program, provider)."""
         with _translated("read totals"):
             raw = self.client.hgetall(self.keys.totals)
-        totals: dict[tuple[str, str], int] = {}
-        for field, value in raw.items():
-            program, provider = orjson.loads(field)
-            totals[(program, provider)] = int(value)
-        return totals
+        return _totals(raw)
+
+    def snapshot(self) -> tuple[dict[tuple[str, str], int], str | None]:
+        """The totals and the ID of the last ledger line (None: no line), read in one
+        ``MULTI``: a batch writes both in one script, so the ledger up to that ID (``ledger(
+        end=...)``) sums to exactly these totals while workers go on applying."""
+        with _translated("read totals and the ledger's end"):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hgetall(self.keys.totals)
+            pipe.xrevrange(self.keys.ledger, "+", "-", count=1)
+            raw, last = pipe.execute()
+        return _totals(raw), _text(last[0][0]) if last else None
 
     def tallies(self, prefix: str) -> dict[str, int]:
         """Every tally whose key starts with ``prefix`` (HSCAN of the tallies hash)."""
@@ -499,12 +506,13 @@ class RedisStore(Store):
             return {_text(k)[n:]: int(v) for k, v in
                     self.client.hscan_iter(self.keys.tallies, match=pattern, count=_PAGE)}
 
-    def ledger(self, *, page: int = _PAGE) -> Iterator[LedgerEntry]:
-        """Every ledger line, in order (XRANGE, ``page`` entries per round trip)."""
+    def ledger(self, *, page: int = _PAGE, end: str = "+") -> Iterator[LedgerEntry]:
+        """Every ledger line up to the entry ID ``end``, in order (XRANGE, ``page`` entries
+        per round trip)."""
         start = "-"
         while True:
             with _translated("read the ledger"):
-                rows: list[Any] = self.client.xrange(self.keys.ledger, start, "+",
+                rows: list[Any] = self.client.xrange(self.keys.ledger, start, end,
                                                      count=page) or []
             for _, fields in rows:
                 yield _entry(fields)
@@ -535,6 +543,14 @@ class RedisStore(Store):
         """Close the client's connections."""
         with _translated("close the connection"):
             self.client.close()
+
+
+def _totals(raw: dict[Any, Any]) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = {}
+    for field, value in raw.items():
+        program, provider = orjson.loads(field)
+        totals[(program, provider)] = int(value)
+    return totals
 
 
 def _entry(fields: dict[Any, Any]) -> LedgerEntry:

@@ -21,7 +21,8 @@ unknown provider; 413 a body over the limit; 422 a malformed payload or record, 
 ``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream,
 except a 503 ``not_replicated`` (fewer than ``min_replicas`` replicas confirmed the entries in
 time): its entries may be in the primary's stream, and a retry is safe because every event is
-applied once by its key.
+applied once by its key. Nor does it keep a place in the replay guard: only a 202 and a replay
+(401 ``replayed``) leave the signature remembered.
 Every answer is logged as one JSON line (:mod:`pointengine.jsonlog`); messages never carry a My
 Number.
 """
@@ -43,6 +44,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
@@ -141,11 +143,15 @@ class _StreamCollector(Collector):
             count, stats, totals = pipe.execute()
             shards = self.keys.all_shards(int(count)) if count is not None else []
             lengths: Any = []
+            parked: Any = []
             if shards:
                 pipe = self.client.pipeline(transaction=False)
                 for shard in shards:
                     pipe.xlen(self.keys.shard(shard))
-                lengths = pipe.execute()
+                for shard in shards:
+                    pipe.zcard(self.keys.parked(shard))
+                replies = pipe.execute()
+                lengths, parked = replies[:len(shards)], replies[len(shards):]
             per_shard = lag_and_pending(self.client, self.keys, shards)
         except redis.RedisError:
             return
@@ -159,6 +165,10 @@ class _StreamCollector(Collector):
                                 "entries delivered to a worker and not yet acknowledged "
                                 "(all shards)",
                                 value=sum(pending for _, pending in per_shard.values()))
+        yield GaugeMetricFamily("pointengine_refunds_parked",
+                                "refunds of a transaction not seen yet, waiting to be tried "
+                                "again (all shards)",
+                                value=sum(int(n) for n in parked))
         yield GaugeMetricFamily("pointengine_stream_shards", "person shards (K)",
                                 value=len(shards) - 1 if shards else 0)
         events = CounterMetricFamily("pointengine_worker_events",
@@ -190,18 +200,25 @@ class _Service:
         self.shards: int | None = None
         """K, read from Redis (or stored there) on the first request."""
         self.registry = CollectorRegistry()
+        """What ``/metrics`` shows."""
+        counters = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Several processes (serve --processes N): each writes its counters to files in
+            # that folder and /metrics sums every process's, whichever process answers.
+            counters = CollectorRegistry()
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.accepted_requests = Counter(
             "pointengine_requests_accepted", "requests answered 202", ["provider"],
-            registry=self.registry)
+            registry=counters)
         self.accepted_events = Counter(
             "pointengine_events_accepted", "canonical events written to the stream",
-            ["provider"], registry=self.registry)
+            ["provider"], registry=counters)
         self.rejected_requests = Counter(
             "pointengine_requests_rejected", "requests refused, by reason",
-            ["provider", "reason"], registry=self.registry)
+            ["provider", "reason"], registry=counters)
         self.rejected_records = Counter(
             "pointengine_records_rejected", "native records refused, by reason",
-            ["provider", "reason"], registry=self.registry)
+            ["provider", "reason"], registry=counters)
         self.registry.register(
             _StreamCollector(config.client, self.keys, Keys.under(config.prefix).totals))
 
@@ -254,6 +271,22 @@ class _Service:
             raise _Refusal(403, exc.reason_code, str(exc)) from None
         except SignatureRejected as exc:
             raise _Refusal(401, exc.reason_code, str(exc)) from None
+        except redis.RedisError as exc:  # the replay guard lives in Redis
+            raise _Refusal(503, "unavailable", f"the replay guard is unavailable: {exc}") \
+                from None
+        try:
+            return self._store(provider, signer, body, batch=batch, lenient=lenient)
+        except BaseException:
+            # A refused request wrote nothing, so its signature may not block a corrected
+            # retry either (and a 503 must be retried as it is).
+            with contextlib.suppress(redis.RedisError):
+                self.config.verifier.forget(headers)
+            raise
+
+    def _store(self, provider: str, signer: str, body: bytes, *, batch: bool,
+               lenient: bool) -> tuple[int, dict[str, object]]:
+        """Convert a verified body and write its events to the shard streams."""
+        factory = self.config.adapters[provider]
         with factory() as adapter:
             payloads = _split(body, adapter) if batch else [body]
             events, rejects = _convert(adapter, payloads)
@@ -280,20 +313,13 @@ class _Service:
             ids = [f"{shard}/{_text(i)}" for shard, i in zip(names, pipe.execute(), strict=True)]
             self._wait_for_replicas()
         except redis.RedisError as exc:
-            with contextlib.suppress(redis.RedisError):
-                self.config.verifier.forget(headers)
             raise _Refusal(503, "unavailable", f"the stream is unavailable: {exc}") from None
-        except _Refusal:
-            with contextlib.suppress(redis.RedisError):
-                self.config.verifier.forget(headers)  # so that the provider may retry
-            raise
         self.accepted_requests.labels(provider).inc()
         self.accepted_events.labels(provider).inc(len(events))
         for reject in rejects:
             self.rejected_records.labels(provider, reject.reason).inc()
         return 202, {"status": "accepted", "accepted": len(events), "entries": ids,
                      "rejects": [r.doc() for r in rejects[:100]]}
-
 
     def _wait_for_replicas(self) -> None:
         """Refuse with 503 unless ``min_replicas`` replicas confirm the writes in time.

@@ -135,8 +135,13 @@ def _reconcile(result: Settlement, totals: Mapping[tuple[str, str], int]) -> Non
 
 
 def settle_redis(store: RedisStore) -> Settlement:
-    """Settle a RedisStore's ledger stream against its totals hash."""
-    return settle(store.ledger(), store.totals())
+    """Settle a RedisStore's ledger stream against its totals hash.
+
+    Workers may be applying batches meanwhile: the totals and the ledger's last ID are read
+    together, and the ledger only up to that ID, so both describe the same moment.
+    """
+    totals, end = store.snapshot()
+    return settle(store.ledger(end=end) if end is not None else (), totals)
 
 
 def settle_file(ledger: Path, state: Path | None = None) -> Settlement:

@@ -14,14 +14,34 @@ Every shard stream has the consumer group ``workers``. Each entry holds the cano
     p  the provider (or platform source) that signed the request
     a  the attempt: 0, then 1, 2, ... when a worker queues an event again (a refund that
        arrived before its transaction)
+    f  (retries only) when the first attempt met the unknown transaction, Unix ms
     e  a JSON array of canonical events (``model_dump(mode="json")``)
+
+A refund that meets an unknown transaction waits in its shard's sorted set
+``<prefix>stream:parked:<shard>``, scored by the time (Unix ms) before which it is not tried
+again; a worker that holds the shard moves it back to the end of the shard stream once that
+time has come (:mod:`pointengine.worker` says for how long it keeps trying).
 
 ``<prefix>stats`` is a hash of counters the workers keep (events, applied, duplicate,
 ``rejected:<reason>``, retried) so that the service's ``/metrics`` shows what the workers did.
+
+``<prefix>rejects`` is a stream of the events the workers refused after the service had
+answered 202 (an application naming an unknown provider, a refund of more than is left, a
+refund whose transaction never came), one entry each, capped at about :data:`REJECTS_KEPT`
+entries (the oldest go first)::
+
+    event     the event key (``<source>/<id>``), or the stream entry when it could not be read
+    person    the MyKey ID
+    provider  the provider (or platform source) that signed the request
+    reason    the reason code, as counted in ``rejected:<reason>``
+    detail    the engine's message (ids and amounts; 12-digit runs masked)
+
+``pointengine rejects`` lists them (:func:`read_rejects`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,12 +49,16 @@ from typing import Any
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from pointengine.errors import MalformedEvent
 from pointengine.events import AnyEvent, event_from_dict
+from pointengine.privacy import redact
 
-__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "StreamKeys", "decode_entry",
-           "encode_entry", "lag_and_pending", "route", "shard_count", "shard_of"]
+__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Reject",
+           "StreamKeys", "decode_entry", "encode_entry", "encode_parked", "first_attempt_ms",
+           "lag_and_pending", "read_rejects",
+           "record_reject", "route", "shard_count", "shard_of"]
 
 GROUP = "workers"
 ENTRY_EVENTS = 500
@@ -43,6 +67,8 @@ DEFAULT_SHARDS = 16
 """Person shards when nobody chose another number before."""
 DRAWS = "draws"
 """The shard of lottery draws."""
+REJECTS_KEPT = 100_000
+"""About how many rejected events ``<prefix>rejects`` keeps (``XADD MAXLEN ~``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +77,13 @@ class StreamKeys:
 
     stream: str
     stats: str
+    rejects: str
     group: str = GROUP
 
     @classmethod
     def under(cls, prefix: str) -> StreamKeys:
         """The keys under ``prefix`` (use the RedisStore's prefix)."""
-        return cls(prefix + "stream", prefix + "stats")
+        return cls(prefix + "stream", prefix + "stats", prefix + "rejects")
 
     @property
     def shards(self) -> str:
@@ -71,6 +98,10 @@ class StreamKeys:
     def shard(self, shard: str) -> str:
         """The stream of ``shard`` (a person shard's number, or :data:`DRAWS`)."""
         return f"{self.stream}:{shard}"
+
+    def parked(self, shard: str) -> str:
+        """The sorted set of ``shard``'s refunds waiting to be tried again."""
+        return f"{self.stream}:parked:{shard}"
 
     def lease(self, shard: str) -> str:
         """The lease of ``shard``: the token of the worker that holds it, with a TTL."""
@@ -115,6 +146,22 @@ def encode_entry(provider: str, events: Sequence[AnyEvent], attempt: int = 0) ->
             "e": orjson.dumps([e.model_dump(mode="json") for e in events])}
 
 
+def encode_parked(provider: str, event: AnyEvent, attempt: int, first_ms: int) -> bytes:
+    """A refund waiting to be tried again, as a member of its shard's ``parked`` set: a JSON
+    object of the entry's fields, every value a string, which the worker's script XADDs."""
+    return orjson.dumps({"p": provider, "a": str(attempt), "f": str(first_ms),
+                         "e": orjson.dumps([event.model_dump(mode="json")]).decode()})
+
+
+def first_attempt_ms(fields: dict[Any, Any]) -> int | None:
+    """When an entry's first attempt met an unknown transaction (its ``f``), if it is a retry."""
+    raw = fields.get(b"f", fields.get("f"))
+    try:
+        return None if raw is None else int(raw)
+    except ValueError:
+        return None
+
+
 def decode_entry(fields: dict[Any, Any]) -> tuple[str, int, list[AnyEvent]]:
     """(provider, attempt, events) of an entry; MalformedEvent if it cannot be read."""
     try:
@@ -127,6 +174,48 @@ def decode_entry(fields: dict[Any, Any]) -> tuple[str, int, list[AnyEvent]]:
     if not isinstance(items, list):
         raise MalformedEvent("unreadable stream entry: e is not an array")
     return provider, attempt, [event_from_dict(item) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One event the workers refused after it was accepted (an entry of ``rejects``)."""
+
+    id: str
+    event: str
+    person: str
+    provider: str
+    reason: str
+    detail: str
+
+    @property
+    def at(self) -> dt.datetime:
+        """When it was refused (the entry ID's time), in UTC."""
+        return dt.datetime.fromtimestamp(int(self.id.partition("-")[0]) / 1000, dt.UTC)
+
+    def doc(self) -> dict[str, str]:
+        """The reject as a JSON-ready mapping."""
+        return {"id": self.id, "at": self.at.isoformat(timespec="milliseconds"),
+                "event": self.event, "person": self.person, "provider": self.provider,
+                "reason": self.reason, "detail": self.detail}
+
+
+def record_reject(pipe: Pipeline, keys: StreamKeys, *, event: str, person: str,
+                  provider: str, reason: str, detail: str, kept: int = REJECTS_KEPT) -> None:
+    """Queue on ``pipe`` the entry of one refused event in the capped ``rejects`` stream."""
+    fields: Any = {"event": event, "person": person, "provider": provider, "reason": reason,
+                   "detail": redact(detail.encode()).decode()}
+    pipe.xadd(keys.rejects, fields, maxlen=kept, approximate=True)
+
+
+def read_rejects(client: redis.Redis, keys: StreamKeys, count: int = 100) -> list[Reject]:
+    """The last ``count`` rejects, oldest first."""
+    rows: Any = client.xrevrange(keys.rejects, "+", "-", count=count) or []
+    out: list[Reject] = []
+    for entry_id, fields in reversed(rows):
+        f = {_text(k): _text(v) for k, v in fields.items()}
+        out.append(Reject(_text(entry_id), f.get("event", ""), f.get("person", ""),
+                          f.get("provider", ""), f.get("reason", ""), f.get("detail", "")))
+    return out
 
 
 def lag_and_pending(client: redis.Redis, keys: StreamKeys,

@@ -21,6 +21,12 @@ and only then reads new entries (``XREADGROUP >``). A batch is evaluated with
 one ``MULTI``. Delivery is at least once; the store applies each event key once, so every event
 takes effect exactly once.
 
+Trimming. In that ``MULTI``, after the acknowledgements, each shard stream it touched is trimmed
+(``XTRIM MINID``, in one script) of the entries that every consumer group has acknowledged:
+those before a group's first pending entry, or up to its last delivered entry when none is
+pending. An entry not yet delivered to a group, or delivered and not acknowledged, is never
+dropped, so the streams hold only the work still to do.
+
 Lottery draws concern many persons; they travel in their own shard (``draws``). Entry IDs are
 the service's acceptance time, so a draw is evaluated only once every person shard has
 acknowledged all its entries with a smaller ID, and person shards evaluate only entries whose ID
@@ -28,8 +34,16 @@ is smaller than the first draw not yet acknowledged. Entries accepted in the sam
 a draw (equal time part) count as later than it: for them the order between the draw and other
 persons' events is that of the ID, not necessarily that of the requests.
 
-A refund that reaches the store before its transaction (``unknown transaction``) is queued
-again at the end of its shard, up to ``max_attempts`` times, and is refused only then.
+Refunds before their transaction. A refund that reaches the store before the transaction it
+refunds (``unknown transaction``: the provider posted the refund a moment before the purchase)
+is parked, acknowledged in the same ``MULTI``, in its shard's sorted set
+(:meth:`StreamKeys.parked <pointengine.streams.StreamKeys.parked>`) with the time before which it
+is not tried again: ``retry_delay_ms`` after the first attempt, then twice as long each time, at
+most ``retry_max_delay_ms`` apart (1 s, 2 s, 4 s, ... 60 s by default). The worker that holds the
+shard moves due refunds back to the end of the shard stream (one script, so a refund is never
+lost nor doubled). The last try is ``retry_window_ms`` after the first (10 minutes by default), so
+a transaction accepted within that window is always applied before the refund's last try; a
+refund whose transaction is still unknown then is refused and recorded in ``rejects``.
 
 A caveat every lease has: a worker stalled for longer than its lease (a long GC pause, a frozen
 VM) may still apply the batch it holds after another worker took the shard; the store's
@@ -63,8 +77,10 @@ from pointengine.streams import (
     DRAWS,
     StreamKeys,
     decode_entry,
-    encode_entry,
+    encode_parked,
+    first_attempt_ms,
     lag_and_pending,
+    record_reject,
     shard_count,
 )
 
@@ -80,6 +96,50 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"""
+# Trim the entries of a shard's stream that every consumer group acknowledged: those before
+# each group's first pending entry, or up to its last delivered one when none is pending.
+# Without a group nothing is known to be acknowledged, and nothing is trimmed.
+# KEYS[1] the shard's stream. Returns the number of entries trimmed.
+_TRIM = """
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local min_ms, min_seq
+for i = 1, #groups do
+  local g, name, last = groups[i], nil, nil
+  for k = 1, #g, 2 do
+    if g[k] == 'name' then name = g[k + 1] end
+    if g[k] == 'last-delivered-id' then last = g[k + 1] end
+  end
+  local ms, seq
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])
+  else
+    ms, seq = parse(last)
+    seq = seq + 1
+  end
+  if min_ms == nil or ms < min_ms or (ms == min_ms and seq < min_seq) then
+    min_ms, min_seq = ms, seq
+  end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', min_ms, min_seq))
+"""
+# Move the due refunds of one shard back to its stream, in the order they come due.
+# KEYS[1] parked (sorted set, member = JSON object of the entry's fields, all strings)
+# KEYS[2] the shard's stream; ARGV[1] now (Unix ms); ARGV[2] most to move
+_UNPARK = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for i = 1, #due do
+  local f = cjson.decode(due[i])
+  redis.call('XADD', KEYS[2], '*', 'p', f.p, 'a', f.a, 'f', f.f, 'e', f.e)
+  redis.call('ZREM', KEYS[1], due[i])
+end
+return #due
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -110,12 +170,15 @@ class Worker:
     shards are taken over after that); ``claim_idle_ms`` is its former name. ``shards`` is K if
     Redis does not hold one yet. ``watcher``, when given, is polled before every batch, so
     changed rule files take effect without a restart (see :mod:`pointengine.reload`).
+    ``retry_delay_ms``, ``retry_max_delay_ms`` and ``retry_window_ms`` say when a refund of a
+    transaction not seen yet is tried again, and for how long (see the module's docstring).
     """
 
     def __init__(self, client: redis.Redis, engine: Engine, *, prefix: str = "pe:",
                  name: str | None = None, count: int = 100, block_ms: int = 1000,
                  lease_ms: int = 10_000, claim_idle_ms: int | None = None,
-                 max_attempts: int = 5, shards: int = DEFAULT_SHARDS,
+                 retry_delay_ms: int = 1_000, retry_max_delay_ms: int = 60_000,
+                 retry_window_ms: int = 600_000, shards: int = DEFAULT_SHARDS,
                  watcher: CatalogWatcher | None = None) -> None:
         self.client = client
         self.engine = engine
@@ -126,7 +189,9 @@ class Worker:
         self.count = count
         self.lease_ms = max(30, claim_idle_ms if claim_idle_ms is not None else lease_ms)
         self.block_ms = max(1, min(block_ms, self.lease_ms // 3))
-        self.max_attempts = max_attempts
+        self.retry_delay_ms = max(1, retry_delay_ms)
+        self.retry_max_delay_ms = max(self.retry_delay_ms, retry_max_delay_ms)
+        self.retry_window_ms = max(0, retry_window_ms)
         self.default_shards = shards
         self.report = WorkerReport()
         self.held: dict[str, None] = {}
@@ -136,8 +201,11 @@ class Worker:
         self._shards: list[str] = []
         self._valid_until = 0.0
         self._next_maintain = 0.0
+        self._next_unpark = 0.0
         self._extend = client.register_script(_EXTEND)
         self._release = client.register_script(_RELEASE)
+        self._unpark_script = client.register_script(_UNPARK)
+        self._trim = client.register_script(_TRIM)
 
     # -- the group, the registry and the leases -------------------------------------------
 
@@ -224,6 +292,7 @@ class Worker:
         if not self.held:
             time.sleep(min(self.block_ms if block_ms is None else block_ms, 100) / 1000)
             return []
+        self.unpark()
         barrier = self.first_unacked(DRAWS)
         for shard in sorted(self._fresh, key=_shard_order):
             reply: Any = self.client.xautoclaim(self.keys.shard(shard), self.keys.group,
@@ -253,6 +322,19 @@ class Worker:
             shard = _text(stream).removeprefix(prefix)
             entries.extend((shard, _text(i), f) for i, f in items)
         return self._ready(entries, barrier)
+
+    def unpark(self, *, force: bool = False) -> int:
+        """Move the held shards' refunds that are due back to their streams; how many."""
+        now = time.monotonic()
+        if not force and now < self._next_unpark:
+            return 0
+        self._next_unpark = now + min(self.retry_delay_ms, 250) / 1000
+        pipe = self.client.pipeline(transaction=False)
+        wall = _now_ms()
+        for shard in self.held:
+            self._unpark_script(keys=[self.keys.parked(shard), self.keys.shard(shard)],
+                                args=[wall, self.count], client=pipe)
+        return sum(int(n) for n in pipe.execute())
 
     def _ready(self, entries: Sequence[Entry], barrier: tuple[int, int] | None) -> list[Entry]:
         """The entries that may be evaluated now; the shards of the others wait (their entries
@@ -329,57 +411,92 @@ class Worker:
     def handle(self, entries: Sequence[Entry]) -> None:
         """Evaluate ``entries`` in order, then acknowledge them with the counters, atomically."""
         events: list[AnyEvent] = []
-        origin: list[tuple[str, str, int]] = []
+        origin: list[tuple[str, str, int, int | None]] = []
         stats: Counter[str] = Counter()
-        for shard, _, fields in entries:
+        rejects: list[dict[str, str]] = []
+        for shard, entry_id, fields in entries:
             if fields is None:
                 continue
             try:
                 provider, attempt, batch = decode_entry(fields)
             except InputError as exc:
                 stats[f"rejected:{exc.reason_code}"] += 1
-                log.error("unreadable entry", extra={"fields": {"worker": self.name,
-                                                                 "detail": str(exc)}})
+                rejects.append({"event": f"entry {shard}/{entry_id}", "person": "",
+                                "provider": "", "reason": exc.reason_code,
+                                "detail": str(exc)})
                 continue
             events.extend(batch)
-            origin.extend([(shard, provider, attempt)] * len(batch))
+            origin.extend([(shard, provider, attempt, first_attempt_ms(fields))] * len(batch))
         decisions = self.engine.process(events) if events else []
-        retries: list[tuple[str, str, int, AnyEvent]] = []
-        for decision, (shard, provider, attempt) in zip(decisions, origin, strict=True):
+        now = _now_ms()
+        parked: list[tuple[str, bytes, int]] = []
+        for decision, (shard, provider, attempt, first) in zip(decisions, origin, strict=True):
             status = decision.applied.status
             if status == "rejected":
                 code = decision.applied.code
-                # a refund may arrive before its purchase, which another entry carries
-                if code == UnknownTransaction.reason_code and attempt + 1 < self.max_attempts:
-                    retries.append((shard, provider, attempt + 1, decision.event))
-                    stats["retried"] += 1
-                    continue
+                detail = decision.applied.reason or code
+                # a refund may arrive before its purchase, which a later entry carries
+                if code == UnknownTransaction.reason_code:
+                    first = now if first is None else first
+                    due = self._retry_at(attempt, first, now)
+                    if due is not None:
+                        parked.append((shard, encode_parked(provider, decision.event,
+                                                            attempt + 1, first), due))
+                        stats["retried"] += 1
+                        continue
+                    detail += (f"; given up after {attempt + 1} attempts over "
+                               f"{(now - first) / 1000:.0f} s")
                 stats[f"rejected:{code}"] += 1
                 self.report.rejected[code] += 1
+                rejects.append({"event": decision.event.key, "person": decision.event.person,
+                                "provider": provider, "reason": code, "detail": detail})
             stats[status] += 1
             self.report.statuses[status] += 1
         stats["events"] += len(events)
         pipe = self.client.pipeline(transaction=True)
-        for shard, provider, attempt, event in retries:
-            entry: Any = encode_entry(provider, [event], attempt)
-            pipe.xadd(self.keys.shard(shard), entry)
+        for r in rejects:
+            record_reject(pipe, self.keys, event=r["event"], person=r["person"],
+                          provider=r["provider"], reason=r["reason"], detail=r["detail"])
+        for shard, member, due in parked:
+            pipe.zadd(self.keys.parked(shard), {member: due})
         acks: dict[str, list[str]] = {}
         for shard, entry_id, _ in entries:
             acks.setdefault(shard, []).append(entry_id)
         for shard, ids in acks.items():
             pipe.xack(self.keys.shard(shard), self.keys.group, *ids)
+            self._trim(keys=[self.keys.shard(shard)], client=pipe)
         for name, value in stats.items():
             pipe.hincrby(self.keys.stats, name, value)
         pipe.execute()
+        for reject in rejects:  # once they are recorded; the MyKey ID stays in Redis
+            log.warning("event rejected", extra={"fields": {
+                "worker": self.name, "event": reject["event"], "reason": reject["reason"],
+                "detail": reject["detail"]}})
         self.report.entries += len(entries)
         self.report.events += len(events)
-        self.report.retried += len(retries)
+        self.report.retried += len(parked)
+
+    def _retry_at(self, attempt: int, first: int, now: int) -> int | None:
+        """When to try a refund of an unknown transaction again (Unix ms), None to give up:
+        the delay doubles from ``retry_delay_ms`` up to ``retry_max_delay_ms``, and the last
+        try is at the end of the window, ``retry_window_ms`` after the first."""
+        end = first + self.retry_window_ms
+        if now >= end:
+            return None
+        delay = min(self.retry_delay_ms << min(attempt, 40), self.retry_max_delay_ms)
+        return min(now + delay, end)
 
     def drained(self) -> bool:
-        """True when every entry of every shard was delivered and acknowledged."""
-        return all(lag == 0 and pending == 0
+        """True when every entry of every shard was delivered and acknowledged, and no
+        refund waits to be tried again."""
+        if not all(lag == 0 and pending == 0
                    for lag, pending in lag_and_pending(self.client, self.keys,
-                                                       self.shards).values())
+                                                       self.shards).values()):
+            return False
+        pipe = self.client.pipeline(transaction=False)
+        for shard in self.shards:
+            pipe.zcard(self.keys.parked(shard))
+        return not any(int(n) for n in pipe.execute())
 
     def run(self, *, stop: threading.Event | None = None, until_empty: bool = False) -> None:
         """Work until ``stop`` is set, or (``until_empty``) until every shard is drained.

@@ -17,3 +17,12 @@ def test_every_event_example_parses() -> None:
     assert {parse_event(example).type for example in examples} == {
         "mynapoint_application", "health_insurance_registration",
         "charge", "purchase", "refund", "residence_change", "participation", "lottery_draw"}
+
+
+def test_the_readme_names_every_answer_of_the_service() -> None:
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The service"):readme.index("## Municipalities")]
+    text = " ".join(section.split())
+    for answer in ("401", "403", "404 `unknown_provider`", "413 `too_large`", "422",
+                   "503 `unavailable`", "503 `not_replicated`", "202"):
+        assert answer in text, answer

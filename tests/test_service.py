@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,3 +321,96 @@ def test_with_min_replicas_a_202_waits_for_a_replica(keys: dict[str, bytes]) -> 
                     assert answer.json()["reason"] == "not_replicated"
         finally:
             replica.stop()
+
+
+def replay_keys(client: redis.Redis) -> list[bytes]:
+    """The signatures the replay guard remembers."""
+    return list(client.scan_iter("pe:replay:*"))
+
+
+PLATFORM_EVENT = {"type": "residence_change", "source": "juki-net", "id": "m1",
+                  "person": "MKA7Q2X9", "at": "2022-03-01T10:00:00+09:00",
+                  "residence": "131016"}
+
+
+@pytest.mark.parametrize("provider, path, body, status, reason", [
+    ("quickpay", "transactions", b"not json", 422, "malformed"),
+    ("quickpay", "transactions", quickpay_body(userMyKeyId=MY_NUMBER), 422, "my_number"),
+    ("quickpay", "batch", b"[]", 422, "empty"),
+    ("quickpay", "batch", quickpay_body(), 422, "malformed"),
+    ("quickpay", "batch", b"[" + quickpay_body() + b"," + quickpay_body(amount="1") + b"]",
+     422, "malformed"),
+    ("mykey", "transactions", orjson.dumps(PLATFORM_EVENT), 403, "cross_provider"),
+])
+def test_a_refused_request_leaves_no_replay_key(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis, provider: str,
+        path: str, body: bytes, status: int, reason: str) -> None:
+    answer = post(http, keys, provider, body, path=path)
+    assert (answer["_status"], answer["reason"]) == (status, reason)
+    assert not replay_keys(redis_client)
+    assert not shard_streams(redis_client)
+
+
+def test_an_accepted_or_replayed_request_keeps_its_replay_key(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    body = quickpay_body()
+    headers = sign("quickpay", keys["quickpay"], body)
+    path = "/providers/quickpay/transactions"
+    assert http.post(path, content=body, headers=headers).status_code == 202
+    assert len(replay_keys(redis_client)) == 1
+    answer = http.post(path, content=body, headers=headers)
+    assert (answer.status_code, answer.json()["reason"]) == (401, "replayed")
+    assert len(replay_keys(redis_client)) == 1
+
+
+def test_a_signed_post_while_redis_is_down_gets_503_and_is_counted(
+        keys: dict[str, bytes]) -> None:
+    from pointengine.service import ServiceConfig, create_app
+
+    server = RedisServer().start()
+    client = server.client()
+    server.stop()  # Redis goes down
+    client.connection_pool.connection_kwargs["socket_connect_timeout"] = 0.5
+    app = create_app(ServiceConfig(client, Verifier(keys, RedisReplayGuard(client))))
+    with TestClient(app, raise_server_exceptions=False) as http:
+        answer = post(http, keys, "quickpay", quickpay_body())
+        assert (answer["_status"], answer["reason"]) == (503, "unavailable")
+        metrics = http.get("/metrics").text
+    assert 'pointengine_requests_rejected_total{provider="quickpay",reason="unavailable"} 1.0' \
+        in metrics
+
+
+def test_serve_with_two_processes_counts_every_request_in_each_scrape(
+        redis_server: RedisServer, redis_client: redis.Redis, keys: dict[str, bytes]) -> None:
+    import httpx
+
+    from pointengine.redis_server import _free_port
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({f"POINTENGINE_SECRET_{p.upper()}": s.decode() for p, s in keys.items()})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pointengine.cli", "serve", "--port", str(port), "--processes",
+         "2", "--redis-url", redis_server.url, "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "the service did not start"
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        for n in range(12):  # a connection each, spread over both processes
+            body = quickpay_body(transactionId=f"QP-{n}")
+            answer = httpx.post(f"{base}/providers/quickpay/transactions", content=body,
+                                headers=sign("quickpay", keys["quickpay"], body), timeout=10)
+            assert answer.status_code == 202, answer.text
+        line = 'pointengine_requests_accepted_total{provider="quickpay"} 12.0'
+        for _ in range(6):
+            assert line in httpx.get(base + "/metrics", timeout=10).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)

@@ -6,7 +6,9 @@ import csv
 import dataclasses
 import io
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -85,6 +87,34 @@ def test_redis_and_embedded_settle_to_the_same_yen(
     assert {(p, g): line.net for (p, g), line in result.lines.items()} == {
         (provider, program): net for (program, provider), net in embedded.totals().items()
         if net}
+
+
+class _BusyStore(RedisStore):
+    """A RedisStore whose ledger is read while a worker applies another batch, just after
+    settlement read what it reads first."""
+
+    def __init__(self, client: redis.Redis, meanwhile: list[object]) -> None:
+        super().__init__(client)
+        self.meanwhile = meanwhile
+
+    def ledger(self, **kwargs: Any) -> Iterator[LedgerEntry]:
+        if self.meanwhile:  # lazily, as the ledger is read: when the first line is asked for
+            run(RedisStore(self.client), self.meanwhile)
+            self.meanwhile = []
+        yield from super().ledger(**kwargs)
+
+
+def test_redis_settles_a_consistent_moment_while_workers_apply(
+        redis_server: RedisServer, redis_client: redis.Redis, events: list[object]) -> None:
+    half = len(events) // 2
+    run(RedisStore(redis_server.client()), events[:half])
+    before = RedisStore(redis_server.client()).totals()
+    store = _BusyStore(redis_server.client(), events[half:])
+    result = settle_redis(store)
+    assert result.reconciled_with_totals
+    assert {(g, p): line.net for (p, g), line in result.lines.items() if line.net} == \
+        {k: v for k, v in before.items() if v}
+    assert settle_redis(store).total == sum(store.totals().values()) > result.total
 
 
 def test_a_ledger_that_does_not_reconcile_is_refused() -> None:

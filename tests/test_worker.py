@@ -23,11 +23,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from load.service_scenario import Scenario, build, rules_with_tight_budget
 from pointengine.catalog import Catalog, load_catalog
+from pointengine.cli import app
 from pointengine.engine import Engine
 from pointengine.events import AnyEvent, event_from_dict
 from pointengine.ledger import ListSink
@@ -36,7 +39,14 @@ from pointengine.redis_server import RedisServer
 from pointengine.redis_store import RedisStore
 from pointengine.reload import CatalogWatcher
 from pointengine.settlement import settle_redis
-from pointengine.streams import DRAWS, StreamKeys, encode_entry, route, shard_count
+from pointengine.streams import (
+    DRAWS,
+    StreamKeys,
+    encode_entry,
+    read_rejects,
+    route,
+    shard_count,
+)
 from pointengine.worker import Worker
 from tests.redis_fixtures import redis_client, redis_server
 
@@ -104,11 +114,11 @@ def reference(catalog: Catalog, events: Sequence[AnyEvent]) -> tuple[MemoryStore
 
 
 def make_worker(server: RedisServer, catalog: Catalog, name: str, *, count: int = 100,
-                lease_ms: int = 1000, max_attempts: int = 5) -> Worker:
+                lease_ms: int = 1000, **kwargs: Any) -> Worker:
     """A worker with its own connections and engine."""
     engine = Engine(catalog, RedisStore(server.client()))
     return Worker(server.client(), engine, name=name, block_ms=50, count=count,
-                  lease_ms=lease_ms, max_attempts=max_attempts)
+                  lease_ms=lease_ms, **kwargs)
 
 
 def run_workers(server: RedisServer, catalog: Catalog, n: int, **kwargs: Any) -> list[Worker]:
@@ -261,7 +271,9 @@ def test_a_refund_before_its_purchase_is_retried_then_applied(
     enqueue(redis_client, [application], per_entry=1)
     enqueue(redis_client, [refund, orphan], per_entry=1)
     enqueue(redis_client, [purchase], per_entry=1)
-    workers = run_workers(redis_server, catalog, 1, max_attempts=3)
+    started = time.monotonic()
+    workers = run_workers(redis_server, catalog, 1, retry_delay_ms=20, retry_window_ms=400)
+    assert time.monotonic() - started >= 0.4  # the orphan was tried until the window's end
     report = workers[0].report
     assert report.rejected == Counter({"unknown_transaction": 1})  # only the orphan, at last
     assert report.retried >= 3
@@ -269,6 +281,48 @@ def test_a_refund_before_its_purchase_is_retried_then_applied(
     assert totals.get((CARD, "quickpay"), 0) == 0  # awarded, then fully reversed
     stats = redis_client.hgetall(KEYS.stats)
     assert stats[b"rejected:unknown_transaction"] == b"1"
+    [given_up] = read_rejects(redis_client, KEYS)
+    assert (given_up.event, given_up.reason) == ("quickpay/R2", "unknown_transaction")
+    assert "given up after" in given_up.detail
+
+
+def test_a_refund_posted_shortly_before_its_purchase_waits_for_it(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    application = scenario.applications[0]  # a quickpay member
+    person = application.person
+    purchase = event_from_dict({
+        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
+        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": 4000,
+        "store": "S0001", "store_municipality": "131016"})
+    refund = event_from_dict({
+        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
+        "at": "2022-03-02T10:05:00+09:00", "provider": "quickpay", "transaction": "P1",
+        "amount": 4000})
+    worker = make_worker(redis_server, catalog, "w")  # the default retry schedule
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"stop": stop})
+    thread.start()
+    try:
+        enqueue(redis_client, [application, refund], per_entry=1)
+        deadline = time.monotonic() + 10
+        while not int(redis_client.hget(KEYS.stats, "retried") or 0):
+            assert time.monotonic() < deadline, "the refund was not tried"
+            time.sleep(0.01)
+        time.sleep(0.3)  # the purchase comes a little later
+        enqueue(redis_client, [purchase])
+        deadline = time.monotonic() + 30
+        while not worker.drained():
+            assert time.monotonic() < deadline, "the refund was not applied"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        worker.engine.close()
+    totals = RedisStore(redis_server.client()).totals()
+    assert totals.get((CARD, "quickpay"), 0) == 0  # the 1,000 points were taken back
+    assert worker.report.statuses == Counter({"applied": 3})
+    assert not read_rejects(redis_client, KEYS)
 
 
 def test_a_duplicate_delivery_changes_nothing(
@@ -363,3 +417,76 @@ def test_a_worker_takes_up_changed_rule_files_without_a_restart(
     awards = [(e.event, e.program, e.points) for e in RedisStore(redis_server.client()).ledger()]
     assert awards == [("paypay/reload-1", CARD, 1000), ("paypay/reload-2", CARD, 1000),
                       ("paypay/reload-2", "test-chiyoda-new", 400)]
+
+
+def test_events_refused_after_acceptance_are_recorded_with_their_key_and_reason(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    application = scenario.applications[0]  # a quickpay member
+    person = application.person
+    stranger = application.model_copy(update={"id": "A-NOBODY", "person": "MK-NOBODY",
+                                              "provider": "nopay"})
+    purchase = event_from_dict({
+        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
+        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": 8000,
+        "store": "S0001", "store_municipality": "131016"})
+    refund = event_from_dict({
+        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
+        "at": "2022-03-03T10:00:00+09:00", "provider": "quickpay", "transaction": "P1",
+        "amount": 5000})
+    again = refund.model_copy(update={"id": "R2"})
+    enqueue(redis_client, [application, stranger, purchase, refund, again], per_entry=1)
+    run_workers(redis_server, catalog, 1)
+    rejects = sorted(read_rejects(redis_client, KEYS), key=lambda r: r.event)  # two shards
+    assert [(r.event, r.person, r.provider, r.reason) for r in rejects] == [
+        ("mykey/A-NOBODY", "MK-NOBODY", "mykey", "unknown_provider"),
+        ("quickpay/R2", person, "quickpay", "refund_exceeds_payment")]
+    assert "nopay" in rejects[0].detail and "5000" in rejects[1].detail
+    result = CliRunner().invoke(app, ["rejects", "--redis-url", redis_server.url])
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((line["event"], line["reason"]) for line in lines) == [
+        ("mykey/A-NOBODY", "unknown_provider"), ("quickpay/R2", "refund_exceeds_payment")]
+
+
+def stream_lengths(client: redis.Redis) -> dict[str, int]:
+    """The length of every shard stream."""
+    count = shard_count(client, KEYS)
+    return {s: int(client.xlen(KEYS.shard(s))) for s in KEYS.all_shards(count)}
+
+
+def test_acknowledged_entries_are_trimmed_from_the_streams(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    persons = {a.person for a in scenario.applications[:40]}
+    events = [e for e in mixed(scenario) if e.person in persons]
+    enqueue(redis_client, events, per_entry=5)
+    assert sum(stream_lengths(redis_client).values()) > 16
+    run_workers(redis_server, catalog, 2, count=3)
+    assert set(stream_lengths(redis_client).values()) == {0}
+    groups: Any = redis_client.xinfo_groups(KEYS.shard("0"))  # the empty stream stays
+    assert [g["name"] for g in groups] == [b"workers"]
+
+
+def test_trimming_keeps_every_entry_a_group_has_not_acknowledged(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    persons = {a.person for a in scenario.applications[:40]}
+    events = [e for e in mixed(scenario) if e.person in persons]
+    enqueue(redis_client, events, per_entry=5)
+    before = stream_lengths(redis_client)
+    for shard in before:  # another reader of the streams, which has read nothing yet
+        redis_client.xgroup_create(KEYS.shard(shard), "audit", id="0", mkstream=True)
+    workers = run_workers(redis_server, catalog, 1)
+    assert workers[0].report.entries == sum(before.values())
+    assert stream_lengths(redis_client) == before  # audit acknowledged none of them
+    stream = KEYS.shard(max(before, key=before.__getitem__))
+    read: Any = redis_client.xreadgroup("audit", "a1", {stream: ">"}, count=4)
+    ids = [i for i, _ in read[0][1]]
+    redis_client.xack(stream, "audit", ids[0], ids[2])  # the second stays pending
+    worker = workers[0]
+    assert worker._trim(keys=[stream]) == 1
+    assert redis_client.xrange(stream, count=1)[0][0] == ids[1]
+    redis_client.xack(stream, "audit", ids[1], ids[3])  # all four acknowledged by both
+    assert worker._trim(keys=[stream]) == 3
+    assert redis_client.xlen(stream) == before[stream.rsplit(":", 1)[1]] - 4
