@@ -14,6 +14,8 @@ from typing import IO, Literal, Protocol
 
 import orjson
 
+from pointengine.errors import IntegrityError
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
@@ -36,8 +38,31 @@ class LedgerEntry:
 
     @classmethod
     def from_json(cls, line: bytes | str) -> LedgerEntry:
-        """Read back a line written by :meth:`to_json`."""
-        return cls(**orjson.loads(line))
+        """Read back a line written by :meth:`to_json`.
+
+        Raises :class:`IntegrityError` for anything else: a ledger that does not hold exactly
+        such lines (integer yen and versions, the fields of an entry) was damaged.
+        """
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise IntegrityError(f"not JSON: {exc}") from None
+        if not isinstance(data, dict) or set(data) != _FIELDS:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise IntegrityError(f"not a ledger entry: fields {got}, expected {sorted(_FIELDS)}")
+        for name, kind in _TYPES.items():
+            value = data[name]
+            if type(value) is not kind and not (name == "transaction" and value is None):
+                raise IntegrityError(f"{name} is {value!r}, not {kind.__name__}")
+        if data["kind"] not in ("award", "reversal"):
+            raise IntegrityError(f"kind is {data['kind']!r}, not 'award' or 'reversal'")
+        return cls(**data)
+
+
+_TYPES: dict[str, type] = {"seq": int, "kind": str, "event": str, "person": str, "program": str,
+                           "version": int, "points": int, "provider": str, "at": str,
+                           "transaction": str}
+_FIELDS = set(_TYPES)
 
 
 class LedgerSink(Protocol):
@@ -80,8 +105,12 @@ class FileSink:
 
 
 def read_ledger(path: Path) -> Iterator[LedgerEntry]:
-    """Every entry of a ledger file, in order."""
+    """Every entry of a ledger file, in order; a damaged line raises :class:`IntegrityError`
+    that names the file and the line."""
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             if line.strip():
-                yield LedgerEntry.from_json(line)
+                try:
+                    yield LedgerEntry.from_json(line)
+                except IntegrityError as exc:
+                    raise IntegrityError(f"{path}:{number}: {exc}") from None
