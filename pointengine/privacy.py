@@ -3,11 +3,21 @@
 Persons are MyKey IDs. A value of exactly 12 digits whose last digit is a valid My Number check
 digit (個人番号の検査用数字, the MIC ordinance's weights) is treated as a My Number wherever it
 appears, and the input carrying it is rejected without repeating the value.
+
+A digit is anything that reads as one once the input is decoded: a JSON ``\\uXXXX`` escape of a
+digit (``"\\u0031..."`` is ``"1..."`` to every JSON parser), and any character that NFKC
+normalises to ASCII digits or that Unicode calls a decimal digit (full-width ``１``, ``①``,
+``𝟏``, ``١``). Input that is plain ASCII without a ``\\u`` escape, which is nearly all of it,
+is scanned as bytes; only the rest pays for decoding. An escaped backslash followed by ``u``
+and four hex digits is read as an escape too: that can only find a My Number that is not there,
+never miss one.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
 _TWELVE_DIGITS = re.compile(rb"(?<![0-9])[0-9]{12}(?![0-9])")
 # Maximal runs of 12 or more digits: twice as fast to scan for as the lookarounds above, and a
@@ -17,6 +27,12 @@ _DIGIT_RUNS = re.compile(rb"[0-9]{12,}")
 # bytes.find, several times faster than any regular expression, and most input has none.
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _TWELVE_ZEROS = b"0" * 12
+_MASK = b"*" * 12
+
+# A surrogate pair first, so that an escaped astral character (𝟏) is read as one character.
+_ESCAPE = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+                     r"|\\u([0-9a-fA-F]{4})")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def my_number_check_digit(first_eleven: str) -> int:
@@ -30,7 +46,9 @@ def my_number_check_digit(first_eleven: str) -> int:
 
 
 def is_my_number(value: str) -> bool:
-    """True when ``value`` is 12 digits with a valid My Number check digit."""
+    """True when ``value`` is 12 digits (in any form, see the module) with a valid check digit."""
+    if not value.isascii():
+        value = _NON_ASCII.sub(_as_digits, value)
     if len(value) != 12 or not value.isascii() or not value.isdigit():
         return False
     return my_number_check_digit(value[:11]) == int(value[11])
@@ -38,6 +56,8 @@ def is_my_number(value: str) -> bool:
 
 def carries_my_number(raw: bytes) -> bool:
     """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
+    if not raw.isascii() or b"\\u" in raw:
+        raw = plain_digits(raw)
     if raw.translate(_DIGITS_AS_ZEROS).find(_TWELVE_ZEROS) < 0:
         return False
     return any(m.end() - m.start() == 12 and is_my_number(m.group().decode())
@@ -45,5 +65,52 @@ def carries_my_number(raw: bytes) -> bool:
 
 
 def redact(raw: bytes) -> bytes:
-    """``raw`` with every 12-digit run masked, so a reject file never repeats a My Number."""
-    return _TWELVE_DIGITS.sub(b"************", raw)
+    """``raw`` with every 12-digit run masked, so a reject file never repeats a My Number.
+
+    Digits written otherwise (escaped, full-width) are shown as ASCII digits first, so that
+    they are masked the same way; the rest of ``raw`` is returned as it was.
+    """
+    if not raw.isascii() or b"\\u" in raw:
+        raw = plain_digits(raw)
+    return _TWELVE_DIGITS.sub(_MASK, raw)
+
+
+def plain_digits(raw: bytes) -> bytes:
+    """``raw`` with every digit in another form (see the module) written as ASCII digits.
+
+    Everything else is left as it is, byte for byte, including bytes that are not UTF-8.
+    """
+    text = raw.decode("utf-8", "surrogateescape")
+    if "\\u" in text:
+        text = _ESCAPE.sub(_unescaped_digits, text)
+    if not text.isascii():
+        text = _NON_ASCII.sub(_as_digits, text)
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _unescaped_digits(match: re.Match[str]) -> str:
+    if match.group(3) is not None:
+        char = chr(int(match.group(3), 16))
+    else:
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        char = chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    digits = _digits(char)
+    return digits if digits is not None else match.group()
+
+
+def _as_digits(match: re.Match[str]) -> str:
+    digits = _digits(match.group())
+    return match.group() if digits is None else digits
+
+
+@lru_cache(maxsize=4096)
+def _digits(char: str) -> str | None:
+    """The ASCII digits ``char`` stands for, or None when it is not a digit."""
+    if "0" <= char <= "9":
+        return char
+    if 0xD800 <= ord(char) <= 0xDFFF:  # a lone surrogate (or an undecodable byte) reads as none
+        return None
+    normal = unicodedata.normalize("NFKC", char)
+    if normal.isascii() and normal.isdigit():
+        return normal
+    return str(unicodedata.decimal(char)) if char.isdecimal() else None

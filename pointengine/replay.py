@@ -85,10 +85,11 @@ class Rejects:
             self._handle.flush()
 
     def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
-        """Record one refusal; ``raw`` is masked before it is written."""
+        """Record one refusal; ``message`` and ``raw`` are masked before they are written."""
         if self._handle is None:
             return
-        record: dict[str, object] = {"line": line, "reason": reason, "message": message}
+        record: dict[str, object] = {"line": line, "reason": reason,
+                                     "message": redact(message.encode()).decode()}
         if raw is not None:
             record["input"] = redact(raw.strip()[:500]).decode("utf-8", "replace")
         self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))

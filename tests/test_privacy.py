@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pointengine.privacy import carries_my_number, is_my_number, my_number_check_digit, redact
+from pointengine.privacy import (
+    carries_my_number,
+    is_my_number,
+    my_number_check_digit,
+    plain_digits,
+    redact,
+)
 
 FIRST_ELEVEN = "12345678901"
 VALID = FIRST_ELEVEN + str(my_number_check_digit(FIRST_ELEVEN))
@@ -28,3 +37,29 @@ def test_a_my_number_between_non_digits_is_always_found(before: bytes, after: by
     line = before + b"-" + VALID.encode() + b"-" + after
     assert carries_my_number(line)
     assert VALID.encode() not in redact(line)
+
+
+ESCAPED = "\\u0031" + VALID[1:]  # "1" written as a JSON escape: the parser reads VALID
+FULL_WIDTH = VALID.translate({ord("0") + d: 0xFF10 + d for d in range(10)})
+
+
+@pytest.mark.parametrize("written", [
+    ESCAPED, "".join(f"\\u{ord(c):04x}" for c in VALID), VALID[:6] + "\\u0037" + VALID[7:],
+    FULL_WIDTH, "\U0001d7cf" + VALID[1:], "\\ud835\\udfcf" + VALID[1:],
+    "".join(chr(0x0660 + int(c)) for c in VALID),
+])
+def test_a_my_number_written_another_way_is_found_and_masked(written: str) -> None:
+    line = f'{{"person":"MK-1","id":"{written}"}}'.encode()
+    assert carries_my_number(line)
+    masked = redact(line)
+    assert masked == b'{"person":"MK-1","id":"************"}'
+    assert not carries_my_number(masked)
+    assert is_my_number(json.loads(line)["id"])
+
+
+def test_decoding_leaves_everything_but_digits_as_it_was() -> None:
+    line = '{"store":"ファミマ\\u00e9","n":"\\u0031\\u0032"}'.encode() + b"\xff"
+    assert plain_digits(line) == '{"store":"ファミマ\\u00e9","n":"12"}'.encode() + b"\xff"
+    assert not carries_my_number(line)
+    wrong = FULL_WIDTH[:-1] + "７"
+    assert not carries_my_number(wrong.encode()) and not is_my_number(wrong)

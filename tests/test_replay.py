@@ -1,0 +1,61 @@
+"""Replay: bad lines are rejected, counted and reported (masked), and the run goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from pointengine.privacy import carries_my_number
+from pointengine.replay import ReplayReport, replay
+from tests.world import World
+
+MY_NUMBER = "123456789018"
+FULL_WIDTH = "１２３４５６７８９０１８"
+APPLY = {"type": "mynapoint_application", "source": "t", "id": "a1", "person": "MK-A",
+         "at": "2022-01-10T12:00:00+09:00", "phase": 2, "provider": "paypay",
+         "card_applied_on": "2021-12-01", "residence": "131016"}
+BUY = {"type": "purchase", "source": "t", "id": "b1", "person": "MK-A",
+       "at": "2022-02-01T12:00:00+09:00", "provider": "paypay", "amount": 19_000,
+       "store": "S1", "store_municipality": "131016"}
+
+
+def buy(**changes: object) -> bytes:
+    return orjson.dumps({**BUY, **changes})
+
+
+def escaped(field: str, **changes: object) -> bytes:
+    """A purchase whose ``field`` is the My Number with its first digit as a JSON escape."""
+    return buy(**{field: "PLACEHOLDER"}, **changes).replace(
+        b"PLACEHOLDER", b"\\u0031" + MY_NUMBER[1:].encode())
+
+
+Rejected = list[dict[str, object]]
+
+
+def run(world: World, tmp_path: Path, *lines: bytes) -> tuple[ReplayReport, Rejected]:
+    """Replay the application, then ``lines``; the report and the rejects."""
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join((orjson.dumps(APPLY), *lines)) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    report = replay(events, world.engine, rejects=rejects)
+    return report, [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+
+
+def test_an_escaped_my_number_is_rejected_wherever_it_is(world: World, tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, escaped("id"), escaped("person", id="b2"),
+                          escaped("store", id="b3"), buy(id="b4"))
+    assert report.applied == 2 and report.reasons == {"my_number": 3}
+    assert [r["line"] for r in rejects] == [2, 3, 4]
+    assert [e.event for e in world.sink.entries] == ["t/b4"]
+    for reject in rejects:
+        assert not carries_my_number(orjson.dumps(reject)), reject
+        assert "************" in str(reject["input"])
+
+
+def test_full_width_digits_are_masked_in_the_rejects(world: World, tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, buy(person=FULL_WIDTH), buy(id="b2", store=FULL_WIDTH))
+    assert report.rejected == 2 and report.applied == 1
+    for reject in rejects:
+        assert FULL_WIDTH not in str(reject["input"]) and "************" in str(reject["input"])
+        assert not carries_my_number(orjson.dumps(reject))
