@@ -23,6 +23,7 @@ from pointengine.engine import Decision, Engine
 from pointengine.errors import RuleFileError
 from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
+from pointengine.privacy import carries_my_number
 from pointengine.programs import ProgramDocument, ProviderList
 from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.replay import START, Position, ReplayReport, replay
@@ -268,6 +269,10 @@ def explain(
     rules: RulesOption = Path("rules"),
 ) -> None:
     """For each of a person's events: what each program awarded or why it did not."""
+    if carries_my_number(person.encode()):
+        # Refused, not searched for: no event can carry one, and it must not be echoed.
+        err.print("PERSON carries a My Number, which is never a MyKey ID; nothing was looked up")
+        raise typer.Exit(2)
     catalog = _catalog(rules)
     engine = Engine(catalog, MemoryStore(), explain=True)
     mine: list[Decision] = []

@@ -141,3 +141,13 @@ def test_replay_counts_each_refusal_under_its_own_code(tmp_path: Path) -> None:
     assert orjson.loads((out / "summary.json").read_bytes())["reasons"] == {
         "unknown_provider": 1, "unknown_transaction": 1, "refund_exceeds_payment": 1,
         "provider_already_chosen": 1}
+
+
+def test_explain_refuses_a_my_number_without_repeating_it(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY))
+    for person in ("123456789018", "１２３４５６７８９０１８", "MK-123456789018"):
+        result = runner.invoke(app, ["explain", person, "--events", str(stream),
+                                     "--rules", str(RULES)])
+        assert result.exit_code == 2, result.output
+        assert "My Number" in result.output
+        assert "123456789018" not in result.output and person not in result.output
