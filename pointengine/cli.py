@@ -20,13 +20,13 @@ from pointengine import checkpoint
 from pointengine.catalog import Catalog, load_catalog
 from pointengine.cli_service import register as register_service_commands
 from pointengine.engine import Decision, Engine
-from pointengine.errors import RuleFileError
+from pointengine.errors import RuleFileError, UnreadableEvents
 from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.privacy import carries_my_number
 from pointengine.programs import ProgramDocument, ProviderList
 from pointengine.reload import CatalogWatcher, ReloadResult
-from pointengine.replay import START, Position, ReplayReport, replay
+from pointengine.replay import START, Position, ReplayReport, open_events, replay
 from pointengine.simulate import register as register_simulate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -102,6 +102,7 @@ def replay_command(
     file again continues after the last line it got to (events already applied would only
     count as duplicates).
     """
+    _check_readable(events)
     catalog = _catalog(rules)
     out.mkdir(parents=True, exist_ok=True)
     if redis_url is not None:
@@ -156,6 +157,15 @@ def replay_command(
         err.print(f"interrupted after line {report.position.line:,}: the state is saved in "
                   f"{state}; replay {events} again to continue from there")
         raise typer.Exit(130)
+
+
+def _check_readable(events: Path) -> None:
+    """One line and exit status 2, before anything is created, when ``events`` is unreadable."""
+    try:
+        open_events(events).close()
+    except UnreadableEvents as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 @contextlib.contextmanager
@@ -273,6 +283,7 @@ def explain(
         # Refused, not searched for: no event can carry one, and it must not be echoed.
         err.print("PERSON carries a My Number, which is never a MyKey ID; nothing was looked up")
         raise typer.Exit(2)
+    _check_readable(events)
     catalog = _catalog(rules)
     engine = Engine(catalog, MemoryStore(), explain=True)
     mine: list[Decision] = []

@@ -10,6 +10,7 @@ named after their meaning, not after the module that raises them::
     │   ├── UnknownMunicipality     a local government code that does not exist
     │   ├── UnknownTransaction      a refund of a transaction the engine never saw
     │   ├── RefundExceedsPayment    a refund of more than the transaction paid
+    │   ├── UnreadableEvents        an events file that does not exist or cannot be read
     │   └── SignatureRejected       an unsigned, forged or stale provider request
     │       ├── StaleRequest        a timestamp too far from the server's clock
     │       ├── ReplayedRequest     a signed request seen before within the window
@@ -63,6 +64,16 @@ class RefundExceedsPayment(InputError):
     """A refund that would take back more than the transaction paid."""
 
     reason_code = "refund_exceeds_payment"
+
+
+class UnreadableEvents(InputError, ValueError):
+    """An events file that does not exist or cannot be read; nothing was read or written.
+
+    Also a ``ValueError``: the file was named by an argument, and an argument naming no
+    readable file is a wrong value to the commands that check their arguments.
+    """
+
+    reason_code = "unreadable"
 
 
 class SignatureRejected(InputError):

@@ -8,6 +8,7 @@ program and per provider.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from typing import IO, BinaryIO
 import orjson
 
 from pointengine.engine import Decision, Engine, fewer_collections
-from pointengine.errors import InputError
+from pointengine.errors import InputError, UnreadableEvents
 from pointengine.events import AnyEvent, parse_event
 from pointengine.fastparse import FastParser
 from pointengine.privacy import carries_my_number, redact
@@ -137,6 +138,15 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
         yield chunk, Position(offset, number)
 
 
+def open_events(events: Path) -> BinaryIO:
+    """``events`` opened for reading, or :class:`UnreadableEvents` saying why it cannot be."""
+    try:
+        return events.open("rb")
+    except OSError as exc:
+        raise UnreadableEvents(f"cannot read the events file {events}: "
+                               f"{exc.strerror or exc}") from None
+
+
 def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
            on_progress: Callable[[int], None] | None = None,
            on_decisions: Callable[[list[Decision]], None] | None = None,
@@ -149,32 +159,30 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     ``on_position`` how far the replay got (the rejects file is flushed first, so that a
     checkpoint taken then is consistent with it), and ``should_stop`` is asked whether to go
     on; when it says no the replay ends there, between batches, and the report says so.
+    Raises :class:`UnreadableEvents` before writing anything when ``events`` cannot be read.
     """
     report = ReplayReport(position=start)
     started = time.perf_counter()
-    reject_handle = rejects.open("ab") if rejects is not None else None
-    sink = Rejects(reject_handle)
-    try:
-        with events.open("rb") as handle, fewer_collections():
-            handle.seek(start.offset)
-            for chunk, position in read_events(handle, sink, report, batch, start):
-                decisions = engine.process([event for _, event in chunk])
-                for (number, _), decision in zip(chunk, decisions, strict=True):
-                    _count(report, sink, number, decision)
-                report.position = position
-                if on_decisions is not None:
-                    on_decisions(decisions)
-                if on_progress is not None:
-                    on_progress(position.offset)
-                if on_position is not None:
-                    sink.flush()
-                    on_position(position)
-                if should_stop is not None and should_stop():
-                    report.stopped_early = True
-                    break
-    finally:
-        if reject_handle is not None:
-            reject_handle.close()
+    with open_events(events) as handle, contextlib.ExitStack() as stack:
+        reject_handle = stack.enter_context(rejects.open("ab")) if rejects is not None else None
+        sink = Rejects(reject_handle)
+        stack.enter_context(fewer_collections())
+        handle.seek(start.offset)
+        for chunk, position in read_events(handle, sink, report, batch, start):
+            decisions = engine.process([event for _, event in chunk])
+            for (number, _), decision in zip(chunk, decisions, strict=True):
+                _count(report, sink, number, decision)
+            report.position = position
+            if on_decisions is not None:
+                on_decisions(decisions)
+            if on_progress is not None:
+                on_progress(position.offset)
+            if on_position is not None:
+                sink.flush()
+                on_position(position)
+            if should_stop is not None and should_stop():
+                report.stopped_early = True
+                break
     report.seconds = time.perf_counter() - started
     report.totals = engine.store.totals()
     return report

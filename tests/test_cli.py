@@ -151,3 +151,18 @@ def test_explain_refuses_a_my_number_without_repeating_it(tmp_path: Path) -> Non
         assert result.exit_code == 2, result.output
         assert "My Number" in result.output
         assert "123456789018" not in result.output and person not in result.output
+
+
+def test_a_missing_events_file_is_one_line_exit_2_and_creates_nothing(tmp_path: Path) -> None:
+    missing, out = tmp_path / "nowhere.jsonl", tmp_path / "out"
+    for args in (["replay", str(missing), "--out", str(out)],
+                 ["replay", str(missing), "--out", str(out), "--fresh"],
+                 ["replay", str(tmp_path), "--out", str(out)],
+                 ["explain", "MK-A", "--events", str(missing)]):
+        result = runner.invoke(app, [*args, "--rules", str(RULES)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert f"cannot read the events file {args[1] if args[0] == 'replay' else missing}" in (
+            result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert not out.exists()

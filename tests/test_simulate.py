@@ -185,3 +185,12 @@ def test_simulate_refuses_an_empty_population_before_generating() -> None:
         simulate(rulefile, rules=RULES, persons=0)
     with pytest.raises(ValueError, match="between 0 and 1, got 2"):
         simulate(rulefile, rules=RULES, focus_share=2)
+
+
+def test_a_missing_events_file_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    rulefile = _write(tmp_path / "chiyoda.yaml", PROPOSAL)
+    missing = tmp_path / "nowhere.jsonl"
+    result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES),
+                                      "--events-file", str(missing)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "cannot read the events file" in result.output
