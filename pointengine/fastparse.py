@@ -121,8 +121,10 @@ class FastParser:
                                      data.get("at"))
         if not self._ident(source) or type(ident) is not str or not _ID.fullmatch(ident):
             return None
+        if type(person) is not str:  # before the cache: a list or an object is unhashable
+            return None
         if person not in self._persons:
-            if type(person) is not str or is_my_number(person) or not _ID.fullmatch(person):
+            if is_my_number(person) or not _ID.fullmatch(person):
                 return None
             if len(self._persons) < _CACHE_LIMIT:
                 self._persons.add(person)
@@ -135,9 +137,11 @@ class FastParser:
         return {"source": source, "id": ident, "person": person, "at": moment}
 
     def _ident(self, value: object) -> bool:
+        if type(value) is not str:  # before the cache: a list or an object is unhashable
+            return False
         if value in self._idents:
             return True
-        if type(value) is not str or not _ID.fullmatch(value):
+        if not _ID.fullmatch(value):
             return False
         if len(self._idents) < _CACHE_LIMIT:
             self._idents.add(value)

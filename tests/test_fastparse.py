@@ -49,6 +49,8 @@ def test_generated_and_malformed_lines_agree(tmp_path: Path) -> None:
     {"at": "2022-03-01T10:00:00.5+09:00"}, {"extra": 1}, {"type": "charge", "store": None,
                                                           "store_municipality": None},
     {"type": "charge"}, {"id": "x" * 65}, {"source": 5},
+    {"person": ["MK1"]}, {"person": {"a": 1}}, {"store": {"a": 1}}, {"source": ["paypay"]},
+    {"provider": {"a": 1}}, {"store_municipality": ["131016"]},
 ])
 def test_edge_cases_agree(change: dict[str, object]) -> None:
     _agree(FastParser(), orjson.dumps({**BASE, **change}))

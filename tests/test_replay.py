@@ -59,3 +59,11 @@ def test_full_width_digits_are_masked_in_the_rejects(world: World, tmp_path: Pat
     for reject in rejects:
         assert FULL_WIDTH not in str(reject["input"]) and "************" in str(reject["input"])
         assert not carries_my_number(orjson.dumps(reject))
+
+
+def test_unhashable_values_are_malformed_and_the_run_goes_on(world: World,
+                                                             tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, buy(person=["MK1"]), buy(id="b2", store={"a": 1}),
+                          buy(id="b3"))
+    assert report.reasons == {"malformed": 2} and report.applied == 2
+    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "malformed"), (3, "malformed")]
