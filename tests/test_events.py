@@ -80,3 +80,37 @@ def test_twelve_digits_without_a_valid_check_digit_are_a_valid_mykey_id() -> Non
 
 def test_redact_masks_every_twelve_digit_run() -> None:
     assert redact(b'{"person":"123456789018"}') == b'{"person":"************"}'
+
+
+APPLY = {"type": "mynapoint_application", "source": "mykey", "id": "a1", "person": "MK-1",
+         "at": "2022-01-10T09:30:00+09:00", "phase": 2, "provider": "paypay",
+         "card_applied_on": "2021-12-01", "residence": "131016"}
+
+
+def application(**changes: object) -> bytes:
+    return orjson.dumps({**APPLY, **changes})
+
+
+@pytest.mark.parametrize("at", [
+    1643684400, 1643684400.0, "1643684400", "2022-02-01", "2022-02-01T12:00:00",
+    "2022-02-01 12:00:00+09:00", "2022-02-01t12:00:00+09:00", "2022-02-01T12:00:00z",
+    "2022-02-01T12:00+09:00", "2022-02-01T12:00:00+0900", "2022-02-01T12:00:00+09",
+    "2022-02-01T12:00:00.1234567+09:00", "2022-02-01T12:00:00-00:00", "2022-02-30T12:00:00Z",
+    "2022-02-01T24:00:00Z", "2022-02-01T12:00:00+24:00", "0001-01-01T00:00:00+09:00",
+    "9999-12-31T23:59:59-09:00", " 2022-02-01T12:00:00Z", None, True, ["2022-02-01T12:00:00Z"],
+])
+def test_a_timestamp_is_exactly_rfc_3339_with_an_offset(at: object) -> None:
+    for raw in (line(at=at), application(at=at)):
+        with pytest.raises(MalformedEvent, match=r"\.at: "):
+            parse_event(raw)
+
+
+@pytest.mark.parametrize(("at", "jst"), [
+    ("2022-02-01T03:00:00Z", "2022-02-01T12:00:00+09:00"),
+    ("2022-02-01T12:00:00.5+09:00", "2022-02-01T12:00:00.500000+09:00"),
+    ("2022-01-31T22:00:00-05:00", "2022-02-01T12:00:00+09:00"),
+    ("0001-01-01T09:00:00+09:00", "0001-01-01T09:00:00+09:00"),
+    ("9999-12-31T14:59:59Z", "9999-12-31T23:59:59+09:00"),
+])
+def test_timestamps_with_an_offset_are_held_in_jst(at: str, jst: str) -> None:
+    assert parse_event(line(at=at)).at.isoformat() == jst

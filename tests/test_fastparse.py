@@ -51,6 +51,10 @@ def test_generated_and_malformed_lines_agree(tmp_path: Path) -> None:
     {"type": "charge"}, {"id": "x" * 65}, {"source": 5},
     {"person": ["MK1"]}, {"person": {"a": 1}}, {"store": {"a": 1}}, {"source": ["paypay"]},
     {"provider": {"a": 1}}, {"store_municipality": ["131016"]},
+    {"at": 1646096400}, {"at": "1646096400"}, {"at": "2022-03-01t10:00:00+09:00"},
+    {"at": "2022-03-01T01:00:00z"}, {"at": "2022-03-01T10:00:00-00:00"},
+    {"at": "0001-01-01T00:00:00+09:00"}, {"at": "9999-12-31T23:59:59-09:00"},
+    {"at": "2022-03-01T10:00:00.1234567+09:00"},
 ])
 def test_edge_cases_agree(change: dict[str, object]) -> None:
     _agree(FastParser(), orjson.dumps({**BASE, **change}))

@@ -67,3 +67,13 @@ def test_unhashable_values_are_malformed_and_the_run_goes_on(world: World,
                           buy(id="b3"))
     assert report.reasons == {"malformed": 2} and report.applied == 2
     assert [(r["line"], r["reason"]) for r in rejects] == [(2, "malformed"), (3, "malformed")]
+
+
+def test_a_timestamp_out_of_range_is_malformed_and_the_run_goes_on(world: World,
+                                                                   tmp_path: Path) -> None:
+    lines = [orjson.dumps({**APPLY, "id": "a0", "at": "0001-01-01T00:00:00+09:00"}),
+             buy(at="0001-01-01T00:00:00+09:00"), buy(id="b2", at="9999-12-31T23:59:59-09:00"),
+             buy(id="b3")]
+    report, rejects = run(world, tmp_path, *lines)
+    assert report.reasons == {"malformed": 3} and report.applied == 2
+    assert all("out of range" in str(r["message"]) for r in rejects)
