@@ -3,8 +3,9 @@
 Every event is a frozen pydantic model with a ``type`` tag, a ``source`` (who sent it) and an
 ``id`` unique within that source, the ``person`` (a MyKey ID, never a My Number) and ``at``, an
 RFC 3339 timestamp that must carry its UTC offset (:func:`timestamp`). Eligibility is judged in
-JST at ``at``; the wall clock never enters a decision. Amounts are integer yen; a float is
-refused, not rounded.
+JST at ``at``; the wall clock never enters a decision. Types are exact: amounts are integer
+yen (a float is refused, not rounded), ``phase`` is the integer 1 or 2, flags are JSON booleans
+and dates are ``YYYY-MM-DD`` strings; nothing is coerced.
 
 Parse a line with :func:`parse_event`; the README documents every field with an example.
 """
@@ -20,9 +21,11 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
     TypeAdapter,
     ValidationError,
@@ -94,6 +97,23 @@ def _at(value: object) -> dt.datetime:
         raise PydanticCustomError("timestamp", str(exc)) from None
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date(value: object) -> object:
+    # pydantic alone would read 0 as 1970-01-01 and accept a midnight datetime as a date.
+    if type(value) is dt.date or (type(value) is str and _DATE.fullmatch(value)):
+        return value  # pydantic then checks that the day exists
+    raise PydanticCustomError("date_form", "expected a date like 2021-12-01 (YYYY-MM-DD)")
+
+
+def _phase(value: object) -> object:
+    # Literal[1, 2] alone compares by equality, so true and 2.0 would pass as 1 and 2.
+    if type(value) is not int:
+        raise PydanticCustomError("int_type", f"expected the integer 1 or 2, got {_kind(value)}")
+    return value
+
+
 def _kind(value: object) -> str:
     """The JSON kind of ``value``, for messages that must not repeat the value itself."""
     if value is None:
@@ -139,11 +159,21 @@ def _municipality(value: str) -> str:
     return value
 
 
+def _residence(value: str) -> str:
+    if registry().get(value).kind == "prefecture":
+        raise PydanticCustomError(
+            "prefecture_residence",
+            "{code} is a prefecture's code; a residence is a municipality's", {"code": value})
+    return value
+
+
 MyKeyId = Annotated[str, AfterValidator(_mykey_id)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 MunicipalityCode = Annotated[str, AfterValidator(_municipality)]
+Residence = Annotated[MunicipalityCode, AfterValidator(_residence)]
 Yen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
 Timestamp = Annotated[dt.datetime, PlainValidator(_at, json_schema_input_type=str)]
+CalendarDate = Annotated[dt.date, BeforeValidator(_date)]
 
 
 class Event(BaseModel):
@@ -171,14 +201,14 @@ class MynapointApplication(Event):
     """A person applies for Mynapoint (マイナポイント申込) in a phase and chooses one provider."""
 
     type: Literal["mynapoint_application"] = "mynapoint_application"
-    phase: Literal[1, 2]
+    phase: Annotated[Literal[1, 2], BeforeValidator(_phase)]
     provider: Identifier
-    card_applied_on: dt.date
-    residence: MunicipalityCode
-    birth_date: dt.date | None = None
-    children_birth_dates: tuple[dt.date, ...] = ()
+    card_applied_on: CalendarDate
+    residence: Residence
+    birth_date: CalendarDate | None = None
+    children_birth_dates: tuple[CalendarDate, ...] = ()
     household: Identifier | None = None
-    applied_in_phase1: bool = False
+    applied_in_phase1: StrictBool = False
 
 
 class HealthInsuranceRegistration(Event):
@@ -226,7 +256,7 @@ class ResidenceChange(Event):
     """The person moved; from ``at`` on, ``residence`` is their municipality."""
 
     type: Literal["residence_change"] = "residence_change"
-    residence: MunicipalityCode
+    residence: Residence
 
 
 class Participation(Event):

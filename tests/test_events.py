@@ -114,3 +114,39 @@ def test_a_timestamp_is_exactly_rfc_3339_with_an_offset(at: object) -> None:
 ])
 def test_timestamps_with_an_offset_are_held_in_jst(at: str, jst: str) -> None:
     assert parse_event(line(at=at)).at.isoformat() == jst
+
+
+@pytest.mark.parametrize("changes", [
+    {"phase": True}, {"phase": 2.0}, {"phase": "2"}, {"phase": 3},
+    {"card_applied_on": 0}, {"card_applied_on": "2021-12-01T00:00:00"},
+    {"card_applied_on": "20211201"}, {"card_applied_on": "2021-02-29"},
+    {"birth_date": 19800402}, {"children_birth_dates": ["2020-06-01T00:00:00Z"]},
+    {"applied_in_phase1": "yes"}, {"applied_in_phase1": 1}, {"applied_in_phase1": "true"},
+])
+def test_an_application_takes_exact_types_only(changes: dict[str, object]) -> None:
+    with pytest.raises(MalformedEvent, match=next(iter(changes))):
+        parse_event(application(**changes))
+
+
+def test_a_wrongly_typed_phase_is_named_without_repeating_the_value() -> None:
+    with pytest.raises(MalformedEvent, match="phase: expected the integer 1 or 2, got a boolean"):
+        parse_event(application(phase=True))
+
+
+def test_a_valid_application_keeps_its_types() -> None:
+    event = parse_event(application(phase=1, applied_in_phase1=False, birth_date="1980-04-02",
+                                    children_birth_dates=["2020-06-01"]))
+    assert (event.phase, event.applied_in_phase1) == (1, False)  # type: ignore[union-attr]
+    assert event.children_birth_dates == (dt.date(2020, 6, 1),)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kind", ["mynapoint_application", "residence_change"])
+def test_a_residence_is_a_municipality_not_a_prefecture(kind: str) -> None:
+    raw = application(residence="130001") if kind == "mynapoint_application" else orjson.dumps(
+        {"type": kind, "source": "juki-net", "id": "m1", "person": "MK-1",
+         "at": "2022-04-01T00:00:00+09:00", "residence": "130001"})
+    with pytest.raises(MalformedEvent, match="residence: 130001 is a prefecture's code"):
+        parse_event(raw)
+    # A designated-city ward is where its residents live; its programs are its city's.
+    ward = parse_event(raw.replace(b'"130001"', b'"141011"'))
+    assert ward.residence == "141011"  # type: ignore[union-attr]
