@@ -7,9 +7,9 @@ appears, and the input carrying it is rejected without repeating the value.
 A digit is anything that reads as one once the input is decoded: a JSON ``\\uXXXX`` escape of a
 digit (``"\\u0031..."`` is ``"1..."`` to every JSON parser), and any character that NFKC
 normalises to ASCII digits or that Unicode calls a decimal digit (full-width ``１``, ``①``,
-``𝟏``, ``١``). Input that is plain ASCII without a ``\\u`` escape, which is nearly all of it,
-is scanned as bytes; only the rest pays for decoding. An escaped backslash followed by ``u``
-and four hex digits is read as an escape too: that can only find a My Number that is not there,
+``𝟏``, ``١``). Input that is plain ASCII without a backslash, which is nearly all of it, is
+scanned as bytes; only the rest pays for decoding. An escaped backslash followed by ``u`` and
+four hex digits is read as an escape too: that can only find a My Number that is not there,
 never miss one.
 """
 
@@ -28,6 +28,9 @@ _DIGIT_RUNS = re.compile(rb"[0-9]{12,}")
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _TWELVE_ZEROS = b"0" * 12
 _MASK = b"*" * 12
+# Whether a line has a backslash at all: an int is looked for with memchr, several times faster
+# than looking for b"\\u", and few lines have any backslash.
+_BACKSLASH = ord("\\")
 
 # A surrogate pair first, so that an escaped astral character (𝟏) is read as one character.
 _ESCAPE = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
@@ -56,7 +59,7 @@ def is_my_number(value: str) -> bool:
 
 def carries_my_number(raw: bytes) -> bool:
     """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
-    if not raw.isascii() or b"\\u" in raw:
+    if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
     if raw.translate(_DIGITS_AS_ZEROS).find(_TWELVE_ZEROS) < 0:
         return False
@@ -70,7 +73,7 @@ def redact(raw: bytes) -> bytes:
     Digits written otherwise (escaped, full-width) are shown as ASCII digits first, so that
     they are masked the same way; the rest of ``raw`` is returned as it was.
     """
-    if not raw.isascii() or b"\\u" in raw:
+    if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
     return _TWELVE_DIGITS.sub(_MASK, raw)
 
