@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected, UnknownMunicipality
+from pointengine.jsonkeys import repeated_key
 from pointengine.municipalities import registry
 from pointengine.privacy import carries_my_number, is_my_number
 
@@ -50,8 +51,9 @@ def in_jst(at: dt.datetime) -> dt.datetime:
     return at if at.tzinfo is JST else at.astimezone(JST)
 
 
+# -00:00 is refused by the expression itself, so that valid timestamps pay for one check only.
 _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
-                     r"(?:Z|[+-][0-9]{2}:[0-9]{2})")
+                     r"(?:Z|\+[0-9]{2}:[0-9]{2}|-(?!00:00)[0-9]{2}:[0-9]{2})")
 _TIMESTAMP_FORM = ("expected an RFC 3339 timestamp with its UTC offset, like "
                    "2022-02-01T12:00:00+09:00 (upper-case T, Z or +hh:mm, at most 6 decimals)")
 
@@ -66,10 +68,10 @@ def timestamp(value: str) -> dt.datetime:
     Raises ValueError with the reason.
     """
     if not _RFC3339.fullmatch(value):
+        if value.endswith("-00:00"):
+            raise ValueError("the offset -00:00 means the local offset is unknown; an event's "
+                             "time needs its actual offset (Z or +00:00 for UTC)")
         raise ValueError(_TIMESTAMP_FORM)
-    if value.endswith("-00:00"):
-        raise ValueError("the offset -00:00 means the local offset is unknown; an event's "
-                         "time needs its actual offset (Z or +00:00 for UTC)")
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -294,11 +296,16 @@ _adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 def parse_event(raw: bytes | str) -> AnyEvent:
     """Validate one JSON event; raise the most specific :class:`InputError` on bad input.
 
-    The error message never repeats a My Number.
+    A key given twice is refused (:mod:`pointengine.jsonkeys`). The error message never
+    repeats a My Number.
     """
     data = raw.encode() if isinstance(raw, str) else raw
     if carries_my_number(data):
         raise MyNumberRejected(_MY_NUMBER_MESSAGE)
+    key = repeated_key(data)
+    if key is not None:
+        raise MalformedEvent(f"event: the key {key[:64]!r} is given more than once; which "
+                             "value is meant cannot be known")
     try:
         return _adapter.validate_json(data)
     except ValidationError as exc:

@@ -4,11 +4,11 @@ Full pydantic validation of a canonical event costs about 20 µs here, more than
 a replay does with a charge. :class:`FastParser` decodes such a line with orjson and checks it
 with plain Python against exactly the rules of :mod:`pointengine.events` (field set, strict
 types, identifiers, MyKey ID, the same RFC 3339 timestamp check, integer yen in range, known
-municipality codes), then builds the model without validating it again. Anything it is not
-sure about (another event type, any failed check) returns None, and the caller validates the
-line with :func:`pointengine.events.parse_event`, which also produces the exact error. So the
-fast path accepts a subset of what pydantic accepts, and builds the same models for it;
-``tests/test_fastparse.py`` compares both on generated and malformed streams.
+municipality codes, no key given twice), then builds the model without validating it again.
+Anything it is not sure about (another event type, any failed check) returns None, and the
+caller validates the line with :func:`pointengine.events.parse_event`, which also produces the
+exact error. So the fast path accepts a subset of what pydantic accepts, and builds the same
+models for it; ``tests/test_fastparse.py`` compares both on generated and malformed streams.
 
 Lines that carry a My Number are not the fast path's business: the caller scans a whole batch
 with :func:`pointengine.privacy.carries_my_number` once and sends the lines of a suspicious
@@ -17,6 +17,7 @@ batch that carry one to ``parse_event``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -35,6 +36,9 @@ _TRANSACTION = ("source", "id", "person", "at", "type", "provider", "amount", "s
 _REFUND = ("source", "id", "person", "at", "type", "provider", "transaction", "amount")
 _EXPECTED: dict[type[Event], tuple[str, ...]] = {
     Purchase: _TRANSACTION, Charge: _TRANSACTION, Refund: _REFUND}
+# issuperset checks every key of a line in one C call, several times faster than a loop.
+_TRANSACTION_KEYS = frozenset(_TRANSACTION)
+_REFUND_KEYS = frozenset(_REFUND)
 _set = object.__setattr__
 
 
@@ -65,19 +69,18 @@ class FastParser:
             return None
         kind = data.get("type")
         if kind in ("purchase", "charge"):
-            event = self._transaction(data, kind)
+            event = self._transaction(data, kind, raw.count(b'"'))
         elif kind == "refund":
-            event = self._refund(data)
+            event = self._refund(data, raw.count(b'"'))
         else:
             return None
         if event is not None:
             self.fast += 1
         return event
 
-    def _transaction(self, data: dict[str, Any], kind: str) -> AnyEvent | None:
-        for key in data:
-            if key not in _TRANSACTION:
-                return None
+    def _transaction(self, data: dict[str, Any], kind: str, quotes: int) -> AnyEvent | None:
+        if not _TRANSACTION_KEYS.issuperset(data):
+            return None
         store = data.get("store")
         where = data.get("store_municipality")
         if kind == "purchase":
@@ -86,22 +89,26 @@ class FastParser:
         elif (store is not None and not self._ident(store)) or (
                 where is not None and not self._code(where)):
             return None
-        common = self._common(data)
-        if common is None or not self._ident(data.get("provider")):
+        at = self._moment(data)
+        if at is None or not self._ident(data.get("provider")):
             return None
         amount = data.get("amount")
         if type(amount) is not int or not 0 < amount <= _MAX_YEN:
             return None
-        common.update(type=kind, provider=data["provider"], amount=amount, store=store,
-                      store_municipality=where)
-        return _build(Purchase if kind == "purchase" else Charge, common, data)
+        # Two quotes per key and per string value (six always, store and where when given):
+        # any more, and a key was given twice (see pointengine.jsonkeys).
+        if quotes != 2 * (len(data) + 6 + (store is not None) + (where is not None)):
+            return None
+        values = {"source": data["source"], "id": data["id"], "person": data["person"],
+                  "at": at, "type": kind, "provider": data["provider"], "amount": amount,
+                  "store": store, "store_municipality": where}
+        return _build(Purchase if kind == "purchase" else Charge, values, data)
 
-    def _refund(self, data: dict[str, Any]) -> AnyEvent | None:
-        for key in data:
-            if key not in _REFUND:
-                return None
-        common = self._common(data)
-        if common is None or not self._ident(data.get("provider")):
+    def _refund(self, data: dict[str, Any], quotes: int) -> AnyEvent | None:
+        if not _REFUND_KEYS.issuperset(data):
+            return None
+        at = self._moment(data)
+        if at is None or not self._ident(data.get("provider")):
             return None
         transaction = data.get("transaction")
         if type(transaction) is not str or not _ID.fullmatch(transaction):
@@ -109,11 +116,15 @@ class FastParser:
         amount = data.get("amount")
         if type(amount) is not int or not 0 < amount <= _MAX_YEN:
             return None
-        common.update(type="refund", provider=data["provider"], transaction=transaction,
-                      amount=amount)
-        return _build(Refund, common, data)
+        if quotes != 2 * (len(data) + 7):  # every value but the amount is a string
+            return None
+        values = {"source": data["source"], "id": data["id"], "person": data["person"],
+                  "at": at, "type": "refund", "provider": data["provider"],
+                  "transaction": transaction, "amount": amount}
+        return _build(Refund, values, data)
 
-    def _common(self, data: dict[str, Any]) -> dict[str, Any] | None:
+    def _moment(self, data: dict[str, Any]) -> dt.datetime | None:
+        """The instant in JST when ``source``, ``id``, ``person`` and ``at`` are valid."""
         source, ident, person, at = (data.get("source"), data.get("id"), data.get("person"),
                                      data.get("at"))
         if not self._ident(source) or type(ident) is not str or not _ID.fullmatch(ident):
@@ -128,10 +139,9 @@ class FastParser:
         if type(at) is not str:
             return None
         try:
-            moment = timestamp(at)
+            return timestamp(at)
         except ValueError:
             return None
-        return {"source": source, "id": ident, "person": person, "at": moment}
 
     def _ident(self, value: object) -> bool:
         if type(value) is not str:  # before the cache: a list or an object is unhashable

@@ -150,3 +150,10 @@ def test_a_residence_is_a_municipality_not_a_prefecture(kind: str) -> None:
     # A designated-city ward is where its residents live; its programs are its city's.
     ward = parse_event(raw.replace(b'"130001"', b'"141011"'))
     assert ward.residence == "141011"  # type: ignore[union-attr]
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    raw = line()[:-1] + b',"amount":5}'
+    with pytest.raises(MalformedEvent, match="'amount' is given more than once"):
+        parse_event(raw)
+

@@ -67,3 +67,21 @@ def test_refunds_agree() -> None:
     assert _agree(FastParser(), orjson.dumps(refund))
     _agree(FastParser(), orjson.dumps({**refund, "transaction": None}))
     _agree(FastParser(), orjson.dumps({**refund, "store": "S1"}))
+
+
+REFUND = {"type": "refund", "source": "paypay", "id": "r1", "person": "MKA1",
+          "at": "2022-03-02T10:00:00+09:00", "provider": "paypay", "transaction": "p1",
+          "amount": 300}
+
+
+@pytest.mark.parametrize(("base", "tail"), [
+    (BASE, b',"amount":5}'), (BASE, b', "amount" : 5}'), (BASE, b',"store":"S2"}'),
+    (BASE, b',"type":"purchase"}'), (REFUND, b',"amount":5}'), (REFUND, b',"transaction":"p2"}'),
+])
+def test_a_key_given_twice_is_left_to_full_validation(base: dict[str, object],
+                                                       tail: bytes) -> None:
+    raw = orjson.dumps(base)[:-1] + tail
+    assert FastParser().parse(orjson.dumps(base)) is not None
+    assert FastParser().parse(raw) is None
+    with pytest.raises(InputError, match="more than once"):
+        parse_event(raw)

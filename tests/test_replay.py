@@ -77,3 +77,12 @@ def test_a_timestamp_out_of_range_is_malformed_and_the_run_goes_on(world: World,
     report, rejects = run(world, tmp_path, *lines)
     assert report.reasons == {"malformed": 3} and report.applied == 2
     assert all("out of range" in str(r["message"]) for r in rejects)
+
+
+def test_a_repeated_key_is_named_and_nothing_of_it_applied(world: World,
+                                                            tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, buy()[:-1] + b',"amount":5}', buy(id="b2"))
+    assert report.applied == 2 and report.reasons == {"malformed": 1}
+    assert rejects[0]["line"] == 2
+    assert "'amount' is given more than once" in str(rejects[0]["message"])
+    assert [(e.event, e.points) for e in world.sink.entries] == [("t/b2", 4_750)]
