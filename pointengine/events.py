@@ -12,6 +12,7 @@ Parse a line with :func:`parse_event`; the README documents every field with an 
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 from functools import cached_property
@@ -302,6 +303,9 @@ def parse_event(raw: bytes | str) -> AnyEvent:
     data = raw.encode() if isinstance(raw, str) else raw
     if carries_my_number(data):
         raise MyNumberRejected(_MY_NUMBER_MESSAGE)
+    if data.startswith(codecs.BOM_UTF8):  # JSON parsers only say "expected value at column 1"
+        raise MalformedEvent("the line starts with a byte-order mark (U+FEFF); write the file "
+                             "as UTF-8 without a BOM")
     key = repeated_key(data)
     if key is not None:
         raise MalformedEvent(f"event: the key {key[:64]!r} is given more than once; which "

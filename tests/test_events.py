@@ -157,3 +157,7 @@ def test_a_key_given_twice_is_refused() -> None:
     with pytest.raises(MalformedEvent, match="'amount' is given more than once"):
         parse_event(raw)
 
+
+def test_a_byte_order_mark_is_named() -> None:
+    with pytest.raises(MalformedEvent, match="starts with a byte-order mark"):
+        parse_event(b"\xef\xbb\xbf" + line())

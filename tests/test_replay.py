@@ -86,3 +86,13 @@ def test_a_repeated_key_is_named_and_nothing_of_it_applied(world: World,
     assert rejects[0]["line"] == 2
     assert "'amount' is given more than once" in str(rejects[0]["message"])
     assert [(e.event, e.points) for e in world.sink.entries] == [("t/b2", 4_750)]
+
+
+def test_a_byte_order_mark_on_the_first_line_is_named(world: World, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(APPLY) + b"\n" + buy() + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    report = replay(events, world.engine, rejects=rejects)
+    assert report.reasons == {"malformed": 1} and report.applied == 1
+    reject = orjson.loads(rejects.read_bytes())
+    assert reject["line"] == 1 and "starts with a byte-order mark" in reject["message"]
