@@ -85,6 +85,11 @@ def timestamp(value: str) -> dt.datetime:
 
 
 def _at(value: object) -> dt.datetime:
+    if type(value) is str:
+        try:
+            return timestamp(value)
+        except ValueError as exc:
+            raise PydanticCustomError("timestamp", str(exc)) from None
     if isinstance(value, dt.datetime):  # already decoded (adapters build aware datetimes)
         if value.utcoffset() is None:
             raise PydanticCustomError("timestamp", "the timestamp has no UTC offset")
@@ -92,12 +97,7 @@ def _at(value: object) -> dt.datetime:
             return in_jst(value)
         except OverflowError:
             raise PydanticCustomError("timestamp", "the instant is out of range") from None
-    if type(value) is not str:
-        raise PydanticCustomError("timestamp", f"{_TIMESTAMP_FORM}; got {_kind(value)}")
-    try:
-        return timestamp(value)
-    except ValueError as exc:
-        raise PydanticCustomError("timestamp", str(exc)) from None
+    raise PydanticCustomError("timestamp", f"{_TIMESTAMP_FORM}; got {_kind(value)}")
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

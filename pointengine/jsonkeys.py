@@ -17,6 +17,9 @@ from typing import Any
 
 import orjson
 
+# Lines without any backslash (found with memchr) certainly have no \u escape.
+_BACKSLASH = ord("\\")
+
 
 def repeated_key(raw: bytes) -> str | None:
     """The first key that appears twice in one object of ``raw``, or None (also for non-JSON)."""
@@ -24,7 +27,7 @@ def repeated_key(raw: bytes) -> str | None:
         decoded = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None  # not JSON: validation says where it breaks
-    if b"\\u" not in raw and raw.count(b'"') == orjson.dumps(decoded).count(b'"'):
+    if _BACKSLASH not in raw and raw.count(b'"') == orjson.dumps(decoded).count(b'"'):
         return None
     repeated: list[str] = []
 
