@@ -66,12 +66,8 @@ class RefundExceedsPayment(InputError):
     reason_code = "refund_exceeds_payment"
 
 
-class UnreadableEvents(InputError, ValueError):
-    """An events file that does not exist or cannot be read; nothing was read or written.
-
-    Also a ``ValueError``: the file was named by an argument, and an argument naming no
-    readable file is a wrong value to the commands that check their arguments.
-    """
+class UnreadableEvents(InputError):
+    """An events file that does not exist or cannot be read; nothing was read or written."""
 
     reason_code = "unreadable"
 

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from pointengine.catalog import Catalog, Program, load_catalog
 from pointengine.engine import Decision, Engine
-from pointengine.errors import Problem, RuleFileError
+from pointengine.errors import Problem, RuleFileError, UnreadableEvents
 from pointengine.events import JST
 from pointengine.ledger import ListSink
 from pointengine.memory_store import MemoryStore
@@ -347,6 +347,9 @@ def simulate_command(
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         err.print(f"[red]{len(exc.problems)} problem(s); nothing was simulated[/red]")
         raise typer.Exit(1) from None
+    except UnreadableEvents as exc:
+        err.print(f"simulate: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if as_json:
