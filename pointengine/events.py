@@ -162,18 +162,21 @@ def _municipality(value: str) -> str:
     return value
 
 
-def _residence(value: str) -> str:
+def _place(value: str) -> str:
     if registry().get(value).kind == "prefecture":
         raise PydanticCustomError(
-            "prefecture_residence",
-            "{code} is a prefecture's code; a residence is a municipality's", {"code": value})
+            "prefecture_code",
+            "{code} is a prefecture's code; a residence, a store or an activity is in a "
+            "municipality: give the municipality's code", {"code": value})
     return value
 
 
 MyKeyId = Annotated[str, AfterValidator(_mykey_id)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 MunicipalityCode = Annotated[str, AfterValidator(_municipality)]
-Residence = Annotated[MunicipalityCode, AfterValidator(_residence)]
+Place = Annotated[MunicipalityCode, AfterValidator(_place)]
+"""A municipality's code, not a prefecture's: where a person lives, a store is, an activity
+takes place (a designated city's ward is a place too)."""
 Yen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
 Timestamp = Annotated[dt.datetime, PlainValidator(_at, json_schema_input_type=str)]
 CalendarDate = Annotated[dt.date, BeforeValidator(_date)]
@@ -207,7 +210,7 @@ class MynapointApplication(Event):
     phase: Annotated[Literal[1, 2], BeforeValidator(_phase)]
     provider: Identifier
     card_applied_on: CalendarDate
-    residence: Residence
+    residence: Place
     birth_date: CalendarDate | None = None
     children_birth_dates: tuple[CalendarDate, ...] = ()
     household: Identifier | None = None
@@ -233,7 +236,7 @@ class Charge(Event):
     provider: Identifier
     amount: Yen
     store: Identifier | None = None
-    store_municipality: MunicipalityCode | None = None
+    store_municipality: Place | None = None
 
 
 class Purchase(Event):
@@ -243,7 +246,7 @@ class Purchase(Event):
     provider: Identifier
     amount: Yen
     store: Identifier
-    store_municipality: MunicipalityCode
+    store_municipality: Place
 
 
 class Refund(Event):
@@ -259,14 +262,14 @@ class ResidenceChange(Event):
     """The person moved; from ``at`` on, ``residence`` is their municipality."""
 
     type: Literal["residence_change"] = "residence_change"
-    residence: Residence
+    residence: Place
 
 
 class Participation(Event):
     """The person took part in a municipal activity (a health event; QR code at the venue)."""
 
     type: Literal["participation"] = "participation"
-    municipality: MunicipalityCode
+    municipality: Place
     activity: Identifier
     health_points: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 0
 

@@ -52,7 +52,9 @@ class FastParser:
 
     def __init__(self) -> None:
         self.enabled = _models_unchanged()
-        self._codes = registry()
+        codes = registry()
+        # a prefecture's code is no store's place: such a line goes to full validation
+        self._places = frozenset(c for c in codes.codes() if codes.get(c).kind != "prefecture")
         self._idents: set[str] = set()
         self._persons: set[str] = set()
         self.fast = 0
@@ -155,7 +157,7 @@ class FastParser:
         return True
 
     def _code(self, value: object) -> bool:
-        return type(value) is str and value in self._codes
+        return type(value) is str and value in self._places
 
 
 def _build(model: type[Event], values: dict[str, Any], given: dict[str, Any]) -> AnyEvent:

@@ -9,6 +9,7 @@ import pytest
 
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.events import Purchase, parse_event
+from pointengine.fastparse import FastParser
 from pointengine.privacy import is_my_number, my_number_check_digit, redact
 
 PURCHASE = {"type": "purchase", "source": "paypay", "id": "t1", "person": "MK-1",
@@ -140,12 +141,30 @@ def test_a_valid_application_keeps_its_types() -> None:
     assert event.children_birth_dates == (dt.date(2020, 6, 1),)  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(("kind", "field"), [("purchase", "store_municipality"),
+                                             ("charge", "store_municipality"),
+                                             ("participation", "municipality")])
+def test_a_store_or_an_activity_is_in_a_municipality_not_a_prefecture(kind: str,
+                                                                      field: str) -> None:
+    data = {"type": kind, "source": "s", "id": "x1", "person": "MK-1",
+            "at": "2022-04-01T00:00:00+09:00", field: "130001"}
+    if kind == "participation":
+        data["activity"] = "walk"
+    else:
+        data.update(provider="paypay", amount=100, store="ST1")
+    with pytest.raises(MalformedEvent, match=f"{field}: 130001 is a prefecture's code"):
+        parse_event(orjson.dumps(data))
+    assert FastParser().parse(orjson.dumps(data)) is None  # left to full validation
+    data[field] = "131016"
+    assert parse_event(orjson.dumps(data)).type == kind
+
+
 @pytest.mark.parametrize("kind", ["mynapoint_application", "residence_change"])
 def test_a_residence_is_a_municipality_not_a_prefecture(kind: str) -> None:
     raw = application(residence="130001") if kind == "mynapoint_application" else orjson.dumps(
         {"type": kind, "source": "juki-net", "id": "m1", "person": "MK-1",
          "at": "2022-04-01T00:00:00+09:00", "residence": "130001"})
-    with pytest.raises(MalformedEvent, match="residence: 130001 is a prefecture's code"):
+    with pytest.raises(MalformedEvent, match="residence: 130001 is a prefecture's code; "):
         parse_event(raw)
     # A designated-city ward is where its residents live; its programs are its city's.
     ward = parse_event(raw.replace(b'"130001"', b'"141011"'))
