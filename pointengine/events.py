@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     StrictBool,
     StrictInt,
@@ -178,7 +179,10 @@ Place = Annotated[MunicipalityCode, AfterValidator(_place)]
 """A municipality's code, not a prefecture's: where a person lives, a store is, an activity
 takes place (a designated city's ward is a place too)."""
 Yen = Annotated[StrictInt, Field(gt=0, le=100_000_000)]
-Timestamp = Annotated[dt.datetime, PlainValidator(_at, json_schema_input_type=str)]
+# The serializer is explicit: a PlainValidator alone makes pydantic serialize through a wrapper
+# that warns on every event (and the warnings cost more than the serializing).
+Timestamp = Annotated[dt.datetime, PlainValidator(_at, json_schema_input_type=str),
+                      PlainSerializer(dt.datetime.isoformat, return_type=str, when_used="json")]
 CalendarDate = Annotated[dt.date, BeforeValidator(_date)]
 
 

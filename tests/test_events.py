@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import orjson
 import pytest
@@ -180,3 +181,14 @@ def test_a_key_given_twice_is_refused() -> None:
 def test_a_byte_order_mark_is_named() -> None:
     with pytest.raises(MalformedEvent, match="starts with a byte-order mark"):
         parse_event(b"\xef\xbb\xbf" + line())
+
+
+def test_an_event_serializes_as_rfc_3339_without_warnings() -> None:
+    event = parse_event(orjson.dumps(
+        {"type": "purchase", "source": "s", "id": "x1", "person": "MK-1",
+         "at": "2022-02-01T00:33:11.5Z", "provider": "paypay", "amount": 100, "store": "ST1",
+         "store_municipality": "131016"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # each warning cost more than the serializing
+        assert event.model_dump(mode="json")["at"] == "2022-02-01T09:33:11.500000+09:00"
+        assert parse_event(event.model_dump_json().encode()) == event
