@@ -32,6 +32,10 @@ from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.replay import START, Position
 
+FORMAT = 2
+"""The layout of a checkpoint's objects; raised whenever a class the store keeps changes (2:
+transactions remember their payer, enrolments their JST days)."""
+
 
 class CheckpointError(OperationalError):
     """A saved state that does not fit its ledger (or is not a saved embedded store)."""
@@ -56,7 +60,7 @@ def save(path: Path, store: MemoryStore, sink: FileSink,
     kept = store.sink
     store.sink = None  # type: ignore[assignment]  # a file handle does not pickle
     try:
-        payload = pickle.dumps({"store": store, "ledger_bytes": ledger_bytes,
+        payload = pickle.dumps({"format": FORMAT, "store": store, "ledger_bytes": ledger_bytes,
                                 "progress": progress}, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         store.sink = kept
@@ -68,18 +72,23 @@ def save(path: Path, store: MemoryStore, sink: FileSink,
     os.replace(partial, path)
 
 
-def load(path: Path) -> tuple[MemoryStore, int | None, dict[str, Any] | None]:
-    """The store saved in ``path``, the ledger length it was saved with (None: unknown) and
-    the replay's progress record.
+def load(path: Path) -> tuple[MemoryStore, int, dict[str, Any] | None]:
+    """The store saved in ``path``, the ledger length it was saved with and the replay's
+    progress record.
 
-    Raises :class:`CheckpointError` when ``path`` is not a checkpoint of the embedded store.
+    Raises :class:`CheckpointError` when ``path`` is not a checkpoint of the embedded store, or
+    one of another :data:`FORMAT` (its objects would lack what this version reads).
     """
     try:
         saved = pickle.loads(path.read_bytes())
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
         raise CheckpointError(f"{path} is not a saved embedded store: {exc}") from None
-    if isinstance(saved, MemoryStore):  # written before checkpoints recorded the ledger
-        return saved, None, None
+    format_ = saved.get("format", 1) if isinstance(saved, dict) else 1
+    if isinstance(saved, MemoryStore) or (isinstance(saved, dict) and format_ != FORMAT
+                                          and isinstance(saved.get("store"), MemoryStore)):
+        raise CheckpointError(
+            f"{path} was saved by another version of pointengine (state format {format_}; this "
+            f"version reads {FORMAT}): replay the stream with --fresh to start over")
     if not (isinstance(saved, dict) and isinstance(saved.get("store"), MemoryStore)
             and isinstance(saved.get("ledger_bytes"), int)):
         raise CheckpointError(f"{path} is not a saved embedded store")
@@ -95,8 +104,6 @@ def restore(path: Path, ledger: Path) -> Restored:
     """
     store, recorded, progress = load(path)
     actual = ledger.stat().st_size if ledger.exists() else 0
-    if recorded is None:
-        return Restored(store, 0, 0)
     if actual < recorded:
         raise CheckpointError(
             f"{ledger} has {actual:,} bytes but the state in {path} was saved when it had "

@@ -154,7 +154,7 @@ def settle_file(ledger: Path, state: Path | None = None) -> Settlement:
         except checkpoint.CheckpointError as exc:
             raise IntegrityError(str(exc)) from None
         size = ledger.stat().st_size
-        if recorded is not None and size != recorded:
+        if size != recorded:
             raise IntegrityError(
                 f"{ledger} has {size:,} bytes but the state in {state} was saved when it had "
                 f"{recorded:,}: the run that wrote it stopped before its last checkpoint; "

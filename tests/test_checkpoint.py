@@ -63,6 +63,16 @@ def test_a_ledger_shorter_than_its_checkpoint_is_refused(tmp_path: Path) -> None
     assert len(ledger.read_bytes()) == 10  # nothing changed
 
 
+def test_a_checkpoint_of_another_version_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    state = tmp_path / "state.pickle"
+    state.write_bytes(pickle.dumps({"store": MemoryStore(), "ledger_bytes": 0}))  # format 1
+    with pytest.raises(CheckpointError, match=r"another version .*format 1.*--fresh"):
+        load(state)
+    state.write_bytes(pickle.dumps(MemoryStore()))  # saved before checkpoints had a ledger
+    with pytest.raises(CheckpointError, match="another version"):
+        load(state)
+
+
 def test_something_else_is_not_a_checkpoint(tmp_path: Path) -> None:
     state = tmp_path / "state.pickle"
     state.write_bytes(pickle.dumps({"store": "no"}))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import redis
 from typer.testing import CliRunner
 
 from load.service_scenario import build
+from pointengine import checkpoint
 from pointengine.catalog import load_catalog
 from pointengine.cli import app
 from pointengine.engine import Engine
@@ -55,9 +55,8 @@ def test_a_file_ledger_settles_and_reconciles_with_the_saved_store(
     sink = FileSink(tmp_path / "ledger.jsonl")
     store = MemoryStore(sink)
     run(store, events)
+    checkpoint.save(tmp_path / "state.pickle", store, sink)
     sink.close()
-    store.sink = None  # type: ignore[assignment]
-    (tmp_path / "state.pickle").write_bytes(pickle.dumps(store))
     result = settle_file(tmp_path / "ledger.jsonl", tmp_path / "state.pickle")
     assert result.reconciled_with_totals
     assert result.total == sum(store.totals().values()) > 0
