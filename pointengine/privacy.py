@@ -36,6 +36,11 @@ _BACKSLASH = ord("\\")
 _ESCAPE = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
                      r"|\\u([0-9a-fA-F]{4})")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Runs of non-ASCII text (a Japanese store name): each is normalised once, and only a run that
+# then holds a digit is looked at character by character.
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_ANY_DIGIT = re.compile(r"\d")  # on str: any Unicode decimal digit, ASCII ones included
+_ASCII_DIGIT = re.compile(r"[0-9]")
 
 
 def my_number_check_digit(first_eleven: str) -> int:
@@ -51,7 +56,7 @@ def my_number_check_digit(first_eleven: str) -> int:
 def is_my_number(value: str) -> bool:
     """True when ``value`` is 12 digits (in any form, see the module) with a valid check digit."""
     if not value.isascii():
-        value = _NON_ASCII.sub(_as_digits, value)
+        value = _NON_ASCII_RUN.sub(_run_as_digits, value)
     if len(value) != 12 or not value.isascii() or not value.isdigit():
         return False
     return my_number_check_digit(value[:11]) == int(value[11])
@@ -86,9 +91,16 @@ def plain_digits(raw: bytes) -> bytes:
     text = raw.decode("utf-8", "surrogateescape")
     if "\\u" in text:
         text = _ESCAPE.sub(_unescaped_digits, text)
-    if not text.isascii():
-        text = _NON_ASCII.sub(_as_digits, text)
+    if not text.isascii() and _other_digits(text):
+        text = _NON_ASCII_RUN.sub(_run_as_digits, text)
     return text.encode("utf-8", "surrogateescape")
+
+
+def _other_digits(text: str) -> bool:
+    """Whether ``text`` holds a digit that is not ASCII: normalised, it holds more digits than
+    its ASCII ones (one pass in C for the whole text, which is nearly always the answer)."""
+    normal = unicodedata.normalize("NFKC", text)
+    return len(_ANY_DIGIT.findall(normal)) != len(_ASCII_DIGIT.findall(text))
 
 
 def _unescaped_digits(match: re.Match[str]) -> str:
@@ -99,6 +111,13 @@ def _unescaped_digits(match: re.Match[str]) -> str:
         char = chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
     digits = _digits(char)
     return digits if digits is not None else match.group()
+
+
+def _run_as_digits(match: re.Match[str]) -> str:
+    run = match.group()
+    if not _ANY_DIGIT.search(unicodedata.normalize("NFKC", run)):
+        return run
+    return _NON_ASCII.sub(_as_digits, run)
 
 
 def _as_digits(match: re.Match[str]) -> str:
