@@ -30,7 +30,6 @@ masked.
 from __future__ import annotations
 
 import re
-import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -48,9 +47,6 @@ Rejects = list[tuple[int, str]]
 """``(position, reason)`` pairs: the record number, or the line number in a batch file."""
 
 _CANONICAL_PART = re.compile(r"^(?:[a-z_]+\.)?([a-z_]+): (.*)$", re.DOTALL)
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-# In str patterns \d is every Unicode decimal digit; these are the ones outside 0-9.
-_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 class ProviderAdapter(ABC):
@@ -238,8 +234,7 @@ def my_number_path(value: object) -> str | None:
         blob = orjson.dumps(value)
     except TypeError:
         blob = b"\\u"
-    if b"\\u" not in blob and not (carries_my_number(blob) if blob.isascii()
-                                   else _carries(blob.decode())):
+    if b"\\u" not in blob and not carries_my_number(blob):
         return None
     for path, item in _walk(value):
         if isinstance(item, str) and _carries(item):
@@ -284,14 +279,8 @@ def refuse_my_number(what: str, value: object) -> None:
 
 
 def _carries(text: str) -> bool:
-    if text.isascii():
-        return carries_my_number(text.encode())
-    folded = unicodedata.normalize("NFKC", text)
-    # Searching only the few non-ASCII characters left is several times faster than a Unicode
-    # regular expression over the whole text.
-    if not folded.isascii() and any(map(str.isdecimal, "".join(_NON_ASCII.findall(folded)))):
-        folded = _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), folded)
-    return carries_my_number(folded.encode("utf-8", "surrogatepass"))
+    # pointengine.privacy reads digits in every form (escaped, full-width, other scripts).
+    return carries_my_number(text.encode("utf-8", "surrogatepass"))
 
 
 def _short(name: str) -> str:
