@@ -18,7 +18,7 @@ from pointengine.conditions import (
     FieldRef,
     one_of,
 )
-from pointengine.facts import day_number
+from pointengine.events import day_number
 from pointengine.municipalities import registry
 from pointengine.programs import ProgramVersion
 

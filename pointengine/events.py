@@ -42,6 +42,11 @@ from pointengine.privacy import carries_my_number, is_my_number
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
+def day_number(day: dt.date) -> int:
+    """``2022-01-05`` → ``20220105`` (the days facts and rules compare)."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
 def in_jst(at: dt.datetime) -> dt.datetime:
     """The same instant with ``JST`` as its time zone object.
 

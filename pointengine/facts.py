@@ -61,11 +61,6 @@ _BLANK: Final[Fact] = {
 assert _BLANK.keys() == FIELDS.keys()
 
 
-def day_number(day: dt.date) -> int:
-    """``2022-01-05`` → ``20220105``."""
-    return day.year * 10_000 + day.month * 100 + day.day
-
-
 def age_on(birth: dt.date, day: dt.date) -> int:
     """Completed years on ``day`` (a person born on 29 February ages on 1 March)."""
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
@@ -95,18 +90,12 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
         return fact
     # Inlined Person.enrolment_at, residence_at and registered_at: this runs for every event.
     enrolments = person.enrolments
-    if enrolments:
-        enrolment = enrolments.get(1)
+    for phase, chosen, basis, applied in _PHASE_FIELDS:
+        enrolment = enrolments.get(phase)
         if enrolment is not None and enrolment.applied_at <= at:
-            fact["chosen1"] = enrolment.provider
-            fact["basis1"] = bases.get(enrolment.provider, "")
-            fact["applied1_on"] = enrolment.applied_day
-            fact["card_applied_on"] = enrolment.card_day
-        enrolment = enrolments.get(2)
-        if enrolment is not None and enrolment.applied_at <= at:
-            fact["chosen2"] = enrolment.provider
-            fact["basis2"] = bases.get(enrolment.provider, "")
-            fact["applied2_on"] = enrolment.applied_day
+            fact[chosen] = enrolment.provider
+            fact[basis] = bases.get(enrolment.provider, "")
+            fact[applied] = enrolment.applied_day
             fact["card_applied_on"] = enrolment.card_day
     fact["phase1_applicant"] = int(person.phase1_applicant or 1 in enrolments)
     residences = person.residences
@@ -127,3 +116,4 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
 
 
 _TRANSACTIONS = (Purchase, Charge)
+_PHASE_FIELDS = ((1, "chosen1", "basis1", "applied1_on"), (2, "chosen2", "basis2", "applied2_on"))

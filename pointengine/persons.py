@@ -13,7 +13,7 @@ import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from pointengine.events import JST
+from pointengine.events import JST, day_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +28,8 @@ class Enrolment:
     card_day: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        local = self.applied_at.astimezone(JST)
-        card = self.card_applied_on
-        object.__setattr__(self, "applied_day",
-                           local.year * 10_000 + local.month * 100 + local.day)
-        object.__setattr__(self, "card_day", card.year * 10_000 + card.month * 100 + card.day)
+        object.__setattr__(self, "applied_day", day_number(self.applied_at.astimezone(JST)))
+        object.__setattr__(self, "card_day", day_number(self.card_applied_on))
 
 
 @dataclass(slots=True)
