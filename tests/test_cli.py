@@ -10,16 +10,10 @@ from typer.testing import CliRunner
 
 from pointengine.cli import app
 from pointengine.ledger import read_ledger
-from tests.world import RULES
+from tests.world import APPLY, BUY, RULES
 
 runner = CliRunner()
 
-APPLY = {"type": "mynapoint_application", "source": "t", "id": "a1", "person": "MK-A",
-         "at": "2022-01-10T12:00:00+09:00", "phase": 2, "provider": "paypay",
-         "card_applied_on": "2021-12-01", "residence": "131016"}
-BUY = {"type": "purchase", "source": "t", "id": "b1", "person": "MK-A",
-       "at": "2022-02-01T12:00:00+09:00", "provider": "paypay", "amount": 19_000,
-       "store": "S1", "store_municipality": "131016"}
 
 
 def write_stream(path: Path, *lines: bytes) -> Path:

@@ -8,16 +8,10 @@ import orjson
 
 from pointengine.privacy import carries_my_number
 from pointengine.replay import ReplayReport, replay
-from tests.world import World
+from tests.world import APPLY, BUY, World
 
 MY_NUMBER = "123456789018"
 FULL_WIDTH = "１２３４５６７８９０１８"
-APPLY = {"type": "mynapoint_application", "source": "t", "id": "a1", "person": "MK-A",
-         "at": "2022-01-10T12:00:00+09:00", "phase": 2, "provider": "paypay",
-         "card_applied_on": "2021-12-01", "residence": "131016"}
-BUY = {"type": "purchase", "source": "t", "id": "b1", "person": "MK-A",
-       "at": "2022-02-01T12:00:00+09:00", "provider": "paypay", "amount": 19_000,
-       "store": "S1", "store_municipality": "131016"}
 
 
 def buy(**changes: object) -> bytes:

@@ -254,19 +254,24 @@ def test_a_worker_killed_mid_batch_is_replaced_and_the_ledger_is_exact(
     assert_same_as_reference(redis_server, expected, sink)
 
 
+def purchase_and_refund(person: str, amount: int, refunded_at: str) -> tuple[AnyEvent, AnyEvent]:
+    """A QuickPay purchase P1 of ``amount`` yen on 2022-03-02 and its full refund R1 (JST)."""
+    purchase = event_from_dict({
+        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
+        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": amount,
+        "store": "S0001", "store_municipality": "131016"})
+    refund = event_from_dict({
+        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
+        "at": f"{refunded_at}+09:00", "provider": "quickpay", "transaction": "P1",
+        "amount": amount})
+    return purchase, refund
+
+
 def test_a_refund_before_its_purchase_is_retried_then_applied(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
     application = scenario.applications[0]  # a quickpay member
-    person = application.person
-    purchase = event_from_dict({
-        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
-        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": 8000,
-        "store": "S0001", "store_municipality": "131016"})
-    refund = event_from_dict({
-        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
-        "at": "2022-03-03T10:00:00+09:00", "provider": "quickpay", "transaction": "P1",
-        "amount": 8000})
+    purchase, refund = purchase_and_refund(application.person, 8000, "2022-03-03T10:00:00")
     orphan = refund.model_copy(update={"id": "R2", "transaction": "NEVER"})
     enqueue(redis_client, [application], per_entry=1)
     enqueue(redis_client, [refund, orphan], per_entry=1)
@@ -290,15 +295,7 @@ def test_a_refund_posted_shortly_before_its_purchase_waits_for_it(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
     application = scenario.applications[0]  # a quickpay member
-    person = application.person
-    purchase = event_from_dict({
-        "type": "purchase", "source": "quickpay", "id": "P1", "person": person,
-        "at": "2022-03-02T10:00:00+09:00", "provider": "quickpay", "amount": 4000,
-        "store": "S0001", "store_municipality": "131016"})
-    refund = event_from_dict({
-        "type": "refund", "source": "quickpay", "id": "R1", "person": person,
-        "at": "2022-03-02T10:05:00+09:00", "provider": "quickpay", "transaction": "P1",
-        "amount": 4000})
+    purchase, refund = purchase_and_refund(application.person, 4000, "2022-03-02T10:05:00")
     worker = make_worker(redis_server, catalog, "w")  # the default retry schedule
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, kwargs={"stop": stop})

@@ -15,6 +15,14 @@ from pointengine.memory_store import MemoryStore
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 
+# One application and one purchase of a person, as event lines' fields.
+APPLY = {"type": "mynapoint_application", "source": "t", "id": "a1", "person": "MK-A",
+         "at": "2022-01-10T12:00:00+09:00", "phase": 2, "provider": "paypay",
+         "card_applied_on": "2021-12-01", "residence": "131016"}
+BUY = {"type": "purchase", "source": "t", "id": "b1", "person": "MK-A",
+       "at": "2022-02-01T12:00:00+09:00", "provider": "paypay", "amount": 19_000,
+       "store": "S1", "store_municipality": "131016"}
+
 
 class World:
     """An engine on a fresh embedded store, with builders for canonical events."""
