@@ -2,21 +2,71 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import shutil
 from pathlib import Path
 
+import pytest
+
+from pointengine.catalog import Catalog, load_catalog
+from pointengine.engine import Engine
+from pointengine.errors import RuleFileError
 from pointengine.events import parse_event
+from pointengine.memory_store import MemoryStore
+from tests.world import RULES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
+def examples(name: str, language: str) -> list[str]:
+    text = (DOCS / name).read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)\n```", text, re.S)
+
+
 def test_every_event_example_parses() -> None:
-    text = (DOCS / "events.md").read_text(encoding="utf-8")
-    examples = re.findall(r"```json\n(.*?)\n```", text, re.S)
-    assert len(examples) == 8
-    assert {parse_event(example).type for example in examples} == {
+    found = examples("events.md", "json")
+    assert len(found) == 8
+    assert {parse_event(example).type for example in found} == {
         "mynapoint_application", "health_insurance_registration",
         "charge", "purchase", "refund", "residence_change", "participation", "lottery_draw"}
+
+
+def test_the_event_examples_in_their_order_are_all_applied(catalog: Catalog) -> None:
+    engine = Engine(catalog, MemoryStore())
+    try:
+        decisions = engine.process([parse_event(e) for e in examples("events.md", "json")])
+    finally:
+        engine.close()
+    assert [(d.applied.status, d.applied.reason) for d in decisions] == [("applied", None)] * 8
+
+
+def test_the_rule_file_examples_validate_with_the_shipped_rules(tmp_path: Path) -> None:
+    program, change = examples("rules.md", "yaml")
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "342092-miyoshi" / "premium.yaml").write_text(
+        f"{program}\n{change}\n", encoding="utf-8")
+    versions = load_catalog(rules).programs["miyoshi-premium"].versions
+    assert [v.conditions.card_applied_by for v in versions] == [None, dt.date(2022, 12, 31)]
+    assert [v.type_letter for v in versions] == ["D", "D"]
+
+
+def test_the_validate_examples_are_what_validate_prints(tmp_path: Path) -> None:
+    program = examples("rules.md", "yaml")[0]
+    documented = re.findall(r"^rules/342092-miyoshi/premium\.yaml:\d+: (.*)$",
+                            (DOCS / "rules.md").read_text(encoding="utf-8"), re.M)
+    assert len(documented) == 2
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    # 'rate' misspelt, and 'period' written at the top level instead of under 'conditions'
+    mistaken = program.replace("rate: 30%", "rat: 30%").replace(
+        "conditions:\n  period:", "conditions: {card_applied_by: 2022-09-30}\nperiod:")
+    (rules / "342092-miyoshi" / "premium.yaml").write_text(mistaken, encoding="utf-8")
+    with pytest.raises(RuleFileError) as raised:
+        load_catalog(rules)
+    printed = {str(p).split(": ", 1)[1] for p in raised.value.problems}
+    assert printed == set(documented)
 
 
 def test_the_readme_names_every_answer_of_the_service() -> None:
