@@ -15,6 +15,7 @@ named after their meaning, not after the module that raises them::
     │       ├── StaleRequest        a timestamp too far from the server's clock
     │       ├── ReplayedRequest     a signed request seen before within the window
     │       └── ForeignTransaction  a provider posting another provider's transactions
+    │           └── ForbiddenEventType  a sender posting a type of event it does not send
     ├── ConfigurationError          service settings missing or invalid (secrets, URLs)
     ├── RuleFileError               rule files that do not validate (one or more problems)
     ├── IntegrityError              the engine's own state would become inconsistent
@@ -94,6 +95,13 @@ class ForeignTransaction(SignatureRejected):
     """A provider posting transactions that belong to another provider or source."""
 
     reason_code = "cross_provider"
+
+
+class ForbiddenEventType(ForeignTransaction):
+    """A sender posting a type of event it does not send (a provider's application, a
+    platform's purchase, anyone's lottery draw)."""
+
+    reason_code = "forbidden_event_type"
 
 
 class ConfigurationError(PointEngineError):

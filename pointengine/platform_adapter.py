@@ -4,7 +4,8 @@ Mynapoint applications, registrations and moves do not come from payment provide
 platform (source ``mykey``) and the resident registry (``juki-net``) send canonical events as
 JSON lines (``application/x-ndjson``). :class:`CanonicalAdapter` validates each line with
 :func:`~pointengine.events.parse_event`; the service then checks that every event's ``source``
-is the signer, as for any provider.
+is the signer, as for any provider, and that its type is one the source sends
+(:data:`~pointengine.signing.PLATFORM_EVENT_TYPES`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Iterator
 from adapters.base import NativeRecord, RecordAdapter
 from pointengine.errors import InputError, MalformedEvent
 from pointengine.events import AnyEvent, parse_event
+from pointengine.signing import PLATFORM_EVENT_TYPES
 
 __all__ = ["PLATFORM_SOURCES", "CanonicalAdapter"]
 
-PLATFORM_SOURCES = ("mykey", "juki-net")
+PLATFORM_SOURCES = tuple(PLATFORM_EVENT_TYPES)
 
 
 class CanonicalAdapter(RecordAdapter):

@@ -14,7 +14,11 @@ each with its ``reason_code``):
 * the same signature again within the window (``replayed``); the guard that remembers
   signatures is shared through Redis so that every service instance sees every request;
 * a request for a provider other than the signer, or events whose ``source``/``provider`` is
-  not the signer (``cross_provider``).
+  not the signer (``cross_provider``);
+* events of a type the signer does not send (``forbidden_event_type``): a payment provider
+  sends charges, purchases and refunds; each platform source sends the types listed in
+  :data:`PLATFORM_EVENT_TYPES`. Participations and lottery draws come from municipalities,
+  which do not post to the service: they reach the engine in replayed files only.
 
 The replay check comes last, so a forged request never takes a place in the guard. A provider
 that re-delivers a transaction signs it again (a new timestamp): that is accepted, and the
@@ -41,6 +45,7 @@ import yaml
 
 from pointengine.errors import (
     ConfigurationError,
+    ForbiddenEventType,
     ForeignTransaction,
     ReplayedRequest,
     SignatureRejected,
@@ -53,6 +58,8 @@ __all__ = [
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
     "MAX_SKEW",
+    "PLATFORM_EVENT_TYPES",
+    "TRANSACTION_TYPES",
     "MemoryReplayGuard",
     "RedisReplayGuard",
     "ReplayGuard",
@@ -85,6 +92,18 @@ def sign(provider: str, secret: bytes, body: bytes, *, now: float | None = None)
     timestamp = str(int(time.time() if now is None else now))
     return {HEADER_PROVIDER: provider, HEADER_TIMESTAMP: timestamp,
             HEADER_SIGNATURE: signature(secret, timestamp, body)}
+
+
+TRANSACTION_TYPES = frozenset({"charge", "purchase", "refund"})
+"""What a payment provider sends."""
+
+PLATFORM_EVENT_TYPES: Mapping[str, frozenset[str]] = {
+    "mykey": frozenset({"mynapoint_application", "health_insurance_registration",
+                        "public_funds_account_registration"}),
+    "juki-net": frozenset({"residence_change"}),
+}
+"""What each platform source sends: the MyKey platform a person's applications and
+registrations, the resident registry their moves."""
 
 
 class ReplayGuard(Protocol):
@@ -195,7 +214,9 @@ class Verifier:
     @staticmethod
     def check_events(signer: str, events: Iterable[AnyEvent]) -> None:
         """Raise ForeignTransaction unless every event's source is ``signer``, and the
-        provider of every charge, purchase and refund too."""
+        provider of every charge, purchase and refund too; ForbiddenEventType for an event of
+        a type ``signer`` does not send."""
+        sends = PLATFORM_EVENT_TYPES.get(signer, TRANSACTION_TYPES)
         for event in events:
             # An application's ``provider`` is the person's choice, not the sender.
             owner = event.provider if isinstance(event, Charge | Purchase | Refund) else \
@@ -204,6 +225,10 @@ class Verifier:
                 raise ForeignTransaction(
                     f"{signer} posted event {event.id} of source {event.source!r}, "
                     f"provider {owner!r}: a provider may post only its own transactions")
+            if event.type not in sends:
+                raise ForbiddenEventType(
+                    f"{signer} posted event {event.id} of type {event.type!r}: {signer} sends "
+                    f"only {', '.join(sorted(sends))} events")
 
 
 def load_secrets(path: Path | None = None,

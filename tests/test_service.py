@@ -35,7 +35,7 @@ __all__ = ["redis_client", "redis_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
 JST = dt.timezone(dt.timedelta(hours=9))
-PROVIDERS = ("quickpay", "transitcard", "carrierpay", "towncoin", "mykey")
+PROVIDERS = ("quickpay", "transitcard", "carrierpay", "towncoin", "mykey", "juki-net")
 WINDOW = (dt.datetime(2022, 3, 1, tzinfo=JST), dt.datetime(2022, 3, 2, tzinfo=JST))
 PERSONS = ("MKA7Q2X9", "MKB4K8P1", "MKC9Z3R6")
 MY_NUMBER = "12345678901" + str(my_number_check_digit("12345678901"))
@@ -248,8 +248,20 @@ def test_a_platform_source_cannot_post_another_sources_events(
     answer = post(http, keys, "mykey", orjson.dumps(event))
     assert answer["_status"] == 403 and answer["reason"] == "cross_provider"
     assert not shard_streams(redis_client)
-    event["source"] = "mykey"
-    assert post(http, keys, "mykey", orjson.dumps(event))["_status"] == 202
+    assert post(http, keys, "juki-net", orjson.dumps(event))["_status"] == 202
+
+
+def test_a_platform_source_cannot_post_events_it_does_not_send(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    move = {"type": "residence_change", "source": "mykey", "id": "m1", "person": "MKA7Q2X9",
+            "at": "2022-03-01T10:00:00+09:00", "residence": "131016"}
+    draw = {"type": "lottery_draw", "source": "mykey", "id": "d1", "person": "MKOFFICIAL",
+            "at": "2023-04-03T10:00:00+09:00", "program": "kumamoto-health-lottery"}
+    for event in (move, draw):
+        answer = post(http, keys, "mykey", orjson.dumps(event))
+        assert (answer["_status"], answer["reason"]) == (403, "forbidden_event_type")
+        assert repr(event["type"]) in answer["detail"]
+    assert not shard_streams(redis_client)
 
 
 def test_a_duplicate_delivery_is_accepted_and_changes_nothing(

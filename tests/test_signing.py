@@ -11,12 +11,13 @@ import redis
 
 from pointengine.errors import (
     ConfigurationError,
+    ForbiddenEventType,
     ForeignTransaction,
     ReplayedRequest,
     SignatureRejected,
     StaleRequest,
 )
-from pointengine.events import Purchase
+from pointengine.events import Purchase, event_from_dict
 from pointengine.signing import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
@@ -128,6 +129,45 @@ def test_events_of_another_provider_are_refused() -> None:
         Verifier.check_events("quickpay", [mine, theirs])
     with pytest.raises(ForeignTransaction):
         Verifier.check_events("towncoin", [mine])
+
+
+@pytest.mark.parametrize("signer, kind, allowed", [
+    ("quickpay", "purchase", True),
+    ("quickpay", "refund", True),
+    ("quickpay", "mynapoint_application", False),
+    ("mykey", "mynapoint_application", True),
+    ("mykey", "health_insurance_registration", True),
+    ("mykey", "public_funds_account_registration", True),
+    ("mykey", "residence_change", False),
+    ("mykey", "lottery_draw", False),
+    ("mykey", "participation", False),
+    ("mykey", "purchase", False),
+    ("juki-net", "residence_change", True),
+    ("juki-net", "mynapoint_application", False),
+])
+def test_a_sender_posts_only_the_types_of_event_it_sends(signer: str, kind: str,
+                                                         allowed: bool) -> None:
+    fields: dict[str, object] = {
+        "purchase": {"provider": signer, "amount": 100, "store": "S1",
+                     "store_municipality": "131016"},
+        "refund": {"provider": signer, "transaction": "t1", "amount": 100},
+        "mynapoint_application": {"phase": 2, "provider": "paypay",
+                                  "card_applied_on": "2021-12-01", "residence": "131016"},
+        "health_insurance_registration": {},
+        "public_funds_account_registration": {},
+        "residence_change": {"residence": "131016"},
+        "lottery_draw": {"program": "kumamoto-health-lottery"},
+        "participation": {"municipality": "192015", "activity": "walk"},
+    }[kind]
+    event = event_from_dict({"type": kind, "source": signer, "id": "e1", "person": "MKA",
+                             "at": "2022-03-01T12:00:00+09:00", **fields})
+    if allowed:
+        Verifier.check_events(signer, [event])
+        return
+    with pytest.raises(ForbiddenEventType) as caught:
+        Verifier.check_events(signer, [event])
+    assert caught.value.reason_code == "forbidden_event_type"
+    assert f"{kind!r}" in str(caught.value)
 
 
 def test_the_redis_guard_is_shared_by_verifiers(redis_client: redis.Redis,
