@@ -220,7 +220,12 @@ def read_rejects(client: redis.Redis, keys: StreamKeys, count: int = 100) -> lis
 
 def lag_and_pending(client: redis.Redis, keys: StreamKeys,
                     shards: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """(entries not yet delivered, entries delivered and not acknowledged) of each shard."""
+    """(entries not yet delivered, entries delivered and not acknowledged) of each shard.
+
+    Redis 6 reports no lag: there the first number is 1 when any entry waits after the
+    group's last delivered one, else 0 (the stream's length would count entries that were
+    delivered and acknowledged but are still kept for another group).
+    """
     pipe = client.pipeline(transaction=False)
     for shard in shards:
         pipe.xlen(keys.shard(shard))
@@ -237,7 +242,11 @@ def lag_and_pending(client: redis.Redis, keys: StreamKeys,
             out[shard] = (length, 0)
             continue
         lag = group.get("lag")
-        out[shard] = (length if lag is None else int(lag), int(group.get("pending", 0)))
+        if lag is None:
+            after = _text(group["last-delivered-id"])
+            waiting: Any = client.xrange(keys.shard(shard), f"({after}", "+", count=1)
+            lag = len(waiting)
+        out[shard] = (int(lag), int(group.get("pending", 0)))
     return out
 
 

@@ -126,12 +126,18 @@ def run_workers(server: RedisServer, catalog: Catalog, n: int, **kwargs: Any) ->
     workers = [make_worker(server, catalog, f"w{i}", **kwargs) for i in range(n)]
     for worker in workers:
         worker.ensure_group()  # all registered: the shards are shared from the start
-    threads = [threading.Thread(target=w.run, kwargs={"until_empty": True}) for w in workers]
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, kwargs={"until_empty": True, "stop": stop})
+               for w in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=240)
-        assert not thread.is_alive(), "a worker did not finish"
+        if thread.is_alive():
+            stop.set()  # so that a failed test does not leave pytest waiting for its threads
+            for other in threads:
+                other.join(timeout=10)
+            raise AssertionError("a worker did not finish")
     for worker in workers:
         worker.engine.close()
     return workers
