@@ -80,6 +80,17 @@ def test_twelve_digits_without_a_valid_check_digit_are_a_valid_mykey_id() -> Non
     assert parse_event(line(person="123456789017")).person == "123456789017"
 
 
+@pytest.mark.parametrize("field, value", [
+    ("person", "MK7Q2X9\n"), ("id", "t1\n"), ("source", "paypay\n"), ("store", "S1\n"),
+    ("person", "-MK"), ("id", "t 1"), ("id", "x" * 65),
+])
+def test_an_id_of_the_wrong_form_is_refused_by_both_paths(field: str, value: str) -> None:
+    raw = line(**{field: value})
+    assert FastParser().parse(raw) is None
+    with pytest.raises(MalformedEvent, match=f"{field}.*starting with a letter or digit"):
+        parse_event(raw)
+
+
 def test_redact_masks_every_twelve_digit_run() -> None:
     assert redact(b'{"person":"123456789018"}') == b'{"person":"************"}'
 
