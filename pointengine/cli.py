@@ -89,9 +89,9 @@ def replay_command(
         "the embedded store")] = None,
     watch: Annotated[bool, typer.Option(
         help="reload changed rule files between batches")] = False,
-    checkpoint_every: Annotated[float, typer.Option(
-        help="seconds between checkpoints of the embedded state (at batch boundaries)")]
-    = 300.0,
+    checkpoint_every: Annotated[float | None, typer.Option(
+        help="seconds between checkpoints of the embedded state (at batch boundaries) "
+        "[default: 300]", show_default=False)] = None,
     from_start: Annotated[bool, typer.Option(
         help="read the file from its first line even if a checkpoint says how far it got")]
     = False,
@@ -103,6 +103,16 @@ def replay_command(
     count as duplicates).
     """
     _check_readable(events)
+    if redis_url is not None:
+        embedded_only = [name for name, given in (
+            ("--fresh", fresh), ("--from-start", from_start),
+            ("--checkpoint-every", checkpoint_every is not None)) if given]
+        if embedded_only:
+            err.print(f"{', '.join(embedded_only)}: only for the embedded store's files in "
+                      "--out; with --redis the state lives in Redis, where events already "
+                      "applied count as duplicates (to start over, use an empty database)",
+                      markup=False, highlight=False)
+            raise typer.Exit(2)
     catalog = _catalog(rules)
     out.mkdir(parents=True, exist_ok=True)
     if redis_url is not None:
@@ -131,6 +141,7 @@ def replay_command(
     engine = Engine(catalog, store)
     watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
     saved_at = [time.monotonic()]
+    every = 300.0 if checkpoint_every is None else checkpoint_every
 
     def save(position: Position) -> None:
         size = rejects.stat().st_size if rejects.exists() else 0
@@ -139,7 +150,7 @@ def replay_command(
         saved_at[0] = time.monotonic()
 
     def at_position(position: Position) -> None:
-        if time.monotonic() - saved_at[0] >= checkpoint_every:
+        if time.monotonic() - saved_at[0] >= every:
             save(position)
 
     try:

@@ -108,6 +108,17 @@ def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
         store.close()
 
 
+def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY))
+    out = tmp_path / "out"
+    for option in (["--fresh"], ["--from-start"], ["--checkpoint-every", "5"]):
+        result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out",
+                                     str(out), "--redis", "redis://127.0.0.1:1/0", *option])
+        assert result.exit_code == 2, result.output
+        assert f"{option[0]}: only for the embedded store" in result.output
+    assert not out.exists()  # refused before anything was written or connected to
+
+
 def test_replay_refuses_to_continue_a_ledger_without_its_state(tmp_path: Path) -> None:
     stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
     out = tmp_path / "out"
