@@ -76,8 +76,8 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
     places = registry().places
     if isinstance(event, _TRANSACTIONS):
         fact["provider"] = event.provider
+        fact["store"] = event.store or ""
         if event.store_municipality is not None:
-            fact["store"] = event.store or ""
             fact["store_place"], fact["store_pref"] = places(event.store_municipality)
     else:
         fact["provider"] = getattr(event, "provider", "")

@@ -247,8 +247,8 @@ def activities_for(program: Program, places: tuple[str, ...]) -> Activities | No
     None unless the program is triggered by participation. Activities are the program's own
     (the names of a points table), or one generic health programme; a lottery's participations
     bring a tenth to a half of its threshold in health points each (an assumption: the seeds
-    give no distribution), and it is drawn at 20:00 JST on the last day of its period (or of
-    the generated stream).
+    give no distribution), and it is drawn at 10:00 JST the day after its period ends (or
+    after the generated stream's last day), when every participation is in.
     """
     from load.generate import LAST_DAY, Activities
     from load.population import to_date
