@@ -225,7 +225,9 @@ class Engine:
                 # that a residents-only program refused them for not living there.
                 keys.extend(places[code]["any" if self.explain else field_name])
         if isinstance(event, Participation):
-            keys.extend(as_place(j) for j in self._codes.jurisdictions_of(event.municipality))
+            for jurisdiction in self._codes.jurisdictions_of(event.municipality):
+                keys.extend(places[jurisdiction]["any"] if self.explain
+                            else (as_place(jurisdiction),))
         return self.catalog.candidates(dict.fromkeys(keys), event.type)
 
     def _changed_person(self, event: AnyEvent, person: Person | None) -> Person | None:

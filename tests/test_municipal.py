@@ -158,6 +158,15 @@ def test_kofu_points_per_activity_for_residents_aged_19(world: World) -> None:
     assert attend("MK-A", "unknown-event") == 0
 
 
+def test_explain_tells_a_visitor_why_a_residents_only_activity_paid_nothing(
+        world: World) -> None:
+    world.apply(residence="131016", birth_date="1980-01-01")  # lives in Tokyo
+    decision = world.run(world.event("participation", "MK-A", "2022-06-01",
+                                     municipality="192015", activity="health-checkup"))[0]
+    assert world.failed(decision, "kofu-health-activity") == "resident"
+    assert world.awarded(decision, "kofu-health-activity") == 0
+
+
 def lottery_entrants(world: World, points: Sequence[int]) -> list[AnyEvent]:
     """Kumamoto residents, the n-th with ``points[n]`` health points (applications are run;
     the participations are returned)."""
