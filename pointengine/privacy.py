@@ -2,7 +2,10 @@
 
 Persons are MyKey IDs. A value of exactly 12 digits whose last digit is a valid My Number check
 digit (個人番号の検査用数字, the MIC ordinance's weights) is treated as a My Number wherever it
-appears, and the input carrying it is rejected without repeating the value.
+appears, and the input carrying it is rejected without repeating the value. So are 12 such
+digits written as the card prints them, in three groups of four separated by one space or one
+hyphen, the same twice (``1234 5678 9018``, ``1234-5678-9018``; a hyphen is allowed in ids); a
+group of four next to more digit groups (a 16-digit card number) is not one.
 
 A digit is anything that reads as one once the input is decoded: a JSON ``\\uXXXX`` escape of a
 digit (``"\\u0031..."`` is ``"1..."`` to every JSON parser), and any character that NFKC
@@ -27,6 +30,10 @@ _DIGIT_RUNS = re.compile(rb"[0-9]{12,}")
 # bytes.find, several times faster than any regular expression, and most input has none.
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _TWELVE_ZEROS = b"0" * 12
+_GROUPED_ZEROS = b"0000 0000 0000"  # the prefilter of _GROUPED (every non-digit is a space)
+_GROUPED = re.compile(rb"(?<![0-9])(?<![0-9][ -])([0-9]{4})([ -])([0-9]{4})\2([0-9]{4})"
+                      rb"(?![0-9])(?![ -][0-9])")
+_GROUPED_TEXT = re.compile(r"([0-9]{4})([ -])([0-9]{4})\2([0-9]{4})")
 _MASK = b"*" * 12
 # Whether a line has a backslash at all: an int is looked for with memchr, several times faster
 # than looking for b"\\u", and few lines have any backslash.
@@ -57,6 +64,10 @@ def is_my_number(value: str) -> bool:
     """True when ``value`` is 12 digits (in any form, see the module) with a valid check digit."""
     if not value.isascii():
         value = _NON_ASCII_RUN.sub(_run_as_digits, value)
+    if len(value) == 14:
+        grouped = _GROUPED_TEXT.fullmatch(value)
+        if grouped is not None:
+            value = grouped.group(1) + grouped.group(3) + grouped.group(4)
     if len(value) != 12 or not value.isascii() or not value.isdigit():
         return False
     return my_number_check_digit(value[:11]) == int(value[11])
@@ -66,21 +77,31 @@ def carries_my_number(raw: bytes) -> bool:
     """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
     if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
-    if raw.translate(_DIGITS_AS_ZEROS).find(_TWELVE_ZEROS) < 0:
-        return False
-    return any(m.end() - m.start() == 12 and is_my_number(m.group().decode())
-               for m in _DIGIT_RUNS.finditer(raw))
+    shape = raw.translate(_DIGITS_AS_ZEROS)
+    if shape.find(_TWELVE_ZEROS) >= 0 and any(
+            m.end() - m.start() == 12 and is_my_number(m.group().decode())
+            for m in _DIGIT_RUNS.finditer(raw)):
+        return True
+    return shape.find(_GROUPED_ZEROS) >= 0 and any(
+        is_my_number((m.group(1) + m.group(3) + m.group(4)).decode())
+        for m in _GROUPED.finditer(raw))
 
 
 def redact(raw: bytes) -> bytes:
-    """``raw`` with every 12-digit run masked, so a reject file never repeats a My Number.
+    """``raw`` with every 12-digit run, and every 12 digits in groups of four (see the module),
+    masked, so a reject file never repeats a My Number.
 
     Digits written otherwise (escaped, full-width) are shown as ASCII digits first, so that
     they are masked the same way; the rest of ``raw`` is returned as it was.
     """
     if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
-    return _TWELVE_DIGITS.sub(_MASK, raw)
+    return _GROUPED.sub(_mask_grouped, _TWELVE_DIGITS.sub(_MASK, raw))
+
+
+def _mask_grouped(match: re.Match[bytes]) -> bytes:
+    separator = match.group(2)
+    return b"****" + separator + b"****" + separator + b"****"
 
 
 def plain_digits(raw: bytes) -> bytes:

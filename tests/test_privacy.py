@@ -63,3 +63,29 @@ def test_decoding_leaves_everything_but_digits_as_it_was() -> None:
     assert not carries_my_number(line)
     wrong = FULL_WIDTH[:-1] + "７"
     assert not carries_my_number(wrong.encode()) and not is_my_number(wrong)
+
+
+GROUPED = f"{VALID[:4]} {VALID[4:8]} {VALID[8:]}"
+
+
+@pytest.mark.parametrize("written", [
+    GROUPED, GROUPED.replace(" ", "-"), FULL_WIDTH[:4] + "-" + FULL_WIDTH[4:8] + "-" + VALID[8:],
+])
+def test_a_my_number_written_as_the_card_prints_it_is_found_and_masked(written: str) -> None:
+    line = f'{{"person":"MK-1","store":"{written}"}}'.encode()
+    assert carries_my_number(line)
+    assert is_my_number(json.loads(line)["store"])
+    sep = "-" if "-" in written else " "
+    assert redact(line) == f'{{"person":"MK-1","store":"****{sep}****{sep}****"}}'.encode()
+
+
+@pytest.mark.parametrize("text", [
+    f"{WRONG[:4]} {WRONG[4:8]} {WRONG[8:]}",  # a wrong check digit
+    f"{VALID[:4]} {VALID[4:8]}-{VALID[8:]}",  # mixed separators
+    f"{VALID[:4]}  {VALID[4:8]}  {VALID[8:]}",  # two spaces
+    f"4111 {GROUPED}", f"{GROUPED} 4111", f"{GROUPED.replace(' ', '-')}-4111",  # 16 digits
+    f"1{GROUPED}", f"{GROUPED}0", "090-1234-5678",
+])
+def test_other_groups_of_digits_are_not_my_numbers(text: str) -> None:
+    assert not carries_my_number(text.encode())
+    assert not is_my_number(text)
