@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pointengine.catalog import load_catalog
+from pointengine.cli import describe
 from pointengine.engine import Decision, Engine
 from pointengine.events import AnyEvent
 from pointengine.memory_store import MemoryStore
@@ -236,6 +237,15 @@ def test_a_per_child_group_total_counts_every_birth_dates_claim(tmp_path: Path) 
     assert [o.awarded for o in father.applied.outcomes] == [10_000, 30_000]
     assert world.store.counter("pg|miyazaki-family|MK-DAD") == 40_000
     world.engine.close()
+
+
+def test_explain_adds_up_a_programs_claims_for_one_event(world: World) -> None:
+    miyazaki_parent(world, "MK-MOM", ["2020-06-01"])
+    father = miyazaki_parent(world, "MK-DAD", ["2020-06-01", "2021-02-02"])
+    assert f"  {MIYAZAKI}@v1: awarded 30,000 of 60,000; limited by paid for the household's " \
+           "children" in describe(father)
+    assert f"  {MIYAZAKI}@v1: awarded 30,000" in describe(
+        miyazaki_parent(world, "MK-DAD", ["2021-03-03"]))
 
 
 def test_kofu_points_per_activity_for_residents_aged_19(world: World) -> None:
