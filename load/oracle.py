@@ -34,7 +34,13 @@ Three municipal programs, from their rule files' text (``rules/342092-miyoshi``,
   living in 三次市 (342092) at the purchase, at a store in 三次市, with the phase-2 chosen
   provider (applied before the purchase), JST day within 2022-01-01..2023-02-28;
 - ``miyazaki-child-grant``: on a phase-2 application within 2022-01-01..2023-02-28 by a resident
-  of 宮崎市 (452017), 30,000 per child of the application born 2020-04-28..2021-04-01, once;
+  of 宮崎市 (452017), 30,000 per child of the application born 2020-04-28..2021-04-01, once per
+  child: a person whose household is unknown is paid for the children beyond those an earlier
+  application of theirs was paid for; once a person's application names a household (it stays
+  theirs until another names a different one), its children are counted per household and
+  birth date, whichever parent applies: a parent listing n children born on a day is paid for
+  those beyond the ones the household was already paid for on that day (twins are a day listed
+  twice), the days in date order;
 - ``shiga-purchase-premium``: 5% of each purchase, floored, at most 1,000 per person, at a store
   in 滋賀県 (codes 25xxxx), with the phase-1 chosen provider (applied before the purchase)
   when it is a partner (d-barai, paypay, rakuten-edy, rakuten-pay, au-pay, majica), JST day
@@ -50,8 +56,10 @@ person who was not admitted gets nothing from that program.
 A residence is the application's, or a later ``residence_change``'s, from its time on; before the
 first known one, the first one. None of these cities has wards.
 
-A program is one small function ``(person, event) -> points wanted``; caps, the per-person group
-total and refunds are applied around it (add programs to :data:`PROGRAMS`).
+A program is one small function ``(person, event) -> points wanted`` (a per-child grant's:
+``(person, event) -> the birth dates of the children it pays for``); caps, what a person or a
+household was paid for their children, the per-person group total and refunds are applied around
+it (add programs to :data:`PROGRAMS`).
 """
 
 from __future__ import annotations
@@ -97,7 +105,8 @@ class Person:
     phase1_flag: bool = False
     registered: dict[str, dt.datetime] = field(default_factory=dict)
     net: dict[str, int] = field(default_factory=dict)
-    # per-child grants paid to the person's household (shared by its members once named)
+    household: str | None = None  # the last one an application named
+    # per-child grants: children paid for to this person while no household was known
     children_paid: dict[str, int] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
     awarded: set[str] = field(default_factory=set)
@@ -120,7 +129,7 @@ class Program:
 
     id: str
     on: frozenset[str]
-    wants: Callable[[Person, Event], int]
+    wants: Callable[[Person, Event], int] | None  # None: a per-child grant (``children``)
     cap: int | None = None
     group: str | None = None
     once: bool = False
@@ -128,6 +137,9 @@ class Program:
     persons: int | None = None  # persons admitted, first come first served
     allocations: tuple[tuple[str, int], ...] = ()  # (provider, persons) for its users
     phase: int = 2  # whose chosen provider an allocation counts
+    # a per-child grant: the birth dates of the children an event asks it for, and yen for each
+    children: Callable[[Person, Event], list[dt.date]] | None = None
+    per_child: int = 0
 
 
 def _premium(person: Person, event: Event, phase: int, window: tuple[dt.date, dt.date],
@@ -213,16 +225,15 @@ def miyoshi_premium(person: Person, event: Event) -> int:
     return event["amount"] * 30 // 100 if ok else 0
 
 
-def miyazaki_child_grant(person: Person, event: Event) -> int:
-    """宮崎市: 30,000 per child born in the range, on a resident's phase-2 application."""
+def miyazaki_children(person: Person, event: Event) -> list[dt.date]:
+    """宮崎市: the children born in the range, on a resident's phase-2 application."""
     enrolment = person.enrolments.get(2)
     if (enrolment is None or enrolment[1] > event["at"]
             or not MUNICIPAL_PHASE2[0] <= event["day"] <= MUNICIPAL_PHASE2[1]
             or residence_at(person, event["at"]) != MIYAZAKI):
-        return 0
+        return []
     born = [dt.date.fromisoformat(d) for d in event.get("children_birth_dates", [])]
-    wanted = 30_000 * sum(1 for d in born if CHILDREN_BORN[0] <= d <= CHILDREN_BORN[1])
-    return max(0, wanted - person.children_paid.get("miyazaki-child-grant", 0))
+    return [d for d in born if CHILDREN_BORN[0] <= d <= CHILDREN_BORN[1]]
 
 
 def shiga_purchase_premium(person: Person, event: Event) -> int:
@@ -237,8 +248,8 @@ TRANSACTIONS = frozenset({"charge", "purchase"})
 MUNICIPAL: tuple[Program, ...] = (
     Program("miyoshi-premium", frozenset({"purchase"}), miyoshi_premium, cap=6_000,
             budget=300_000_000),
-    Program("miyazaki-child-grant", frozenset({"mynapoint_application"}), miyazaki_child_grant,
-            budget=120_000_000),
+    Program("miyazaki-child-grant", frozenset({"mynapoint_application"}), None,
+            budget=120_000_000, children=miyazaki_children, per_child=30_000),
     Program("shiga-purchase-premium", frozenset({"purchase"}), shiga_purchase_premium,
             cap=1_000, budget=90_000_000, phase=1, allocations=(
                 ("d-barai", 20_000), ("paypay", 30_000), ("rakuten-edy", 10_000),
@@ -382,7 +393,9 @@ class Oracle:
         self.spent: dict[str, int] = {}  # program → yen, net of refunds
         self.admitted: dict[str, set[str]] = {}  # program → persons
         self.admitted_via: dict[tuple[str, str], int] = {}  # (program, provider) → persons
-        self.households: dict[str, dict[str, int]] = {}  # household → per-child grants paid
+        # (household, program, birth date) → how many of the household's children born that
+        # day a per-child grant paid for
+        self.household_children: dict[tuple[str, str, dt.date], int] = {}
 
     def feed(self, line: bytes) -> None:
         """Apply one line of the event file."""
@@ -410,9 +423,7 @@ class Oracle:
                 card = dt.date.fromisoformat(event["card_applied_on"])
                 person.enrolments[event["phase"]] = (event["provider"], event["at"], card)
             person.phase1_flag |= event.get("applied_in_phase1", False)
-            if event.get("household"):
-                shared = self.households.setdefault(event["household"], person.children_paid)
-                person.children_paid = shared
+            person.household = event.get("household") or person.household
             if residence_at(person, event["at"]) != event["residence"]:
                 _move(person, event["at"], event["residence"])
         elif kind == "residence_change":
@@ -430,24 +441,57 @@ class Oracle:
         for program in self.programs:
             if event["type"] not in program.on or (program.once and program.id in person.awarded):
                 continue
-            wanted = program.wants(person, event)
-            if wanted <= 0 or not self._admit(program, event["person"], person):
-                continue
-            net = person.net.get(program.id, 0)
-            if program.cap is not None:
-                wanted = min(wanted, program.cap - net)
-            if program.group is not None:
-                room = GROUP_CAPS[program.group] - person.groups.get(program.group, 0)
-                wanted = min(wanted, room)
-            if program.budget is not None:
-                wanted = min(wanted, program.budget - self.spent.get(program.id, 0))
-            if wanted <= 0:
-                continue
-            self._add(person, program, wanted)
-            if event["type"] in TRANSACTIONS:
-                earning = self.earnings.setdefault(
-                    key, Earning(event["person"], event["provider"], event["amount"]))
-                earning.points[program.id] = [wanted, 0]
+            for wanted, room, children in self._asks(program, person, event):
+                self._pay(program, person, event, key, wanted, room, children)
+
+    def _asks(self, program: Program, person: Person,
+              event: Event) -> list[tuple[int, int | None, tuple[str, str, dt.date] | None]]:
+        """What ``event`` asks from ``program``: (yen, room before the program's caps, the
+        household's children it pays for: (household, program, birth date)) per payment."""
+        if program.wants is not None:
+            return [(program.wants(person, event), None, None)]
+        assert program.children is not None
+        born = program.children(person, event)
+        if not born:
+            return []
+        if person.household is None:
+            wanted = program.per_child * len(born)
+            return [(wanted, wanted - person.children_paid.get(program.id, 0), None)]
+        asks: list[tuple[int, int | None, tuple[str, str, dt.date] | None]] = []
+        for day in sorted(set(born)):
+            listed = born.count(day)
+            which = (person.household, program.id, day)
+            unpaid = max(0, listed - self.household_children.get(which, 0))
+            asks.append((program.per_child * listed, program.per_child * unpaid, which))
+        return asks
+
+    def _pay(self, program: Program, person: Person, event: Event, key: str, wanted: int,
+             room: int | None, children: tuple[str, str, dt.date] | None) -> None:
+        if wanted <= 0 or not self._admit(program, event["person"], person):
+            return
+        if room is not None:
+            wanted = min(wanted, room)
+        net = person.net.get(program.id, 0)
+        if program.cap is not None:
+            wanted = min(wanted, program.cap - net)
+        if program.group is not None:
+            wanted = min(wanted, GROUP_CAPS[program.group] - person.groups.get(program.group, 0))
+        if program.budget is not None:
+            wanted = min(wanted, program.budget - self.spent.get(program.id, 0))
+        if wanted <= 0:
+            return
+        self._add(person, program, wanted)
+        if children is not None:
+            # A child counts as paid for once any of its grant is: only the payment that
+            # crosses the budget pays part of one, and nothing is paid after it.
+            paid = -(-wanted // program.per_child)
+            self.household_children[children] = self.household_children.get(children, 0) + paid
+        elif program.children is not None:
+            person.children_paid[program.id] = person.children_paid.get(program.id, 0) + wanted
+        if event["type"] in TRANSACTIONS:
+            earning = self.earnings.setdefault(
+                key, Earning(event["person"], event["provider"], event["amount"]))
+            earning.points[program.id] = [wanted, 0]
 
     def _admit(self, program: Program, person_id: str, person: Person) -> bool:
         """Admit the person to the program unless a limit in persons is reached."""
@@ -472,9 +516,6 @@ class Oracle:
     def _add(self, person: Person, program: Program, points: int) -> None:
         self.spent[program.id] = self.spent.get(program.id, 0) + points
         person.net[program.id] = person.net.get(program.id, 0) + points
-        if program.id == "miyazaki-child-grant":
-            paid = person.children_paid
-            paid[program.id] = paid.get(program.id, 0) + points
         if program.group is not None:
             person.groups[program.group] = person.groups.get(program.group, 0) + points
         if points > 0:

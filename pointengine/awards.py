@@ -7,7 +7,8 @@ the points to the room left under every cap (see :mod:`pointengine.store`).
 Cap and counter keys are built here and nowhere else:
 
 - ``pp|{program}|{person}``: a person's points in a program (the award's cap);
-  ``pp|{program}|household:{household}`` for a per-child grant to a known household;
+- ``pp|{program}|household:{household}|{birth date}``: what a per-child grant paid for a known
+  household's children born on that date (ISO ``YYYY-MM-DD``), whichever parent applied;
 - ``pg|{group}|{person}``: a person's points in a group of programs (national 20,000);
 - ``bu|{program}``: the program's budget in yen;
 - ``ad|{program}``, ``al|{program}|{provider}``: persons admitted, overall and per provider;
@@ -18,6 +19,8 @@ Cap and counter keys are built here and nowhere else:
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
 from typing import NamedTuple
 
 from pointengine.events import AnyEvent, Charge, MynapointApplication, Participation, Purchase
@@ -36,15 +39,20 @@ def requested_points(program: ProgramVersion, event: AnyEvent, person: Person) -
             return event.amount * award.rate // 10_000
         return 0
     if isinstance(award, PerChild):
-        children = event.children_birth_dates if isinstance(event, MynapointApplication) \
-            else person.children
-        born = award.born
-        return award.amount * sum(1 for c in children if born.from_ <= c <= born.to)
+        return award.amount * len(eligible_children(award, event, person))
     if isinstance(award, PerActivity):
         return award.points.get(event.activity, 0) if isinstance(event, Participation) else 0
     if award.kind == "grant":
         return award.amount
     return 0
+
+
+def eligible_children(award: PerChild, event: AnyEvent, person: Person) -> list[dt.date]:
+    """The birth dates of the children a per-child grant pays for (twins: the date twice)."""
+    children = event.children_birth_dates if isinstance(event, MynapointApplication) \
+        else person.children
+    born = award.born
+    return [c for c in children if born.from_ <= c <= born.to]
 
 
 def person_cap(program: ProgramVersion, requested: int) -> int:
@@ -100,22 +108,16 @@ def _template(program: ProgramVersion, provider: str) -> _ClaimTemplate:
     return found
 
 
-def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int, *,
-              household: str | None = None) -> Claim:
+def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int) -> Claim:
     """The claim of ``points`` for ``person_id``, with every cap and admission of the program.
 
-    A per-child grant is capped per household when the person's is known: two parents of the
-    same children, applying each, are paid once for each child.
+    The person's own cap is ``pp|{program}|{person}``; a per-child grant's limit is the claim's
+    own points, so that a second application pays only for children the first did not.
     """
     template = _template(program, provider)
     limit = template.person_limit
-    if limit is None and household:
-        own = Cap(f"{template.person_key}household:{household}", points,
-                  "paid for the household's children")
-    else:
-        own = Cap(template.person_key + person_id, points if limit is None else limit,
-                  "person cap")
-    caps: tuple[Cap, ...] = (own,)
+    caps: tuple[Cap, ...] = (Cap(template.person_key + person_id,
+                                 points if limit is None else limit, "person cap"),)
     group = template.group
     if group is not None:
         caps += (Cap(group.key + person_id, group.limit, group.label),)
@@ -128,6 +130,33 @@ def claim_for(program: ProgramVersion, person_id: str, provider: str, points: in
         member_key=f"in|{program.id}|{person_id}" if template.admissions else "",
         admissions=template.admissions,
     )
+
+
+def claims_for(program: ProgramVersion, event: AnyEvent, person: Person, provider: str,
+               points: int) -> tuple[Claim, ...]:
+    """The claims of the ``points`` that ``event`` asks from ``program`` for ``person``.
+
+    One claim (:func:`claim_for`), except for a per-child grant to a person whose household is
+    known, which pays each child of the household once, whichever parent applies. Children are
+    known by their birth date only, so there is one claim per distinct birth date that the
+    application lists, in date order: ``amount × n`` where n is how many times the date is
+    listed (twins: twice), capped at ``amount × n`` per household and date instead of per
+    person. A parent who lists a child the other parent was paid for gets nothing for it; one
+    who lists twins where the other listed one child of that date is paid for the second. The
+    program's other caps (a group total per person, the budget) count every claim in turn.
+    """
+    award = program.award
+    household = person.household
+    if not household or not isinstance(award, PerChild):
+        return (claim_for(program, person.id, provider, points),)
+    key = f"pp|{program.id}|household:{household}|"
+    claims = []
+    for born, n in sorted(Counter(eligible_children(award, event, person)).items()):
+        wanted = award.amount * n
+        claim = claim_for(program, person.id, provider, wanted)
+        own = Cap(key + born.isoformat(), wanted, "paid for the household's children")
+        claims.append(claim._replace(caps=(own, *claim.caps[1:])))
+    return tuple(claims)
 
 
 def health_points_key(program: str, person: str) -> str:

@@ -28,6 +28,7 @@ from pointengine.programs import ProgramDocument, ProviderList
 from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.replay import START, Position, ReplayReport, open_events, replay
 from pointengine.simulate import register as register_simulate
+from pointengine.store import Outcome
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Mynapoint and municipal point programs as declarative rules.")
@@ -321,21 +322,28 @@ def describe(decision: Decision) -> list[str]:
     applied = decision.applied
     if applied.status != "applied":
         lines.append(f"  {applied.status}: {applied.reason}")
-    outcomes = {o.program: o for o in applied.outcomes}
+    # A program may make several claims for one event (a per-child grant to a known household:
+    # one per birth date); its line adds them up and names every cap that limited one.
+    outcomes: dict[str, list[Outcome]] = {}
+    for outcome in applied.outcomes:
+        outcomes.setdefault(outcome.program, []).append(outcome)
     for verdict in decision.verdicts:
         name = f"{verdict.program}@v{verdict.version}"
         if verdict.failed is not None:
             lines.append(f"  {name}: nothing; failed {verdict.failed.name}: "
                          f"{verdict.failed.explain}")
             continue
-        outcome = outcomes.get(verdict.program)
-        if outcome is None:
+        claims = outcomes.get(verdict.program)
+        if not claims:
             lines.append(f"  {name}: eligible, nothing to award")
-        elif outcome.awarded < outcome.wanted:
-            lines.append(f"  {name}: awarded {outcome.awarded:,} of {outcome.wanted:,}; "
-                         f"limited by {outcome.limited_by}")
+            continue
+        awarded = sum(o.awarded for o in claims)
+        wanted = sum(o.wanted for o in claims)
+        if awarded < wanted:
+            limits = ", ".join(dict.fromkeys(o.limited_by for o in claims if o.limited_by))
+            lines.append(f"  {name}: awarded {awarded:,} of {wanted:,}; limited by {limits}")
         else:
-            lines.append(f"  {name}: awarded {outcome.awarded:,}")
+            lines.append(f"  {name}: awarded {awarded:,}")
     for program, points in applied.reversed.items():
         lines.append(f"  {program}: reversed {points:,}")
     return lines

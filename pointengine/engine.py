@@ -16,7 +16,13 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pointengine.awards import claim_for, drawn_key, health_points_key, requested_points
+from pointengine.awards import (
+    claim_for,
+    claims_for,
+    drawn_key,
+    health_points_key,
+    requested_points,
+)
 from pointengine.catalog import ANYWHERE, Catalog, Program, as_place, as_resident, as_store, via
 from pointengine.conditions import Check
 from pointengine.eligibility import checks_for
@@ -43,7 +49,8 @@ from pointengine.store import Applied, Claim, Intent, Store
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One program's answer to one event: the failed check, or the points it asked."""
+    """One program's answer to one event: the failed check, or the points it asked (in all:
+    a per-child grant to a known household asks them in one claim per birth date)."""
 
     program: str
     version: int
@@ -175,14 +182,14 @@ class Engine:
         fact = build_fact(event, person, self._bases)
         claims: list[Claim] = []
         for program in self._route(event, fact):
-            claim = self._decide(program.version_at(event.at), event, person, fact, decision,
-                                 tallies)
-            if claim is not None:
-                claims.append(claim)
+            claims.extend(self._decide(program.version_at(event.at), event, person, fact,
+                                       decision, tallies))
         return tuple(claims)
 
     def _decide(self, version: ProgramVersion, event: AnyEvent, person: Person, fact: Fact,
-                decision: Decision, tallies: list[tuple[str, int]]) -> Claim | None:
+                decision: Decision, tallies: list[tuple[str, int]]) -> tuple[Claim, ...]:
+        """The program's claims for the event: none, one, or (a per-child grant to a known
+        household) one per birth date of the children, each with its own points."""
         failed = self.ruleset(version).first_failure(fact)
         wanted = 0
         if failed is None:
@@ -195,9 +202,9 @@ class Engine:
         if self.explain:
             decision.verdicts.append(Verdict(version.id, version.version, failed, wanted))
         if wanted <= 0:
-            return None
+            return ()
         provider = str(fact[f"chosen{version.phase}"])
-        return claim_for(version, person.id, provider, wanted, household=person.household)
+        return claims_for(version, event, person, provider, wanted)
 
     def _route(self, event: AnyEvent, fact: Fact) -> list[Program]:
         # The fact already holds the store's and the person's places at the event's time.

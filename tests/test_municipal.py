@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from pointengine.catalog import load_catalog
-from pointengine.engine import Engine
+from pointengine.cli import describe
+from pointengine.engine import Decision, Engine
 from pointengine.events import AnyEvent
 from pointengine.memory_store import MemoryStore
+from pointengine.store import Outcome
 from tests.world import RULES, World
 
 P1 = {"phase": 1, "at": "2020-10-01", "card": "2020-08-01"}
@@ -140,6 +142,110 @@ def test_miyazaki_pays_each_child_of_a_household_once(world: World) -> None:
     assert parent("MK-DAD", ["2020-06-01"]) == 0  # the same child
     assert parent("MK-DAD", ["2020-06-01", "2021-01-10"]) == 30_000  # a second child
     assert parent("MK-AUNT", ["2020-06-01"], household="H-2") == 30_000  # another household
+
+
+MIYAZAKI = "miyazaki-child-grant"
+
+
+def miyazaki_parent(world: World, person: str, children: list[str],
+                    household: str | None = "H-1") -> Decision:
+    """A phase-2 application of a 宮崎市 resident listing ``children``' birth dates."""
+    extra = {"household": household} if household else {}
+    return world.apply(person=person, residence="452017", children_birth_dates=children,
+                       **extra)
+
+
+def test_miyazaki_pays_both_parents_of_a_household_for_different_children(
+        world: World) -> None:
+    mother = miyazaki_parent(world, "MK-MOM", ["2020-06-01"])
+    father = miyazaki_parent(world, "MK-DAD", ["2021-02-02"])
+    assert world.awarded(mother, MIYAZAKI) == 30_000
+    assert world.awarded(father, MIYAZAKI) == 30_000
+    assert [o.limited_by for o in father.applied.outcomes if o.program == MIYAZAKI] == [None]
+    assert world.store.counter(f"pp|{MIYAZAKI}|household:H-1|2020-06-01") == 30_000
+    assert world.store.counter(f"pp|{MIYAZAKI}|household:H-1|2021-02-02") == 30_000
+
+
+def test_miyazaki_pays_a_child_both_parents_list_once(world: World) -> None:
+    assert world.awarded(miyazaki_parent(world, "MK-MOM", ["2020-06-01"]), MIYAZAKI) == 30_000
+    father = miyazaki_parent(world, "MK-DAD", ["2020-06-01"])
+    assert father.applied.outcomes == [
+        Outcome(MIYAZAKI, 1, 30_000, 0, "paid for the household's children")]
+    assert world.points("MK-MOM", MIYAZAKI) + world.points("MK-DAD", MIYAZAKI) == 30_000
+
+
+def test_miyazaki_pays_twins_each_once_per_household(world: World) -> None:
+    twins = ["2020-09-09", "2020-09-09"]
+    assert world.awarded(miyazaki_parent(world, "MK-MOM", twins), MIYAZAKI) == 60_000
+    assert world.awarded(miyazaki_parent(world, "MK-DAD", ["2020-09-09"]), MIYAZAKI) == 0
+    assert world.awarded(miyazaki_parent(world, "MK-DAD", twins), MIYAZAKI) == 0
+    # triplets after all: the third child born that day is paid, to whoever lists it
+    triplets = miyazaki_parent(world, "MK-DAD", ["2020-09-09"] * 3)
+    assert triplets.applied.outcomes == [Outcome(MIYAZAKI, 1, 90_000, 30_000,
+                                                 "paid for the household's children")]
+    assert world.points("MK-MOM", MIYAZAKI) == 60_000
+    assert world.points("MK-DAD", MIYAZAKI) == 30_000
+
+
+def test_miyazaki_pays_the_second_parent_for_a_third_child(world: World) -> None:
+    first = miyazaki_parent(world, "MK-MOM", ["2020-06-01", "2021-02-02"])
+    assert world.awarded(first, MIYAZAKI) == 60_000
+    third = miyazaki_parent(world, "MK-DAD", ["2021-03-03", "2020-06-01", "2021-02-02"])
+    # one claim per birth date, in date order, each capped for the household and that date
+    assert third.applied.outcomes == [
+        Outcome(MIYAZAKI, 1, 30_000, 0, "paid for the household's children"),
+        Outcome(MIYAZAKI, 1, 30_000, 0, "paid for the household's children"),
+        Outcome(MIYAZAKI, 1, 30_000, 30_000, None)]
+    assert [(e.person, e.points) for e in world.sink.entries if e.program == MIYAZAKI] == [
+        ("MK-MOM", 30_000), ("MK-MOM", 30_000), ("MK-DAD", 30_000)]
+    assert world.store.totals()[(MIYAZAKI, "paypay")] == 90_000
+
+
+def test_miyazaki_pays_each_parent_when_no_household_is_named(world: World) -> None:
+    assert world.awarded(miyazaki_parent(world, "MK-MOM", ["2020-06-01"], None),
+                         MIYAZAKI) == 30_000
+    assert world.awarded(miyazaki_parent(world, "MK-DAD", ["2020-06-01"], None),
+                         MIYAZAKI) == 30_000
+    again = miyazaki_parent(world, "MK-DAD", ["2020-06-01", "2021-02-02"], None)
+    assert again.applied.outcomes == [Outcome(MIYAZAKI, 1, 60_000, 30_000, "person cap")]
+    assert world.points("MK-DAD", MIYAZAKI) == 60_000
+    assert world.store.counter(f"pp|{MIYAZAKI}|MK-DAD") == 60_000
+
+
+def test_miyazaki_keeps_the_household_an_earlier_application_named(world: World) -> None:
+    assert world.awarded(miyazaki_parent(world, "MK-MOM", ["2020-06-01"]), MIYAZAKI) == 30_000
+    world.apply(person="MK-DAD", residence="452017", household="H-1")  # no children yet
+    assert world.awarded(miyazaki_parent(world, "MK-DAD", ["2020-06-01"], None), MIYAZAKI) == 0
+
+
+def test_a_per_child_group_total_counts_every_birth_dates_claim(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    grant = rules / "452017-miyazaki" / "child-grant.yaml"
+    grant.write_text(grant.read_text(encoding="utf-8").replace(
+        "budget: {yen: 120000000}",
+        "budget: {yen: 120000000}\nperson_total: {group: miyazaki-family, cap: 50000}"),
+        encoding="utf-8")
+    world = World(load_catalog(rules))
+    decision = miyazaki_parent(world, "MK-MOM", ["2021-02-02", "2020-06-01", "2020-06-01"])
+    assert decision.applied.outcomes == [
+        Outcome(MIYAZAKI, 1, 60_000, 50_000, "miyazaki-family total per person"),
+        Outcome(MIYAZAKI, 1, 30_000, 0, "miyazaki-family total per person")]
+    assert world.store.counter("pg|miyazaki-family|MK-MOM") == 50_000
+    # the household was paid 50,000 of the twins' 60,000 and nothing for 2021-02-02
+    father = miyazaki_parent(world, "MK-DAD", ["2020-06-01", "2020-06-01", "2021-02-02"])
+    assert [o.awarded for o in father.applied.outcomes] == [10_000, 30_000]
+    assert world.store.counter("pg|miyazaki-family|MK-DAD") == 40_000
+    world.engine.close()
+
+
+def test_explain_adds_up_a_programs_claims_for_one_event(world: World) -> None:
+    miyazaki_parent(world, "MK-MOM", ["2020-06-01"])
+    father = miyazaki_parent(world, "MK-DAD", ["2020-06-01", "2021-02-02"])
+    assert f"  {MIYAZAKI}@v1: awarded 30,000 of 60,000; limited by paid for the household's " \
+           "children" in describe(father)
+    assert f"  {MIYAZAKI}@v1: awarded 30,000" in describe(
+        miyazaki_parent(world, "MK-DAD", ["2021-03-03"]))
 
 
 def test_kofu_points_per_activity_for_residents_aged_19(world: World) -> None:

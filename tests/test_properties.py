@@ -94,3 +94,49 @@ def test_caps_hold_and_the_ledger_adds_up(catalog: Catalog,
         assert world.sink.entries == before
     finally:
         world.engine.close()
+
+
+CHILD_GRANT = "miyazaki-child-grant"
+BIRTHS = ("2020-06-01", "2020-09-09", "2021-02-02", "2021-04-02")  # the last is out of range
+
+application = st.tuples(st.sampled_from(PERSONS), st.sampled_from(["H-1", "H-2", None]),
+                        st.lists(st.sampled_from(BIRTHS), max_size=4))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(application, max_size=12), st.integers(1, 5))
+def test_a_household_is_paid_once_for_each_child(catalog: Catalog,
+                                                 steps: list[tuple[str, str | None, list[str]]],
+                                                 batch: int) -> None:
+    """Whoever of a household applies, and in whatever order, the household is paid for as many
+    children born on a day as the most any of its applications listed; a person with no known
+    household, for as many children as the most their own applications listed."""
+    world = World(catalog)
+    try:
+        events: list[AnyEvent] = []
+        household: dict[str, str] = {}
+        most: Counter[tuple[str, str]] = Counter()  # (household or person, day) → children
+        for n, (person, named, children) in enumerate(steps):
+            fields: dict[str, Any] = {"household": named} if named else {}
+            events.append(world.event("mynapoint_application", person,
+                                      f"2022-02-{1 + n:02d}", phase=2, provider="paypay",
+                                      card_applied_on="2021-12-01", residence="452017",
+                                      children_birth_dates=children, **fields))
+            if named:
+                household[person] = named
+            paid = [c for c in children if c != "2021-04-02"]
+            if person in household:
+                for day in set(paid):
+                    key = (f"household:{household[person]}", day)
+                    most[key] = max(most[key], paid.count(day))
+            else:
+                most[(person, "")] = max(most[(person, "")], len(paid))
+        for i in range(0, len(events), batch):
+            world.run(*events[i:i + batch])
+        for (who, day), count in most.items():
+            cap = f"pp|{CHILD_GRANT}|{who}|{day}" if day else f"pp|{CHILD_GRANT}|{who}"
+            assert world.store.counter(cap) == 30_000 * count
+        assert sum(e.points for e in world.sink.entries if e.program == CHILD_GRANT) \
+            == 30_000 * sum(most.values())
+    finally:
+        world.engine.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
 
 import orjson
@@ -100,6 +101,92 @@ def test_the_oracle_pays_a_households_children_once_and_refunds_only_the_payer()
     assert expected["MKM"]["miyazaki-child-grant"] == 30_000
     assert "miyazaki-child-grant" not in expected.get("MKD", {})
     assert expected["MKM"]["national-phase2-card"] == 500  # only MKM's own refund took back
+
+
+def _miyazaki(n: int, person: str, children: list[str], household: str | None = "H-1",
+              day: str = "2022-02-01") -> bytes:
+    extra = {"household": household} if household else {}
+    return _line(type="mynapoint_application", source="mykey", id=f"m{n}", person=person,
+                 at=f"{day}T10:00:00+09:00", phase=2, provider="paypay",
+                 card_applied_on="2021-06-01", residence="452017",
+                 children_birth_dates=children, **extra)
+
+
+def _child_grants(*lines: bytes) -> dict[str, int]:
+    oracle = Oracle(ALL_PROGRAMS)
+    for line in lines:
+        oracle.feed(line)
+    return {person: programs.get("miyazaki-child-grant", 0)
+            for person, programs in oracle.expected().items()}
+
+
+def test_the_oracle_pays_each_child_of_a_household_once_by_birth_date() -> None:
+    # different children: both parents paid
+    assert _child_grants(_miyazaki(1, "MKM", ["2020-06-01"]),
+                         _miyazaki(2, "MKD", ["2021-02-02"])) == {"MKM": 30_000, "MKD": 30_000}
+    # the same child: paid once
+    assert _child_grants(_miyazaki(1, "MKM", ["2020-06-01"]),
+                         _miyazaki(2, "MKD", ["2020-06-01"])) == {"MKM": 30_000}
+    # twins, then one of them, then triplets of that day
+    twins = ["2020-09-09", "2020-09-09"]
+    assert _child_grants(_miyazaki(1, "MKM", twins), _miyazaki(2, "MKD", ["2020-09-09"])) \
+        == {"MKM": 60_000}
+    assert _child_grants(_miyazaki(1, "MKM", twins), _miyazaki(2, "MKD", ["2020-09-09"] * 3)) \
+        == {"MKM": 60_000, "MKD": 30_000}
+    # a third child the second parent adds; a child born out of the range is never paid
+    assert _child_grants(_miyazaki(1, "MKM", ["2020-06-01", "2021-02-02"]),
+                         _miyazaki(2, "MKD", ["2021-03-03", "2020-06-01", "2021-02-02",
+                                              "2021-04-02"])) == {"MKM": 60_000, "MKD": 30_000}
+    # no household: each parent is paid, and a second application only for new children
+    assert _child_grants(_miyazaki(1, "MKM", ["2020-06-01"], None),
+                         _miyazaki(2, "MKD", ["2020-06-01"], None),
+                         _miyazaki(3, "MKD", ["2020-06-01", "2021-02-02"], None)) \
+        == {"MKM": 30_000, "MKD": 60_000}
+    # the household an earlier application named stays the person's
+    assert _child_grants(_miyazaki(1, "MKM", ["2020-06-01"]), _miyazaki(2, "MKD", []),
+                         _miyazaki(3, "MKD", ["2020-06-01"], None)) == {"MKM": 30_000}
+
+
+def _household_stream(seed: int, applications: int) -> list[bytes]:
+    """Miyazaki applications of a few families: parents naming their household or not, lists
+    of birth dates with twins, repeats, and children born out of the grant's range."""
+    rng = random.Random(seed)
+    days = ["2020-04-27", "2020-04-28", "2020-06-01", "2020-09-09", "2021-02-02",
+            "2021-04-01", "2021-04-02"]
+    lines = []
+    for n in range(applications):
+        family = rng.randrange(12)
+        person = f"MKP{family}-{rng.randrange(3)}"
+        household = rng.choice([f"H-{family}", f"H-{family}", f"H-{family}", None,
+                                f"H-{(family + 1) % 12}"])
+        children = [rng.choice(days) for _ in range(rng.randrange(5))]
+        lines.append(_miyazaki(n, person, children, household,
+                               day=f"2022-{1 + n // 28 % 12:02d}-{1 + n % 28:02d}"))
+    return lines
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_engine_matches_the_oracle_on_households(tmp_path: Path, seed: int) -> None:
+    from pointengine.catalog import load_catalog
+    from pointengine.engine import Engine
+    from pointengine.ledger import FileSink
+    from pointengine.memory_store import MemoryStore
+    from pointengine.replay import replay
+
+    stream = tmp_path / "events.jsonl"
+    stream.write_bytes(b"\n".join(_household_stream(seed, 300)) + b"\n")
+    ledger = tmp_path / "ledger.jsonl"
+    sink = FileSink(ledger)
+    engine = Engine(load_catalog(Path(__file__).resolve().parents[2] / "rules"),
+                    MemoryStore(sink))
+    replay(stream, engine)
+    sink.close()
+    engine.close()
+    expected = expected_points(stream, ALL_PROGRAMS)
+    paid = sum(p.get("miyazaki-child-grant", 0) for p in expected.values())
+    assert paid > 30_000 * 20  # many children were paid for
+    known = {p.id for p in ALL_PROGRAMS}
+    assert [p for p in compare(expected, ledger) if p.split(" ")[1].rstrip(":") in known] == []
 
 
 def test_the_oracle_counts_only_the_providers_basis() -> None:
