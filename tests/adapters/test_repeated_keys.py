@@ -1,8 +1,9 @@
-"""A key given twice in a JSON body is refused, never read as one of its values.
+"""A key or element given twice is refused, never read as one of its values.
 
-JSON decoders keep the last value of a repeated key: they would silently pick one of two values
-the provider sent, so ``"amount"`` given as 5000 and then 5 would be a 5-yen purchase. A value
-the decoder left out is still searched for a My Number.
+JSON decoders keep the last value of a repeated key, ElementTree's ``find`` the first of two
+elements: each would silently pick one of two values the provider sent, so ``"amount"`` given
+as 5000 and then 5 would be a 5-yen purchase. A value the decoder left out is still searched
+for a My Number.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import orjson
 import pytest
 
 from adapters.base import json_body, json_records
+from adapters.carrierpay import CarrierPayAdapter
 from adapters.quickpay import QuickPayAdapter
 from adapters.transitcard import TransitCardAdapter
 from pointengine.errors import MalformedEvent, MyNumberRejected
+from tests.adapters.test_carrierpay import REFUND as CARRIER_REFUND
+from tests.adapters.test_carrierpay import notification, payment
 from tests.adapters.test_quickpay import PAYMENT, body
 from tests.adapters.test_transitcard import CHARGE, delivery
 
@@ -198,3 +202,51 @@ def test_json_body_refuses_what_it_cannot_read() -> None:
     with pytest.raises(MalformedEvent, match=f"^test body: the key 'k' {TWICE}"):
         json_body(b'[{"k":1,"k":1}]', "test body")
     assert json_body(b'{"k":{"k":1}}', "test body") == {"k": {"k": 1}}
+
+
+# CarrierPay: an element the adapter reads once, given twice.
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("<Total>1640</Total>", "<Total>1640</Total><Total>5</Total>", "Amount/Total"),
+        ("<Subtotal>1500</Subtotal>", "<Subtotal>1500</Subtotal><Subtotal>1</Subtotal>",
+         "Amount/Subtotal"),
+        ("<ProcessedAt>", "<ProcessedAt>2022-03-02T00:00:00+09:00</ProcessedAt><ProcessedAt>",
+         "ProcessedAt"),
+        ("<MyKeyId>", "<MyKeyId>MKB4K8P1</MyKeyId><MyKeyId>", "Subscriber/MyKeyId"),
+        ("<Subscriber>", "<Subscriber><MyKeyId>MKB4K8P1</MyKeyId></Subscriber><Subscriber>",
+         "Subscriber"),
+        ("<LocalGovernmentCode>", "<LocalGovernmentCode>271276</LocalGovernmentCode>"
+         "<LocalGovernmentCode>", "Merchant/LocalGovernmentCode"),
+        ('<Merchant code="S0001">', '<Merchant code="S0002"></Merchant><Merchant code="S0001">',
+         "Merchant"),
+        ('<Amount currency="JPY">', '<Amount currency="JPY"><Total>5</Total></Amount>'
+         '<Amount currency="JPY">', "Amount"),
+    ],
+)
+def test_an_element_read_once_given_twice_rejects_its_record(old: str, new: str,
+                                                             path: str) -> None:
+    repeated = payment().replace(old, new, 1)
+    assert repeated != payment()
+    events, rejects = CarrierPayAdapter().to_events_lenient(notification(repeated, CARRIER_REFUND))
+    assert [e.id for e in events] == ["CP0000012399"]
+    assert rejects == [(1, f"carrierpay record 1 (@id CP0000012345): {path} is given more than "
+                           "once; which one is meant cannot be known")]
+    with pytest.raises(MalformedEvent, match=f"^carrierpay record 1 .*: {path} is given"):
+        CarrierPayAdapter().to_events(notification(repeated))
+
+
+def test_tax_lines_and_unread_elements_may_repeat() -> None:
+    two_names = payment().replace("<Name>", "<Name>本店</Name><Name>", 1)
+    [event] = CarrierPayAdapter().to_events(notification(two_names))
+    assert event.amount == 1640  # type: ignore[union-attr]
+
+
+def test_a_my_number_in_the_second_of_two_elements_is_rejected(my_number: str) -> None:
+    repeated = payment().replace("<Total>1640</Total>", f"<Total>1640</Total><Total>{my_number}"
+                                                        "</Total>")
+    with pytest.raises(MyNumberRejected) as caught:
+        CarrierPayAdapter().to_events(notification(repeated))
+    assert my_number not in str(caught.value)
