@@ -1,9 +1,9 @@
-"""A key or element given twice is refused, never read as one of its values.
+"""A key, element or column given twice is refused, never read as one of its values.
 
 JSON decoders keep the last value of a repeated key, ElementTree's ``find`` the first of two
-elements: each would silently pick one of two values the provider sent, so ``"amount"`` given
-as 5000 and then 5 would be a 5-yen purchase. A value the decoder left out is still searched
-for a My Number.
+elements, a CSV line read into a mapping the last of two columns: each would silently pick one
+of two values the provider sent, so ``"amount"`` given as 5000 and then 5 would be a 5-yen
+purchase. A value the decoder left out is still searched for a My Number.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import pytest
 from adapters.base import json_body, json_records
 from adapters.carrierpay import CarrierPayAdapter
 from adapters.quickpay import QuickPayAdapter
+from adapters.towncoin import TownCoinAdapter
 from adapters.transitcard import TransitCardAdapter
 from pointengine.errors import MalformedEvent, MyNumberRejected
 from tests.adapters.test_carrierpay import REFUND as CARRIER_REFUND
 from tests.adapters.test_carrierpay import notification, payment
 from tests.adapters.test_quickpay import PAYMENT, body
+from tests.adapters.test_towncoin import HEADER, LINES, csv_file
 from tests.adapters.test_transitcard import CHARGE, delivery
 
 TWICE = "is given more than once; which value is meant cannot be known"
@@ -250,3 +252,16 @@ def test_a_my_number_in_the_second_of_two_elements_is_rejected(my_number: str) -
     with pytest.raises(MyNumberRejected) as caught:
         CarrierPayAdapter().to_events(notification(repeated))
     assert my_number not in str(caught.value)
+
+
+# TownCoin: a column named twice refuses the file, which has no line without it.
+
+
+@pytest.mark.parametrize("column", ["金額", "備考"])
+def test_a_column_named_twice_refuses_the_file_naming_it(column: str) -> None:
+    payload = csv_file(*LINES, header=f"{HEADER},備考,{column}")
+    with pytest.raises(MalformedEvent) as caught:
+        TownCoinAdapter().to_events_lenient(payload)
+    assert caught.value.reason_code == "malformed"
+    assert str(caught.value) == (f"towncoin file: line 1 (header): the column '{column}' is "
+                                 "given more than once; which one is meant cannot be known")
