@@ -43,12 +43,16 @@ from types import TracebackType
 from typing import ClassVar, NoReturn, Self
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
 from pointengine.events import AnyEvent, event_from_dict
 from pointengine.jsonkeys import repeated_key
 from pointengine.privacy import carries_my_number, redact
+
+_EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+"""The canonical events' validator, as :func:`~pointengine.events.event_from_dict` uses it."""
 
 Rejects = list[tuple[int, str]]
 """``(position, reason)`` pairs: the record number, or the line number in a batch file."""
@@ -167,7 +171,12 @@ class NativeAdapter(RecordAdapter):
 
     @abstractmethod
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
-        """One record's canonical event dict (``source`` and ``provider`` may be left out)."""
+        """One record's canonical event dict (``source`` and ``provider`` may be left out).
+
+        Built from ``fields`` alone, each value a field's value as it is (or stripped), read as
+        an integer or a datetime, or a constant: never two values joined. The record was
+        searched for a My Number before, so the event is not searched again.
+        """
 
     def to_event(self, record: NativeRecord) -> AnyEvent:
         """The canonical event of one native record, or the most specific InputError."""
@@ -186,7 +195,15 @@ class NativeAdapter(RecordAdapter):
             raise MalformedEvent(_safe(f"{where}: {exc.field}: {exc.message}")) from None
         data.setdefault("source", self.provider_id)
         data.setdefault("provider", self.provider_id)
+        # event_from_dict would search the event for a My Number again first: every value of
+        # it is a field's value, read as it is, or a number or a time (no run of 12 digits),
+        # and every field was searched above. A MyKey ID that is a My Number is still refused
+        # by the model itself.
         try:
+            return _EVENTS.validate_python(data)
+        except ValidationError:
+            pass
+        try:  # the same validation again, for the reason in pointengine's own words
             return event_from_dict(data)
         except InputError as exc:
             raise type(exc)(_safe(f"{where}: {self._native(str(exc))}")) from None
