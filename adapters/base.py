@@ -180,19 +180,22 @@ class NativeAdapter(RecordAdapter):
 
     def to_event(self, record: NativeRecord) -> AnyEvent:
         """The canonical event of one native record, or the most specific InputError."""
-        where = self._where(record)
+        # Where the record is, which searches its id for a My Number once more, is only
+        # worked out for a message: most records have none.
         found = my_number_path(record.fields)
         if found is None and record.rest is not None:
             found = my_number_path(record.rest)
         if found is not None:
-            raise MyNumberRejected(_safe(f"{where}: {found or 'the record'} carries a My Number; "
-                                         "the record was rejected, not stored"))
+            raise MyNumberRejected(_safe(f"{self._where(record)}: {found or 'the record'} "
+                                         "carries a My Number; the record was rejected, "
+                                         "not stored"))
         if record.problem is not None:
-            raise MalformedEvent(_safe(f"{where}: {record.problem}"))
+            raise MalformedEvent(_safe(f"{self._where(record)}: {record.problem}"))
         try:
             data = self.canonical(record.fields)
         except FieldProblem as exc:
-            raise MalformedEvent(_safe(f"{where}: {exc.field}: {exc.message}")) from None
+            raise MalformedEvent(
+                _safe(f"{self._where(record)}: {exc.field}: {exc.message}")) from None
         data.setdefault("source", self.provider_id)
         data.setdefault("provider", self.provider_id)
         # event_from_dict would search the event for a My Number again first: every value of
@@ -206,7 +209,7 @@ class NativeAdapter(RecordAdapter):
         try:  # the same validation again, for the reason in pointengine's own words
             return event_from_dict(data)
         except InputError as exc:
-            raise type(exc)(_safe(f"{where}: {self._native(str(exc))}")) from None
+            raise type(exc)(_safe(f"{self._where(record)}: {self._native(str(exc))}")) from None
 
     def _native(self, detail: str) -> str:
         """Rename canonical fields in an event_from_dict message to the native field names."""
