@@ -25,23 +25,34 @@ the records (a delivery's other fields, a notification's attributes, a file's he
 searched by the adapter with :func:`refuse_my_number`, which refuses the whole payload.
 Messages never repeat a My Number: they name where it was, and every 12-digit run in them is
 masked.
+
+A key given twice in one JSON object is refused, never read as its last value
+(:func:`json_body`, :func:`json_records`; found by :mod:`pointengine.jsonkeys`): which value the
+provider meant is unknowable. Such a record is searched for a My Number with every value it
+holds, the one the decoder left out included.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, NoReturn, Self
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
 from pointengine.events import AnyEvent, event_from_dict
+from pointengine.jsonkeys import repeated_key
 from pointengine.privacy import carries_my_number, redact
+
+_EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+"""The canonical events' validator, as :func:`~pointengine.events.event_from_dict` uses it."""
 
 Rejects = list[tuple[int, str]]
 """``(position, reason)`` pairs: the record number, or the line number in a batch file."""
@@ -160,29 +171,45 @@ class NativeAdapter(RecordAdapter):
 
     @abstractmethod
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
-        """One record's canonical event dict (``source`` and ``provider`` may be left out)."""
+        """One record's canonical event dict (``source`` and ``provider`` may be left out).
+
+        Built from ``fields`` alone, each value a field's value as it is (or stripped), read as
+        an integer or a datetime, or a constant: never two values joined. The record was
+        searched for a My Number before, so the event is not searched again.
+        """
 
     def to_event(self, record: NativeRecord) -> AnyEvent:
         """The canonical event of one native record, or the most specific InputError."""
-        where = self._where(record)
+        # Where the record is, which searches its id for a My Number once more, is only
+        # worked out for a message: most records have none.
         found = my_number_path(record.fields)
         if found is None and record.rest is not None:
             found = my_number_path(record.rest)
         if found is not None:
-            raise MyNumberRejected(_safe(f"{where}: {found or 'the record'} carries a My Number; "
-                                         "the record was rejected, not stored"))
+            raise MyNumberRejected(_safe(f"{self._where(record)}: {found or 'the record'} "
+                                         "carries a My Number; the record was rejected, "
+                                         "not stored"))
         if record.problem is not None:
-            raise MalformedEvent(_safe(f"{where}: {record.problem}"))
+            raise MalformedEvent(_safe(f"{self._where(record)}: {record.problem}"))
         try:
             data = self.canonical(record.fields)
         except FieldProblem as exc:
-            raise MalformedEvent(_safe(f"{where}: {exc.field}: {exc.message}")) from None
+            raise MalformedEvent(
+                _safe(f"{self._where(record)}: {exc.field}: {exc.message}")) from None
         data.setdefault("source", self.provider_id)
         data.setdefault("provider", self.provider_id)
+        # event_from_dict would search the event for a My Number again first: every value of
+        # it is a field's value, read as it is, or a number or a time (no run of 12 digits),
+        # and every field was searched above. A MyKey ID that is a My Number is still refused
+        # by the model itself.
         try:
+            return _EVENTS.validate_python(data)
+        except ValidationError:
+            pass
+        try:  # the same validation again, for the reason in pointengine's own words
             return event_from_dict(data)
         except InputError as exc:
-            raise type(exc)(_safe(f"{where}: {self._native(str(exc))}")) from None
+            raise type(exc)(_safe(f"{self._where(record)}: {self._native(str(exc))}")) from None
 
     def _native(self, detail: str) -> str:
         """Rename canonical fields in an event_from_dict message to the native field names."""
@@ -210,11 +237,74 @@ class CallableAdapter(ProviderAdapter):
 
 
 def json_body(payload: bytes, what: str) -> object:
-    """``payload`` decoded as JSON, or :class:`MalformedEvent` naming ``what`` it should be."""
+    """``payload`` decoded as JSON, or :class:`MalformedEvent` naming ``what`` it should be.
+
+    A payload that gives a key twice in one of its objects (at any depth) is refused whole,
+    naming the key: :class:`MyNumberRejected` when any of its values carries a My Number,
+    the one the decoder left out included, else ``MalformedEvent``.
+    """
+    value = _decoded(payload, what)
+    key = _given_twice(payload, what, value)
+    if key is not None:
+        _refuse_repeat(what, payload, key)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class JsonRecord:
+    """One element of a JSON payload's record array, as :func:`json_records` found it.
+
+    ``value`` is the element decoded; ``repeated`` the first key it gives twice in one of its
+    objects (None nearly always), and then ``text`` is the element's JSON with every member
+    kept, to be searched for a My Number instead of ``value``, which lost the first value.
+    """
+
+    value: object
+    repeated: str | None = None
+    text: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the record cannot be read, when it gives a key twice."""
+        return None if self.repeated is None else _twice(self.repeated)
+
+
+def json_records(
+    payload: bytes, what: str, name: str
+) -> tuple[object, list[JsonRecord] | None]:
+    """``payload`` decoded, and each record of its ``name`` member, an array of independent
+    records; None for the records when the payload is not an object with such a member.
+
+    Raises :class:`MalformedEvent` naming ``what`` when it is not JSON, and when a key is given
+    twice outside the records (``name`` itself, say), as :func:`json_body` does. A record that
+    gives a key twice is only that record's problem (:attr:`JsonRecord.repeated`): the others
+    are read as usual.
+    """
+    body = _decoded(payload, what)
+    key = _given_twice(payload, what, body)
+    if not isinstance(body, dict) or not isinstance(body.get(name), list):
+        if key is not None:
+            _refuse_repeat(what, payload, key)
+        return body, None
+    records: list[object] = body[name]
+    if key is None:  # nearly always: one quick count
+        return body, [JsonRecord(record) for record in records]
     try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedEvent(f"{what}: not JSON ({exc})") from exc
+        # Numbers are kept as written: the text of a record is searched for a My Number.
+        members = json.loads(payload, object_pairs_hook=_Members, parse_int=_Token,
+                             parse_float=_Token)
+        outside = _Members((key, [] if key == name else value) for key, value in members)
+        key = repeated_key(_json_text(outside).encode())
+        if key is not None:
+            _refuse_repeat(what, payload, key)
+        found = []
+        for record, raw in zip(records, _last(members, name), strict=True):
+            text = _json_text(raw)
+            key = repeated_key(text.encode())
+            found.append(JsonRecord(record) if key is None else JsonRecord(record, key, text))
+    except RecursionError:
+        _refuse_nesting(what, body)
+    return body, found
 
 
 def my_number_path(value: object) -> str | None:
@@ -290,3 +380,78 @@ def _short(name: str) -> str:
 def _safe(message: str) -> str:
     """``message`` with every 12-digit run masked, so no error repeats a My Number."""
     return redact(message.encode()).decode()
+
+
+class _Members(list[tuple[str, object]]):
+    """One JSON object's members in order, a key given twice kept twice."""
+
+
+def _decoded(payload: bytes, what: str) -> object:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(f"{what}: not JSON ({exc})") from exc
+
+
+def _given_twice(payload: bytes, what: str, value: object) -> str | None:
+    """The first key ``payload`` gives twice in one object (``value`` is it decoded)."""
+    try:
+        return repeated_key(payload)
+    except RecursionError:
+        _refuse_nesting(what, value)
+
+
+def _refuse_repeat(what: str, payload: bytes, key: str) -> NoReturn:
+    # The decoded value lost the first value of the key: the payload itself is searched.
+    refuse_my_number(what, payload)
+    raise MalformedEvent(_safe(f"{what}: {_twice(key)}; nothing was stored"))
+
+
+def _refuse_nesting(what: str, value: object) -> NoReturn:
+    # Only the standard library's parser, which recurses, can tell a key given twice; orjson
+    # decodes JSON nested deeper than that. No provider sends such a payload.
+    refuse_my_number(what, value)
+    raise MalformedEvent(f"{what}: nested too deeply to be checked for a key given twice; "
+                         "nothing was stored")
+
+
+def _twice(key: str) -> str:
+    return f"the key {_short(key)!r} is given more than once; which value is meant cannot be known"
+
+
+def _last(members: _Members, name: str) -> list[object]:
+    """The value of member ``name`` (given once: a repeat outside the records was refused)."""
+    value = next(value for key, value in reversed(members) if key == name)
+    assert isinstance(value, list)
+    return value
+
+
+def _json_text(value: object) -> str:
+    """JSON of what :func:`json.loads` made with :class:`_Members` and numbers as
+    :class:`_Token`, every member kept; a loop, not recursion, as for :func:`_walk`."""
+    out: list[str] = []
+    pending: list[object] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Token):
+            out.append(item.text)
+        elif isinstance(item, _Members):
+            parts: list[object] = [_Token("{")]
+            for i, (key, child) in enumerate(item):
+                parts += [_Token(("," if i else "") + json.dumps(key) + ":"), child]
+            pending.extend(reversed([*parts, _Token("}")]))
+        elif isinstance(item, list):
+            parts = [_Token("[")]
+            for i, child in enumerate(item):
+                parts += [_Token("," if i else ""), child]
+            pending.extend(reversed([*parts, _Token("]")]))
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """JSON text written as it is: punctuation, or a number as the payload wrote it."""
+
+    text: str

@@ -37,7 +37,8 @@ merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a 
 A document in another encoding (a byte order mark or an XML declaration naming one included)
 or with a DOCTYPE is refused: no entity is ever expanded. Elements and attributes the adapter
 does not read are ignored, but a record that carries a My Number anywhere, in any text or
-attribute, is rejected.
+attribute, is rejected, and so is a record that gives an element the adapter reads more than
+once (two ``Amount/Total``, say): which one is meant is unknowable. Only ``Tax`` repeats.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ from pointengine.errors import MalformedEvent
 PROVIDER_ID = "carrierpay"
 _ROOT = "CarrierPayNotification"
 _TAX = "Amount/Tax"
+# The elements read once, by parent ("" for the Payment or Refund itself): each may be given
+# at most once. ElementTree's find would silently take the first of two.
+_ONCE = {
+    "": ("Subscriber", "ProcessedAt", "Merchant", "Amount"),
+    "Subscriber": ("MyKeyId",),
+    "Merchant": ("LocalGovernmentCode",),
+    "Amount": ("Subtotal", "Total"),
+}
 _DECLARED_ENCODING = re.compile(r"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 
@@ -91,10 +100,13 @@ class CarrierPayAdapter(NativeAdapter):
         refuse_my_number(f"{PROVIDER_ID} notification", envelope)
         for position, element in enumerate(root, start=1):
             rest = _everything(element)
-            if element.tag in ("Payment", "Refund"):
-                yield NativeRecord(position, _flatten(element), rest=rest)
-            else:
+            if element.tag not in ("Payment", "Refund"):
                 yield NativeRecord(position, problem=f"unknown element <{element.tag}>", rest=rest)
+            elif (twice := _given_twice(element)) is not None:
+                yield NativeRecord(position, _flatten(element), rest=rest, problem=(
+                    f"{twice} is given more than once; which one is meant cannot be known"))
+            else:
+                yield NativeRecord(position, _flatten(element), rest=rest)
 
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
         """One ``Payment`` or ``Refund`` as a canonical event dict."""
@@ -155,6 +167,19 @@ def _flatten(element: ET.Element) -> dict[str, object]:
     for i, tax in enumerate(element.iterfind(_TAX), start=1):
         fields[f"{_TAX}[{i}]"] = _text(tax)
     return fields
+
+
+def _given_twice(element: ET.Element) -> str | None:
+    """The path of the first element in :data:`_ONCE` that ``element`` holds twice, or None."""
+    for parent, names in _ONCE.items():
+        node = element.find(parent) if parent else element
+        if node is None:
+            continue
+        tags = [child.tag for child in node]
+        for name in names:
+            if tags.count(name) > 1:
+                return f"{parent}/{name}" if parent else name
+    return None
 
 
 def _everything(element: ET.Element) -> dict[str, object]:

@@ -18,7 +18,8 @@ out, and is ``JPY`` when present. A PAYMENT becomes a canonical
 :class:`~pointengine.events.Purchase` (``storeCode`` and ``storeMunicipalityCode`` required,
 ``storeName`` informational); a REFUND, full or partial, a :class:`~pointengine.events.Refund`
 whose ``transaction`` is ``originalTransactionId``. Unknown fields are ignored, but a body that
-carries a My Number anywhere, in any field at any depth, is rejected.
+carries a My Number anywhere, in any field at any depth, is rejected, and so is a body that gives
+a field twice in one object (``"amount"`` twice, say): which value is meant is unknowable.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class QuickPayAdapter(NativeAdapter):
     }
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
-        """The body's one JSON object."""
+        """The body's one JSON object; a body that gives a key twice is refused whole."""
         body = json_body(payload, f"{PROVIDER_ID} webhook")
         if not isinstance(body, dict):
             refuse_my_number(f"{PROVIDER_ID} webhook", body)

@@ -15,8 +15,9 @@ their My Number card), 取引種別 (チャージ charge, 支払 payment, 取消
 digits only, always positive), 取引日時 (``YYYY/MM/DD hh:mm:ss``, JST), 加盟店コード and
 加盟店所在地コード (the store and its local government code), 加盟店名 (store name,
 informational), 元取引ID (for 取消: the cancelled transaction). Columns may come in any order;
-extra columns are ignored. A チャージ made online or at a bank has no store (both store columns
-empty); a 支払 needs both. A 取消 becomes a canonical :class:`~pointengine.events.Refund` of 金額.
+extra columns are ignored, but no column may be named twice. A チャージ made online or at a bank
+has no store (both store columns empty); a 支払 needs both. A 取消 becomes a canonical
+:class:`~pointengine.events.Refund` of 金額.
 
 Positions are file line numbers (the header is line 1). Use
 :meth:`~adapters.base.RecordAdapter.to_events_lenient` to keep the good lines of a file with a
@@ -72,8 +73,11 @@ class TownCoinAdapter(NativeAdapter):
             raise MalformedEvent(f"{PROVIDER_ID} file: line 1 (header): {header}")
         refuse_my_number(f"{PROVIDER_ID} file: line 1 (header)", header)
         missing = [c for c in REQUIRED if c not in header]
-        if missing or len(set(header)) != len(header):
-            problem = f"missing columns {', '.join(missing)}" if missing else "repeated columns"
+        twice = _named_twice(header)
+        if missing or twice is not None:
+            problem = (f"missing columns {', '.join(missing)}" if missing else
+                       f"the column {twice!r} is given more than once; which one is meant "
+                       "cannot be known")
             raise MalformedEvent(f"{PROVIDER_ID} file: line 1 (header): {problem}")
         for number, raw in enumerate(lines[1:], start=2):
             raw = raw.rstrip(b"\r")
@@ -111,6 +115,20 @@ class TownCoinAdapter(NativeAdapter):
             data["store"] = f.text(fields, "加盟店コード")
             data["store_municipality"] = f.text(fields, "加盟店所在地コード")
         return data
+
+
+def _named_twice(header: list[str]) -> str | None:
+    """The first column name ``header`` gives twice, or None.
+
+    A line becomes a mapping of names to cells, in which the last of two columns with one name
+    would silently win.
+    """
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def _encoding(header: bytes) -> str:

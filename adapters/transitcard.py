@@ -16,7 +16,9 @@ request body holds one or more records::
 :class:`~pointengine.events.Charge` at the terminal (``store`` = ``terminal_id``); a negative
 amount is a refund of the charge named by ``original_record_id`` (a canonical
 :class:`~pointengine.events.Refund` of the absolute amount). A zero amount, a negative one without
-``original_record_id`` or a positive one with it is malformed. Each record is converted on its
+``original_record_id`` or a positive one with it is malformed, and so is a record that gives a
+field twice (``"amount"`` twice, say: which value is meant is unknowable); a delivery that gives
+one of its own fields twice (``records``, say) is refused whole. Each record is converted on its
 own: :meth:`~adapters.base.RecordAdapter.to_events_lenient` keeps the good records of a delivery.
 """
 
@@ -31,7 +33,7 @@ import orjson
 
 from adapters import _fields as f
 from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, json_body, refuse_my_number
+from adapters.base import NativeAdapter, NativeRecord, json_records, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "transitcard"
@@ -57,19 +59,20 @@ class TransitCardAdapter(NativeAdapter):
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """Each entry of the delivery's ``records`` array, numbered from 1."""
-        body = json_body(payload, f"{PROVIDER_ID} delivery")
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            refuse_my_number(f"{PROVIDER_ID} delivery", body)
-            raise MalformedEvent(f"{PROVIDER_ID} delivery: records: missing or not an array")
-        records = body["records"]
-        refuse_my_number(f"{PROVIDER_ID} delivery",
-                         {name: value for name, value in body.items() if name != "records"})
+        what = f"{PROVIDER_ID} delivery"
+        body, records = json_records(payload, what, "records")
+        if records is None or not isinstance(body, dict):
+            refuse_my_number(what, body)
+            raise MalformedEvent(f"{what}: records: missing or not an array")
+        refuse_my_number(what, {name: value for name, value in body.items() if name != "records"})
         for position, record in enumerate(records, start=1):
-            if isinstance(record, dict):
-                yield NativeRecord(position, record)
+            if record.problem is not None:
+                yield NativeRecord(position, problem=record.problem, rest=record.text)
+            elif isinstance(record.value, dict):
+                yield NativeRecord(position, record.value)
             else:
                 yield NativeRecord(position, problem="the record is not a JSON object",
-                                   rest=record)
+                                   rest=record.value)
 
     def canonical(self, fields: Mapping[str, object]) -> dict[str, object]:
         """One charge record (positive or negative) as a canonical event dict."""
