@@ -320,7 +320,10 @@ def parse_event(raw: bytes | str) -> AnyEvent:
     if data.startswith(codecs.BOM_UTF8):  # JSON parsers only say "expected value at column 1"
         raise MalformedEvent("the line starts with a byte-order mark (U+FEFF); write the file "
                              "as UTF-8 without a BOM")
-    key = repeated_key(data)
+    try:
+        key = repeated_key(data)
+    except RecursionError:  # the standard library's parser recurses; no event nests deeply
+        raise MalformedEvent("event: nested too deeply; an event is one flat object") from None
     if key is not None:
         raise MalformedEvent(f"event: the key {key[:64]!r} is given more than once; which "
                              "value is meant cannot be known")

@@ -203,3 +203,9 @@ def test_an_event_serializes_as_rfc_3339_without_warnings() -> None:
         warnings.simplefilter("error")  # each warning cost more than the serializing
         assert event.model_dump(mode="json")["at"] == "2022-02-01T09:33:11.500000+09:00"
         assert parse_event(event.model_dump_json().encode()) == event
+
+
+def test_a_deeply_nested_line_is_malformed_not_a_crash() -> None:
+    nested = b'{"type":"purchase","x":' + b"[" * 1000 + b'"\\\\u0031"' + b"]" * 1000 + b"}"
+    with pytest.raises(MalformedEvent):
+        parse_event(nested)
