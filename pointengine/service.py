@@ -54,11 +54,14 @@ from pointengine.errors import (
     ForeignTransaction,
     InputError,
     MalformedEvent,
+    MyNumberRejected,
     SignatureRejected,
 )
 from pointengine.events import AnyEvent
+from pointengine.jsonkeys import repeated_key
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.platform_adapter import PLATFORM_SOURCES, CanonicalAdapter
+from pointengine.privacy import carries_my_number
 from pointengine.redis_store import Keys
 from pointengine.signing import RedisReplayGuard, Verifier, load_secrets
 from pointengine.streams import (
@@ -350,6 +353,20 @@ def _split(body: bytes, adapter: ProviderAdapter) -> list[bytes]:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _Refusal(422, MalformedEvent.reason_code, f"batch: not JSON ({exc})") from None
+    # Each element is encoded again for its adapter, and a key given twice would then be
+    # gone, its first value with it: such a batch is refused whole, as one body would be.
+    try:
+        repeated = repeated_key(body)
+    except RecursionError:
+        raise _Refusal(422, MalformedEvent.reason_code,
+                       "batch: nested too deeply; nothing was stored") from None
+    if repeated is not None:
+        if carries_my_number(body):
+            raise _Refusal(422, MyNumberRejected.reason_code,
+                           "batch: carries a My Number; nothing was stored")
+        raise _Refusal(422, MalformedEvent.reason_code,
+                       f"batch: the key {repeated[:64]!r} is given more than once in an "
+                       "element; which value is meant cannot be known; nothing was stored")
     payloads: list[bytes] = []
     for item in items:
         if isinstance(item, str):

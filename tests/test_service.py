@@ -251,6 +251,22 @@ def test_a_platform_source_cannot_post_another_sources_events(
     assert post(http, keys, "juki-net", orjson.dumps(event))["_status"] == 202
 
 
+@pytest.mark.parametrize("first, reason", [(b"5000", "malformed"),
+                                           (f'"{MY_NUMBER}"'.encode(), "my_number")])
+def test_a_batch_element_that_gives_a_key_twice_is_refused_whole(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis, first: bytes,
+        reason: str) -> None:
+    # the batch's elements are encoded again for the adapter: the first value must not vanish
+    twice = quickpay_body().replace(b'"amount":1280', b'"amount":' + first + b',"amount":5')
+    body = b"[" + quickpay_body(transactionId="QP-0002") + b"," + twice + b"]"
+    answer = post(http, keys, "quickpay", body, path="batch", lenient="true")
+    assert (answer["_status"], answer["reason"]) == (422, reason)
+    assert MY_NUMBER not in str(answer)
+    if reason == "malformed":
+        assert "'amount' is given more than once" in answer["detail"]
+    assert not shard_streams(redis_client)
+
+
 def test_a_platform_source_cannot_post_events_it_does_not_send(
         http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
     move = {"type": "residence_change", "source": "mykey", "id": "m1", "person": "MKA7Q2X9",
