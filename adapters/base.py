@@ -247,6 +247,7 @@ def json_body(payload: bytes, what: str) -> object:
     key = _given_twice(payload, what, value)
     if key is not None:
         _refuse_repeat(what, payload, key)
+    _refuse_rewritten_number(what, payload, value)
     return value
 
 
@@ -285,9 +286,11 @@ def json_records(
     if not isinstance(body, dict) or not isinstance(body.get(name), list):
         if key is not None:
             _refuse_repeat(what, payload, key)
+        _refuse_rewritten_number(what, payload, body)
         return body, None
     records: list[object] = body[name]
     if key is None:  # nearly always: one quick count
+        _refuse_rewritten_number(what, payload, body)
         return body, [JsonRecord(record) for record in records]
     try:
         # Numbers are kept as written: the text of a record is searched for a My Number.
@@ -391,6 +394,14 @@ def _decoded(payload: bytes, what: str) -> object:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise MalformedEvent(f"{what}: not JSON ({exc})") from exc
+
+
+def _refuse_rewritten_number(what: str, payload: bytes, value: object) -> None:
+    """Refuse ``payload`` whole when it carries a My Number that its decoded ``value`` (with
+    no key given twice) does not show: decoding rewrote a number, as it reads
+    123456789018.9999999999999999 as 123456789019.0, and the records' search would miss it."""
+    if carries_my_number(payload) and my_number_path(value) is None:
+        raise MyNumberRejected(f"{what}: the body carries a My Number; nothing was stored")
 
 
 def _given_twice(payload: bytes, what: str, value: object) -> str | None:

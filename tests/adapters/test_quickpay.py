@@ -156,6 +156,15 @@ def test_my_number_behind_json_escapes_is_rejected(my_number: str) -> None:
         convert(payload)
 
 
+def test_my_number_written_as_a_number_the_decoder_changes_is_rejected(my_number: str) -> None:
+    # decoded, 123456789018.9999999999999999 becomes 123456789019.0: the body is searched too
+    written = f"{my_number}.9999999999999999"
+    payload = body(PAYMENT).replace(b'"storeCode"', f'"memo":{written},"storeCode"'.encode())
+    with pytest.raises(MyNumberRejected) as caught:
+        convert(payload)
+    assert my_number not in str(caught.value)
+
+
 def test_a_body_that_is_only_a_my_number_is_rejected_as_one(my_number: str) -> None:
     with pytest.raises(MyNumberRejected) as caught:
         convert(f'["{my_number}"]'.encode())
