@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 UTC = dt.UTC
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-_DIGITS = re.compile(r"^-?[0-9]{1,12}$")
+_DIGITS = re.compile(r"-?[0-9]{1,12}")  # fullmatch: "$" would let a trailing newline in
 # RFC 3339 date-time (section 5.6): "T" and "Z" may be lower case; the offset is optional here
 # only so that a missing one gets its own message. fromisoformat alone would also take week
 # dates, ordinal dates, the basic format and a space for the "T".
@@ -76,7 +76,7 @@ def json_int(fields: Mapping[str, object], name: str) -> int:
 def digits(fields: Mapping[str, object], name: str, *, signed: bool = False) -> int:
     """An integer written as a decimal string: digits only, a leading '-' if ``signed``."""
     value = text(fields, name)
-    if not _DIGITS.match(value) or (value.startswith("-") and not signed):
+    if not _DIGITS.fullmatch(value) or (value.startswith("-") and not signed):
         kind = "an integer string" if signed else "a string of digits"
         raise FieldProblem(name, f"expected {kind}, got {_show(value)}")
     return int(value)

@@ -70,3 +70,14 @@ def test_a_local_timestamp_the_engine_cannot_hold_is_out_of_range() -> None:
     with pytest.raises(f.FieldProblem, match=r"^at: .* is out of range"):
         f.local_datetime(fields, "at", "%Y/%m/%d %H:%M:%S")
     assert f.local_datetime({"at": "0001/01/01 09:00:00"}, "at", "%Y/%m/%d %H:%M:%S").year == 1
+
+
+@pytest.mark.parametrize("value", ["12\n", "1 2", "+12", "", "1" * 13, "-5"])
+def test_digits_are_digits_only(value: str) -> None:
+    with pytest.raises(f.FieldProblem, match="amount"):
+        f.digits({"amount": value}, "amount")
+
+
+def test_digits_read_an_integer_and_a_signed_one() -> None:
+    assert f.digits({"n": "0012"}, "n") == 12
+    assert f.digits({"n": "-5"}, "n", signed=True) == -5
