@@ -47,7 +47,6 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # then holds a digit is looked at character by character.
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 _ANY_DIGIT = re.compile(r"\d")  # on str: any Unicode decimal digit, ASCII ones included
-_ASCII_DIGIT = re.compile(r"[0-9]")
 
 
 def my_number_check_digit(first_eleven: str) -> int:
@@ -118,10 +117,11 @@ def plain_digits(raw: bytes) -> bytes:
 
 
 def _other_digits(text: str) -> bool:
-    """Whether ``text`` holds a digit that is not ASCII: normalised, it holds more digits than
-    its ASCII ones (one pass in C for the whole text, which is nearly always the answer)."""
-    normal = unicodedata.normalize("NFKC", text)
-    return len(_ANY_DIGIT.findall(normal)) != len(_ASCII_DIGIT.findall(text))
+    """Whether ``text`` holds a digit that is not ASCII: one of its non-ASCII runs (a store's
+    name, usually) normalises to text with a digit. Only those runs are normalised; digits do
+    not compose across the edge of a run."""
+    return any(_ANY_DIGIT.search(unicodedata.normalize("NFKC", run))
+               for run in _NON_ASCII_RUN.findall(text))
 
 
 def _unescaped_digits(match: re.Match[str]) -> str:

@@ -89,3 +89,14 @@ def test_a_my_number_written_as_the_card_prints_it_is_found_and_masked(written: 
 def test_other_groups_of_digits_are_not_my_numbers(text: str) -> None:
     assert not carries_my_number(text.encode())
     assert not is_my_number(text)
+
+
+@given(st.text(max_size=60))
+def test_other_digits_are_found_as_normalising_the_whole_text_finds_them(text: str) -> None:
+    import re
+    import unicodedata
+
+    from pointengine.privacy import _other_digits
+
+    whole = len(re.findall(r"\d", unicodedata.normalize("NFKC", text)))
+    assert _other_digits(text) == (whole != len(re.findall(r"[0-9]", text)))
