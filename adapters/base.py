@@ -43,16 +43,12 @@ from types import TracebackType
 from typing import ClassVar, NoReturn, Self
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
 
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
 from pointengine.events import AnyEvent, event_from_dict
 from pointengine.jsonkeys import repeated_key
 from pointengine.privacy import carries_my_number, redact
-
-_EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-"""The canonical events' validator, as :func:`~pointengine.events.event_from_dict` uses it."""
 
 Rejects = list[tuple[int, str]]
 """``(position, reason)`` pairs: the record number, or the line number in a batch file."""
@@ -198,16 +194,11 @@ class NativeAdapter(RecordAdapter):
                 _safe(f"{self._where(record)}: {exc.field}: {exc.message}")) from None
         data.setdefault("source", self.provider_id)
         data.setdefault("provider", self.provider_id)
-        # event_from_dict would search the event for a My Number again first: every value of
-        # it is a field's value, read as it is, or a number or a time (no run of 12 digits),
-        # and every field was searched above. A MyKey ID that is a My Number is still refused
-        # by the model itself.
+        # Not searched for a My Number again: every value of the event is a field's value,
+        # read as it is, or a number or a time (no run of 12 digits), and every field was
+        # searched above. A MyKey ID that is a My Number is still refused by the model itself.
         try:
-            return _EVENTS.validate_python(data)
-        except ValidationError:
-            pass
-        try:  # the same validation again, for the reason in pointengine's own words
-            return event_from_dict(data)
+            return event_from_dict(data, searched=True)
         except InputError as exc:
             raise type(exc)(_safe(f"{self._where(record)}: {self._native(str(exc))}")) from None
 

@@ -333,9 +333,14 @@ def parse_event(raw: bytes | str) -> AnyEvent:
         raise _translate(exc) from None
 
 
-def event_from_dict(data: dict[str, object]) -> AnyEvent:
-    """Validate an already-decoded event (adapters build these)."""
-    if carries_my_number(orjson.dumps(data, default=str)):
+def event_from_dict(data: dict[str, object], *, searched: bool = False) -> AnyEvent:
+    """Validate an already-decoded event (adapters build these).
+
+    ``searched``: the caller searched every value of ``data`` for a My Number already (an
+    adapter searches the native record the event is read from), so it is not searched again;
+    the model still refuses a MyKey ID that is one.
+    """
+    if not searched and carries_my_number(orjson.dumps(data, default=str)):
         raise MyNumberRejected(_MY_NUMBER_MESSAGE)
     try:
         return _adapter.validate_python(data)
