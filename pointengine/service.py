@@ -48,20 +48,17 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
-from adapters.base import ProviderAdapter, RecordAdapter
+from adapters.base import ProviderAdapter, RecordAdapter, json_body
 from adapters.registry import ADAPTERS
 from pointengine.errors import (
     ForeignTransaction,
     InputError,
     MalformedEvent,
-    MyNumberRejected,
     SignatureRejected,
 )
 from pointengine.events import AnyEvent
-from pointengine.jsonkeys import repeated_key
 from pointengine.jsonlog import configure as configure_logging
 from pointengine.platform_adapter import PLATFORM_SOURCES, CanonicalAdapter
-from pointengine.privacy import carries_my_number
 from pointengine.redis_store import Keys
 from pointengine.signing import RedisReplayGuard, Verifier, load_secrets
 from pointengine.streams import (
@@ -350,23 +347,14 @@ def _split(body: bytes, adapter: ProviderAdapter) -> list[bytes]:
                            "a batch is a JSON array of native bodies; nothing was stored")
         return [body]
     try:
-        items = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _Refusal(422, MalformedEvent.reason_code, f"batch: not JSON ({exc})") from None
-    # Each element is encoded again for its adapter, and a key given twice would then be
-    # gone, its first value with it: such a batch is refused whole, as one body would be.
-    try:
-        repeated = repeated_key(body)
-    except RecursionError:
-        raise _Refusal(422, MalformedEvent.reason_code,
-                       "batch: nested too deeply; nothing was stored") from None
-    if repeated is not None:
-        if carries_my_number(body):
-            raise _Refusal(422, MyNumberRejected.reason_code,
-                           "batch: carries a My Number; nothing was stored")
-        raise _Refusal(422, MalformedEvent.reason_code,
-                       f"batch: the key {repeated[:64]!r} is given more than once in an "
-                       "element; which value is meant cannot be known; nothing was stored")
+        # Each element is encoded again for its adapter, and a key given twice (its first value
+        # with it) or a number that decoding rewrites would be gone by then: the body is read
+        # as every JSON body is, and such a batch is refused whole.
+        items = json_body(body, "batch")
+    except InputError as exc:
+        raise _Refusal(422, exc.reason_code, str(exc)) from None
+    if not isinstance(items, list):
+        raise _Refusal(422, MalformedEvent.reason_code, "batch: not a JSON array")
     payloads: list[bytes] = []
     for item in items:
         if isinstance(item, str):
