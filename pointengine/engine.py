@@ -27,7 +27,6 @@ from pointengine.catalog import ANYWHERE, Catalog, Program, as_place, as_residen
 from pointengine.conditions import Check
 from pointengine.eligibility import checks_for
 from pointengine.events import (
-    JST,
     AnyEvent,
     Charge,
     HealthInsuranceRegistration,
@@ -281,7 +280,7 @@ class Engine:
         award = version.award
         assert isinstance(award, Lottery)
         period = version.conditions.period
-        if period is not None and event.at.astimezone(JST).date() <= period.to:
+        if period is not None and event.day <= period.to:
             raise _Refused(f"the lottery of {program.id} is drawn after its period, which ends "
                            f"on {period.to}")
         drawn = drawn_key(version.id)

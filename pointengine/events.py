@@ -138,22 +138,22 @@ def _kind(value: object) -> str:
     return "an array" if isinstance(value, list | tuple) else "an object"
 
 
-# fullmatch, not match with "$", which would let one trailing newline through into a key.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
+"""The form of every id and MyKey ID; use ``fullmatch`` (``$`` lets a trailing newline in)."""
 
 
 def _mykey_id(value: str) -> str:
     if is_my_number(value):
         raise PydanticCustomError("my_number",
                                   "a My Number is not a MyKey ID; it is never accepted")
-    if not _ID.fullmatch(value):
+    if not ID.fullmatch(value):
         raise PydanticCustomError("mykey_id", "a MyKey ID is 1-64 letters, digits, '.', '_', "
                                   "':', '-', starting with a letter or digit")
     return value
 
 
 def _identifier(value: str) -> str:
-    if not _ID.fullmatch(value):
+    if not ID.fullmatch(value):
         raise PydanticCustomError("identifier", "an id is 1-64 letters, digits, '.', '_', ':', "
                                   "'-', starting with a letter or digit")
     return value

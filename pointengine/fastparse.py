@@ -18,16 +18,14 @@ batch that carry one to ``parse_event``.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import orjson
 
-from pointengine.events import AnyEvent, Charge, Event, Purchase, Refund, timestamp
+from pointengine.events import ID, AnyEvent, Charge, Event, Purchase, Refund, timestamp
 from pointengine.municipalities import registry
 from pointengine.privacy import is_my_number
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
 _MAX_YEN = 100_000_000
 _CACHE_LIMIT = 2_000_000
 
@@ -113,7 +111,7 @@ class FastParser:
         if at is None or not self._ident(data.get("provider")):
             return None
         transaction = data.get("transaction")
-        if type(transaction) is not str or not _ID.fullmatch(transaction):
+        if type(transaction) is not str or not ID.fullmatch(transaction):
             return None
         amount = data.get("amount")
         if type(amount) is not int or not 0 < amount <= _MAX_YEN:
@@ -129,12 +127,12 @@ class FastParser:
         """The instant in JST when ``source``, ``id``, ``person`` and ``at`` are valid."""
         source, ident, person, at = (data.get("source"), data.get("id"), data.get("person"),
                                      data.get("at"))
-        if not self._ident(source) or type(ident) is not str or not _ID.fullmatch(ident):
+        if not self._ident(source) or type(ident) is not str or not ID.fullmatch(ident):
             return None
         if type(person) is not str:  # before the cache: a list or an object is unhashable
             return None
         if person not in self._persons:
-            if is_my_number(person) or not _ID.fullmatch(person):
+            if is_my_number(person) or not ID.fullmatch(person):
                 return None
             if len(self._persons) < _CACHE_LIMIT:
                 self._persons.add(person)
@@ -150,7 +148,7 @@ class FastParser:
             return False
         if value in self._idents:
             return True
-        if not _ID.fullmatch(value):
+        if not ID.fullmatch(value):
             return False
         if len(self._idents) < _CACHE_LIMIT:
             self._idents.add(value)

@@ -73,7 +73,8 @@ def is_my_number(value: str) -> bool:
 
 
 def carries_my_number(raw: bytes) -> bool:
-    """True when any standalone run of 12 digits in ``raw`` is a valid My Number."""
+    """True when ``raw`` carries a valid My Number: a standalone run of 12 digits, or 12 in the
+    card's groups of four (see the module), in any of the forms a digit may take."""
     if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
     shape = raw.translate(_DIGITS_AS_ZEROS)

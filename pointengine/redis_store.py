@@ -570,8 +570,7 @@ def person_to_json(person: Person) -> bytes:
 
     ``{"i": id, "e": [[phase, provider, applied_at, card_applied_on]...], "r": [[at, code]...],
     "g": {what: at}, "b": birth_date, "c": [child birth dates], "h": household, "p": true}``
-    with RFC 3339
-    datetimes (their UTC offset kept) and ISO dates.
+    with RFC 3339 datetimes (their UTC offset kept) and ISO dates.
     """
     doc: dict[str, Any] = {"i": person.id}
     if person.enrolments:
