@@ -458,12 +458,16 @@ def stream_lengths(client: redis.Redis) -> dict[str, int]:
     return {s: int(client.xlen(KEYS.shard(s))) for s in KEYS.all_shards(count)}
 
 
+def enqueue_forty_persons(client: redis.Redis, scenario: Scenario) -> None:
+    """The mixed events of the scenario's first 40 applicants, five to an entry."""
+    persons = {a.person for a in scenario.applications[:40]}
+    enqueue(client, [e for e in mixed(scenario) if e.person in persons], per_entry=5)
+
+
 def test_acknowledged_entries_are_trimmed_from_the_streams(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
-    persons = {a.person for a in scenario.applications[:40]}
-    events = [e for e in mixed(scenario) if e.person in persons]
-    enqueue(redis_client, events, per_entry=5)
+    enqueue_forty_persons(redis_client, scenario)
     assert sum(stream_lengths(redis_client).values()) > 16
     run_workers(redis_server, catalog, 2, count=3)
     assert set(stream_lengths(redis_client).values()) == {0}
@@ -474,9 +478,7 @@ def test_acknowledged_entries_are_trimmed_from_the_streams(
 def test_trimming_keeps_every_entry_a_group_has_not_acknowledged(
         redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
         scenario: Scenario) -> None:
-    persons = {a.person for a in scenario.applications[:40]}
-    events = [e for e in mixed(scenario) if e.person in persons]
-    enqueue(redis_client, events, per_entry=5)
+    enqueue_forty_persons(redis_client, scenario)
     before = stream_lengths(redis_client)
     for shard in before:  # another reader of the streams, which has read nothing yet
         redis_client.xgroup_create(KEYS.shard(shard), "audit", id="0", mkstream=True)
