@@ -7,7 +7,7 @@ digits written as the card prints them, in three groups of four separated by one
 hyphen, the same twice (``1234 5678 9018``, ``1234-5678-9018``; a hyphen is allowed in ids); a
 group of four next to more digit groups (a 16-digit card number) is not one.
 
-A digit is anything that reads as one once the input is decoded: a JSON ``\\uXXXX`` escape of a
+A digit is anything that reads as one once the input is decoded: a JSON ``\\u`` escape of a
 digit (``"\\u0031..."`` is ``"1..."`` to every JSON parser), and any character that NFKC
 normalises to ASCII digits or that Unicode calls a decimal digit (full-width ``１``, ``①``,
 ``𝟏``, ``١``). Input that is plain ASCII without a backslash, which is nearly all of it, is
