@@ -130,7 +130,6 @@ class Engine:
             if event.key in seen:
                 decision.applied = Applied(event.key, "duplicate", "event already applied")
                 continue
-            seen.add(event.key)
             draw = isinstance(event, LotteryDraw)
             if draw:
                 # A draw counts every health point reported before it, this batch's too.
@@ -140,6 +139,11 @@ class Engine:
             except _Refused as refused:
                 decision.applied = Applied(event.key, "rejected", str(refused))
                 continue
+            # A refused event was not applied: the same key later in the batch is decided
+            # again, as in a later batch. A refund is refused by the store, when the batch is
+            # applied, so its repeats are left to the store's own duplicate check.
+            if not isinstance(event, Refund):
+                seen.add(event.key)
             pending.add(batch)
             if draw:
                 pending.apply(self.store)  # a second draw of the program sees this one
