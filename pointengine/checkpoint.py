@@ -32,9 +32,10 @@ from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.replay import START, Position
 
-FORMAT = 2
+FORMAT = 3
 """The layout of a checkpoint's objects; raised whenever a class the store keeps changes (2:
-transactions remember their payer, enrolments their JST days)."""
+transactions remember their payer, enrolments their JST days; 3: transactions and awards are
+compiled records, :mod:`pointengine.records`, and keys are fingerprinted with XXH64)."""
 
 
 class CheckpointError(OperationalError):

@@ -13,23 +13,10 @@ from collections.abc import Iterable, Sequence
 from pointengine.compact import KeyTable, fingerprint
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
-from pointengine.store import Applied, Award, Intent, Outcome, Store, unknown_transaction
+from pointengine.records import Award, Transaction
+from pointengine.store import Applied, Intent, Outcome, Store, unknown_transaction
 
-
-class _Transaction:
-    """A transaction that earned points; ``reversed`` appears with its first refund."""
-
-    __slots__ = ("amount", "awards", "payer", "refunded", "reversed")
-
-    def __init__(self, amount: int, awards: tuple[Award, ...], payer: str) -> None:
-        self.amount = amount
-        self.refunded = 0
-        self.awards = awards
-        self.payer = payer
-        self.reversed: list[int] | None = None
-
-
-_SHIFT = 32  # a transaction that earned nothing is kept as amount << _SHIFT | refunded
+PAID_SHIFT = 32  # a transaction that earned nothing is kept as amount << PAID_SHIFT | refunded
 
 
 class MemoryStore(Store):
@@ -46,8 +33,8 @@ class MemoryStore(Store):
         self._applied = KeyTable(values=False)
         self._counters: dict[str, int] = {}
         self._members: set[str] = set()
-        self._transactions: dict[str, _Transaction] = {}  # those that earned points
-        self._paid = KeyTable()  # the others: amount << _SHIFT | refunded
+        self._transactions: dict[str, Transaction] = {}  # those that earned points
+        self._paid = KeyTable()  # the others: amount << PAID_SHIFT | refunded
         self._totals: dict[tuple[str, str], int] = {}
         self._tallies: dict[str, int] = {}
         self._seq = 0
@@ -128,12 +115,12 @@ class MemoryStore(Store):
         if intent.transaction is not None:
             if awards or not 0 <= intent.amount < 1 << 31:
                 # a payer is shared by the person's transactions with the provider
-                self._transactions[intent.transaction] = _Transaction(
+                self._transactions[intent.transaction] = Transaction(
                     intent.amount, tuple(awards), sys.intern(intent.payer))
             else:
                 self._transactions.pop(intent.transaction, None)
                 self._paid.add(_paid_key(intent.transaction, intent.payer),
-                               intent.amount << _SHIFT)
+                               intent.amount << PAID_SHIFT)
         if intent.person_state is not None:
             self._persons[intent.person] = intent.person_state
         self._applied.add(intent.event, fp=fp)
@@ -175,7 +162,7 @@ class MemoryStore(Store):
         packed = self._paid.get(key)
         if packed is None:
             return unknown_transaction(intent)
-        amount, refunded = packed >> _SHIFT, packed & ((1 << _SHIFT) - 1)
+        amount, refunded = packed >> PAID_SHIFT, packed & ((1 << PAID_SHIFT) - 1)
         if refunded + intent.refund_amount > amount:
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
                     f"transaction ({amount - refunded} of {amount} yen)")

@@ -22,9 +22,8 @@ An embedded implementation (:mod:`pointengine.memory_store`) and Redis implement
 and pass the same contract tests. Keys are plain strings built by :mod:`pointengine.awards`.
 
 The values handed to the store are named tuples: several are made for every event, and a named
-tuple is built several times faster than a frozen dataclass. :class:`Award`, which the
-embedded store keeps for every transaction that earned points, stays a slotted dataclass, 8
-bytes smaller.
+tuple is built several times faster than a frozen dataclass. What the embedded store keeps of
+each transaction that earned points is in :mod:`pointengine.records`.
 """
 
 from __future__ import annotations
@@ -115,25 +114,18 @@ class Applied:
     @property
     def code(self) -> str:
         """A short, countable code for a refusal's reason (``refused`` when none fits)."""
-        reason = self.reason or ""
-        return next((code for start, code in _REFUSAL_CODES if reason.startswith(start)),
-                    "refused")
+        return refusal_code(self.reason or "")
+
+
+def refusal_code(reason: str) -> str:
+    """The short, countable code of a refusal's reason (``refused`` when none fits)."""
+    return next((code for start, code in _REFUSAL_CODES if reason.startswith(start)),
+                "refused")
 
 
 def unknown_transaction(intent: Intent) -> str:
     """Why a refund was refused when its transaction is unknown, or another payer's."""
     return f"unknown transaction {intent.refund_of} for {intent.person}"
-
-
-@dataclass(frozen=True, slots=True)
-class Award:
-    """One award a transaction earned, remembered so that a refund can take its share back."""
-
-    program: str
-    version: int
-    points: int
-    provider: str
-    caps: tuple[str, ...]
 
 
 class Store(ABC):

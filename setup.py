@@ -1,0 +1,16 @@
+"""Builds the compiled modules; everything else about the package is in pyproject.toml."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+MODULES = [
+    "pointengine.compact",
+    "pointengine.records",
+]
+
+setup(
+    ext_modules=cythonize(
+        [Extension(name, [name.replace(".", "/") + ".pyx"]) for name in MODULES],
+        compiler_directives={"language_level": "3"},
+    ),
+)
