@@ -6,6 +6,8 @@ from setuptools import Extension, setup
 MODULES = [
     "pointengine.compact",
     "pointengine.records",
+    "pointengine.scan",
+    "pointengine.lane",
 ]
 
 setup(

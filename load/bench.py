@@ -54,7 +54,7 @@ from load.generate import ADVERSARIAL, generate
 from load.oracle import ALL_PROGRAMS, PROGRAMS, Program, compare, expected_points
 from pointengine.awards import person_cap, requested_points
 from pointengine.catalog import Catalog, load_catalog
-from pointengine.engine import Decision, Engine
+from pointengine.engine import Engine
 from pointengine.errors import InputError
 from pointengine.events import (
     AnyEvent,
@@ -333,14 +333,14 @@ def engine_replay(path: Path, catalog: Catalog, store: Store, label: str, batch:
     with _bar(console, label, size) as update:
         last = [time.perf_counter()]
 
-        def on_decisions(_: list[Decision]) -> None:
+        def after_batch() -> None:
             now = time.perf_counter()
             latencies.append(now - last[0])
             last[0] = now
 
         try:
             report = replay(path, engine, rejects=rejects, batch=batch,
-                            on_decisions=on_decisions, on_progress=update)
+                            after_batch=after_batch, on_progress=update)
         finally:
             engine.close()
     points = sum(report.totals.values())

@@ -68,6 +68,10 @@ class NullSink:
         """Count the entries."""
         self.lines += sum(1 for _ in entries)
 
+    def append_lines(self, lines: bytes) -> None:
+        """Count the lines."""
+        self.lines += lines.count(b"\n")
+
 
 def program_yaml(code: str, label: str, rng: random.Random) -> str:
     """One generated type-D premium program for municipality ``code``, as rule-file text."""

@@ -67,7 +67,7 @@ def person_cap(program: ProgramVersion, requested: int) -> int:
     return award.amount
 
 
-class _ClaimTemplate(NamedTuple):
+class ClaimTemplate(NamedTuple):
     """Everything of a program's claims that does not depend on the person or the points."""
 
     version: ProgramVersion  # held so that its id() is not reused while cached
@@ -78,10 +78,11 @@ class _ClaimTemplate(NamedTuple):
     admissions: tuple[Admission, ...]
 
 
-_TEMPLATES: dict[tuple[int, str], _ClaimTemplate] = {}
+_TEMPLATES: dict[tuple[int, str], ClaimTemplate] = {}
 
 
-def _template(program: ProgramVersion, provider: str) -> _ClaimTemplate:
+def claim_template(program: ProgramVersion, provider: str) -> ClaimTemplate:
+    """The caps and admissions of ``program``'s claims paid to ``provider`` (cached)."""
     found = _TEMPLATES.get((id(program), provider))
     if found is not None and found.version is program:
         return found
@@ -102,7 +103,7 @@ def _template(program: ProgramVersion, provider: str) -> _ClaimTemplate:
             admissions.append(Admission(f"al|{pid}|{provider}", partner.persons,
                                         f"{provider}'s allocation of persons"))
     limit = None if isinstance(program.award, PerChild) else person_cap(program, 0)
-    found = _ClaimTemplate(program, f"pp|{pid}|", limit, group, tuple(shared),
+    found = ClaimTemplate(program, f"pp|{pid}|", limit, group, tuple(shared),
                            tuple(admissions))
     _TEMPLATES[(id(program), provider)] = found
     return found
@@ -114,7 +115,7 @@ def claim_for(program: ProgramVersion, person_id: str, provider: str, points: in
     The person's own cap is ``pp|{program}|{person}``; a per-child grant's limit is the claim's
     own points, so that a second application pays only for children the first did not.
     """
-    template = _template(program, provider)
+    template = claim_template(program, provider)
     limit = template.person_limit
     caps: tuple[Cap, ...] = (Cap(template.person_key + person_id,
                                  points if limit is None else limit, "person cap"),)

@@ -239,7 +239,7 @@ def _log_reload(result: ReloadResult) -> None:
 
 
 def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
-                          after_batch: Callable[[list[Decision]], None] | None = None,
+                          after_batch: Callable[[], None] | None = None,
                           should_stop: Callable[[], bool] | None = None, *,
                           start: Position = START,
                           on_position: Callable[[Position], None] | None = None,
@@ -251,7 +251,7 @@ def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
         task = bar.add_task("replay", total=size)
         return replay(events, engine, rejects=rejects,
                       on_progress=lambda done: bar.update(task, completed=done),
-                      on_decisions=after_batch, should_stop=should_stop, start=start,
+                      after_batch=after_batch, should_stop=should_stop, start=start,
                       on_position=on_position)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pointengine.awards import (
@@ -39,7 +39,9 @@ from pointengine.events import (
     ResidenceChange,
 )
 from pointengine.facts import Fact, build_fact
+from pointengine.lane import Lane
 from pointengine.matching import CompiledRuleset
+from pointengine.memory_store import MemoryStore
 from pointengine.municipalities import registry
 from pointengine.persons import Enrolment, Person
 from pointengine.programs import Lottery, ProgramVersion
@@ -85,12 +87,29 @@ class Engine:
         self._codes = registry()
         self._place_keys = _PlaceKeys()
         self._routes: dict[tuple[str | int, ...], list[Program]] = {}
+        self._lane: Lane | None = None
 
     def close(self) -> None:
         """Drop every compiled ruleset."""
+        self._drop_lane()
         for ruleset in self._rulesets.values():
             ruleset.close()
         self._rulesets.clear()
+
+    def lane(self) -> Lane | None:
+        """The compiled fast lane for charges, purchases and refunds (:mod:`pointengine.lane`),
+        or None when it does not apply: a store other than the embedded one, or an engine that
+        explains its decisions (the lane keeps no verdicts)."""
+        if self.explain or type(self.store) is not MemoryStore:
+            return None
+        if self._lane is None:
+            self._lane = Lane(self, self.store)
+        return self._lane
+
+    def _drop_lane(self) -> None:
+        if self._lane is not None:
+            self._lane.close()
+            self._lane = None
 
     def swap_catalog(self, catalog: Catalog) -> None:
         """Decide later batches with ``catalog``; drop the rulesets of versions it lacks.
@@ -98,6 +117,7 @@ class Engine:
         Rulesets are cached by version object, so a version object the new catalog kept from
         the old one keeps its ruleset (see :mod:`pointengine.reload`).
         """
+        self._drop_lane()
         keep = {id(v) for program in catalog.programs.values() for v in program.versions}
         for key in [k for k in self._rulesets if k not in keep]:
             self._rulesets.pop(key).close()
@@ -212,18 +232,23 @@ class Engine:
     def _route(self, event: AnyEvent, fact: Fact) -> list[Program]:
         # The fact already holds the store's and the person's places at the event's time.
         if isinstance(event, Participation):
-            return self._find(event, fact)
+            return self.programs_for(event.type, fact, event.municipality)
         route = (event.type, fact["provider"], fact["residence"], fact["residence_pref"],
                  fact["store_place"], fact["store_pref"])
         found = self._routes.get(route)
         if found is None:
-            found = self._find(event, fact)
+            found = self.programs_for(event.type, fact)
             if len(self._routes) >= _ROUTES_KEPT:
                 self._routes.clear()
             self._routes[route] = found
         return found
 
-    def _find(self, event: AnyEvent, fact: Fact) -> list[Program]:
+    def programs_for(self, event_type: str, fact: Mapping[str, str | int],
+                     activity_place: str | None = None) -> list[Program]:
+        """The programs an event of ``event_type`` can concern: national ones, those open to
+        its ``provider`` and those of the places in ``fact`` (``residence``,
+        ``residence_pref``, ``store_place``, ``store_pref``), and for a participation those of
+        ``activity_place`` and its city and prefecture."""
         keys: list[str] = ["national", ANYWHERE]
         if fact["provider"]:
             keys.append(via(str(fact["provider"])))
@@ -234,11 +259,11 @@ class Engine:
                 # Explaining, every program of every place is asked, so that a visitor learns
                 # that a residents-only program refused them for not living there.
                 keys.extend(places[code]["any" if self.explain else field_name])
-        if isinstance(event, Participation):
-            for jurisdiction in self._codes.jurisdictions_of(event.municipality):
+        if activity_place is not None:
+            for jurisdiction in self._codes.jurisdictions_of(activity_place):
                 keys.extend(places[jurisdiction]["any"] if self.explain
                             else (as_place(jurisdiction),))
-        return self.catalog.candidates(dict.fromkeys(keys), event.type)
+        return self.catalog.candidates(dict.fromkeys(keys), event_type)
 
     def _changed_person(self, event: AnyEvent, person: Person | None) -> Person | None:
         if isinstance(event, MynapointApplication):

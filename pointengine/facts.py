@@ -49,7 +49,7 @@ FIELDS: Final[dict[str, str]] = {
 }
 
 
-_BLANK: Final[Fact] = {
+BLANK: Final[Fact] = {  # every field's value when the event or the person does not give it
     "type": "", "day": 0, "provider": "",
     "chosen1": "", "chosen2": "", "basis1": "", "basis2": "",
     "applied1_on": 0, "applied2_on": 0, "card_applied_on": 0, "phase1_applicant": 0,
@@ -58,7 +58,7 @@ _BLANK: Final[Fact] = {
     "age": -1, "health_insurance": 0, "public_funds_account": 0,
     "activity": "", "place": "", "program": "",
 }
-assert _BLANK.keys() == FIELDS.keys()
+assert BLANK.keys() == FIELDS.keys()
 
 
 def age_on(birth: dt.date, day: dt.date) -> int:
@@ -70,7 +70,7 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
     """The fact for ``event``; ``bases`` maps provider id to ``charge`` or ``purchase``."""
     at = event.at
     local = at.astimezone(JST)
-    fact = _BLANK.copy()
+    fact = BLANK.copy()
     fact["type"] = event.type
     fact["day"] = local.year * 10_000 + local.month * 100 + local.day
     places = registry().places

@@ -71,6 +71,10 @@ class LedgerSink(Protocol):
     def append(self, entries: Iterable[LedgerEntry]) -> None:
         """Append ``entries`` durably, in order."""
 
+    def append_lines(self, lines: bytes) -> None:
+        """Append entries already written as :meth:`LedgerEntry.to_json` lines, in order
+        (the replay's fast lane writes them so)."""
+
 
 class ListSink:
     """Keeps entries in memory (tests, ``explain``)."""
@@ -81,6 +85,10 @@ class ListSink:
     def append(self, entries: Iterable[LedgerEntry]) -> None:
         """Append in memory."""
         self.entries.extend(entries)
+
+    def append_lines(self, lines: bytes) -> None:
+        """Append the entries of JSON lines, read back as entries."""
+        self.entries.extend(LedgerEntry.from_json(line) for line in lines.splitlines())
 
 
 class FileSink:
@@ -93,6 +101,10 @@ class FileSink:
     def append(self, entries: Iterable[LedgerEntry]) -> None:
         """Append the entries' JSON lines."""
         self._file.write(b"".join(e.to_json() for e in entries))
+
+    def append_lines(self, lines: bytes) -> None:
+        """Append JSON lines as they are."""
+        self._file.write(lines)
 
     def flush(self) -> int:
         """Write out what is buffered; return the file's length in bytes."""

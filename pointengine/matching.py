@@ -181,6 +181,10 @@ class CompiledRuleset:
         raw, groups = _groups(pairs, ordered)
         self._raw = tuple(f for f in self.fields if f in raw)
         self._equal_groups = tuple(tuple(g) for g in groups)
+        self.raw_fields = self._raw
+        """Fields kept as they are in the memo key (compared with another field by order)."""
+        self.groups = self._equal_groups
+        """Fields compared with each other by ``==``/``!=`` only: the key holds which are equal."""
         by_order: set[str] = set()
         for check in self.checks:
             _ordered_constants(check.condition, by_order)
@@ -191,6 +195,10 @@ class CompiledRuleset:
         # equals (its rank; None: none of them), a lookup in a small dict that never misses.
         equal_only = [f for f in classified if f not in by_order]
         self._equal_index = tuple(ranks[f] for f in equal_only)
+        self.equal_fields = tuple(equal_only)
+        """Fields compared with constants by ``==``/``!=`` only, classed by the constant they
+        equal; ``equal_ranks`` holds each one's constants → rank."""
+        self.equal_ranks = self._equal_index
         self._equal_values = _getter(equal_only)
         # A field compared by order is classed by its position among the constants; the
         # classes of the values seen are cached, in one cache per set of constants shared by
@@ -198,6 +206,10 @@ class CompiledRuleset:
         by_order_fields = [f for f in classified if f in by_order]
         self._classifiers = tuple(_classifier(constants.get(f, set())) for f in by_order_fields)
         self._class_keys = tuple(tuple(sorted(constants.get(f, ()))) for f in by_order_fields)
+        self.order_fields = tuple(by_order_fields)
+        """Fields compared with constants by order, classed by their position among the sorted
+        constants in ``order_constants`` (see :func:`_classifier`)."""
+        self.order_constants = self._class_keys
         with _LOCK:
             caches = [_CLASS_CACHES.setdefault(k, ({}, [0])) for k in self._class_keys]
             for _, users in caches:

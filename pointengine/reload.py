@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from pointengine.catalog import Catalog, Program, load_catalog, watched_files
-from pointengine.engine import Decision, Engine
+from pointengine.engine import Engine
 from pointengine.errors import Problem, RuleFileError
 from pointengine.programs import ProgramVersion
 from pointengine.rulefile import load_yaml, located
@@ -92,8 +92,8 @@ class CatalogWatcher:
         """The catalog in force."""
         return self.engine.catalog
 
-    def after_batch(self, decisions: list[Decision]) -> None:
-        """A :func:`~pointengine.replay.replay` ``on_decisions`` hook: poll between batches."""
+    def after_batch(self) -> None:
+        """A :func:`~pointengine.replay.replay` ``after_batch`` hook: poll between batches."""
         self.poll()
 
     def poll(self, *, force: bool = False) -> ReloadResult:

@@ -23,6 +23,7 @@ from pointengine.engine import Decision, Engine, fewer_collections
 from pointengine.errors import InputError, UnreadableEvents
 from pointengine.events import AnyEvent, parse_event
 from pointengine.fastparse import FastParser
+from pointengine.lane import Lane
 from pointengine.privacy import carries_my_number, redact
 
 BATCH = 2_000
@@ -53,6 +54,9 @@ class ReplayReport:
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     stopped_early: bool = False
     position: Position = field(default_factory=Position)
+    lane_lines: int = 0
+    """Lines the compiled lane decided (:mod:`pointengine.lane`); the rest took the Python
+    path."""
 
     @property
     def events_per_second(self) -> float:
@@ -96,6 +100,54 @@ class Rejects:
         self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
 
+def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
+                ) -> Iterator[tuple[list[tuple[int, bytes]], Position]]:
+    """Blocks of ``batch`` (line number, raw line), each with the position after its last
+    line; ``handle`` is read from ``start``. A block may hold blank lines."""
+    lines = enumerate(handle, start=start.line + 1)
+    offset = start.offset
+    while True:
+        block = list(itertools.islice(lines, batch))
+        if not block:
+            return
+        offset += sum(len(raw) for _, raw in block)
+        yield block, Position(offset, block[-1][0])
+
+
+class _Parser:
+    """Validates lines for the Python path, rejecting bad ones on the way (see
+    :func:`read_events`)."""
+
+    def __init__(self, rejects: Rejects, report: ReplayReport) -> None:
+        self.fast = FastParser()
+        self.rejects = rejects
+        self.report = report
+
+    def parse(self, number: int, raw: bytes, flagged: bool) -> AnyEvent | None:
+        """The event of a non-blank line, or None when it was rejected (and counted)."""
+        self.report.lines += 1
+        event = None if flagged else self.fast.parse(raw)
+        if event is None:
+            try:
+                event = parse_event(raw)
+            except InputError as exc:
+                self.report.rejected += 1
+                self.report.reasons[exc.reason_code] += 1
+                self.rejects.write(number, exc.reason_code, str(exc), raw)
+                return None
+        return event
+
+
+def _flagged(block: list[tuple[int, bytes]]) -> set[int] | None:
+    """Indices of the block's lines that carry a My Number, or None when none does.
+
+    The block is scanned once; only a block where one turns up is scanned line by line.
+    """
+    if not carries_my_number(b"".join(raw for _, raw in block)):
+        return None
+    return {i for i, (_, raw) in enumerate(block) if carries_my_number(raw)}
+
+
 def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
                 batch: int = BATCH, start: Position = START,
                 ) -> Iterator[tuple[list[tuple[int, AnyEvent]], Position]]:
@@ -104,38 +156,18 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
 
     Charges, purchases and refunds take the fast path (:mod:`pointengine.fastparse`); every
     other line, and every line the fast path is unsure of, is validated by ``parse_event``.
-    Each block of lines is scanned for a My Number once; in a block where one turns up, each
-    line is scanned and a line that carries one goes to ``parse_event``, which rejects it.
+    A line that carries a My Number goes to ``parse_event``, which rejects it.
     """
-    fast = FastParser()
-    chunk: list[tuple[int, AnyEvent]] = []
-    lines = enumerate(handle, start=start.line + 1)
-    offset, number = start.offset, start.line
-    while True:
-        block = list(itertools.islice(lines, batch))
-        if not block:
-            break
-        suspicious = carries_my_number(b"".join(raw for _, raw in block))
-        for number, raw in block:
-            offset += len(raw)
-            if not raw.strip():
-                continue
-            report.lines += 1
-            event = None if suspicious and carries_my_number(raw) else fast.parse(raw)
-            if event is None:
-                try:
-                    event = parse_event(raw)
-                except InputError as exc:
-                    report.rejected += 1
-                    report.reasons[exc.reason_code] += 1
-                    rejects.write(number, exc.reason_code, str(exc), raw)
-                    continue
-            chunk.append((number, event))
-            if len(chunk) >= batch:
-                yield chunk, Position(offset, number)
-                chunk = []
-    if chunk or (offset, number) != (start.offset, start.line):
-        yield chunk, Position(offset, number)
+    parser = _Parser(rejects, report)
+    for block, position in read_blocks(handle, batch, start):
+        flagged = _flagged(block) or ()
+        chunk: list[tuple[int, AnyEvent]] = []
+        for i, (number, raw) in enumerate(block):
+            if raw.strip():
+                event = parser.parse(number, raw, i in flagged)
+                if event is not None:
+                    chunk.append((number, event))
+        yield chunk, position
 
 
 def open_events(events: Path) -> BinaryIO:
@@ -150,31 +182,41 @@ def open_events(events: Path) -> BinaryIO:
 def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
            on_progress: Callable[[int], None] | None = None,
            on_decisions: Callable[[list[Decision]], None] | None = None,
+           after_batch: Callable[[], None] | None = None,
            batch: int = BATCH, should_stop: Callable[[], bool] | None = None,
            start: Position = START,
            on_position: Callable[[Position], None] | None = None) -> ReplayReport:
     """Replay ``events`` through ``engine`` from ``start``; return the report.
 
-    After each batch: ``on_decisions`` gets its decisions, ``on_progress`` the bytes read,
-    ``on_position`` how far the replay got (the rejects file is flushed first, so that a
-    checkpoint taken then is consistent with it), and ``should_stop`` is asked whether to go
-    on; when it says no the replay ends there, between batches, and the report says so.
+    After each batch: ``on_decisions`` gets its decisions, ``after_batch`` is called,
+    ``on_progress`` gets the bytes read, ``on_position`` how far the replay got (the rejects
+    file is flushed first, so that a checkpoint taken then is consistent with it), and
+    ``should_stop`` is asked whether to go on; when it says no the replay ends there, between
+    batches, and the report says so.
     Raises :class:`UnreadableEvents` before writing anything when ``events`` cannot be read.
+
+    On the embedded store, unless ``on_decisions`` asks for every decision, charges,
+    purchases and refunds go through the engine's compiled lane (:mod:`pointengine.lane`)
+    and only the other lines through the Python path, each in its turn: the ledger, the
+    rejects and the state are the same either way.
     """
     report = ReplayReport(position=start)
     started = time.perf_counter()
+    lane = engine.lane() if on_decisions is None else None
     with open_events(events) as handle, contextlib.ExitStack() as stack:
         reject_handle = stack.enter_context(rejects.open("ab")) if rejects is not None else None
         sink = Rejects(reject_handle)
         stack.enter_context(fewer_collections())
         handle.seek(start.offset)
-        for chunk, position in read_events(handle, sink, report, batch, start):
-            decisions = engine.process([event for _, event in chunk])
-            for (number, _), decision in zip(chunk, decisions, strict=True):
-                _count(report, sink, number, decision)
+        if lane is None:
+            batches: Iterator[Position] = _python_batches(handle, engine, sink, report, batch,
+                                                          start, on_decisions)
+        else:
+            batches = _lane_batches(handle, engine, lane, sink, report, batch, start)
+        for position in batches:
             report.position = position
-            if on_decisions is not None:
-                on_decisions(decisions)
+            if after_batch is not None:
+                after_batch()
             if on_progress is not None:
                 on_progress(position.offset)
             if on_position is not None:
@@ -186,6 +228,57 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     report.seconds = time.perf_counter() - started
     report.totals = engine.store.totals()
     return report
+
+
+def _python_batches(handle: BinaryIO, engine: Engine, sink: Rejects, report: ReplayReport,
+                    batch: int, start: Position,
+                    on_decisions: Callable[[list[Decision]], None] | None,
+                    ) -> Iterator[Position]:
+    """Every line parsed, and decided by the engine a batch at a time."""
+    for chunk, position in read_events(handle, sink, report, batch, start):
+        decisions = engine.process([event for _, event in chunk])
+        for (number, _), decision in zip(chunk, decisions, strict=True):
+            _count(report, sink, number, decision)
+        if on_decisions is not None:
+            on_decisions(decisions)
+        yield position
+
+
+def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
+                  report: ReplayReport, batch: int, start: Position) -> Iterator[Position]:
+    """Each block through the lane; a line it leaves goes through the Python path."""
+    parser = _Parser(sink, report)
+    for block, position in read_blocks(handle, batch, start):
+        raws = [raw for _, raw in block]
+        flagged = _flagged(block)
+        i = 0
+        while i < len(raws):
+            i = lane.run(raws, i, flagged)
+            _count_lane(report, sink, lane, block)
+            if i == len(raws):
+                break
+            number, raw = block[i]
+            if raw.strip():
+                event = parser.parse(number, raw, flagged is not None and i in flagged)
+                if event is not None:
+                    _count(report, sink, number, engine.process([event])[0])
+            i += 1
+        yield position
+
+
+def _count_lane(report: ReplayReport, sink: Rejects, lane: Lane,
+                block: list[tuple[int, bytes]]) -> None:
+    """Move what the lane counted into the report, and write its refusals."""
+    report.lines += lane.lines
+    report.lane_lines += lane.lines
+    report.applied += lane.taken_applied
+    report.duplicates += lane.duplicates
+    report.rejected += lane.rejected
+    for index, code, message in lane.rejects:
+        report.reasons[code] += 1
+        sink.write(block[index][0], code, message)
+    lane.lines = lane.taken_applied = lane.duplicates = lane.rejected = 0
+    lane.rejects.clear()
 
 
 def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision) -> None:

@@ -1,0 +1,1214 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The replay's fast lane: charges, purchases and refunds decided and applied in compiled code.
+
+Nine events in ten of a replay are charges and purchases. For them the Python path (parse,
+build the fact, route, ask each ruleset, make claims and intents, apply them in the store)
+costs about a hundred times what decoding the line does. The lane does the same work for the
+same lines without making an object per event, on the embedded store's own tables, with
+exactly the engine's results:
+
+- :mod:`pointengine.scan` reads the line; a line it does not take, and every other type of
+  event, goes to the Python path (:meth:`Lane.run` stops before it), so the lane never needs
+  to produce an error of its own beyond those the engine and the store give (an unknown
+  provider, a duplicate, a refund of an unknown transaction or of more than was paid);
+- the fact is the one :func:`pointengine.facts.build_fact` builds, as integers (strings are
+  numbered as *symbols*);
+- routes are the engine's (:meth:`Engine.programs_for`), remembered per place and provider;
+- each ruleset's answer is memoised under the key :class:`~pointengine.matching.CompiledRuleset`
+  computes (each field's class among the constants it is compared with), here as a vector of
+  integers; a key the lane has not seen is answered by the ruleset itself, that is by
+  durable_rules, and remembered. Rulesets of one shape share the memo, as in matching;
+- claims, caps, admissions, transactions and ledger lines follow
+  :meth:`MemoryStore._apply <pointengine.memory_store.MemoryStore>` step by step.
+
+A program the lane cannot decide (an award other than a premium or a grant, a comparison it
+does not class) sends the events routed to it to the Python path. ``tests/test_lane.py``
+replays generated and adversarial streams both ways and compares ledgers, rejects and state.
+"""
+
+import sys
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.datetime cimport date_day, date_month, date_year, import_datetime
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLong
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcpy, memset
+
+from pointengine.compact cimport KeyTable, fingerprint_bytes
+from pointengine.records cimport Award, Transaction, new_award, new_transaction
+from pointengine.scan cimport (
+    CHARGE,
+    F_AMOUNT,
+    F_AT,
+    F_ID,
+    F_PERSON,
+    F_PROVIDER,
+    F_SOURCE,
+    F_STORE,
+    F_TRANSACTION,
+    F_WHERE,
+    NOT_TAKEN,
+    PURCHASE,
+    REFUND,
+    V_TEXT,
+    Line,
+    Moment,
+    Value,
+    datetime_epoch_us,
+    format_jst,
+    is_blank,
+    parse_moment,
+    scan_object,
+    transaction_kind,
+)
+
+from pointengine.awards import claim_template
+from pointengine.catalog import _EPOCH
+from pointengine.errors import IntegrityError
+from pointengine.events import in_jst
+from pointengine.facts import BLANK, FIELDS
+from pointengine.matching import DEFAULT_CACHE_SIZE
+from pointengine.memory_store import PAID_SHIFT
+from pointengine.municipalities import registry
+from pointengine.programs import Grant, Premium
+from pointengine.store import refusal_code
+
+# Fact slots, in the order of pointengine.facts.FIELDS (checked at import).
+cdef enum:
+    S_TYPE = 0
+    S_DAY
+    S_PROVIDER
+    S_CHOSEN1
+    S_CHOSEN2
+    S_BASIS1
+    S_BASIS2
+    S_APPLIED1
+    S_APPLIED2
+    S_CARD
+    S_PHASE1
+    S_RESIDENCE
+    S_RESIDENCE_PREF
+    S_STORE
+    S_STORE_PLACE
+    S_STORE_PREF
+    S_AGE
+    S_HEALTH
+    S_ACCOUNT
+    S_ACTIVITY
+    S_PLACE
+    S_PROGRAM
+    N_SLOTS
+
+_SLOT_NAMES = ("type", "day", "provider", "chosen1", "chosen2", "basis1", "basis2",
+               "applied1_on", "applied2_on", "card_applied_on", "phase1_applicant", "residence",
+               "residence_pref", "store", "store_place", "store_pref", "age",
+               "health_insurance", "public_funds_account", "activity", "place", "program")
+if tuple(FIELDS) != _SLOT_NAMES:
+    raise IntegrityError("pointengine.lane: the fact's fields changed; update its slots")
+
+cdef enum:
+    KEY_WIDTH = 64      # the widest memo key the lane classes (wider: the Python path)
+    MAX_CLAIMS = 32     # programs one event can be decided by in the lane
+    NO_PREMIUM = 0
+    PREMIUM = 1
+    GRANT = 2
+
+import_datetime()
+
+cdef int64_t _PAID_MASK = (1 << PAID_SHIFT) - 1
+_ROUTE_FIELDS = ("provider", "residence", "residence_pref", "store_place", "store_pref")
+_ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", "store_pref"))
+cdef Py_ssize_t _ROUTES_KEPT = 100000
+_intern = sys.intern
+
+
+# --- a map from integer vectors to integers: the memo of rulesets and of routes ----------------
+
+cdef class VectorMemo:
+    """Open addressing over vectors of ``width`` int64, each mapped to an int32; cleared when
+    it holds ``limit`` entries."""
+
+    cdef int64_t* keys
+    cdef int32_t* values
+    cdef char* used
+    cdef Py_ssize_t width, mask, count, limit
+
+    def __cinit__(self, Py_ssize_t width, Py_ssize_t limit) -> None:
+        self.width = width if width > 0 else 1
+        self.limit = limit
+        self.keys = NULL
+        self.values = NULL
+        self.used = NULL
+        self._allocate(64)
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.keys)
+        PyMem_Free(self.values)
+        PyMem_Free(self.used)
+
+    cdef int _allocate(self, Py_ssize_t size) except -1:
+        self.keys = <int64_t*>PyMem_Malloc(size * self.width * sizeof(int64_t))
+        self.values = <int32_t*>PyMem_Malloc(size * sizeof(int32_t))
+        self.used = <char*>PyMem_Malloc(size)
+        if self.keys == NULL or self.values == NULL or self.used == NULL:
+            raise MemoryError()
+        memset(self.used, 0, size)
+        self.mask = size - 1
+        self.count = 0
+        return 0
+
+    cdef inline Py_ssize_t _slot(self, const int64_t* key) noexcept:
+        cdef uint64_t h = 0x9E3779B97F4A7C15ULL
+        cdef Py_ssize_t i, j
+        for j in range(self.width):
+            h = (h ^ <uint64_t>key[j]) * 0xBF58476D1CE4E5B9ULL
+            h ^= h >> 31
+        i = <Py_ssize_t>(h & <uint64_t>self.mask)
+        while self.used[i]:
+            for j in range(self.width):
+                if self.keys[i * self.width + j] != key[j]:
+                    break
+            else:
+                return i
+            i = (i + 1) & self.mask
+        return i
+
+    cdef bint get(self, const int64_t* key, int32_t* value) noexcept:
+        cdef Py_ssize_t i = self._slot(key)
+        if not self.used[i]:
+            return False
+        value[0] = self.values[i]
+        return True
+
+    cdef int put(self, const int64_t* key, int32_t value) except -1:
+        if self.count >= self.limit:
+            self.clear()
+        return self._insert(key, value)
+
+    cdef int _insert(self, const int64_t* key, int32_t value) except -1:
+        cdef Py_ssize_t i = self._slot(key)
+        if not self.used[i]:
+            self.used[i] = 1
+            memcpy(self.keys + i * self.width, key, self.width * sizeof(int64_t))
+            self.count += 1
+        self.values[i] = value
+        if self.count * 2 > self.mask + 1:
+            self._grow()
+        return 0
+
+    cdef int clear(self) except -1:
+        memset(self.used, 0, self.mask + 1)
+        self.count = 0
+        return 0
+
+    cdef int _grow(self) except -1:
+        cdef int64_t* keys = self.keys
+        cdef int32_t* values = self.values
+        cdef char* used = self.used
+        cdef Py_ssize_t size = self.mask + 1, j
+        try:
+            self._allocate(2 * size)
+            for j in range(size):
+                if used[j]:
+                    self._insert(keys + j * self.width, values[j])
+        finally:
+            PyMem_Free(keys)
+            PyMem_Free(values)
+            PyMem_Free(used)
+        return 0
+
+
+# --- a ruleset's memo key, computed from the fact's integers ------------------------------------
+
+_SHARED_MEMOS = {}  # ruleset shape -> [VectorMemo, plans using it]; dropped with the last
+
+
+cdef class Plan:
+    """How to class a fact for one compiled ruleset (see the module and
+    :meth:`CompiledRuleset.key <pointengine.matching.CompiledRuleset.key>`)."""
+
+    cdef object ruleset
+    cdef tuple checks
+    cdef list read_names
+    cdef int n_read
+    cdef int[N_SLOTS] read_slots
+    cdef int n_equal, n_order, n_raw, n_members, n_groups, width
+    cdef int[N_SLOTS] equal_slots
+    cdef int[N_SLOTS] equal_counts
+    cdef list equal_values    # per equal field: the constants' symbols or ints, by rank
+    cdef int64_t* equal_tables[N_SLOTS]
+    cdef int[N_SLOTS] order_slots
+    cdef int[N_SLOTS] order_counts
+    cdef int64_t* order_tables[N_SLOTS]
+    cdef int[N_SLOTS] raw_slots
+    cdef int[N_SLOTS] member_slots
+    cdef int[N_SLOTS] group_starts
+    cdef int[N_SLOTS] group_sizes
+    cdef public bint supported
+    cdef bint always_passes
+    cdef VectorMemo memo
+    cdef object shape
+
+    def __dealloc__(self) -> None:
+        cdef int k
+        for k in range(self.n_equal):
+            PyMem_Free(self.equal_tables[k])
+        for k in range(self.n_order):
+            PyMem_Free(self.order_tables[k])
+
+    cdef int build(self, Lane lane, object ruleset) except -1:
+        cdef int k, j, slot
+        self.ruleset = ruleset
+        self.checks = tuple(ruleset.checks)
+        self.always_passes = not self.checks
+        self.supported = True
+        self.read_names = list(ruleset.fields)
+        self.n_read = len(self.read_names)
+        for k, name in enumerate(self.read_names):
+            self.read_slots[k] = _SLOT_NAMES.index(name)
+        self.n_equal = len(ruleset.equal_fields)
+        for k, (name, ranks) in enumerate(zip(ruleset.equal_fields, ruleset.equal_ranks)):
+            slot = _SLOT_NAMES.index(name)
+            self.equal_slots[k] = slot
+            self.equal_counts[k] = len(ranks)
+            self.equal_tables[k] = <int64_t*>PyMem_Malloc((len(ranks) + 1) * sizeof(int64_t))
+            if self.equal_tables[k] == NULL:
+                raise MemoryError()
+            for value, rank in ranks.items():
+                self.equal_tables[k][rank] = lane.constant(slot, value)
+        self.n_order = len(ruleset.order_fields)
+        for k, (name, constants) in enumerate(zip(ruleset.order_fields,
+                                                  ruleset.order_constants)):
+            slot = _SLOT_NAMES.index(name)
+            self.order_slots[k] = slot
+            self.order_counts[k] = len(constants)
+            self.order_tables[k] = <int64_t*>PyMem_Malloc((len(constants) + 1) * sizeof(int64_t))
+            if self.order_tables[k] == NULL:
+                raise MemoryError()
+            for j, value in enumerate(constants):
+                if lane.is_text[slot]:
+                    self.supported = False  # text ordered by its symbols would be wrong
+                    self.order_tables[k][j] = 0
+                else:
+                    self.order_tables[k][j] = value
+        self.n_raw = len(ruleset.raw_fields)
+        for k, name in enumerate(ruleset.raw_fields):
+            self.raw_slots[k] = _SLOT_NAMES.index(name)
+        self.n_members = 0
+        self.n_groups = len(ruleset.groups)
+        for k, group in enumerate(ruleset.groups):
+            self.group_starts[k] = self.n_members
+            self.group_sizes[k] = len(group)
+            kinds = {lane.is_text[_SLOT_NAMES.index(name)] for name in group}
+            if len(kinds) > 1:
+                self.supported = False  # a symbol and an integer could look equal
+            for name in group:
+                self.member_slots[self.n_members] = _SLOT_NAMES.index(name)
+                self.n_members += 1
+        self.width = self.n_equal + self.n_order + self.n_raw + self.n_members
+        if self.width > KEY_WIDTH:
+            self.supported = False
+        self.shape = ruleset.shape
+        shared = _SHARED_MEMOS.get(self.shape)
+        if shared is None:
+            shared = _SHARED_MEMOS[self.shape] = [VectorMemo(self.width, DEFAULT_CACHE_SIZE), 0]
+        shared[1] += 1
+        self.memo = shared[0]
+        return 0
+
+    cdef int release(self) except -1:
+        """Stop using the shared memo (dropped with its last plan)."""
+        shared = _SHARED_MEMOS.get(self.shape)
+        if shared is not None and shared[0] is self.memo:
+            shared[1] -= 1
+            if shared[1] <= 0:
+                del _SHARED_MEMOS[self.shape]
+        return 0
+
+    cdef int decide(self, Lane lane, const int64_t* fact) except -2:
+        """The index of the first check ``fact`` fails, or -1 when it passes them all."""
+        cdef int64_t[KEY_WIDTH] key
+        cdef int w = 0, k, j, q, lo, hi, mid, n
+        cdef int64_t value
+        cdef int64_t* table
+        cdef int32_t answer
+        if self.always_passes:
+            return -1
+        for k in range(self.n_equal):
+            value = fact[self.equal_slots[k]]
+            table = self.equal_tables[k]
+            key[w] = -1
+            for j in range(self.equal_counts[k]):
+                if table[j] == value:
+                    key[w] = j
+                    break
+            w += 1
+        for k in range(self.n_order):
+            value = fact[self.order_slots[k]]
+            table = self.order_tables[k]
+            n = self.order_counts[k]
+            lo = 0
+            hi = n
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if table[mid] < value:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            key[w] = 2 * lo + (1 if lo < n and table[lo] == value else 0)
+            w += 1
+        for k in range(self.n_raw):
+            key[w] = fact[self.raw_slots[k]]
+            w += 1
+        for k in range(self.n_groups):
+            for j in range(self.group_sizes[k]):
+                value = fact[self.member_slots[self.group_starts[k] + j]]
+                key[w] = j
+                for q in range(j):
+                    if fact[self.member_slots[self.group_starts[k] + q]] == value:
+                        key[w] = q
+                        break
+                w += 1
+        if self.memo.get(key, &answer):
+            return answer
+        answer = self._ask(lane, fact)
+        self.memo.put(key, answer)
+        return answer
+
+    cdef int _ask(self, Lane lane, const int64_t* fact) except -2:
+        """Ask the ruleset itself (durable_rules, behind its own memo)."""
+        cdef int k
+        values = {}
+        for k in range(self.n_read):
+            values[self.read_names[k]] = lane.value(self.read_slots[k], fact[self.read_slots[k]])
+        failed = self.ruleset.first_failure(values)
+        if failed is None:
+            return -1
+        for k, check in enumerate(self.checks):
+            if check is failed:
+                return k
+        raise IntegrityError(f"{self.ruleset!r} answered a check it does not have")
+
+
+# --- programs, their versions and the claims they make -----------------------------------------
+
+cdef class ClaimPlan:
+    """Everything of one version's claims paid to one provider but the person and the points
+    (from :func:`pointengine.awards.claim_template`)."""
+
+    cdef str program, provider, person_prefix, group_prefix, member_prefix
+    cdef bytes program_json, provider_json
+    cdef int64_t person_limit, group_limit
+    cdef bint has_group
+    cdef list shared       # [(key, limit)]
+    cdef tuple shared_keys
+    cdef list admissions   # [(key, limit)]
+    cdef int version
+    cdef tuple totals_key
+
+    cdef int build(self, object version, str provider) except -1:
+        template = claim_template(version, provider)
+        if template.person_limit is None:
+            raise IntegrityError(f"{version.label}: a per-child grant is no transaction's award")
+        self.program = version.id
+        self.provider = provider
+        self.version = version.version
+        self.person_prefix = template.person_key
+        self.person_limit = template.person_limit
+        self.has_group = template.group is not None
+        if self.has_group:
+            self.group_prefix = template.group.key
+            self.group_limit = template.group.limit
+        self.shared = [(_intern(cap.key), cap.limit) for cap in template.shared_caps]
+        self.shared_keys = tuple(key for key, _ in self.shared)
+        self.admissions = [(_intern(a.key), a.limit) for a in template.admissions]
+        self.member_prefix = f"in|{version.id}|" if self.admissions else None
+        self.totals_key = (self.program, provider)
+        self.program_json = _json_text(self.program)
+        self.provider_json = _json_text(provider)
+        return 0
+
+
+cdef class VersionLane:
+    """One program version as the lane decides it."""
+
+    cdef object version
+    cdef Plan plan
+    cdef int award, phase, chosen_slot
+    cdef int64_t rate, amount
+    cdef dict claims  # provider symbol -> ClaimPlan
+    cdef bint supported
+
+    cdef int build(self, Lane lane, object version) except -1:
+        self.version = version
+        self.plan = lane.plan(version)
+        self.phase = version.phase
+        self.chosen_slot = S_CHOSEN1 if self.phase == 1 else S_CHOSEN2
+        self.claims = {}
+        award = version.award
+        if isinstance(award, Premium):
+            self.award = PREMIUM
+            self.rate = award.rate
+        elif isinstance(award, Grant):
+            self.award = GRANT
+            self.amount = award.amount
+        else:
+            self.award = NO_PREMIUM
+        self.supported = self.plan.supported and (self.award != NO_PREMIUM
+                                                  or not _on_transactions(version))
+        return 0
+
+    cdef ClaimPlan claim_plan(self, Lane lane, int64_t provider):
+        found = self.claims.get(provider)
+        if found is None:
+            found = ClaimPlan()
+            (<ClaimPlan>found).build(self.version, lane.names[provider])
+            self.claims[provider] = found
+        return <ClaimPlan>found
+
+
+cdef class ProgramLane:
+    """A program's versions, with the instants from which each is in force."""
+
+    cdef list versions
+    cdef int64_t[64] starts
+    cdef int n
+    cdef bint supported
+
+    cdef int build(self, Lane lane, object program) except -1:
+        self.versions = []
+        self.n = len(program.versions)
+        self.supported = self.n <= 64
+        for k, version in enumerate(program.versions[:64]):
+            lane_version = lane.version_lane(version)
+            self.versions.append(lane_version)
+            self.starts[k] = datetime_epoch_us(in_jst(version.effective_from or _EPOCH))
+            self.supported = self.supported and (<VersionLane>lane_version).supported
+        return 0
+
+    cdef VersionLane at(self, int64_t epoch_us):
+        """``Program.version_at``: the last version in force at the instant (the first one
+        before any)."""
+        cdef int k = 0
+        while k + 1 < self.n and self.starts[k + 1] <= epoch_us:
+            k += 1
+        return <VersionLane>self.versions[k]
+
+
+cdef class Route:
+    """The programs an event of one type, provider and set of places can concern."""
+
+    cdef list programs  # ProgramLane
+    cdef bint supported, reads_store
+
+
+cdef struct Claim:
+    PyObject* lane_version
+    int64_t provider
+    int64_t points
+
+
+# --- the lane ---------------------------------------------------------------------------------
+
+cdef class Lane:
+    """Applies charge, purchase and refund lines to a :class:`MemoryStore` for an engine.
+
+    Made by :meth:`Engine.lane <pointengine.engine.Engine.lane>`; dropped with the engine's
+    rulesets (a new catalog, ``close``). Between two calls of :meth:`run` the Python path may
+    apply events to the same store: the lane keeps no state of the store's own.
+    """
+
+    cdef object engine, store
+    cdef dict symbols
+    cdef public list names
+    cdef bint[N_SLOTS] is_text
+    cdef int64_t[N_SLOTS] blank
+    cdef int64_t[4] type_symbols
+    cdef bytes provider_text       # every known provider's id, one after the other
+    cdef Py_ssize_t[256] provider_starts
+    cdef Py_ssize_t[256] provider_sizes
+    cdef int64_t[256] provider_syms
+    cdef int n_providers
+    cdef dict bases                # provider id -> symbol of its basis
+    cdef int32_t* code_place       # store municipality code (as a number) -> symbols
+    cdef int32_t* code_pref
+    cdef dict residences           # code -> (place symbol, prefecture symbol)
+    cdef dict plans                # id(ruleset) -> Plan
+    cdef dict version_lanes        # id(version) -> (version, VersionLane)
+    cdef dict program_lanes        # id(program) -> (program, ProgramLane)
+    cdef list route_memos          # per part of a route (see route): a VectorMemo
+    cdef list routes               # per part: the Routes its memo indexes
+    cdef KeyTable applied, paid
+    cdef dict counters, transactions, totals, persons
+    cdef set members
+    cdef object sink, health, account, phase_one, phase_two
+    cdef int64_t seq
+    cdef char* out
+    cdef Py_ssize_t out_size, out_capacity
+    cdef public Py_ssize_t lines, taken_applied, duplicates, rejected
+    cdef public list rejects
+
+    def __cinit__(self) -> None:
+        self.code_place = NULL
+        self.code_pref = NULL
+        self.out = NULL
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.code_place)
+        PyMem_Free(self.code_pref)
+        PyMem_Free(self.out)
+
+    def __init__(self, engine: object, store: object) -> None:
+        cdef int k
+        cdef Py_ssize_t code
+        self.engine = engine
+        self.store = store
+        self.symbols = {"": 0}
+        self.names = [""]
+        for k, name in enumerate(_SLOT_NAMES):
+            blank = BLANK[name]
+            self.is_text[k] = isinstance(blank, str)
+            self.blank[k] = self.symbol(blank) if self.is_text[k] else blank
+        self.type_symbols[PURCHASE] = self.symbol("purchase")
+        self.type_symbols[CHARGE] = self.symbol("charge")
+        self.type_symbols[REFUND] = self.symbol("refund")
+        bases = engine.catalog.bases()
+        if len(bases) > 256:
+            raise IntegrityError("the lane reads at most 256 providers")
+        self.provider_text = b"".join(p.encode() for p in bases)
+        self.n_providers = 0
+        code = 0
+        for p in bases:
+            self.provider_starts[self.n_providers] = code
+            self.provider_sizes[self.n_providers] = len(p)
+            self.provider_syms[self.n_providers] = self.symbol(p)
+            code += len(p)
+            self.n_providers += 1
+        self.bases = {p: self.symbol(b) for p, b in bases.items()}
+        self.code_place = <int32_t*>PyMem_Malloc(1000000 * sizeof(int32_t))
+        self.code_pref = <int32_t*>PyMem_Malloc(1000000 * sizeof(int32_t))
+        if self.code_place == NULL or self.code_pref == NULL:
+            raise MemoryError()
+        for code in range(1000000):
+            self.code_place[code] = -1
+        codes = registry()
+        for text in codes.codes():
+            if codes.get(text).kind != "prefecture" and len(text) == 6 and text.isdigit():
+                place, pref = codes.places(text)
+                self.code_place[int(text)] = self.symbol(place)
+                self.code_pref[int(text)] = self.symbol(pref)
+        self.residences = {}
+        self.plans = {}
+        self.version_lanes = {}
+        self.program_lanes = {}
+        self.route_memos = [VectorMemo(3, _ROUTES_KEPT) for _ in range(3)]
+        self.routes = [[], [], []]
+        self.applied = store._applied
+        self.paid = store._paid
+        self.counters = store._counters
+        self.transactions = store._transactions
+        self.totals = store._totals
+        self.persons = store._persons
+        self.members = store._members
+        self.sink = store.sink
+        self.health = "health_insurance"
+        self.account = "public_funds_account"
+        self.phase_one = 1
+        self.phase_two = 2
+        self.out_capacity = 1 << 16
+        self.out = <char*>PyMem_Malloc(self.out_capacity)
+        if self.out == NULL:
+            raise MemoryError()
+        self.out_size = 0
+        self.lines = self.taken_applied = self.duplicates = self.rejected = 0
+        self.rejects = []
+
+    def close(self) -> None:
+        """Let go of the rulesets' memos that no other lane uses."""
+        cdef int k
+        for plan in self.plans.values():
+            (<Plan>plan).release()
+        self.plans = {}
+        self.version_lanes = {}
+        self.program_lanes = {}
+        for k in range(3):
+            self.routes[k] = []
+            (<VectorMemo>self.route_memos[k]).clear()
+
+    # symbols and values
+
+    cdef int64_t symbol(self, str text) except -1:
+        cdef PyObject* found = PyDict_GetItem(self.symbols, text)
+        if found != NULL:
+            return PyLong_AsLongLong(<object>found)
+        number = len(self.names)
+        self.symbols[text] = number
+        self.names.append(text)
+        return number
+
+    cdef int64_t constant(self, int slot, object value) except? -1:
+        """A rule's constant for a slot, as the fact holds it."""
+        if self.is_text[slot]:
+            return self.symbol(value)
+        return value
+
+    cdef object value(self, int slot, int64_t held):
+        """A fact's value as :func:`build_fact` would give it."""
+        return self.names[held] if self.is_text[slot] else held
+
+    cdef Plan plan(self, object version):
+        ruleset = self.engine.ruleset(version)
+        found = self.plans.get(id(ruleset))
+        if found is None:
+            found = Plan()
+            (<Plan>found).build(self, ruleset)
+            self.plans[id(ruleset)] = found
+        return <Plan>found
+
+    cdef VersionLane version_lane(self, object version):
+        found = self.version_lanes.get(id(version))
+        if found is None or found[0] is not version:
+            lane_version = VersionLane()
+            lane_version.build(self, version)
+            found = self.version_lanes[id(version)] = (version, lane_version)
+        return <VersionLane>found[1]
+
+    cdef ProgramLane program_lane(self, object program):
+        found = self.program_lanes.get(id(program))
+        if found is None or found[0] is not program:
+            lane_program = ProgramLane()
+            lane_program.build(self, program)
+            found = self.program_lanes[id(program)] = (program, lane_program)
+        return <ProgramLane>found[1]
+
+    cdef Route route(self, int64_t* fact, int part):
+        """The programs of one part of an event's route: its provider's (0), its person's
+        places' (1) or its store's places' (2). The engine's route is the three in turn,
+        each program once: the order :meth:`Engine.programs_for` gives."""
+        cdef int64_t[3] key
+        cdef int32_t index
+        cdef VectorMemo memo = <VectorMemo>self.route_memos[part]
+        cdef list routes = <list>self.routes[part]
+        key[0] = fact[S_TYPE]
+        if part == 0:
+            key[1] = key[2] = fact[S_PROVIDER]
+        elif part == 1:
+            key[1] = fact[S_RESIDENCE]
+            key[2] = fact[S_RESIDENCE_PREF]
+        else:
+            key[1] = fact[S_STORE_PLACE]
+            key[2] = fact[S_STORE_PREF]
+        if memo.get(key, &index):
+            return <Route>routes[index]
+        if memo.count + 1 >= _ROUTES_KEPT:
+            memo.clear()
+            del routes[:]
+        given = {name: "" for name in _ROUTE_FIELDS}
+        for name in _ROUTE_PARTS[part]:
+            given[name] = self.names[fact[_SLOT_NAMES.index(name)]]
+        found = Route()
+        found.programs = [self.program_lane(p)
+                          for p in self.engine.programs_for(self.names[key[0]], given)]
+        found.supported = len(found.programs) <= MAX_CLAIMS and all(
+            (<ProgramLane>p).supported for p in found.programs)
+        found.reads_store = any(
+            S_STORE in [(<Plan>(<VersionLane>v).plan).read_slots[k]
+                        for k in range((<Plan>(<VersionLane>v).plan).n_read)]
+            for p in found.programs for v in (<ProgramLane>p).versions)
+        memo.put(key, len(routes))
+        routes.append(found)
+        return found
+
+    cdef int programs(self, int64_t* fact, PyObject** out, bint* reads_store) except -2:
+        """The event's programs into ``out`` (each once, in the engine's order); their count,
+        or -1 when one of them is not the lane's to decide."""
+        cdef int n = 0, part, k, j
+        cdef Route route
+        cdef bint seen
+        reads_store[0] = False
+        for part in range(3):
+            route = self.route(fact, part)
+            if not route.supported:
+                return -1
+            reads_store[0] = reads_store[0] or route.reads_store
+            for program in route.programs:
+                seen = False
+                for j in range(n):
+                    if out[j] == <PyObject*>program:
+                        seen = True
+                        break
+                if seen:
+                    continue
+                if n >= MAX_CLAIMS:
+                    return -1
+                out[n] = <PyObject*>program
+                n += 1
+        return n
+
+    # the ledger's lines
+
+    cdef int _reserve(self, Py_ssize_t more) except -1:
+        cdef char* grown
+        if self.out_size + more <= self.out_capacity:
+            return 0
+        while self.out_size + more > self.out_capacity:
+            self.out_capacity *= 2
+        grown = <char*>PyMem_Realloc(self.out, self.out_capacity)
+        if grown == NULL:
+            raise MemoryError()
+        self.out = grown
+        return 0
+
+    cdef inline void _text(self, const char* text, Py_ssize_t size) noexcept:
+        memcpy(self.out + self.out_size, text, size)
+        self.out_size += size
+
+    cdef inline void _integer(self, int64_t value) noexcept:
+        cdef char[24] digits
+        cdef int n = 0
+        cdef uint64_t rest
+        if value < 0:
+            self.out[self.out_size] = b'-'
+            self.out_size += 1
+            rest = <uint64_t>(-value)
+        else:
+            rest = <uint64_t>value
+        while True:
+            digits[n] = <char>(48 + rest % 10)
+            n += 1
+            rest //= 10
+            if rest == 0:
+                break
+        while n > 0:
+            n -= 1
+            self.out[self.out_size] = digits[n]
+            self.out_size += 1
+
+    cdef int _ledger(self, bint award, const char* event, Py_ssize_t event_size,
+                     const char* person, Py_ssize_t person_size, bytes program, int version,
+                     int64_t points, bytes provider, const char* at, Py_ssize_t at_size,
+                     const char* transaction, Py_ssize_t transaction_size) except -1:
+        """One line as :meth:`LedgerEntry.to_json` writes it (every text is an id: no
+        escapes)."""
+        self._reserve(256 + event_size + person_size + len(program) + len(provider)
+                      + transaction_size)
+        self.seq += 1
+        self._text(b'{"seq":', 7)
+        self._integer(self.seq)
+        if award:
+            self._text(b',"kind":"award","event":"', 25)
+        else:
+            self._text(b',"kind":"reversal","event":"', 28)
+        self._text(event, event_size)
+        self._text(b'","person":"', 12)
+        self._text(person, person_size)
+        self._text(b'","program":"', 13)
+        self._text(PyBytes_AS_STRING(program), PyBytes_GET_SIZE(program))
+        self._text(b'","version":', 12)
+        self._integer(version)
+        self._text(b',"points":', 10)
+        self._integer(points)
+        self._text(b',"provider":"', 13)
+        self._text(PyBytes_AS_STRING(provider), PyBytes_GET_SIZE(provider))
+        self._text(b'","at":"', 8)
+        self._text(at, at_size)
+        if transaction == NULL:
+            self._text(b'","transaction":null}\n', 22)
+        else:
+            self._text(b'","transaction":"', 17)
+            self._text(transaction, transaction_size)
+            self._text(b'"}\n', 3)
+        return 0
+
+    cdef int _flush(self) except -1:
+        if self.out_size:
+            data = PyBytes_FromStringAndSize(self.out, self.out_size)
+            self.out_size = 0
+            self.sink.append_lines(data)
+        return 0
+
+    # counters
+
+    cdef inline int64_t _count(self, object key) except? -1:
+        cdef PyObject* found = PyDict_GetItem(self.counters, key)
+        return 0 if found == NULL else PyLong_AsLongLong(<object>found)
+
+    cdef inline int _add(self, dict table, object key, int64_t amount) except -1:
+        cdef PyObject* found = PyDict_GetItem(table, key)
+        PyDict_SetItem(table, key, amount if found == NULL
+                       else PyLong_AsLongLong(<object>found) + amount)
+        return 0
+
+    cdef int _refuse(self, Py_ssize_t index, str message) except -1:
+        self.rejected += 1
+        self.rejects.append((index, refusal_code(message), message))
+        return 0
+
+    # one line
+
+    def run(self, list raws, Py_ssize_t start, object flagged=None) -> int:
+        """Apply ``raws[start:]`` in order until a line the lane does not take; return its
+        index (``len(raws)`` when it took them all). ``flagged``: indices of lines that may
+        carry a My Number, which the lane leaves to the Python path.
+
+        Counts what it did in ``lines``, ``taken_applied``, ``duplicates`` and ``rejected``,
+        and appends ``(index, code, message)`` to ``rejects`` for each refusal.
+        """
+        cdef Py_ssize_t i = start, n = PyList_GET_SIZE(raws)
+        cdef object raw
+        cdef const unsigned char* s
+        cdef Py_ssize_t size
+        self.seq = self.store._seq
+        try:
+            while i < n:
+                if flagged is not None and i in flagged:
+                    break
+                raw = <object>PyList_GET_ITEM(raws, i)
+                s = <const unsigned char*>PyBytes_AS_STRING(raw)
+                size = PyBytes_GET_SIZE(raw)
+                if not is_blank(s, size) and not self._take(s, size, i):
+                    break
+                i += 1
+        finally:
+            self.store._seq = self.seq
+            self._flush()
+        return i
+
+    cdef bint _take(self, const unsigned char* s, Py_ssize_t size, Py_ssize_t index) except -1:
+        cdef Line line
+        cdef Moment m
+        cdef int kind
+        cdef int64_t provider = -1, place = 0, pref = 0, fp, code
+        cdef Value* f = line.fields
+        cdef Value* where
+        cdef char[160] key
+        cdef Py_ssize_t key_size, k
+        cdef const char* names
+        if not scan_object(s, size, &line):
+            return False
+        kind = transaction_kind(s, &line)
+        if kind == NOT_TAKEN:
+            return False
+        if not parse_moment(s + f[F_AT].start, f[F_AT].size, &m):
+            return False
+        where = &f[F_WHERE]
+        if kind != REFUND and where.kind == V_TEXT:
+            if where.size != 6:
+                return False
+            code = 0
+            for k in range(6):
+                if not 48 <= s[where.start + k] <= 57:
+                    return False
+                code = code * 10 + (s[where.start + k] - 48)
+            if self.code_place[code] < 0:
+                return False  # unknown, or a prefecture: the Python path says which
+            place = self.code_place[code]
+            pref = self.code_pref[code]
+        names = PyBytes_AS_STRING(self.provider_text)
+        for k in range(self.n_providers):
+            if self.provider_sizes[k] == f[F_PROVIDER].size and memcmp_eq(
+                    names + self.provider_starts[k], s + f[F_PROVIDER].start,
+                    f[F_PROVIDER].size):
+                provider = self.provider_syms[k]
+                break
+        key_size = _join(key, s, &f[F_SOURCE], b'/', &f[F_ID])
+        fp = fingerprint_bytes(key, key_size)
+        if self.applied.has_fp(fp):
+            self.lines += 1
+            self.duplicates += 1
+            return True
+        if provider < 0:
+            self.lines += 1
+            self._refuse(index, "unknown provider "
+                         + repr(_ascii(s, &f[F_PROVIDER])))
+            return True
+        if kind == REFUND:
+            self.lines += 1
+            self._refund(s, &line, &m, key, key_size, fp, index)
+            return True
+        if not self._transaction(s, &line, &m, kind, provider, place, pref, key, key_size, fp):
+            return False
+        self.lines += 1
+        return True
+
+    cdef bint _transaction(self, const unsigned char* s, Line* line, Moment* m, int kind,
+                           int64_t provider, int64_t place, int64_t pref, char* key,
+                           Py_ssize_t key_size, int64_t fp) except -1:
+        cdef Value* f = line.fields
+        cdef int64_t[N_SLOTS] fact
+        cdef Claim[MAX_CLAIMS] claims
+        cdef int n_claims = 0, k, failed
+        cdef int64_t amount = f[F_AMOUNT].number, wanted
+        cdef PyObject* programs[MAX_CLAIMS]
+        cdef int n_programs
+        cdef bint reads_store
+        cdef ProgramLane program
+        cdef VersionLane version
+        person = _ascii(s, &f[F_PERSON])
+        cdef PyObject* found = PyDict_GetItem(self.persons, person)
+        if found != NULL:
+            memcpy(fact, self.blank, sizeof(fact))
+            fact[S_TYPE] = self.type_symbols[kind]
+            fact[S_DAY] = m.year * 10000 + m.month * 100 + m.day
+            fact[S_PROVIDER] = provider
+            fact[S_STORE_PLACE] = place
+            fact[S_STORE_PREF] = pref
+            self._person_fact(<object>found, m, fact)
+            n_programs = self.programs(fact, programs, &reads_store)
+            if n_programs < 0:
+                return False
+            if reads_store and f[F_STORE].kind == V_TEXT:
+                fact[S_STORE] = self.symbol(_ascii(s, &f[F_STORE]))
+            for k in range(n_programs):
+                program = <ProgramLane>programs[k]
+                version = program.at(m.epoch_us)
+                failed = version.plan.decide(self, fact)
+                if failed >= 0:
+                    continue
+                if version.award == PREMIUM:
+                    wanted = amount * version.rate // 10000
+                elif version.award == GRANT:
+                    wanted = version.amount
+                else:
+                    wanted = 0
+                if wanted <= 0:
+                    continue
+                claims[n_claims].lane_version = <PyObject*>version
+                claims[n_claims].provider = fact[version.chosen_slot]
+                claims[n_claims].points = wanted
+                n_claims += 1
+        # decided: from here on the event is applied (MemoryStore._apply, step by step)
+        cdef char[32] at
+        cdef Py_ssize_t at_size = format_jst(m, at)
+        awards = None
+        for k in range(n_claims):
+            award = self._claim(&claims[k], person, key, key_size, s, f, at, at_size)
+            if award is not None:
+                if awards is None:
+                    awards = []
+                awards.append(award)
+        payer = _ascii(s, &f[F_PERSON]) + "|" + _ascii(s, &f[F_PROVIDER]) \
+            if awards is not None else None
+        if awards is not None:
+            # a transaction that earned points keeps them for its refunds; a payer is shared
+            self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
+                amount, tuple(awards), _intern(payer))
+        else:
+            self.paid.add_fp(self._paid_fp(s, key, key_size, f), amount << PAID_SHIFT)
+        self.applied.add_fp(fp, 0)
+        self.taken_applied += 1
+        return True
+
+    cdef object _claim(self, Claim* claim, str person, char* key, Py_ssize_t key_size,
+                       const unsigned char* s, Value* f, char* at, Py_ssize_t at_size):
+        """One claim applied as the store applies it; the :class:`Award` when it paid."""
+        cdef VersionLane version = <VersionLane>claim.lane_version
+        cdef ClaimPlan plan = version.claim_plan(self, claim.provider)
+        cdef int64_t points = claim.points, room, count
+        cdef counters = self.counters
+        if plan.member_prefix is not None:
+            member = plan.member_prefix + person
+            if member not in self.members:
+                for admission, limit in plan.admissions:
+                    if self._count(admission) >= limit:
+                        return None  # full: the claim is refused
+                self.members.add(member)
+                for admission, limit in plan.admissions:
+                    self._add(counters, admission, 1)
+        own = _intern(plan.person_prefix + person)
+        group = _intern(plan.group_prefix + person) if plan.has_group else None
+        # caps in the store's order: the person's, the group's, the program's own
+        room = plan.person_limit - self._count(own)
+        if room < points:
+            points = room if room > 0 else 0
+        if group is not None:
+            room = plan.group_limit - self._count(group)
+            if room < points:
+                points = room if room > 0 else 0
+        for cap, limit in plan.shared:
+            room = <int64_t>limit - self._count(cap)
+            if room < points:
+                points = room if room > 0 else 0
+        if points <= 0:
+            return None
+        self._add(counters, own, points)
+        if group is not None:
+            self._add(counters, group, points)
+        for cap, _ in plan.shared:
+            self._add(counters, cap, points)
+        self._ledger(True, key, key_size, <const char*>s + f[F_PERSON].start, f[F_PERSON].size,
+                     plan.program_json, plan.version, points, plan.provider_json, at, at_size,
+                     NULL, 0)
+        self._add(self.totals, plan.totals_key, points)
+        caps = (own,) if group is None else (own, group)
+        return new_award(plan.program, plan.version, points, plan.provider,
+                         caps + plan.shared_keys if plan.shared else caps)
+
+    cdef int64_t _paid_fp(self, const unsigned char* s, char* key, Py_ssize_t key_size,
+                          Value* f) noexcept:
+        """The fingerprint of ``{transaction}|{person}|{provider}`` (memory_store._paid_key)."""
+        cdef char[320] text
+        cdef Py_ssize_t n = key_size
+        memcpy(text, key, key_size)
+        text[n] = b'|'
+        n += 1
+        memcpy(text + n, s + f[F_PERSON].start, f[F_PERSON].size)
+        n += f[F_PERSON].size
+        text[n] = b'|'
+        n += 1
+        memcpy(text + n, s + f[F_PROVIDER].start, f[F_PROVIDER].size)
+        n += f[F_PROVIDER].size
+        return fingerprint_bytes(text, n)
+
+    cdef int _person_fact(self, object person, Moment* m, int64_t* fact) except -1:
+        """The person's part of :func:`build_fact` at the event's time."""
+        cdef int64_t at = m.epoch_us
+        cdef PyObject* found
+        cdef Py_ssize_t n, k, index
+        enrolments = person.enrolments
+        found = PyDict_GetItem(enrolments, self.phase_one)
+        if found != NULL:
+            self._enrolment(<object>found, at, fact, S_CHOSEN1, S_BASIS1, S_APPLIED1)
+        found = PyDict_GetItem(enrolments, self.phase_two)
+        if found != NULL:
+            self._enrolment(<object>found, at, fact, S_CHOSEN2, S_BASIS2, S_APPLIED2)
+        fact[S_PHASE1] = 1 if (person.phase1_applicant
+                               or PyDict_GetItem(enrolments, self.phase_one) != NULL) else 0
+        residences = person.residences
+        n = len(residences)
+        if n:
+            if n == 1:
+                residence = residences[0][1]
+            else:
+                index = 0
+                for k in range(n):
+                    if datetime_epoch_us(residences[k][0]) <= at:
+                        index = k + 1
+                residence = residences[index - 1 if index > 0 else 0][1]
+            if residence:
+                places = self.residences.get(residence)
+                if places is None:
+                    place, pref = registry().places(residence)
+                    places = self.residences[residence] = (self.symbol(place),
+                                                           self.symbol(pref))
+                fact[S_RESIDENCE] = places[0]
+                fact[S_RESIDENCE_PREF] = places[1]
+        birth = person.birth_date
+        if birth is not None:
+            fact[S_AGE] = m.year - date_year(birth) - (
+                1 if m.month * 100 + m.day < date_month(birth) * 100 + date_day(birth) else 0)
+        registrations = person.registrations
+        if registrations:
+            found = PyDict_GetItem(registrations, self.health)
+            fact[S_HEALTH] = 1 if found != NULL and datetime_epoch_us(<object>found) <= at else 0
+            found = PyDict_GetItem(registrations, self.account)
+            fact[S_ACCOUNT] = 1 if found != NULL and datetime_epoch_us(<object>found) <= at else 0
+        return 0
+
+    cdef int _enrolment(self, object enrolment, int64_t at, int64_t* fact, int chosen,
+                        int basis, int applied) except -1:
+        if datetime_epoch_us(enrolment.applied_at) > at:
+            return 0
+        provider = enrolment.provider
+        fact[chosen] = self.symbol(provider)
+        found = self.bases.get(provider)
+        fact[basis] = 0 if found is None else found
+        fact[applied] = enrolment.applied_day
+        fact[S_CARD] = enrolment.card_day
+        return 0
+
+    cdef int _refund(self, const unsigned char* s, Line* line, Moment* m, char* key,
+                     Py_ssize_t key_size, int64_t fp, Py_ssize_t index) except -1:
+        """MemoryStore._refund and _refund_plain."""
+        cdef Value* f = line.fields
+        cdef char[160] of
+        cdef Py_ssize_t of_size = _join(of, s, &f[F_SOURCE], b'/', &f[F_TRANSACTION])
+        cdef int64_t amount = f[F_AMOUNT].number, packed, paid_fp, whole, refunded, share
+        cdef char[32] at
+        cdef Py_ssize_t at_size, k
+        cdef Transaction tx
+        cdef Award award
+        refund_of = PyUnicode_DecodeASCII(of, of_size, NULL)
+        person = _ascii(s, &f[F_PERSON])
+        payer = person + "|" + _ascii(s, &f[F_PROVIDER])
+        found = self.transactions.get(refund_of)
+        if found is None:
+            paid_fp = self._paid_fp(s, of, of_size, f)
+            if not self.paid.get_fp(paid_fp, &packed):
+                return self._refuse(index, f"unknown transaction {refund_of} for {person}")
+            whole = packed >> PAID_SHIFT
+            refunded = packed & _PAID_MASK
+            if refunded + amount > whole:
+                return self._refuse(index, _exceeds(amount, whole - refunded, whole))
+            self.paid.add_fp(paid_fp, packed + amount)
+        else:
+            tx = <Transaction>found
+            if tx.payer != payer:
+                return self._refuse(index, f"unknown transaction {refund_of} for {person}")
+            whole = tx.amount
+            refunded = tx.refunded + amount
+            if refunded > whole:
+                return self._refuse(index, _exceeds(amount, whole - tx.refunded, whole))
+            tx.refunded = refunded
+            if tx.reversed is None:
+                tx.reversed = [0] * len(tx.awards)
+            back = tx.reversed
+            at_size = format_jst(m, at)
+            for k in range(len(tx.awards)):
+                award = <Award>tx.awards[k]
+                # a 0-yen transaction can only be refunded 0 yen, which takes back nothing
+                share = (award.points * refunded // whole if whole else 0) - back[k]
+                if share <= 0:
+                    continue
+                back[k] += share
+                for cap in award.caps:
+                    self._add(self.counters, cap, -share)
+                self._ledger(False, key, key_size, <const char*>s + f[F_PERSON].start,
+                             f[F_PERSON].size, _json_text(award.program), award.version,
+                             -share, _json_text(award.provider), at, at_size, of, of_size)
+                self._add(self.totals, (award.program, award.provider), -share)
+        self.applied.add_fp(fp, 0)
+        self.taken_applied += 1
+        return 0
+
+
+cdef inline bint memcmp_eq(const char* a, const unsigned char* b, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if <unsigned char>a[i] != b[i]:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, char glue,
+                             Value* second) noexcept:
+    """``first`` + glue + ``second`` into ``out`` (ids: 64 bytes each at most)."""
+    memcpy(out, s + first.start, first.size)
+    out[first.size] = glue
+    memcpy(out + first.size + 1, s + second.start, second.size)
+    return first.size + 1 + second.size
+
+
+cdef inline str _ascii(const unsigned char* s, Value* v):
+    return PyUnicode_DecodeASCII(<const char*>s + v.start, v.size, NULL)
+
+
+cdef str _exceeds(int64_t amount, int64_t left, int64_t whole):
+    return (f"refund of {amount} yen exceeds what is left of the transaction ({left} of "
+            f"{whole} yen)")
+
+
+cdef bytes _json_text(str text):
+    """``text`` for a JSON string as it is: ids and program ids need no escape."""
+    if not text.isascii() or any(c in text for c in '"\\') or any(ord(c) < 32 for c in text):
+        raise IntegrityError(f"{text!r} is not an id the ledger can write without escapes")
+    return text.encode()
+
+
+cdef bint _on_transactions(object version):
+    return any(t in ("purchase", "charge") for t in version.on)

@@ -1,0 +1,10 @@
+"""Reading charge, purchase and refund lines without Python objects (compiled; see scan.pyx)."""
+
+import datetime as dt
+
+def scanned_kind(raw: bytes) -> int:
+    """0 when the lane leaves ``raw`` to the Python path, else 1 purchase, 2 charge, 3 refund."""
+def moment(text: str) -> tuple[int, str] | None:
+    """``(epoch microseconds, JST isoformat)`` of ``text``, or None when the lane declines it."""
+def epoch_us(value: dt.datetime) -> int:
+    """An aware datetime as microseconds since the epoch."""

@@ -1,0 +1,435 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Reading charge, purchase and refund lines, and their timestamps, without Python objects.
+
+The fast lane (:mod:`pointengine.lane`) reads nearly every line of a replay. This module finds
+the fields of such a line in its bytes, checks them, and reads its timestamp into integers; it
+creates no Python object. It accepts a *subset* of what :func:`pointengine.events.parse_event`
+accepts and reads it the same way; anything else is left to the Python path, which also
+produces the exact error. What is accepted:
+
+- one flat JSON object of known keys, each once, with optional spaces or tabs between tokens;
+- strings of printable ASCII without a backslash (no escapes); integers without a fraction or
+  exponent; ``null``; nothing else (no booleans, arrays or objects);
+- the keys, types and ranges of :class:`~pointengine.events.Purchase`,
+  :class:`~pointengine.events.Charge` or :class:`~pointengine.events.Refund`;
+- ids of the form :data:`pointengine.events.ID`; a MyKey ID that could be a My Number in any
+  form is left to the Python path, which refuses a real one;
+- timestamps ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±hh:mm)`` of the years 1900-2999 with offsets
+  below 24 hours, exactly as :func:`pointengine.events.timestamp` reads them.
+
+Days and instants: an instant is microseconds since the Unix epoch; days are counted with the
+proleptic Gregorian calendar of :mod:`datetime` (Howard Hinnant's ``days_from_civil``).
+"""
+
+from cpython.datetime cimport (
+    datetime_day,
+    datetime_hour,
+    datetime_microsecond,
+    datetime_minute,
+    datetime_month,
+    datetime_second,
+    datetime_tzinfo,
+    datetime_year,
+    date_day,
+    date_month,
+    date_year,
+    import_datetime,
+)
+from libc.stdint cimport int64_t
+from libc.string cimport memcmp, memcpy
+
+from pointengine.events import JST
+
+import_datetime()
+
+cdef int64_t _US = 1000000
+cdef int64_t _DAY_US = 86400 * _US
+cdef int64_t _JST_US = 9 * 3600 * _US
+cdef int64_t _MAX_YEN = 100000000
+cdef object _JST = JST
+
+# Key names by field (the order of the F_* constants).
+cdef const char* _KEYS[10]
+_KEYS[:] = [b"source", b"id", b"person", b"at", b"type", b"provider", b"amount", b"store",
+            b"store_municipality", b"transaction"]
+cdef Py_ssize_t[10] _KEY_SIZES = [6, 2, 6, 2, 4, 8, 6, 5, 18, 11]
+
+
+cdef inline bint _space(unsigned char c) noexcept:
+    return c == 32 or c == 9
+
+
+cdef inline bint _digit(unsigned char c) noexcept:
+    return 48 <= c <= 57
+
+
+cdef bint is_blank(const unsigned char* s, Py_ssize_t n) noexcept:
+    """True when the line holds only ASCII whitespace (``bytes.strip`` leaves nothing)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not (s[i] == 32 or 9 <= s[i] <= 13):
+            return False
+    return True
+
+
+cdef inline int _field_of(const unsigned char* s, Py_ssize_t n) noexcept:
+    cdef int k
+    for k in range(N_FIELDS):
+        if _KEY_SIZES[k] == n and s[0] == _KEYS[k][0] and memcmp(s, _KEYS[k], n) == 0:
+            return k
+    return -1
+
+
+cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept:
+    """Find the fields of ``s``; False when it is not a flat object of known keys, each once,
+    with values as the module says (the Python path then reads it)."""
+    cdef Py_ssize_t i = 0, start, digits
+    cdef int k
+    cdef int64_t number
+    cdef bint negative
+    for k in range(N_FIELDS):
+        line.fields[k].kind = V_ABSENT
+    while i < n and _space(s[i]):
+        i += 1
+    if i >= n or s[i] != b'{':
+        return False
+    i += 1
+    while True:
+        while i < n and _space(s[i]):
+            i += 1
+        if i >= n or s[i] != b'"':
+            return False
+        i += 1
+        start = i
+        while i < n and (97 <= s[i] <= 122 or s[i] == 95):  # keys are [a-z_]
+            i += 1
+        if i >= n or s[i] != b'"':
+            return False
+        k = _field_of(s + start, i - start)
+        if k < 0 or line.fields[k].kind != V_ABSENT:
+            return False  # an unknown key, or one given twice
+        i += 1
+        while i < n and _space(s[i]):
+            i += 1
+        if i >= n or s[i] != b':':
+            return False
+        i += 1
+        while i < n and _space(s[i]):
+            i += 1
+        if i >= n:
+            return False
+        if s[i] == b'"':
+            i += 1
+            start = i
+            while i < n and 32 <= s[i] <= 126 and s[i] != b'"' and s[i] != b'\\':
+                i += 1
+            if i >= n or s[i] != b'"':
+                return False
+            line.fields[k].kind = V_TEXT
+            line.fields[k].start = start
+            line.fields[k].size = i - start
+            i += 1
+        elif s[i] == b'-' or _digit(s[i]):
+            negative = s[i] == b'-'
+            if negative:
+                i += 1
+            start = i
+            number = 0
+            while i < n and _digit(s[i]) and i - start < 18:
+                number = number * 10 + (s[i] - 48)
+                i += 1
+            digits = i - start
+            if digits == 0 or (digits > 1 and s[start] == b'0'):
+                return False
+            if i < n and (_digit(s[i]) or s[i] == b'.' or s[i] == b'e' or s[i] == b'E'):
+                return False  # too long, or not an integer
+            line.fields[k].kind = V_NUMBER
+            line.fields[k].number = -number if negative else number
+        elif n - i >= 4 and memcmp(s + i, b"null", 4) == 0:
+            line.fields[k].kind = V_NULL
+            i += 4
+        else:
+            return False
+        while i < n and _space(s[i]):
+            i += 1
+        if i >= n:
+            return False
+        if s[i] == b',':
+            i += 1
+            continue
+        if s[i] != b'}':
+            return False
+        i += 1
+        break
+    while i < n and (_space(s[i]) or s[i] == 10 or s[i] == 13):
+        i += 1
+    return i == n
+
+
+cdef inline bint _text_is(const unsigned char* s, Value* v, const char* word,
+                          Py_ssize_t size) noexcept:
+    return v.kind == V_TEXT and v.size == size and memcmp(s + v.start, word, size) == 0
+
+
+cdef inline bint _id(const unsigned char* s, Value* v) noexcept:
+    return v.kind == V_TEXT and valid_id(s + v.start, v.size)
+
+
+cdef int transaction_kind(const unsigned char* s, Line* line) noexcept:
+    """PURCHASE, CHARGE or REFUND when the scanned line is a valid one of those (every check
+    of the models but the timestamp and the store's municipality, which the caller makes);
+    NOT_TAKEN otherwise."""
+    cdef Value* f = line.fields
+    cdef int kind
+    if _text_is(s, &f[F_TYPE], b"purchase", 8):
+        kind = PURCHASE
+    elif _text_is(s, &f[F_TYPE], b"charge", 6):
+        kind = CHARGE
+    elif _text_is(s, &f[F_TYPE], b"refund", 6):
+        kind = REFUND
+    else:
+        return NOT_TAKEN
+    if not (_id(s, &f[F_SOURCE]) and _id(s, &f[F_ID]) and _id(s, &f[F_PERSON])
+            and _id(s, &f[F_PROVIDER]) and f[F_AT].kind == V_TEXT):
+        return NOT_TAKEN
+    if may_be_my_number(s + f[F_PERSON].start, f[F_PERSON].size):
+        return NOT_TAKEN
+    if f[F_AMOUNT].kind != V_NUMBER or not 0 < f[F_AMOUNT].number <= _MAX_YEN:
+        return NOT_TAKEN
+    if kind == REFUND:
+        if f[F_STORE].kind != V_ABSENT or f[F_WHERE].kind != V_ABSENT:
+            return NOT_TAKEN
+        return REFUND if _id(s, &f[F_TRANSACTION]) else NOT_TAKEN
+    if f[F_TRANSACTION].kind != V_ABSENT:
+        return NOT_TAKEN
+    if kind == PURCHASE:
+        if not (_id(s, &f[F_STORE]) and f[F_WHERE].kind == V_TEXT):
+            return NOT_TAKEN
+    else:
+        if f[F_STORE].kind != V_ABSENT and f[F_STORE].kind != V_NULL and not _id(s, &f[F_STORE]):
+            return NOT_TAKEN
+        if f[F_WHERE].kind != V_ABSENT and f[F_WHERE].kind != V_NULL and f[F_WHERE].kind != V_TEXT:
+            return NOT_TAKEN
+    return kind
+
+
+cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept:
+    """``ID.fullmatch``: 1-64 of letters, digits, ``._:-``, starting with a letter or digit."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    if n < 1 or n > 64:
+        return False
+    for i in range(n):
+        c = s[i]
+        if _digit(c) or 65 <= c <= 90 or 97 <= c <= 122:
+            continue
+        if i == 0 or not (c == b'.' or c == b'_' or c == b':' or c == b'-'):
+            return False
+    return True
+
+
+cdef bint may_be_my_number(const unsigned char* s, Py_ssize_t n) noexcept:
+    """True for 12 digits, or three groups of four digits joined by one hyphen: the forms an id
+    could take that :func:`pointengine.privacy.is_my_number` may refuse."""
+    cdef Py_ssize_t i
+    if n == 12:
+        for i in range(12):
+            if not _digit(s[i]):
+                return False
+        return True
+    if n == 14 and s[4] == b'-' and s[9] == b'-':
+        for i in range(14):
+            if i != 4 and i != 9 and not _digit(s[i]):
+                return False
+        return True
+    return False
+
+
+cdef inline int _number(const unsigned char* s, Py_ssize_t size) noexcept:
+    """The value of ``size`` ASCII digits, or -1."""
+    cdef int value = 0
+    cdef Py_ssize_t i
+    for i in range(size):
+        if not _digit(s[i]):
+            return -1
+        value = value * 10 + (s[i] - 48)
+    return value
+
+
+cdef inline int _days_in_month(int year, int month) noexcept:
+    if month == 2:
+        return 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+cdef int64_t days_from_civil(int64_t y, int64_t m, int64_t d) noexcept:
+    """Days from 1970-01-01 to the given proleptic Gregorian date."""
+    y -= m <= 2
+    cdef int64_t era = (y if y >= 0 else y - 399) // 400
+    cdef int64_t yoe = y - era * 400
+    cdef int64_t doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    cdef int64_t doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef void jst_fields(int64_t epoch_us, Moment* m) noexcept:
+    """Fill the JST date and time of ``epoch_us`` into ``m`` (and ``m.epoch_us``)."""
+    cdef int64_t local = epoch_us + _JST_US
+    cdef int64_t days = local // _DAY_US  # C division truncates: floor it
+    if local - days * _DAY_US < 0:
+        days -= 1
+    cdef int64_t rest = local - days * _DAY_US
+    cdef int64_t z = days + 719468
+    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    m.epoch_us = epoch_us
+    m.day = <int>(doy - (153 * mp + 2) // 5 + 1)
+    m.month = <int>(mp + 3 if mp < 10 else mp - 9)
+    m.year = <int>(yoe + era * 400 + (m.month <= 2))
+    m.micro = <int>(rest % _US)
+    rest //= _US
+    m.second = <int>(rest % 60)
+    m.minute = <int>((rest // 60) % 60)
+    m.hour = <int>(rest // 3600)
+
+
+cdef bint parse_moment(const unsigned char* s, Py_ssize_t n, Moment* m) noexcept:
+    """Read an RFC 3339 timestamp (see the module); False when the Python path must."""
+    cdef int year, month, day, hour, minute, second, micro = 0, oh, om
+    cdef Py_ssize_t i = 19, digits
+    cdef int64_t offset
+    if n < 20 or s[4] != b'-' or s[7] != b'-' or s[10] != b'T' or s[13] != b':' \
+            or s[16] != b':':
+        return False
+    year = _number(s, 4)
+    month = _number(s + 5, 2)
+    day = _number(s + 8, 2)
+    hour = _number(s + 11, 2)
+    minute = _number(s + 14, 2)
+    second = _number(s + 17, 2)
+    if year < 1900 or year > 2999 or not 1 <= month <= 12 or hour < 0 or hour > 23 \
+            or minute < 0 or minute > 59 or second < 0 or second > 59:
+        return False
+    if day < 1 or day > _days_in_month(year, month):
+        return False
+    if s[i] == b'.':
+        i += 1
+        digits = 0
+        while i < n and _digit(s[i]) and digits < 7:
+            micro = micro * 10 + (s[i] - 48)
+            i += 1
+            digits += 1
+        if digits < 1 or digits > 6:
+            return False
+        while digits < 6:
+            micro *= 10
+            digits += 1
+    if n - i == 1 and s[i] == b'Z':
+        offset = 0
+    elif n - i == 6 and (s[i] == b'+' or s[i] == b'-') and s[i + 3] == b':':
+        oh = _number(s + i + 1, 2)
+        om = _number(s + i + 4, 2)
+        if oh < 0 or oh > 23 or om < 0 or om > 59:
+            return False
+        if s[i] == b'-' and oh == 0 and om == 0:
+            return False  # -00:00: "offset unknown", which events may not say
+        offset = (oh * 3600 + om * 60) * _US
+        if s[i] == b'-':
+            offset = -offset
+    else:
+        return False
+    jst_fields((days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60
+                + second) * _US + micro - offset, m)
+    return True
+
+
+cdef inline Py_ssize_t _put(char* out, int value, int width) noexcept:
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        out[i] = <char>(48 + value % 10)
+        value //= 10
+    return width
+
+
+cdef Py_ssize_t format_jst(const Moment* m, char* out) noexcept:
+    """``datetime.isoformat()`` of the instant in JST (``…+09:00``, microseconds when not 0);
+    ``out`` holds at least 32 bytes. Returns the length."""
+    cdef Py_ssize_t i = 0
+    i += _put(out + i, m.year, 4)
+    out[i] = b'-'
+    i += 1
+    i += _put(out + i, m.month, 2)
+    out[i] = b'-'
+    i += 1
+    i += _put(out + i, m.day, 2)
+    out[i] = b'T'
+    i += 1
+    i += _put(out + i, m.hour, 2)
+    out[i] = b':'
+    i += 1
+    i += _put(out + i, m.minute, 2)
+    out[i] = b':'
+    i += 1
+    i += _put(out + i, m.second, 2)
+    if m.micro:
+        out[i] = b'.'
+        i += 1
+        i += _put(out + i, m.micro, 6)
+    memcpy(out + i, b"+09:00", 6)
+    return i + 6
+
+
+cdef int64_t datetime_epoch_us(object value) except? -1:
+    """An aware datetime as microseconds since the epoch (the engine's timestamps are in
+    JST, read without a call)."""
+    cdef int64_t local = ((days_from_civil(datetime_year(value), datetime_month(value),
+                                           datetime_day(value)) * 86400
+                           + datetime_hour(value) * 3600 + datetime_minute(value) * 60
+                           + datetime_second(value)) * _US + datetime_microsecond(value))
+    if datetime_tzinfo(value) is _JST:
+        return local - _JST_US
+    offset = value.utcoffset()
+    return local - ((offset.days * 86400 + offset.seconds) * _US + offset.microseconds)
+
+
+cdef int date_number(object value) noexcept:
+    """A date as ``YYYYMMDD``."""
+    return date_year(value) * 10000 + date_month(value) * 100 + date_day(value)
+
+
+# Python entry points, for tests that compare these readings with the models'.
+
+
+def scanned_kind(bytes raw) -> int:
+    """0 when the lane leaves ``raw`` to the Python path, else 1 purchase, 2 charge,
+    3 refund (the store's municipality is not checked here)."""
+    cdef Line line
+    cdef const unsigned char* s = <const unsigned char*>raw
+    cdef Moment m
+    if not scan_object(s, len(raw), &line):
+        return 0
+    kind = transaction_kind(s, &line)
+    if kind == NOT_TAKEN:
+        return 0
+    at = line.fields[F_AT]
+    if not parse_moment(s + at.start, at.size, &m):
+        return 0
+    return kind
+
+
+def moment(str text) -> tuple[int, str] | None:
+    """``(epoch microseconds, JST isoformat)`` of ``text``, or None when the lane declines it."""
+    cdef bytes raw = text.encode()
+    cdef Moment m
+    cdef char[32] out
+    if not parse_moment(<const unsigned char*>raw, len(raw), &m):
+        return None
+    return m.epoch_us, out[:format_jst(&m, out)].decode()
+
+
+def epoch_us(value: object) -> int:
+    """:func:`datetime_epoch_us` for tests."""
+    return datetime_epoch_us(value)
