@@ -29,7 +29,14 @@ replays generated and adversarial streams both ways and compares ledgers, reject
 import sys
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.datetime cimport date_day, date_month, date_year, import_datetime
+from cpython.datetime cimport (
+    date_day,
+    date_month,
+    date_new,
+    date_year,
+    datetime_new,
+    import_datetime,
+)
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong
@@ -42,39 +49,54 @@ from libc.string cimport memcpy, memset
 from pointengine.compact cimport KeyTable, fingerprint_bytes
 from pointengine.records cimport Award, Transaction, new_award, new_transaction
 from pointengine.scan cimport (
+    ACCOUNT,
+    APPLICATION,
     CHARGE,
     F_AMOUNT,
     F_AT,
+    F_BIRTH,
+    F_CARD,
+    F_CHILDREN,
+    F_HOUSEHOLD,
     F_ID,
     F_PERSON,
+    F_PHASE,
+    F_PHASE1,
     F_PROVIDER,
+    F_RESIDENCE,
     F_SOURCE,
     F_STORE,
     F_TRANSACTION,
     F_WHERE,
+    HEALTH,
     NOT_TAKEN,
     PURCHASE,
     REFUND,
+    V_ARRAY,
     V_TEXT,
+    V_TRUE,
     Line,
     Moment,
     Value,
     datetime_epoch_us,
+    event_kind,
     format_jst,
     is_blank,
+    next_text,
+    parse_day,
     parse_moment,
     scan_object,
-    transaction_kind,
 )
 
 from pointengine.awards import claim_template
 from pointengine.catalog import _EPOCH
 from pointengine.errors import IntegrityError
-from pointengine.events import in_jst
+from pointengine.events import JST, in_jst
 from pointengine.facts import BLANK, FIELDS
 from pointengine.matching import DEFAULT_CACHE_SIZE
 from pointengine.memory_store import PAID_SHIFT
 from pointengine.municipalities import registry
+from pointengine.persons import Enrolment, Person
 from pointengine.programs import Grant, Premium
 from pointengine.store import refusal_code
 
@@ -124,6 +146,7 @@ cdef int64_t _PAID_MASK = (1 << PAID_SHIFT) - 1
 _ROUTE_FIELDS = ("provider", "residence", "residence_pref", "store_place", "store_pref")
 _ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", "store_pref"))
 cdef Py_ssize_t _ROUTES_KEPT = 100000
+cdef object _JST = JST
 _intern = sys.intern
 
 
@@ -459,8 +482,7 @@ cdef class VersionLane:
             self.amount = award.amount
         else:
             self.award = NO_PREMIUM
-        self.supported = self.plan.supported and (self.award != NO_PREMIUM
-                                                  or not _on_transactions(version))
+        self.supported = self.plan.supported and self.award != NO_PREMIUM
         return 0
 
     cdef ClaimPlan claim_plan(self, Lane lane, int64_t provider):
@@ -528,7 +550,7 @@ cdef class Lane:
     cdef public list names
     cdef bint[N_SLOTS] is_text
     cdef int64_t[N_SLOTS] blank
-    cdef int64_t[4] type_symbols
+    cdef int64_t[7] type_symbols
     cdef bytes provider_text       # every known provider's id, one after the other
     cdef Py_ssize_t[256] provider_starts
     cdef Py_ssize_t[256] provider_sizes
@@ -577,6 +599,9 @@ cdef class Lane:
         self.type_symbols[PURCHASE] = self.symbol("purchase")
         self.type_symbols[CHARGE] = self.symbol("charge")
         self.type_symbols[REFUND] = self.symbol("refund")
+        self.type_symbols[APPLICATION] = self.symbol("mynapoint_application")
+        self.type_symbols[HEALTH] = self.symbol("health_insurance_registration")
+        self.type_symbols[ACCOUNT] = self.symbol("public_funds_account_registration")
         bases = engine.catalog.bases()
         if len(bases) > 256:
             raise IntegrityError("the lane reads at most 256 providers")
@@ -880,61 +905,155 @@ cdef class Lane:
         return i
 
     cdef bint _take(self, const unsigned char* s, Py_ssize_t size, Py_ssize_t index) except -1:
+        """Decide and apply one line; False (nothing changed) when the Python path must."""
         cdef Line line
         cdef Moment m
         cdef int kind
-        cdef int64_t provider = -1, place = 0, pref = 0, fp, code
+        cdef int64_t provider = 0, place = 0, pref = 0, fp
         cdef Value* f = line.fields
-        cdef Value* where
         cdef char[160] key
-        cdef Py_ssize_t key_size, k
-        cdef const char* names
+        cdef Py_ssize_t key_size
         if not scan_object(s, size, &line):
             return False
-        kind = transaction_kind(s, &line)
+        kind = event_kind(s, &line)
         if kind == NOT_TAKEN:
             return False
         if not parse_moment(s + f[F_AT].start, f[F_AT].size, &m):
             return False
-        where = &f[F_WHERE]
-        if kind != REFUND and where.kind == V_TEXT:
-            if where.size != 6:
-                return False
-            code = 0
-            for k in range(6):
-                if not 48 <= s[where.start + k] <= 57:
-                    return False
-                code = code * 10 + (s[where.start + k] - 48)
-            if self.code_place[code] < 0:
+        if (kind == PURCHASE or kind == CHARGE) and f[F_WHERE].kind == V_TEXT:
+            if not self._place(s, &f[F_WHERE], &place, &pref):
                 return False  # unknown, or a prefecture: the Python path says which
-            place = self.code_place[code]
-            pref = self.code_pref[code]
-        names = PyBytes_AS_STRING(self.provider_text)
-        for k in range(self.n_providers):
-            if self.provider_sizes[k] == f[F_PROVIDER].size and memcmp_eq(
-                    names + self.provider_starts[k], s + f[F_PROVIDER].start,
-                    f[F_PROVIDER].size):
-                provider = self.provider_syms[k]
-                break
+        if kind == APPLICATION and not self._application_valid(s, f):
+            return False
+        if kind != HEALTH and kind != ACCOUNT:
+            provider = self._provider(s, &f[F_PROVIDER])
         key_size = _join(key, s, &f[F_SOURCE], b'/', &f[F_ID])
         fp = fingerprint_bytes(key, key_size)
         if self.applied.has_fp(fp):
-            self.lines += 1
             self.duplicates += 1
-            return True
-        if provider < 0:
-            self.lines += 1
-            self._refuse(index, "unknown provider "
-                         + repr(_ascii(s, &f[F_PROVIDER])))
-            return True
-        if kind == REFUND:
-            self.lines += 1
+        elif provider < 0:
+            self._refuse(index, "unknown provider " + repr(_ascii(s, &f[F_PROVIDER])))
+        elif kind == REFUND:
             self._refund(s, &line, &m, key, key_size, fp, index)
-            return True
-        if not self._transaction(s, &line, &m, kind, provider, place, pref, key, key_size, fp):
+        elif kind == PURCHASE or kind == CHARGE:
+            if not self._transaction(s, &line, &m, kind, provider, place, pref, key, key_size,
+                                     fp):
+                return False
+        elif not self._person_event(s, &line, &m, kind, provider, key, key_size, fp, index):
             return False
         self.lines += 1
         return True
+
+    cdef bint _place(self, const unsigned char* s, Value* v, int64_t* place,
+                     int64_t* pref) noexcept:
+        """The symbols of a municipality code's place and prefecture; False for a code that is
+        not a municipality's."""
+        cdef int64_t code = 0
+        cdef Py_ssize_t k
+        if v.size != 6:
+            return False
+        for k in range(6):
+            if not 48 <= s[v.start + k] <= 57:
+                return False
+            code = code * 10 + (s[v.start + k] - 48)
+        if self.code_place[code] < 0:
+            return False
+        place[0] = self.code_place[code]
+        pref[0] = self.code_pref[code]
+        return True
+
+    cdef int64_t _provider(self, const unsigned char* s, Value* v) noexcept:
+        """The symbol of a known provider; -1 for one the catalog does not list."""
+        cdef const char* names = PyBytes_AS_STRING(self.provider_text)
+        cdef int k
+        for k in range(self.n_providers):
+            if self.provider_sizes[k] == v.size and memcmp_eq(
+                    names + self.provider_starts[k], s + v.start, v.size):
+                return self.provider_syms[k]
+        return -1
+
+    cdef bint _application_valid(self, const unsigned char* s, Value* f) noexcept:
+        """An application's dates and residence are ones the lane reads as the model does."""
+        cdef int y, mo, d
+        cdef int64_t place, pref
+        cdef Py_ssize_t i, start, size
+        if not parse_day(s + f[F_CARD].start, f[F_CARD].size, &y, &mo, &d):
+            return False
+        if f[F_BIRTH].kind == V_TEXT and not parse_day(s + f[F_BIRTH].start, f[F_BIRTH].size,
+                                                       &y, &mo, &d):
+            return False
+        if f[F_CHILDREN].kind == V_ARRAY:
+            i = f[F_CHILDREN].start
+            while True:
+                i = next_text(s, i, f[F_CHILDREN].start + f[F_CHILDREN].size, &start, &size)
+                if i < 0:
+                    break
+                if not parse_day(s + start, size, &y, &mo, &d):
+                    return False
+        return self._place(s, &f[F_RESIDENCE], &place, &pref)
+
+    cdef int _fact(self, int kind, Moment* m, int64_t provider, int64_t place, int64_t pref,
+                   object person, int64_t* fact) except -1:
+        """:func:`build_fact` for an event of the lane's kinds."""
+        memcpy(fact, self.blank, N_SLOTS * sizeof(int64_t))
+        fact[S_TYPE] = self.type_symbols[kind]
+        fact[S_DAY] = m.year * 10000 + m.month * 100 + m.day
+        fact[S_PROVIDER] = provider
+        fact[S_STORE_PLACE] = place
+        fact[S_STORE_PREF] = pref
+        return self._person_fact(person, m, fact)
+
+    cdef int _claims(self, int kind, int64_t* fact, Moment* m, int64_t amount,
+                     const unsigned char* s, Value* store, Claim* claims) except -2:
+        """What each program the event concerns asks for it (Engine._claims); the number of
+        claims, or -1 when a program is not the lane's to decide."""
+        cdef PyObject* programs[MAX_CLAIMS]
+        cdef int n_programs, n_claims = 0, k
+        cdef bint reads_store
+        cdef ProgramLane program
+        cdef VersionLane version
+        cdef int64_t wanted
+        n_programs = self.programs(fact, programs, &reads_store)
+        if n_programs < 0:
+            return -1
+        if reads_store and store != NULL and store.kind == V_TEXT:
+            fact[S_STORE] = self.symbol(_ascii(s, store))
+        for k in range(n_programs):
+            program = <ProgramLane>programs[k]
+            version = program.at(m.epoch_us)
+            if version.plan.decide(self, fact) >= 0:
+                continue
+            if version.award == PREMIUM:
+                # a premium is a share of a transaction: nothing for other events
+                wanted = amount * version.rate // 10000 if amount > 0 else 0
+            else:
+                wanted = version.amount
+            if wanted <= 0:
+                continue
+            claims[n_claims].lane_version = <PyObject*>version
+            claims[n_claims].provider = fact[version.chosen_slot]
+            claims[n_claims].points = wanted
+            n_claims += 1
+        return n_claims
+
+    cdef list _apply_claims(self, Claim* claims, int n, str person, char* key,
+                            Py_ssize_t key_size, const unsigned char* s, Value* f, Moment* m,
+                            bint keep):
+        """Apply the claims as the store does; with ``keep``, the awards they paid."""
+        cdef char[32] at
+        cdef Py_ssize_t at_size
+        cdef int k
+        if n == 0:
+            return None
+        at_size = format_jst(m, at)
+        awards = None
+        for k in range(n):
+            award = self._claim(&claims[k], person, key, key_size, s, f, at, at_size, keep)
+            if award is not None:
+                if awards is None:
+                    awards = []
+                awards.append(award)
+        return awards
 
     cdef bint _transaction(self, const unsigned char* s, Line* line, Moment* m, int kind,
                            int64_t provider, int64_t place, int64_t pref, char* key,
@@ -942,60 +1061,20 @@ cdef class Lane:
         cdef Value* f = line.fields
         cdef int64_t[N_SLOTS] fact
         cdef Claim[MAX_CLAIMS] claims
-        cdef int n_claims = 0, k, failed
-        cdef int64_t amount = f[F_AMOUNT].number, wanted
-        cdef PyObject* programs[MAX_CLAIMS]
-        cdef int n_programs
-        cdef bint reads_store
-        cdef ProgramLane program
-        cdef VersionLane version
+        cdef int n_claims = 0
+        cdef int64_t amount = f[F_AMOUNT].number
         person = _ascii(s, &f[F_PERSON])
         cdef PyObject* found = PyDict_GetItem(self.persons, person)
         if found != NULL:
-            memcpy(fact, self.blank, sizeof(fact))
-            fact[S_TYPE] = self.type_symbols[kind]
-            fact[S_DAY] = m.year * 10000 + m.month * 100 + m.day
-            fact[S_PROVIDER] = provider
-            fact[S_STORE_PLACE] = place
-            fact[S_STORE_PREF] = pref
-            self._person_fact(<object>found, m, fact)
-            n_programs = self.programs(fact, programs, &reads_store)
-            if n_programs < 0:
+            self._fact(kind, m, provider, place, pref, <object>found, fact)
+            n_claims = self._claims(kind, fact, m, amount, s, &f[F_STORE], claims)
+            if n_claims < 0:
                 return False
-            if reads_store and f[F_STORE].kind == V_TEXT:
-                fact[S_STORE] = self.symbol(_ascii(s, &f[F_STORE]))
-            for k in range(n_programs):
-                program = <ProgramLane>programs[k]
-                version = program.at(m.epoch_us)
-                failed = version.plan.decide(self, fact)
-                if failed >= 0:
-                    continue
-                if version.award == PREMIUM:
-                    wanted = amount * version.rate // 10000
-                elif version.award == GRANT:
-                    wanted = version.amount
-                else:
-                    wanted = 0
-                if wanted <= 0:
-                    continue
-                claims[n_claims].lane_version = <PyObject*>version
-                claims[n_claims].provider = fact[version.chosen_slot]
-                claims[n_claims].points = wanted
-                n_claims += 1
         # decided: from here on the event is applied (MemoryStore._apply, step by step)
-        cdef char[32] at
-        cdef Py_ssize_t at_size = format_jst(m, at)
-        awards = None
-        for k in range(n_claims):
-            award = self._claim(&claims[k], person, key, key_size, s, f, at, at_size)
-            if award is not None:
-                if awards is None:
-                    awards = []
-                awards.append(award)
-        payer = _ascii(s, &f[F_PERSON]) + "|" + _ascii(s, &f[F_PROVIDER]) \
-            if awards is not None else None
+        awards = self._apply_claims(claims, n_claims, person, key, key_size, s, f, m, True)
         if awards is not None:
             # a transaction that earned points keeps them for its refunds; a payer is shared
+            payer = person + "|" + _ascii(s, &f[F_PROVIDER])
             self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
                 amount, tuple(awards), _intern(payer))
         else:
@@ -1004,12 +1083,85 @@ cdef class Lane:
         self.taken_applied += 1
         return True
 
+    cdef bint _person_event(self, const unsigned char* s, Line* line, Moment* m, int kind,
+                            int64_t provider, char* key, Py_ssize_t key_size, int64_t fp,
+                            Py_ssize_t index) except -1:
+        """An application or a registration: the person changed (Engine._changed_person),
+        then decided with the change."""
+        cdef Value* f = line.fields
+        cdef int64_t[N_SLOTS] fact
+        cdef Claim[MAX_CLAIMS] claims
+        cdef int n_claims
+        person_id = _ascii(s, &f[F_PERSON])
+        cdef PyObject* found = PyDict_GetItem(self.persons, person_id)
+        person = <object>found if found != NULL else None
+        at = datetime_new(m.year, m.month, m.day, m.hour, m.minute, m.second, m.micro, _JST)
+        if kind == APPLICATION:
+            changed = self._applied_person(s, f, m, person_id, person, at, index)
+            if changed is None:
+                return True  # refused
+        else:
+            changed = person.copy() if person is not None else Person(person_id)
+            what = self.health if kind == HEALTH else self.account
+            first = changed.registrations.get(what)
+            if first is None or m.epoch_us < datetime_epoch_us(first):
+                changed.registrations[what] = at
+        self._fact(kind, m, provider, 0, 0, changed, fact)
+        n_claims = self._claims(kind, fact, m, 0, s, NULL, claims)
+        if n_claims < 0:
+            return False
+        self._apply_claims(claims, n_claims, person_id, key, key_size, s, f, m, False)
+        self.persons[person_id] = changed
+        self.applied.add_fp(fp, 0)
+        self.taken_applied += 1
+        return True
+
+    cdef object _applied_person(self, const unsigned char* s, Value* f, Moment* m,
+                                str person_id, object person, object at, Py_ssize_t index):
+        """The person after a Mynapoint application, or None when it is refused."""
+        cdef int phase = <int>f[F_PHASE].number, y, mo, d
+        cdef Py_ssize_t i, start, size
+        provider = _ascii(s, &f[F_PROVIDER])
+        earlier = person.enrolments.get(phase) if person is not None else None
+        if earlier is not None and earlier.provider != provider:
+            self._refuse(index, f"already applied for phase {phase} with {earlier.provider}; "
+                         "a person chooses one provider per phase")
+            return None
+        changed = person.copy() if person is not None else Person(person_id)
+        if earlier is None or m.epoch_us < datetime_epoch_us(earlier.applied_at):
+            # a repeat application (as for parts 2 and 3) keeps the first one's date
+            parse_day(s + f[F_CARD].start, f[F_CARD].size, &y, &mo, &d)
+            changed.enrolments[phase] = Enrolment(provider, at, date_new(y, mo, d))
+        residence = _ascii(s, &f[F_RESIDENCE])
+        if changed.residence_at(at) != residence:
+            changed.move(at, residence)
+        if f[F_BIRTH].kind == V_TEXT:
+            parse_day(s + f[F_BIRTH].start, f[F_BIRTH].size, &y, &mo, &d)
+            changed.birth_date = date_new(y, mo, d)
+        if f[F_CHILDREN].kind == V_ARRAY and f[F_CHILDREN].number > 0:
+            children = []
+            i = f[F_CHILDREN].start
+            while True:
+                i = next_text(s, i, f[F_CHILDREN].start + f[F_CHILDREN].size, &start, &size)
+                if i < 0:
+                    break
+                parse_day(s + start, size, &y, &mo, &d)
+                children.append(date_new(y, mo, d))
+            changed.children = tuple(children)
+        if f[F_HOUSEHOLD].kind == V_TEXT:
+            changed.household = _ascii(s, &f[F_HOUSEHOLD])
+        if f[F_PHASE1].kind == V_TRUE:
+            changed.phase1_applicant = True
+        return changed
+
     cdef object _claim(self, Claim* claim, str person, char* key, Py_ssize_t key_size,
-                       const unsigned char* s, Value* f, char* at, Py_ssize_t at_size):
-        """One claim applied as the store applies it; the :class:`Award` when it paid."""
+                       const unsigned char* s, Value* f, char* at, Py_ssize_t at_size,
+                       bint keep):
+        """One claim applied as the store applies it; with ``keep``, the :class:`Award` when
+        it paid (a transaction's, for its refunds)."""
         cdef VersionLane version = <VersionLane>claim.lane_version
         cdef ClaimPlan plan = version.claim_plan(self, claim.provider)
-        cdef int64_t points = claim.points, room, count
+        cdef int64_t points = claim.points, room
         cdef counters = self.counters
         if plan.member_prefix is not None:
             member = plan.member_prefix + person
@@ -1045,6 +1197,8 @@ cdef class Lane:
                      plan.program_json, plan.version, points, plan.provider_json, at, at_size,
                      NULL, 0)
         self._add(self.totals, plan.totals_key, points)
+        if not keep:
+            return None
         caps = (own,) if group is None else (own, group)
         return new_award(plan.program, plan.version, points, plan.provider,
                          caps + plan.shared_keys if plan.shared else caps)
@@ -1208,7 +1362,3 @@ cdef bytes _json_text(str text):
     if not text.isascii() or any(c in text for c in '"\\') or any(ord(c) < 32 for c in text):
         raise IntegrityError(f"{text!r} is not an id the ledger can write without escapes")
     return text.encode()
-
-
-cdef bint _on_transactions(object version):
-    return any(t in ("purchase", "charge") for t in version.on)

@@ -100,6 +100,26 @@ class Rejects:
         self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
 
+class _InLineOrder(Rejects):
+    """Refusals held back and written in the order of their lines: a batch's bad lines are
+    found while it is read, its refused events when it is decided."""
+
+    def __init__(self, sink: Rejects) -> None:
+        super().__init__(None)
+        self._sink = sink
+        self._held: list[tuple[int, str, str, bytes | None]] = []
+
+    def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
+        """Hold one refusal back."""
+        self._held.append((line, reason, message, raw))
+
+    def release(self) -> None:
+        """Write what was held, by line number."""
+        for line, reason, message, raw in sorted(self._held, key=lambda held: held[0]):
+            self._sink.write(line, reason, message, raw)
+        self._held.clear()
+
+
 def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
                 ) -> Iterator[tuple[list[tuple[int, bytes]], Position]]:
     """Blocks of ``batch`` (line number, raw line), each with the position after its last
@@ -235,10 +255,12 @@ def _python_batches(handle: BinaryIO, engine: Engine, sink: Rejects, report: Rep
                     on_decisions: Callable[[list[Decision]], None] | None,
                     ) -> Iterator[Position]:
     """Every line parsed, and decided by the engine a batch at a time."""
-    for chunk, position in read_events(handle, sink, report, batch, start):
+    held = _InLineOrder(sink)
+    for chunk, position in read_events(handle, held, report, batch, start):
         decisions = engine.process([event for _, event in chunk])
         for (number, _), decision in zip(chunk, decisions, strict=True):
-            _count(report, sink, number, decision)
+            _count(report, held, number, decision)
+        held.release()
         if on_decisions is not None:
             on_decisions(decisions)
         yield position

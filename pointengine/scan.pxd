@@ -12,6 +12,13 @@ cdef enum:
     F_STORE
     F_WHERE
     F_TRANSACTION
+    F_PHASE
+    F_CARD
+    F_RESIDENCE
+    F_BIRTH
+    F_CHILDREN
+    F_HOUSEHOLD
+    F_PHASE1
     N_FIELDS
 
 cdef enum:
@@ -19,12 +26,18 @@ cdef enum:
     V_TEXT
     V_NUMBER
     V_NULL
+    V_TRUE
+    V_FALSE
+    V_ARRAY  # of plain strings; start and size span its inside, number counts them
 
 cdef enum:
     NOT_TAKEN = 0
     PURCHASE
     CHARGE
     REFUND
+    APPLICATION
+    HEALTH
+    ACCOUNT
 
 cdef struct Value:
     Py_ssize_t start
@@ -46,7 +59,11 @@ cdef struct Moment:
     int micro
 
 cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
-cdef int transaction_kind(const unsigned char* s, Line* line) noexcept
+cdef int event_kind(const unsigned char* s, Line* line) noexcept
+cdef bint parse_day(const unsigned char* s, Py_ssize_t n, int* year, int* month,
+                    int* day) noexcept
+cdef Py_ssize_t next_text(const unsigned char* s, Py_ssize_t i, Py_ssize_t end,
+                          Py_ssize_t* start, Py_ssize_t* size) noexcept
 cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept
 cdef bint may_be_my_number(const unsigned char* s, Py_ssize_t n) noexcept
 cdef bint parse_moment(const unsigned char* s, Py_ssize_t n, Moment* m) noexcept

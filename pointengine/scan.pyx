@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Reading charge, purchase and refund lines, and their timestamps, without Python objects.
+"""Reading the commonest event lines, and their timestamps, without Python objects.
 
 The fast lane (:mod:`pointengine.lane`) reads nearly every line of a replay. This module finds
 the fields of such a line in its bytes, checks them, and reads its timestamp into integers; it
@@ -9,9 +9,10 @@ produces the exact error. What is accepted:
 
 - one flat JSON object of known keys, each once, with optional spaces or tabs between tokens;
 - strings of printable ASCII without a backslash (no escapes); integers without a fraction or
-  exponent; ``null``; nothing else (no booleans, arrays or objects);
+  exponent; ``true``, ``false`` and ``null``; arrays of such strings; nothing else;
 - the keys, types and ranges of :class:`~pointengine.events.Purchase`,
-  :class:`~pointengine.events.Charge` or :class:`~pointengine.events.Refund`;
+  :class:`~pointengine.events.Charge`, :class:`~pointengine.events.Refund`,
+  :class:`~pointengine.events.MynapointApplication` and the two registrations;
 - ids of the form :data:`pointengine.events.ID`; a MyKey ID that could be a My Number in any
   form is left to the Python path, which refuses a real one;
 - timestamps ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±hh:mm)`` of the years 1900-2999 with offsets
@@ -49,10 +50,11 @@ cdef int64_t _MAX_YEN = 100000000
 cdef object _JST = JST
 
 # Key names by field (the order of the F_* constants).
-cdef const char* _KEYS[10]
+cdef const char* _KEYS[17]
 _KEYS[:] = [b"source", b"id", b"person", b"at", b"type", b"provider", b"amount", b"store",
-            b"store_municipality", b"transaction"]
-cdef Py_ssize_t[10] _KEY_SIZES = [6, 2, 6, 2, 4, 8, 6, 5, 18, 11]
+            b"store_municipality", b"transaction", b"phase", b"card_applied_on", b"residence",
+            b"birth_date", b"children_birth_dates", b"household", b"applied_in_phase1"]
+cdef Py_ssize_t[17] _KEY_SIZES = [6, 2, 6, 2, 4, 8, 6, 5, 18, 11, 5, 15, 9, 10, 20, 9, 17]
 
 
 cdef inline bint _space(unsigned char c) noexcept:
@@ -101,7 +103,7 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
             return False
         i += 1
         start = i
-        while i < n and (97 <= s[i] <= 122 or s[i] == 95):  # keys are [a-z_]
+        while i < n and (97 <= s[i] <= 122 or s[i] == 95 or _digit(s[i])):  # [a-z_0-9]
             i += 1
         if i >= n or s[i] != b'"':
             return False
@@ -148,6 +150,43 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
         elif n - i >= 4 and memcmp(s + i, b"null", 4) == 0:
             line.fields[k].kind = V_NULL
             i += 4
+        elif n - i >= 4 and memcmp(s + i, b"true", 4) == 0:
+            line.fields[k].kind = V_TRUE
+            i += 4
+        elif n - i >= 5 and memcmp(s + i, b"false", 5) == 0:
+            line.fields[k].kind = V_FALSE
+            i += 5
+        elif s[i] == b'[':
+            i += 1
+            start = i
+            number = 0
+            while True:
+                while i < n and _space(s[i]):
+                    i += 1
+                if i < n and s[i] == b']' and number == 0:
+                    break
+                if i >= n or s[i] != b'"':
+                    return False
+                i += 1
+                while i < n and 32 <= s[i] <= 126 and s[i] != b'"' and s[i] != b'\\':
+                    i += 1
+                if i >= n or s[i] != b'"':
+                    return False
+                i += 1
+                number += 1
+                while i < n and _space(s[i]):
+                    i += 1
+                if i < n and s[i] == b',':
+                    i += 1
+                    continue
+                if i < n and s[i] == b']':
+                    break
+                return False
+            line.fields[k].kind = V_ARRAY
+            line.fields[k].start = start
+            line.fields[k].size = i - start
+            line.fields[k].number = number
+            i += 1
         else:
             return False
         while i < n and _space(s[i]):
@@ -175,25 +214,43 @@ cdef inline bint _id(const unsigned char* s, Value* v) noexcept:
     return v.kind == V_TEXT and valid_id(s + v.start, v.size)
 
 
-cdef int transaction_kind(const unsigned char* s, Line* line) noexcept:
-    """PURCHASE, CHARGE or REFUND when the scanned line is a valid one of those (every check
-    of the models but the timestamp and the store's municipality, which the caller makes);
-    NOT_TAKEN otherwise."""
+cdef int event_kind(const unsigned char* s, Line* line) noexcept:
+    """The type of a scanned line when it is a valid charge, purchase, refund, Mynapoint
+    application or registration (every check of the model but timestamps, dates and
+    municipality codes, which the caller makes); NOT_TAKEN otherwise."""
     cdef Value* f = line.fields
-    cdef int kind
+    cdef int kind, k
     if _text_is(s, &f[F_TYPE], b"purchase", 8):
         kind = PURCHASE
     elif _text_is(s, &f[F_TYPE], b"charge", 6):
         kind = CHARGE
     elif _text_is(s, &f[F_TYPE], b"refund", 6):
         kind = REFUND
+    elif _text_is(s, &f[F_TYPE], b"mynapoint_application", 21):
+        kind = APPLICATION
+    elif _text_is(s, &f[F_TYPE], b"health_insurance_registration", 29):
+        kind = HEALTH
+    elif _text_is(s, &f[F_TYPE], b"public_funds_account_registration", 33):
+        kind = ACCOUNT
     else:
         return NOT_TAKEN
     if not (_id(s, &f[F_SOURCE]) and _id(s, &f[F_ID]) and _id(s, &f[F_PERSON])
-            and _id(s, &f[F_PROVIDER]) and f[F_AT].kind == V_TEXT):
+            and f[F_AT].kind == V_TEXT):
         return NOT_TAKEN
     if may_be_my_number(s + f[F_PERSON].start, f[F_PERSON].size):
         return NOT_TAKEN
+    if kind == HEALTH or kind == ACCOUNT:
+        for k in range(N_FIELDS):
+            if k > F_TYPE and f[k].kind != V_ABSENT:
+                return NOT_TAKEN
+        return kind
+    if not _id(s, &f[F_PROVIDER]):
+        return NOT_TAKEN
+    if kind == APPLICATION:
+        return kind if _application(s, f) else NOT_TAKEN
+    for k in range(F_PHASE, N_FIELDS):
+        if f[k].kind != V_ABSENT:
+            return NOT_TAKEN
     if f[F_AMOUNT].kind != V_NUMBER or not 0 < f[F_AMOUNT].number <= _MAX_YEN:
         return NOT_TAKEN
     if kind == REFUND:
@@ -211,6 +268,58 @@ cdef int transaction_kind(const unsigned char* s, Line* line) noexcept:
         if f[F_WHERE].kind != V_ABSENT and f[F_WHERE].kind != V_NULL and f[F_WHERE].kind != V_TEXT:
             return NOT_TAKEN
     return kind
+
+
+cdef bint _application(const unsigned char* s, Value* f) noexcept:
+    """The fields of a Mynapoint application, but its dates and residence code."""
+    cdef int k
+    for k in (F_AMOUNT, F_STORE, F_WHERE, F_TRANSACTION):
+        if f[k].kind != V_ABSENT:
+            return False
+    if f[F_PHASE].kind != V_NUMBER or not 1 <= f[F_PHASE].number <= 2:
+        return False
+    if f[F_CARD].kind != V_TEXT or f[F_RESIDENCE].kind != V_TEXT:
+        return False
+    if f[F_BIRTH].kind != V_ABSENT and f[F_BIRTH].kind != V_NULL and f[F_BIRTH].kind != V_TEXT:
+        return False
+    if f[F_CHILDREN].kind != V_ABSENT and f[F_CHILDREN].kind != V_ARRAY:
+        return False
+    if f[F_HOUSEHOLD].kind != V_ABSENT and f[F_HOUSEHOLD].kind != V_NULL \
+            and not _id(s, &f[F_HOUSEHOLD]):
+        return False
+    if f[F_PHASE1].kind != V_ABSENT and f[F_PHASE1].kind != V_TRUE \
+            and f[F_PHASE1].kind != V_FALSE:
+        return False
+    return True
+
+
+cdef bint parse_day(const unsigned char* s, Py_ssize_t n, int* year, int* month,
+                    int* day) noexcept:
+    """A ``YYYY-MM-DD`` date of the years 1900-2999; False when the Python path must read it."""
+    if n != 10 or s[4] != b'-' or s[7] != b'-':
+        return False
+    year[0] = _number(s, 4)
+    month[0] = _number(s + 5, 2)
+    day[0] = _number(s + 8, 2)
+    if year[0] < 1900 or year[0] > 2999 or not 1 <= month[0] <= 12:
+        return False
+    return 1 <= day[0] <= _days_in_month(year[0], month[0])
+
+
+cdef Py_ssize_t next_text(const unsigned char* s, Py_ssize_t i, Py_ssize_t end,
+                          Py_ssize_t* start, Py_ssize_t* size) noexcept:
+    """The next string of a scanned array's inside from ``i``: its span, and where to look for
+    the one after; -1 when there is none."""
+    while i < end and s[i] != b'"':
+        i += 1
+    if i >= end:
+        return -1
+    start[0] = i + 1
+    i += 1
+    while s[i] != b'"':
+        i += 1
+    size[0] = i - start[0]
+    return i + 1
 
 
 cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept:
@@ -405,13 +514,14 @@ cdef int date_number(object value) noexcept:
 
 def scanned_kind(bytes raw) -> int:
     """0 when the lane leaves ``raw`` to the Python path, else 1 purchase, 2 charge,
-    3 refund (the store's municipality is not checked here)."""
+    3 refund, 4 application, 5 health-insurance and 6 public-funds-account registration
+    (timestamps are checked here, dates and municipality codes are not)."""
     cdef Line line
     cdef const unsigned char* s = <const unsigned char*>raw
     cdef Moment m
     if not scan_object(s, len(raw), &line):
         return 0
-    kind = transaction_kind(s, &line)
+    kind = event_kind(s, &line)
     if kind == NOT_TAKEN:
         return 0
     at = line.fields[F_AT]
