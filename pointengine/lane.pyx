@@ -26,8 +26,10 @@ does not class) sends the events routed to it to the Python path. ``tests/test_l
 replays generated and adversarial streams both ways and compares ledgers, rejects and state.
 """
 
+import dataclasses
 import sys
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.datetime cimport (
     date_day,
@@ -42,7 +44,13 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeASCII
+
+
+cdef extern from "Python.h":
+    void PyUnicode_InternInPlace(PyObject** text)
+    int PyObject_GenericSetAttr(object target, object name, object value) except -1
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 
@@ -142,6 +150,7 @@ cdef enum:
 
 import_datetime()
 
+cdef int _SHIFT = PAID_SHIFT
 cdef int64_t _PAID_MASK = (1 << PAID_SHIFT) - 1
 _ROUTE_FIELDS = ("provider", "residence", "residence_pref", "store_place", "store_pref")
 _ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", "store_pref"))
@@ -273,7 +282,7 @@ cdef class Plan:
     cdef int[N_SLOTS] group_starts
     cdef int[N_SLOTS] group_sizes
     cdef public bint supported
-    cdef bint always_passes
+    cdef bint always_passes, reads_store
     cdef VectorMemo memo
     cdef object shape
 
@@ -333,6 +342,7 @@ cdef class Plan:
             for name in group:
                 self.member_slots[self.n_members] = _SLOT_NAMES.index(name)
                 self.n_members += 1
+        self.reads_store = "store" in self.read_names
         self.width = self.n_equal + self.n_order + self.n_raw + self.n_members
         if self.width > KEY_WIDTH:
             self.supported = False
@@ -500,17 +510,20 @@ cdef class ProgramLane:
     cdef list versions
     cdef int64_t[64] starts
     cdef int n
-    cdef bint supported
+    cdef bint supported, reads_store
 
     cdef int build(self, Lane lane, object program) except -1:
         self.versions = []
         self.n = len(program.versions)
         self.supported = self.n <= 64
+        self.reads_store = False
         for k, version in enumerate(program.versions[:64]):
             lane_version = lane.version_lane(version)
             self.versions.append(lane_version)
             self.starts[k] = datetime_epoch_us(in_jst(version.effective_from or _EPOCH))
             self.supported = self.supported and (<VersionLane>lane_version).supported
+            self.reads_store = (self.reads_store
+                                or (<VersionLane>lane_version).plan.reads_store)
         return 0
 
     cdef VersionLane at(self, int64_t epoch_us):
@@ -527,6 +540,91 @@ cdef class Route:
 
     cdef list programs  # ProgramLane
     cdef bint supported, reads_store
+
+
+cdef int64_t _NEVER = 0x7FFFFFFFFFFFFFFF
+cdef int64_t _MOVED = -2  # Digest.residence of a person with several residences
+
+
+@cython.final
+@cython.no_gc
+cdef class Digest:
+    """What the lane reads of a person for each event, as integers: made once per Person
+    object the store holds (a change makes a new one), kept beside it by the lane."""
+
+    cdef object person
+    cdef int64_t[3] applied_us    # by phase: when the person applied; _NEVER if not
+    cdef int64_t[3] chosen
+    cdef int64_t[3] basis
+    cdef int64_t[3] applied_day
+    cdef int64_t[3] card_day
+    cdef int64_t residence        # symbols; -1 none, _MOVED: read from the person
+    cdef int64_t residence_pref
+    cdef int birth_year           # -1: not known
+    cdef int birth_day            # month * 100 + day
+    cdef bint phase1, registered
+    cdef int64_t health_us, account_us  # _NEVER: not registered
+    # The person's cap keys of the last two claim plans that paid or clipped them
+    # (ClaimPlan, own key, group key or None), so that a claim needs no new string.
+    cdef object plan_a, own_a, group_a, plan_b, own_b, group_b
+
+    cdef int use(self, ClaimPlan plan, str person) except -1:
+        """Make ``own_a`` and ``group_a`` the interned cap keys of ``plan`` for this person."""
+        if self.plan_a is plan:
+            return 0
+        if self.plan_b is plan:
+            self.plan_a, self.plan_b = self.plan_b, self.plan_a
+            self.own_a, self.own_b = self.own_b, self.own_a
+            self.group_a, self.group_b = self.group_b, self.group_a
+            return 0
+        self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
+        self.plan_a = plan
+        self.own_a = _interned(plan.person_prefix + person)
+        self.group_a = _interned(plan.group_prefix + person) if plan.has_group else None
+        return 0
+        if self.plan_b is plan:
+            own[0] = self.own_b
+            group[0] = self.group_b
+            return 0
+        own[0] = _interned(plan.person_prefix + person)
+        group[0] = _interned(plan.group_prefix + person) if plan.has_group else None
+        self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
+        self.plan_a, self.own_a, self.group_a = plan, own[0], group[0]
+        return 0
+
+    cdef int build(self, Lane lane, object person) except -1:
+        cdef int phase
+        self.person = person
+        enrolments = person.enrolments
+        for phase in range(1, 3):
+            enrolment = enrolments.get(phase)
+            if enrolment is None:
+                self.applied_us[phase] = _NEVER
+                continue
+            self.applied_us[phase] = datetime_epoch_us(enrolment.applied_at)
+            self.chosen[phase] = lane.symbol(enrolment.provider)
+            basis = lane.bases.get(enrolment.provider)
+            self.basis[phase] = 0 if basis is None else basis
+            self.applied_day[phase] = enrolment.applied_day
+            self.card_day[phase] = enrolment.card_day
+        self.phase1 = bool(person.phase1_applicant or 1 in enrolments)
+        residences = person.residences
+        self.residence = self.residence_pref = -1
+        if len(residences) > 1:
+            self.residence = _MOVED
+        elif residences:
+            lane._residence(residences[0][1], &self.residence, &self.residence_pref)
+        birth = person.birth_date
+        self.birth_year = -1 if birth is None else date_year(birth)
+        if birth is not None:
+            self.birth_day = date_month(birth) * 100 + date_day(birth)
+        registrations = person.registrations
+        self.registered = bool(registrations)
+        when = registrations.get("health_insurance")
+        self.health_us = _NEVER if when is None else datetime_epoch_us(when)
+        when = registrations.get("public_funds_account")
+        self.account_us = _NEVER if when is None else datetime_epoch_us(when)
+        return 0
 
 
 cdef struct Claim:
@@ -560,6 +658,7 @@ cdef class Lane:
     cdef int32_t* code_place       # store municipality code (as a number) -> symbols
     cdef int32_t* code_pref
     cdef dict residences           # code -> (place symbol, prefecture symbol)
+    cdef dict digests              # person id -> Digest
     cdef dict plans                # id(ruleset) -> Plan
     cdef dict version_lanes        # id(version) -> (version, VersionLane)
     cdef dict program_lanes        # id(program) -> (program, ProgramLane)
@@ -568,7 +667,7 @@ cdef class Lane:
     cdef KeyTable applied, paid
     cdef dict counters, transactions, totals, persons
     cdef set members
-    cdef object sink, health, account, phase_one, phase_two
+    cdef object sink, health, account
     cdef int64_t seq
     cdef char* out
     cdef Py_ssize_t out_size, out_capacity
@@ -628,6 +727,7 @@ cdef class Lane:
                 self.code_place[int(text)] = self.symbol(place)
                 self.code_pref[int(text)] = self.symbol(pref)
         self.residences = {}
+        self.digests = {}
         self.plans = {}
         self.version_lanes = {}
         self.program_lanes = {}
@@ -643,8 +743,6 @@ cdef class Lane:
         self.sink = store.sink
         self.health = "health_insurance"
         self.account = "public_funds_account"
-        self.phase_one = 1
-        self.phase_two = 2
         self.out_capacity = 1 << 16
         self.out = <char*>PyMem_Malloc(self.out_capacity)
         if self.out == NULL:
@@ -739,12 +837,12 @@ cdef class Lane:
         found = Route()
         found.programs = [self.program_lane(p)
                           for p in self.engine.programs_for(self.names[key[0]], given)]
-        found.supported = len(found.programs) <= MAX_CLAIMS and all(
-            (<ProgramLane>p).supported for p in found.programs)
-        found.reads_store = any(
-            S_STORE in [(<Plan>(<VersionLane>v).plan).read_slots[k]
-                        for k in range((<Plan>(<VersionLane>v).plan).n_read)]
-            for p in found.programs for v in (<ProgramLane>p).versions)
+        found.supported = len(found.programs) <= MAX_CLAIMS
+        for p in found.programs:
+            found.supported = found.supported and (<ProgramLane>p).supported
+        found.reads_store = False
+        for p in found.programs:
+            found.reads_store = found.reads_store or (<ProgramLane>p).reads_store
         memo.put(key, len(routes))
         routes.append(found)
         return found
@@ -993,7 +1091,7 @@ cdef class Lane:
         return self._place(s, &f[F_RESIDENCE], &place, &pref)
 
     cdef int _fact(self, int kind, Moment* m, int64_t provider, int64_t place, int64_t pref,
-                   object person, int64_t* fact) except -1:
+                   Digest person, int64_t* fact) except -1:
         """:func:`build_fact` for an event of the lane's kinds."""
         memcpy(fact, self.blank, N_SLOTS * sizeof(int64_t))
         fact[S_TYPE] = self.type_symbols[kind]
@@ -1036,7 +1134,7 @@ cdef class Lane:
             n_claims += 1
         return n_claims
 
-    cdef list _apply_claims(self, Claim* claims, int n, str person, char* key,
+    cdef list _apply_claims(self, Claim* claims, int n, Digest digest, str person, char* key,
                             Py_ssize_t key_size, const unsigned char* s, Value* f, Moment* m,
                             bint keep):
         """Apply the claims as the store does; with ``keep``, the awards they paid."""
@@ -1048,7 +1146,8 @@ cdef class Lane:
         at_size = format_jst(m, at)
         awards = None
         for k in range(n):
-            award = self._claim(&claims[k], person, key, key_size, s, f, at, at_size, keep)
+            award = self._claim(&claims[k], digest, person, key, key_size, s, f, at, at_size,
+                                keep)
             if award is not None:
                 if awards is None:
                     awards = []
@@ -1063,22 +1162,25 @@ cdef class Lane:
         cdef Claim[MAX_CLAIMS] claims
         cdef int n_claims = 0
         cdef int64_t amount = f[F_AMOUNT].number
+        cdef Digest digest = None
         person = _ascii(s, &f[F_PERSON])
         cdef PyObject* found = PyDict_GetItem(self.persons, person)
         if found != NULL:
-            self._fact(kind, m, provider, place, pref, <object>found, fact)
+            digest = self.digest(person, <object>found)
+            self._fact(kind, m, provider, place, pref, digest, fact)
             n_claims = self._claims(kind, fact, m, amount, s, &f[F_STORE], claims)
             if n_claims < 0:
                 return False
         # decided: from here on the event is applied (MemoryStore._apply, step by step)
-        awards = self._apply_claims(claims, n_claims, person, key, key_size, s, f, m, True)
+        awards = self._apply_claims(claims, n_claims, digest, person, key, key_size, s, f, m,
+                                    True)
         if awards is not None:
             # a transaction that earned points keeps them for its refunds; a payer is shared
             payer = person + "|" + _ascii(s, &f[F_PROVIDER])
             self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
-                amount, tuple(awards), _intern(payer))
+                amount, tuple(awards), _interned(payer))
         else:
-            self.paid.add_fp(self._paid_fp(s, key, key_size, f), amount << PAID_SHIFT)
+            self.paid.add_fp(self._paid_fp(s, key, key_size, f), amount << _SHIFT)
         self.applied.add_fp(fp, 0)
         self.taken_applied += 1
         return True
@@ -1092,6 +1194,7 @@ cdef class Lane:
         cdef int64_t[N_SLOTS] fact
         cdef Claim[MAX_CLAIMS] claims
         cdef int n_claims
+        cdef Digest digest
         person_id = _ascii(s, &f[F_PERSON])
         cdef PyObject* found = PyDict_GetItem(self.persons, person_id)
         person = <object>found if found != NULL else None
@@ -1101,16 +1204,17 @@ cdef class Lane:
             if changed is None:
                 return True  # refused
         else:
-            changed = person.copy() if person is not None else Person(person_id)
+            changed = _copied(person) if person is not None else _new_person(person_id)
             what = self.health if kind == HEALTH else self.account
             first = changed.registrations.get(what)
             if first is None or m.epoch_us < datetime_epoch_us(first):
                 changed.registrations[what] = at
-        self._fact(kind, m, provider, 0, 0, changed, fact)
+        digest = self.digest(person_id, changed)
+        self._fact(kind, m, provider, 0, 0, digest, fact)
         n_claims = self._claims(kind, fact, m, 0, s, NULL, claims)
         if n_claims < 0:
             return False
-        self._apply_claims(claims, n_claims, person_id, key, key_size, s, f, m, False)
+        self._apply_claims(claims, n_claims, digest, person_id, key, key_size, s, f, m, False)
         self.persons[person_id] = changed
         self.applied.add_fp(fp, 0)
         self.taken_applied += 1
@@ -1127,14 +1231,20 @@ cdef class Lane:
             self._refuse(index, f"already applied for phase {phase} with {earlier.provider}; "
                          "a person chooses one provider per phase")
             return None
-        changed = person.copy() if person is not None else Person(person_id)
+        changed = _copied(person) if person is not None else _new_person(person_id)
         if earlier is None or m.epoch_us < datetime_epoch_us(earlier.applied_at):
             # a repeat application (as for parts 2 and 3) keeps the first one's date
             parse_day(s + f[F_CARD].start, f[F_CARD].size, &y, &mo, &d)
-            changed.enrolments[phase] = Enrolment(provider, at, date_new(y, mo, d))
+            changed.enrolments[phase] = _enrolment(provider, at, date_new(y, mo, d),
+                                                   m.year * 10000 + m.month * 100 + m.day,
+                                                   y * 10000 + mo * 100 + d)
         residence = _ascii(s, &f[F_RESIDENCE])
-        if changed.residence_at(at) != residence:
-            changed.move(at, residence)
+        residences = changed.residences
+        if not residences:
+            residences.append((at, residence))  # Person.move into an empty history
+        elif len(residences) > 1 or residences[0][1] != residence:
+            if changed.residence_at(at) != residence:
+                changed.move(at, residence)
         if f[F_BIRTH].kind == V_TEXT:
             parse_day(s + f[F_BIRTH].start, f[F_BIRTH].size, &y, &mo, &d)
             changed.birth_date = date_new(y, mo, d)
@@ -1154,9 +1264,9 @@ cdef class Lane:
             changed.phase1_applicant = True
         return changed
 
-    cdef object _claim(self, Claim* claim, str person, char* key, Py_ssize_t key_size,
-                       const unsigned char* s, Value* f, char* at, Py_ssize_t at_size,
-                       bint keep):
+    cdef object _claim(self, Claim* claim, Digest digest, str person, char* key,
+                       Py_ssize_t key_size, const unsigned char* s, Value* f, char* at,
+                       Py_ssize_t at_size, bint keep):
         """One claim applied as the store applies it; with ``keep``, the :class:`Award` when
         it paid (a transaction's, for its refunds)."""
         cdef VersionLane version = <VersionLane>claim.lane_version
@@ -1172,8 +1282,9 @@ cdef class Lane:
                 self.members.add(member)
                 for admission, limit in plan.admissions:
                     self._add(counters, admission, 1)
-        own = _intern(plan.person_prefix + person)
-        group = _intern(plan.group_prefix + person) if plan.has_group else None
+        digest.use(plan, person)
+        own = digest.own_a
+        group = digest.group_a
         # caps in the store's order: the person's, the group's, the program's own
         room = plan.person_limit - self._count(own)
         if room < points:
@@ -1219,61 +1330,58 @@ cdef class Lane:
         n += f[F_PROVIDER].size
         return fingerprint_bytes(text, n)
 
-    cdef int _person_fact(self, object person, Moment* m, int64_t* fact) except -1:
+    cdef Digest digest(self, str person_id, object person):
+        """The person's :class:`Digest`, made again when the store holds a new Person."""
+        cdef PyObject* found = PyDict_GetItem(self.digests, person_id)
+        if found != NULL and (<Digest>found).person is person:
+            return <Digest>found
+        digest = Digest()
+        digest.build(self, person)
+        self.digests[person_id] = digest
+        return digest
+
+    cdef int _person_fact(self, Digest person, Moment* m, int64_t* fact) except -1:
         """The person's part of :func:`build_fact` at the event's time."""
         cdef int64_t at = m.epoch_us
-        cdef PyObject* found
+        cdef int phase
         cdef Py_ssize_t n, k, index
-        enrolments = person.enrolments
-        found = PyDict_GetItem(enrolments, self.phase_one)
-        if found != NULL:
-            self._enrolment(<object>found, at, fact, S_CHOSEN1, S_BASIS1, S_APPLIED1)
-        found = PyDict_GetItem(enrolments, self.phase_two)
-        if found != NULL:
-            self._enrolment(<object>found, at, fact, S_CHOSEN2, S_BASIS2, S_APPLIED2)
-        fact[S_PHASE1] = 1 if (person.phase1_applicant
-                               or PyDict_GetItem(enrolments, self.phase_one) != NULL) else 0
-        residences = person.residences
-        n = len(residences)
-        if n:
-            if n == 1:
-                residence = residences[0][1]
-            else:
-                index = 0
-                for k in range(n):
-                    if datetime_epoch_us(residences[k][0]) <= at:
-                        index = k + 1
-                residence = residences[index - 1 if index > 0 else 0][1]
-            if residence:
-                places = self.residences.get(residence)
-                if places is None:
-                    place, pref = registry().places(residence)
-                    places = self.residences[residence] = (self.symbol(place),
-                                                           self.symbol(pref))
-                fact[S_RESIDENCE] = places[0]
-                fact[S_RESIDENCE_PREF] = places[1]
-        birth = person.birth_date
-        if birth is not None:
-            fact[S_AGE] = m.year - date_year(birth) - (
-                1 if m.month * 100 + m.day < date_month(birth) * 100 + date_day(birth) else 0)
-        registrations = person.registrations
-        if registrations:
-            found = PyDict_GetItem(registrations, self.health)
-            fact[S_HEALTH] = 1 if found != NULL and datetime_epoch_us(<object>found) <= at else 0
-            found = PyDict_GetItem(registrations, self.account)
-            fact[S_ACCOUNT] = 1 if found != NULL and datetime_epoch_us(<object>found) <= at else 0
+        for phase in range(1, 3):
+            if person.applied_us[phase] <= at:
+                fact[S_CHOSEN1 + phase - 1] = person.chosen[phase]
+                fact[S_BASIS1 + phase - 1] = person.basis[phase]
+                fact[S_APPLIED1 + phase - 1] = person.applied_day[phase]
+                fact[S_CARD] = person.card_day[phase]
+        fact[S_PHASE1] = person.phase1
+        if person.residence >= 0:
+            fact[S_RESIDENCE] = person.residence
+            fact[S_RESIDENCE_PREF] = person.residence_pref
+        elif person.residence == _MOVED:
+            residences = person.person.residences
+            n = len(residences)
+            index = 0
+            for k in range(n):
+                if datetime_epoch_us(residences[k][0]) <= at:
+                    index = k + 1
+            self._residence(residences[index - 1 if index > 0 else 0][1],
+                            &fact[S_RESIDENCE], &fact[S_RESIDENCE_PREF])
+        if person.birth_year >= 0:
+            fact[S_AGE] = m.year - person.birth_year - (
+                1 if m.month * 100 + m.day < person.birth_day else 0)
+        if person.registered:
+            fact[S_HEALTH] = 1 if person.health_us <= at else 0
+            fact[S_ACCOUNT] = 1 if person.account_us <= at else 0
         return 0
 
-    cdef int _enrolment(self, object enrolment, int64_t at, int64_t* fact, int chosen,
-                        int basis, int applied) except -1:
-        if datetime_epoch_us(enrolment.applied_at) > at:
+    cdef int _residence(self, str code, int64_t* place, int64_t* pref) except -1:
+        """The symbols of a residence's place and prefecture (nothing for an empty code)."""
+        if not code:
             return 0
-        provider = enrolment.provider
-        fact[chosen] = self.symbol(provider)
-        found = self.bases.get(provider)
-        fact[basis] = 0 if found is None else found
-        fact[applied] = enrolment.applied_day
-        fact[S_CARD] = enrolment.card_day
+        places = self.residences.get(code)
+        if places is None:
+            in_place, in_pref = registry().places(code)
+            places = self.residences[code] = (self.symbol(in_place), self.symbol(in_pref))
+        place[0] = places[0]
+        pref[0] = places[1]
         return 0
 
     cdef int _refund(self, const unsigned char* s, Line* line, Moment* m, char* key,
@@ -1295,7 +1403,7 @@ cdef class Lane:
             paid_fp = self._paid_fp(s, of, of_size, f)
             if not self.paid.get_fp(paid_fp, &packed):
                 return self._refuse(index, f"unknown transaction {refund_of} for {person}")
-            whole = packed >> PAID_SHIFT
+            whole = packed >> _SHIFT
             refunded = packed & _PAID_MASK
             if refunded + amount > whole:
                 return self._refuse(index, _exceeds(amount, whole - refunded, whole))
@@ -1346,6 +1454,67 @@ cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, ch
     out[first.size] = glue
     memcpy(out + first.size + 1, s + second.start, second.size)
     return first.size + 1 + second.size
+
+
+# Persons and enrolments are made here without their Python constructors, which cost more
+# than the rest of an application: the fields they set are checked against the classes.
+_PERSON_FIELDS = ("id", "enrolments", "residences", "registrations", "birth_date", "children",
+                  "household", "phase1_applicant")
+_ENROLMENT_FIELDS = ("provider", "applied_at", "card_applied_on", "applied_day", "card_day")
+if (tuple(f.name for f in dataclasses.fields(Person)) != _PERSON_FIELDS
+        or tuple(f.name for f in dataclasses.fields(Enrolment)) != _ENROLMENT_FIELDS):
+    raise IntegrityError("pointengine.lane: Person or Enrolment changed; update the lane")
+
+
+cdef object _new_person(str person_id):
+    """``Person(person_id)``."""
+    person = Person.__new__(Person)
+    person.id = person_id
+    person.enrolments = {}
+    person.residences = []
+    person.registrations = {}
+    person.birth_date = None
+    person.children = ()
+    person.household = None
+    person.phase1_applicant = False
+    return person
+
+
+cdef object _copied(object person):
+    """``person.copy()``."""
+    new = Person.__new__(Person)
+    new.id = person.id
+    new.enrolments = dict(person.enrolments)
+    new.residences = list(person.residences)
+    new.registrations = dict(person.registrations)
+    new.birth_date = person.birth_date
+    new.children = person.children
+    new.household = person.household
+    new.phase1_applicant = person.phase1_applicant
+    return new
+
+
+cdef object _enrolment(str provider, object applied_at, object card_applied_on,
+                       int applied_day, int card_day):
+    """``Enrolment(provider, applied_at, card_applied_on)`` (frozen: set as its
+    ``__post_init__`` does), with the two days it derives given."""
+    enrolment = Enrolment.__new__(Enrolment)
+    PyObject_GenericSetAttr(enrolment, "provider", provider)
+    PyObject_GenericSetAttr(enrolment, "applied_at", applied_at)
+    PyObject_GenericSetAttr(enrolment, "card_applied_on", card_applied_on)
+    PyObject_GenericSetAttr(enrolment, "applied_day", applied_day)
+    PyObject_GenericSetAttr(enrolment, "card_day", card_day)
+    return enrolment
+
+
+cdef inline str _interned(str text):
+    """``sys.intern(text)`` without the Python call."""
+    cdef PyObject* raw = <PyObject*>text
+    Py_INCREF(text)
+    PyUnicode_InternInPlace(&raw)
+    result = <str>raw
+    Py_DECREF(<object>raw)
+    return result
 
 
 cdef inline str _ascii(const unsigned char* s, Value* v):

@@ -37,7 +37,7 @@ from cpython.datetime cimport (
     import_datetime,
 )
 from libc.stdint cimport int64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 from pointengine.events import JST
 
@@ -57,6 +57,22 @@ _KEYS[:] = [b"source", b"id", b"person", b"at", b"type", b"provider", b"amount",
 cdef Py_ssize_t[17] _KEY_SIZES = [6, 2, 6, 2, 4, 8, 6, 5, 18, 11, 5, 15, 9, 10, 20, 9, 17]
 
 
+# Byte classes, one lookup a byte: a string's plain bytes (printable ASCII but '"' and '\\'),
+# an id's first byte (letters and digits) and its others (also '.', '_', ':', '-').
+cdef bint[256] _PLAIN
+cdef bint[256] _ID_FIRST
+cdef bint[256] _ID_REST
+for _c in range(256):
+    _PLAIN[_c] = 32 <= _c <= 126 and _c != 34 and _c != 92
+    _ID_FIRST[_c] = 48 <= _c <= 57 or 65 <= _c <= 90 or 97 <= _c <= 122
+    _ID_REST[_c] = _ID_FIRST[_c] or _c in (46, 95, 58, 45)
+
+
+for _k in range(N_FIELDS):
+    if _field_of(<const unsigned char*>_KEYS[_k], _KEY_SIZES[_k]) != _k:
+        raise ImportError(f"pointengine.scan: key {_k} is not found by its length")
+
+
 cdef inline bint _space(unsigned char c) noexcept:
     return c == 32 or c == 9
 
@@ -74,11 +90,38 @@ cdef bint is_blank(const unsigned char* s, Py_ssize_t n) noexcept:
     return True
 
 
+cdef inline int _is(const unsigned char* s, Py_ssize_t n, int k) noexcept:
+    return k if memcmp(s, _KEYS[k], n) == 0 else -1
+
+
 cdef inline int _field_of(const unsigned char* s, Py_ssize_t n) noexcept:
-    cdef int k
-    for k in range(N_FIELDS):
-        if _KEY_SIZES[k] == n and s[0] == _KEYS[k][0] and memcmp(s, _KEYS[k], n) == 0:
-            return k
+    """The field a key names (by its length, then its first letter), or -1."""
+    if n == 2:
+        return _is(s, 2, F_ID) if s[0] == b'i' else _is(s, 2, F_AT)
+    if n == 4:
+        return _is(s, 4, F_TYPE)
+    if n == 5:
+        return _is(s, 5, F_STORE) if s[0] == b's' else _is(s, 5, F_PHASE)
+    if n == 6:
+        if s[0] == b's':
+            return _is(s, 6, F_SOURCE)
+        return _is(s, 6, F_PERSON) if s[0] == b'p' else _is(s, 6, F_AMOUNT)
+    if n == 8:
+        return _is(s, 8, F_PROVIDER)
+    if n == 9:
+        return _is(s, 9, F_RESIDENCE) if s[0] == b'r' else _is(s, 9, F_HOUSEHOLD)
+    if n == 10:
+        return _is(s, 10, F_BIRTH)
+    if n == 11:
+        return _is(s, 11, F_TRANSACTION)
+    if n == 15:
+        return _is(s, 15, F_CARD)
+    if n == 17:
+        return _is(s, 17, F_PHASE1)
+    if n == 18:
+        return _is(s, 18, F_WHERE)
+    if n == 20:
+        return _is(s, 20, F_CHILDREN)
     return -1
 
 
@@ -89,6 +132,7 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
     cdef int k
     cdef int64_t number
     cdef bint negative
+    cdef const unsigned char* end
     for k in range(N_FIELDS):
         line.fields[k].kind = V_ABSENT
     while i < n and _space(s[i]):
@@ -103,11 +147,11 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
             return False
         i += 1
         start = i
-        while i < n and (97 <= s[i] <= 122 or s[i] == 95 or _digit(s[i])):  # [a-z_0-9]
-            i += 1
-        if i >= n or s[i] != b'"':
+        end = <const unsigned char*>memchr(s + i, 34, n - i)
+        if end == NULL:
             return False
-        k = _field_of(s + start, i - start)
+        i = end - s
+        k = _field_of(s + start, i - start)  # a key with an escape is no known key
         if k < 0 or line.fields[k].kind != V_ABSENT:
             return False  # an unknown key, or one given twice
         i += 1
@@ -121,12 +165,16 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
         if i >= n:
             return False
         if s[i] == b'"':
+            # Up to the next quote: every string the lane reads is checked by its reader
+            # (an id, a timestamp, a date, a code or a type: none allows a backslash, a
+            # control character or anything not ASCII), so a string that is not plain
+            # can only be declined there.
             i += 1
             start = i
-            while i < n and 32 <= s[i] <= 126 and s[i] != b'"' and s[i] != b'\\':
-                i += 1
-            if i >= n or s[i] != b'"':
+            end = <const unsigned char*>memchr(s + i, 34, n - i)
+            if end == NULL:
                 return False
+            i = end - s
             line.fields[k].kind = V_TEXT
             line.fields[k].start = start
             line.fields[k].size = i - start
@@ -168,7 +216,7 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
                 if i >= n or s[i] != b'"':
                     return False
                 i += 1
-                while i < n and 32 <= s[i] <= 126 and s[i] != b'"' and s[i] != b'\\':
+                while i < n and _PLAIN[s[i]]:
                     i += 1
                 if i >= n or s[i] != b'"':
                     return False
@@ -325,14 +373,10 @@ cdef Py_ssize_t next_text(const unsigned char* s, Py_ssize_t i, Py_ssize_t end,
 cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept:
     """``ID.fullmatch``: 1-64 of letters, digits, ``._:-``, starting with a letter or digit."""
     cdef Py_ssize_t i
-    cdef unsigned char c
-    if n < 1 or n > 64:
+    if n < 1 or n > 64 or not _ID_FIRST[s[0]]:
         return False
-    for i in range(n):
-        c = s[i]
-        if _digit(c) or 65 <= c <= 90 or 97 <= c <= 122:
-            continue
-        if i == 0 or not (c == b'.' or c == b'_' or c == b':' or c == b'-'):
+    for i in range(1, n):
+        if not _ID_REST[s[i]]:
             return False
     return True
 

@@ -252,3 +252,26 @@ def test_any_stream_gives_the_same_results_both_ways(
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(lines) + b"\n")
     assert_same(national, events, tmp_path)
+
+
+def test_the_lane_makes_persons_and_enrolments_as_their_constructors_do(
+        national: Catalog, tmp_path: Path) -> None:
+    from pointengine.events import parse_event
+    from pointengine.persons import Enrolment
+
+    line = _line(type="mynapoint_application", source="mykey", id="a1", person="MK-Z",
+                 at="2022-03-31T23:30:00-02:00", phase=2, provider="paypay",
+                 card_applied_on="2021-12-01", residence="131016", birth_date="1980-02-29",
+                 children_birth_dates=["2010-01-01", "2012-05-05"], household="H-1",
+                 applied_in_phase1=True)
+    out = run_lines(national, tmp_path, line)
+    person = out.state["persons"]["MK-Z"]
+    event = parse_event(line)
+    made = person.enrolments[2]
+    expected = Enrolment("paypay", event.at, event.card_applied_on)  # type: ignore[union-attr]
+    assert (made.provider, made.applied_at, made.card_applied_on, made.applied_day,
+            made.card_day) == (expected.provider, expected.applied_at,
+                               expected.card_applied_on, expected.applied_day,
+                               expected.card_day)
+    assert made.applied_day == 20220401  # 23:30 at UTC-2 is the next morning in JST
+    assert out.report.lane_lines == 1
