@@ -45,6 +45,7 @@ from pointengine.memory_store import MemoryStore
 from pointengine.municipalities import registry
 from pointengine.persons import Enrolment, Person
 from pointengine.programs import Lottery, ProgramVersion
+from pointengine.redis_store import RedisStore
 from pointengine.store import Applied, Claim, Intent, Store
 
 
@@ -97,13 +98,17 @@ class Engine:
         self._rulesets.clear()
 
     def lane(self) -> Lane | None:
-        """The compiled fast lane for charges, purchases and refunds (:mod:`pointengine.lane`),
-        or None when it does not apply: a store other than the embedded one, or an engine that
-        explains its decisions (the lane keeps no verdicts)."""
-        if self.explain or type(self.store) is not MemoryStore:
+        """The compiled fast lane (:mod:`pointengine.lane`): on the embedded store it applies
+        what it decides, on the Redis store it writes batches for the store's script. None
+        when it does not apply: another store, or an engine that explains its decisions (the
+        lane keeps no verdicts)."""
+        if self.explain:
             return None
         if self._lane is None:
-            self._lane = Lane(self, self.store)
+            if type(self.store) is MemoryStore:
+                self._lane = Lane(self, self.store)
+            elif isinstance(self.store, RedisStore):
+                self._lane = Lane(self, None, intents=True)
         return self._lane
 
     def _drop_lane(self) -> None:

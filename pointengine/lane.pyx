@@ -28,6 +28,9 @@ replays generated and adversarial streams both ways and compares ledgers, reject
 
 import dataclasses
 import sys
+from typing import Any, NamedTuple
+
+import orjson
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -45,7 +48,7 @@ from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeASCII
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 
 
 cdef extern from "Python.h":
@@ -81,6 +84,7 @@ from pointengine.scan cimport (
     PURCHASE,
     REFUND,
     V_ARRAY,
+    V_NUMBER,
     V_TEXT,
     V_TRUE,
     Line,
@@ -102,6 +106,7 @@ from pointengine.errors import IntegrityError
 from pointengine.events import JST, in_jst
 from pointengine.facts import BLANK, FIELDS
 from pointengine.matching import DEFAULT_CACHE_SIZE
+from pointengine.redis_store import person_to_json
 from pointengine.memory_store import PAID_SHIFT
 from pointengine.municipalities import registry
 from pointengine.persons import Enrolment, Person
@@ -151,6 +156,7 @@ cdef enum:
 import_datetime()
 
 cdef int _SHIFT = PAID_SHIFT
+cdef bytes _REFUSED_TAIL = b',"","","",false,0,false,0,"",[],1]'  # see Lane._refuse
 cdef int64_t _PAID_MASK = (1 << PAID_SHIFT) - 1
 _ROUTE_FIELDS = ("provider", "residence", "residence_pref", "store_place", "store_pref")
 _ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", "store_pref"))
@@ -443,8 +449,10 @@ cdef class ClaimPlan:
     cdef list admissions   # [(key, limit)]
     cdef int version
     cdef tuple totals_key
+    cdef int index  # in the lane's claim plans for the Redis store's script; -1: none yet
 
     cdef int build(self, object version, str provider) except -1:
+        self.index = -1
         template = claim_template(version, provider)
         if template.person_limit is None:
             raise IntegrityError(f"{version.label}: a per-child grant is no transaction's award")
@@ -582,15 +590,6 @@ cdef class Digest:
         self.own_a = _interned(plan.person_prefix + person)
         self.group_a = _interned(plan.group_prefix + person) if plan.has_group else None
         return 0
-        if self.plan_b is plan:
-            own[0] = self.own_b
-            group[0] = self.group_b
-            return 0
-        own[0] = _interned(plan.person_prefix + person)
-        group[0] = _interned(plan.group_prefix + person) if plan.has_group else None
-        self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
-        self.plan_a, self.own_a, self.group_a = plan, own[0], group[0]
-        return 0
 
     cdef int build(self, Lane lane, object person) except -1:
         cdef int phase
@@ -633,6 +632,17 @@ cdef struct Claim:
     int64_t points
 
 
+class Batch(NamedTuple):
+    """A compact batch for the Redis store's script (its contract: redis_store.py)."""
+
+    intents: bytes   # ARGV[1]
+    plans: bytes     # ARGV[2]
+    lines: list[int]  # each intent's line, by its index in the block
+    claims: list[int]  # each intent's number of claims
+    persons: list[tuple[int, str, bytes, Any]]  # (intent, id, JSON, Person) of changed persons
+    refusals: list[tuple[int, str, str]]  # (intent, code, message) of the engine's refusals
+
+
 # --- the lane ---------------------------------------------------------------------------------
 
 cdef class Lane:
@@ -665,8 +675,18 @@ cdef class Lane:
     cdef list route_memos          # per part of a route (see route): a VectorMemo
     cdef list routes               # per part: the Routes its memo indexes
     cdef KeyTable applied, paid
-    cdef dict counters, transactions, totals, persons
+    cdef dict counters, transactions, totals
+    cdef public dict persons
     cdef set members
+    # Intents mode (the Redis store): what is decided is written as a compact batch for the
+    # store's script instead of applied; ``seen`` holds the keys applied or sent before.
+    cdef bint intents
+    cdef public set seen
+    cdef list plan_rows            # the batch's claim plans, by ClaimPlan.index
+    cdef char* batch
+    cdef Py_ssize_t batch_size, batch_capacity, batch_count
+    cdef list batch_lines, batch_claims, batch_persons, batch_refusals
+    cdef str current_event
     cdef object sink, health, account
     cdef int64_t seq
     cdef char* out
@@ -678,17 +698,20 @@ cdef class Lane:
         self.code_place = NULL
         self.code_pref = NULL
         self.out = NULL
+        self.batch = NULL
 
     def __dealloc__(self) -> None:
         PyMem_Free(self.code_place)
         PyMem_Free(self.code_pref)
         PyMem_Free(self.out)
+        PyMem_Free(self.batch)
 
-    def __init__(self, engine: object, store: object) -> None:
+    def __init__(self, engine: object, store: object, *, intents: bool = False) -> None:
         cdef int k
         cdef Py_ssize_t code
         self.engine = engine
         self.store = store
+        self.intents = intents
         self.symbols = {"": 0}
         self.names = [""]
         for k, name in enumerate(_SLOT_NAMES):
@@ -733,14 +756,24 @@ cdef class Lane:
         self.program_lanes = {}
         self.route_memos = [VectorMemo(3, _ROUTES_KEPT) for _ in range(3)]
         self.routes = [[], [], []]
-        self.applied = store._applied
-        self.paid = store._paid
-        self.counters = store._counters
-        self.transactions = store._transactions
-        self.totals = store._totals
-        self.persons = store._persons
-        self.members = store._members
-        self.sink = store.sink
+        if intents:
+            self.persons = {}
+            self.seen = set()
+            self.plan_rows = []
+            self.batch_capacity = 1 << 16
+            self.batch = <char*>PyMem_Malloc(self.batch_capacity)
+            if self.batch == NULL:
+                raise MemoryError()
+            self._new_batch()
+        else:
+            self.applied = store._applied
+            self.paid = store._paid
+            self.counters = store._counters
+            self.transactions = store._transactions
+            self.totals = store._totals
+            self.persons = store._persons
+            self.members = store._members
+            self.sink = store.sink
         self.health = "health_insurance"
         self.account = "public_funds_account"
         self.out_capacity = 1 << 16
@@ -955,6 +988,170 @@ cdef class Lane:
             self.sink.append_lines(data)
         return 0
 
+    # intents mode: the batch for the Redis store's script
+
+    cdef int _new_batch(self) except -1:
+        self.batch[0] = b'['
+        self.batch_size = 1
+        self.batch_count = 0
+        self.batch_lines = []
+        self.batch_claims = []
+        self.batch_persons = []
+        self.batch_refusals = []
+        return 0
+
+    cdef int _room(self, Py_ssize_t more) except -1:
+        cdef char* grown
+        while self.batch_size + more > self.batch_capacity:
+            self.batch_capacity *= 2
+            grown = <char*>PyMem_Realloc(self.batch, self.batch_capacity)
+            if grown == NULL:
+                raise MemoryError()
+            self.batch = grown
+        return 0
+
+    cdef inline void _put(self, const char* text, Py_ssize_t size) noexcept:
+        memcpy(self.batch + self.batch_size, text, size)
+        self.batch_size += size
+
+    cdef inline void _put_text(self, const char* text, Py_ssize_t size) noexcept:
+        self.batch[self.batch_size] = b'"'
+        memcpy(self.batch + self.batch_size + 1, text, size)
+        self.batch[self.batch_size + 1 + size] = b'"'
+        self.batch_size += size + 2
+
+    cdef inline void _put_integer(self, int64_t value) noexcept:
+        cdef char[24] digits
+        cdef int n = 0
+        cdef uint64_t rest = <uint64_t>(-value) if value < 0 else <uint64_t>value
+        if value < 0:
+            self.batch[self.batch_size] = b'-'
+            self.batch_size += 1
+        while True:
+            digits[n] = <char>(48 + rest % 10)
+            n += 1
+            rest //= 10
+            if rest == 0:
+                break
+        while n > 0:
+            n -= 1
+            self.batch[self.batch_size] = digits[n]
+            self.batch_size += 1
+
+    cdef int _send(self, Py_ssize_t index, const unsigned char* s, Value* f, Moment* m,
+                   char* key, Py_ssize_t key_size, bytes person_json, Claim* claims,
+                   int n_claims) except -1:
+        """Write one compact intent (the store's script reads it as its ARGV[1] says): a
+        transaction, a refund (no claims, no person) or a person's event (with the person's
+        new JSON)."""
+        cdef char[32] at
+        cdef Py_ssize_t at_size = format_jst(m, at), k
+        cdef bint refund = f[F_TRANSACTION].kind == V_TEXT
+        cdef bint transaction = f[F_AMOUNT].kind == V_NUMBER and not refund
+        cdef Value* person = &f[F_PERSON]
+        cdef Value* provider = &f[F_PROVIDER]
+        cdef char[160] of
+        cdef Py_ssize_t of_size
+        cdef const char* pj
+        cdef Py_ssize_t pj_size = 0
+        if person_json is not None:
+            pj_size = PyBytes_GET_SIZE(person_json)
+        self._room(512 + 2 * pj_size + 24 * n_claims)
+        self._put(b"," if self.batch_count else b"", 1 if self.batch_count else 0)
+        self._put(b"[", 1)
+        self._put_text(key, key_size)
+        self._put(b",", 1)
+        self._put_text(<const char*>s + person.start, person.size)
+        self._put(b",", 1)
+        self._put_text(at, at_size)
+        self._put(b',"', 2)
+        if person_json is not None:
+            pj = PyBytes_AS_STRING(person_json)
+            for k in range(pj_size):
+                if pj[k] == b'"' or pj[k] == b'\\':
+                    self.batch[self.batch_size] = b'\\'
+                    self.batch_size += 1
+                self.batch[self.batch_size] = pj[k]
+                self.batch_size += 1
+        self._put(b'",', 2)
+        if transaction:
+            self._put_text(key, key_size)
+            self._put(b",", 1)
+            self._put_integer(f[F_AMOUNT].number)
+        else:
+            self._put(b"false,0", 7)
+        self._put(b",", 1)
+        if refund:
+            of_size = _join(of, s, &f[F_SOURCE], b'/', &f[F_TRANSACTION])
+            self._put_text(of, of_size)
+            self._put(b",", 1)
+            self._put_integer(f[F_AMOUNT].number)
+        else:
+            self._put(b"false,0", 7)
+        self._put(b',"', 2)
+        if refund or transaction:
+            self._put(<const char*>s + person.start, person.size)
+            self._put(b"|", 1)
+            self._put(<const char*>s + provider.start, provider.size)
+        self._put(b'",[', 3)
+        for k in range(n_claims):
+            if k:
+                self._put(b",", 1)
+            self._put_integer(self._plan_index(&claims[k]))
+            self._put(b",", 1)
+            self._put_integer(claims[k].points)
+        self._put(b"]]", 2)
+        if person_json is not None:
+            self.batch_persons.append((self.batch_count, _ascii(s, person), person_json,
+                                       self.persons[_ascii(s, person)]))
+        self.batch_count += 1
+        self.batch_lines.append(index)
+        self.batch_claims.append(n_claims)
+        if not refund:
+            self.seen.add(PyUnicode_DecodeASCII(key, key_size, NULL))
+        return 0
+
+    cdef int _plan_index(self, Claim* claim) except -1:
+        cdef VersionLane version = <VersionLane>claim.lane_version
+        cdef ClaimPlan plan = version.claim_plan(self, claim.provider)
+        if plan.index < 0:
+            plan.index = len(self.plan_rows)
+            self.plan_rows.append([plan.program, plan.version, plan.provider,
+                                   plan.member_prefix or "",
+                                   [list(a) for a in plan.admissions], plan.person_prefix,
+                                   plan.person_limit,
+                                   plan.group_prefix if plan.has_group else "",
+                                   plan.group_limit if plan.has_group else 0,
+                                   [list(c) for c in plan.shared]])
+        return plan.index
+
+    def persons_of(self, list raws, object flagged=None) -> list[str]:
+        """The persons of the lines the lane may take, each once, in order: to be read from
+        the store before :meth:`run` (intents mode)."""
+        cdef Py_ssize_t i
+        cdef Line line
+        cdef const unsigned char* s
+        cdef Value* f = line.fields
+        persons = {}
+        for i in range(PyList_GET_SIZE(raws)):
+            if flagged is not None and i in flagged:
+                continue
+            raw = <object>PyList_GET_ITEM(raws, i)
+            s = <const unsigned char*>PyBytes_AS_STRING(raw)
+            if scan_object(s, PyBytes_GET_SIZE(raw), &line) \
+                    and event_kind(s, &line) != NOT_TAKEN:
+                persons[_ascii(s, &f[F_PERSON])] = None
+        return list(persons)
+
+    def take_batch(self) -> Batch:
+        """The intents sent since the last call (intents mode)."""
+        self._put(b"]", 1)
+        out = Batch(PyBytes_FromStringAndSize(self.batch, self.batch_size),
+                    orjson.dumps(self.plan_rows), self.batch_lines, self.batch_claims,
+                    self.batch_persons, self.batch_refusals)
+        self._new_batch()
+        return out
+
     # counters
 
     cdef inline int64_t _count(self, object key) except? -1:
@@ -968,8 +1165,25 @@ cdef class Lane:
         return 0
 
     cdef int _refuse(self, Py_ssize_t index, str message) except -1:
-        self.rejected += 1
-        self.rejects.append((index, refusal_code(message), message))
+        """Refuse the current line. In intents mode the refusal is sent to the store's
+        script, which answers whether the event was applied before (then it is a duplicate,
+        as the engine finds first) or not (then it is refused)."""
+        cdef const char* event
+        cdef Py_ssize_t size
+        if not self.intents:
+            self.rejected += 1
+            self.rejects.append((index, refusal_code(message), message))
+            return 0
+        event = PyUnicode_AsUTF8AndSize(self.current_event, &size)
+        self._room(64 + size)
+        self._put(b"," if self.batch_count else b"", 1 if self.batch_count else 0)
+        self._put(b"[", 1)
+        self._put_text(event, size)
+        self._put(_REFUSED_TAIL, len(_REFUSED_TAIL))
+        self.batch_refusals.append((self.batch_count, refusal_code(message), message))
+        self.batch_count += 1
+        self.batch_lines.append(index)
+        self.batch_claims.append(0)
         return 0
 
     # one line
@@ -986,7 +1200,8 @@ cdef class Lane:
         cdef object raw
         cdef const unsigned char* s
         cdef Py_ssize_t size
-        self.seq = self.store._seq
+        if not self.intents:
+            self.seq = self.store._seq
         try:
             while i < n:
                 if flagged is not None and i in flagged:
@@ -998,8 +1213,9 @@ cdef class Lane:
                     break
                 i += 1
         finally:
-            self.store._seq = self.seq
-            self._flush()
+            if not self.intents:
+                self.store._seq = self.seq
+                self._flush()
         return i
 
     cdef bint _take(self, const unsigned char* s, Py_ssize_t size, Py_ssize_t index) except -1:
@@ -1026,16 +1242,26 @@ cdef class Lane:
         if kind != HEALTH and kind != ACCOUNT:
             provider = self._provider(s, &f[F_PROVIDER])
         key_size = _join(key, s, &f[F_SOURCE], b'/', &f[F_ID])
-        fp = fingerprint_bytes(key, key_size)
-        if self.applied.has_fp(fp):
+        fp = 0
+        if self.intents:
+            event = PyUnicode_DecodeASCII(key, key_size, NULL)
+            self.current_event = event
+            duplicate = event in self.seen
+        else:
+            fp = fingerprint_bytes(key, key_size)
+            duplicate = self.applied.has_fp(fp)
+        if duplicate:
             self.duplicates += 1
         elif provider < 0:
             self._refuse(index, "unknown provider " + repr(_ascii(s, &f[F_PROVIDER])))
         elif kind == REFUND:
-            self._refund(s, &line, &m, key, key_size, fp, index)
+            if self.intents:
+                self._send(index, s, f, &m, key, key_size, None, NULL, 0)
+            else:
+                self._refund(s, &line, &m, key, key_size, fp, index)
         elif kind == PURCHASE or kind == CHARGE:
             if not self._transaction(s, &line, &m, kind, provider, place, pref, key, key_size,
-                                     fp):
+                                     fp, index):
                 return False
         elif not self._person_event(s, &line, &m, kind, provider, key, key_size, fp, index):
             return False
@@ -1156,7 +1382,7 @@ cdef class Lane:
 
     cdef bint _transaction(self, const unsigned char* s, Line* line, Moment* m, int kind,
                            int64_t provider, int64_t place, int64_t pref, char* key,
-                           Py_ssize_t key_size, int64_t fp) except -1:
+                           Py_ssize_t key_size, int64_t fp, Py_ssize_t index) except -1:
         cdef Value* f = line.fields
         cdef int64_t[N_SLOTS] fact
         cdef Claim[MAX_CLAIMS] claims
@@ -1171,6 +1397,9 @@ cdef class Lane:
             n_claims = self._claims(kind, fact, m, amount, s, &f[F_STORE], claims)
             if n_claims < 0:
                 return False
+        if self.intents:
+            self._send(index, s, f, m, key, key_size, None, claims, n_claims)
+            return True
         # decided: from here on the event is applied (MemoryStore._apply, step by step)
         awards = self._apply_claims(claims, n_claims, digest, person, key, key_size, s, f, m,
                                     True)
@@ -1214,8 +1443,12 @@ cdef class Lane:
         n_claims = self._claims(kind, fact, m, 0, s, NULL, claims)
         if n_claims < 0:
             return False
-        self._apply_claims(claims, n_claims, digest, person_id, key, key_size, s, f, m, False)
         self.persons[person_id] = changed
+        if self.intents:
+            self._send(index, s, f, m, key, key_size, person_to_json(changed), claims,
+                       n_claims)
+            return True
+        self._apply_claims(claims, n_claims, digest, person_id, key, key_size, s, f, m, False)
         self.applied.add_fp(fp, 0)
         self.taken_applied += 1
         return True
@@ -1531,3 +1764,60 @@ cdef bytes _json_text(str text):
     if not text.isascii() or any(c in text for c in '"\\') or any(ord(c) < 32 for c in text):
         raise IntegrityError(f"{text!r} is not an id the ledger can write without escapes")
     return text.encode()
+
+
+def tally(list reply, list claims) -> tuple[list[int], list[tuple[int, int, int, int]]]:
+    """Read the Redis store's answer for a compact batch (its contract: redis_store.py):
+    each intent's status (0 applied, 1 duplicate, 2 unknown transaction, 3 more than was paid,
+    4 refused), and ``(intent, status, left, amount)`` for those neither applied nor
+    duplicates."""
+    cdef Py_ssize_t pos = 0, k, n = len(claims), size = len(reply)
+    cdef int64_t status
+    statuses = [0] * n
+    others = []
+    for k in range(n):
+        if pos >= size:
+            raise IntegrityError(f"the apply script answered {size} values, too few")
+        status = reply[pos]
+        pos += 1
+        statuses[k] = status
+        if status == 3:
+            others.append((k, 3, reply[pos], reply[pos + 1]))
+            pos += 2
+        elif status == 0:
+            pos += 1 + 2 * <Py_ssize_t>reply[pos] + 2 * <Py_ssize_t>claims[k]
+        elif status != 1:
+            others.append((k, status, 0, 0))
+    if pos != size:
+        raise IntegrityError(f"the apply script answered {size} values, expected {pos}")
+    return statuses, others
+
+
+def hmget(bytes key, list ids) -> bytes:
+    """``HMGET key id...`` in the Redis protocol (the ids are ASCII)."""
+    parts = [b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n" % (len(ids) + 2, len(key), key)]
+    for person in ids:
+        parts.append(b"$%d\r\n%s\r\n" % (len(<str>person), (<str>person).encode()))
+    return b"".join(parts)
+
+
+def fresh(list ids, list values, dict read, object parse) -> dict:
+    """The persons of ``ids`` from their stored JSON ``values`` (None: not stored): the one
+    in ``read`` (id -> (JSON, Person)) when its JSON is the same, else ``parse(JSON)``, kept
+    in ``read``."""
+    cdef Py_ssize_t k
+    cdef PyObject* known
+    found = {}
+    for k in range(len(ids)):
+        value = values[k]
+        if value is None:
+            continue
+        person_id = ids[k]
+        known = PyDict_GetItem(read, person_id)
+        if known == NULL or (<tuple>known)[0] != value:
+            entry = (value, parse(value))
+            read[person_id] = entry
+            found[person_id] = entry[1]
+        else:
+            found[person_id] = (<tuple>known)[1]
+    return found

@@ -12,7 +12,8 @@ Keys (all under ``prefix``, named in :class:`Keys` and nowhere else):
 ``applied``          set     event keys applied
 ``counters``         hash    cap and admission key → count
 ``members``          set     member keys of persons admitted to a program
-``transactions``     hash    transaction id → msgpack ``[amount, refunded, [award, ...]]``,
+``transactions``     hash    transaction id → msgpack ``[amount, refunded, [award, ...]]``
+                             (one that earned nothing: ``amount|refunded|payer``),
                              award = ``[program, version, points, provider, reversed, cap...]``
 ``persons``          hash    person id → compact JSON (:func:`person_to_json`)
 ``totals``           hash    JSON ``[program, provider]`` → net points
@@ -93,7 +94,16 @@ class Keys(NamedTuple):
 #   transaction or false, amount, refund of or false, refund amount, [[tally key, n]...],
 #   [claim...], payer], claim = [program, version, points, provider, refundable, member key or '',
 #   [[admission key, limit]...], [[cap key, limit]...]]
-# Returns a flat array, per intent: 1 (duplicate) | 2 (unknown transaction)
+# ARGV[2] (optional) the claim plans of a compact batch (the replay's lane writes these): then
+#   ARGV[1] is [compact intent...], compact intent = [event, person, at, person JSON or '',
+#   transaction or false, amount, refund of or false, refund amount, payer,
+#   [plan index, points, plan index, points...]], and plan = [program, version, provider,
+#   member key prefix or '', [[admission key, limit]...], person cap prefix, person cap limit,
+#   group cap prefix or '', group cap limit, [[cap key, limit]...]]: a claim's member key and
+#   its first caps are the prefixes followed by the intent's person, its other caps the plan's
+#   own, in that order; it is refundable and tallies nothing. A compact intent of 11 elements,
+#   the last 1, is one the engine refused: it answers 1 if its event was applied, else 4.
+# Returns a flat array, per intent: 1 (duplicate) | 2 (unknown transaction) | 4 (refused)
 #   | 3, left, amount (refund exceeds payment)
 #   | 0, R, R x (program, reversed points), C x (awarded, which), where which is 0 (not
 #     clipped), k (clipped by the k-th cap, the last that clipped) or -k (the k-th admission
@@ -107,15 +117,44 @@ local K_PERSONS, K_TOTALS, K_TALLIES, K_SEQ, K_LEDGER = KEYS[5], KEYS[6], KEYS[7
 local CHUNK = 500
 local fmt, floor, unpack = string.format, math.floor, unpack
 local batch = cjson.decode(ARGV[1])
+if ARGV[2] then
+  -- a compact batch: each intent made the full one in place (its claims from the plans)
+  local plans, none = cjson.decode(ARGV[2]), {}  -- none: read only
+  for i = 1, #batch do
+    local it = batch[i]
+    local person, flat = it[2], it[10]
+    local claims = none
+    if #flat > 0 then
+      claims = {}
+      for c = 1, #flat, 2 do
+        local pl = plans[flat[c] + 1]
+        local caps = {{pl[6] .. person, pl[7]}}
+        if pl[8] ~= '' then caps[2] = {pl[8] .. person, pl[9]} end
+        local shared = pl[10]
+        for k = 1, #shared do caps[#caps + 1] = shared[k] end
+        local member = ''
+        if pl[4] ~= '' then member = pl[4] .. person end
+        claims[#claims + 1] = {pl[1], pl[2], flat[c + 1], pl[3], true, member, pl[5], caps}
+      end
+    end
+    it[12] = it[11] == 1
+    it[11] = it[9]
+    it[9] = none
+    it[10] = claims
+  end
+end
 
 local function int(x) return fmt('%d', x) end
+local NONE = {}  -- shared by what is read but never written (no claims, no reversals)
 
 -- every event, member key and counter key of the batch, to read them in bulk
 local events, member_keys, counter_keys, seen = {}, {}, {}, {{}, {}, {}}
 local function collect(list, s, k) if not s[k] then s[k] = true; list[#list + 1] = k end end
+local seen_events = seen[1]
 for i = 1, #batch do
   local it = batch[i]
-  collect(events, seen[1], it[1])
+  local ev = it[1]
+  if not seen_events[ev] then seen_events[ev] = true; events[#events + 1] = ev end
   local claims = it[10]
   for c = 1, #claims do
     local cl = claims[c]
@@ -164,7 +203,14 @@ local function get_tx(id)
   local t = txs[id]
   if t == nil then
     local raw = redis.call('HGET', K_TX, id)
-    if raw then t = cmsgpack.unpack(raw) else t = false end
+    if not raw then
+      t = false
+    elseif raw:byte(1) <= 57 then  -- 'amount|refunded|payer': a transaction that earned nothing
+      local a, r, p = raw:match('^(%d+)|(%d+)|(.*)$')
+      t = {tonumber(a), tonumber(r), {}, p}
+    else
+      t = cmsgpack.unpack(raw)
+    end
     txs[id] = t
   end
   return t
@@ -206,11 +252,14 @@ for i = 1, #batch do
   local ev, person, at = it[1], it[2], it[3]
   if applied[ev] then
     o = o + 1; out[o] = 1
+  elseif it[12] then
+    o = o + 1; out[o] = 4
   else
     local ok = true
-    local rev_programs, rev_points = {}, {}
+    local rev_programs, rev_points = NONE, NONE
     local refund_of = it[7]
     if refund_of then
+      rev_programs, rev_points = {}, {}
       local tx = get_tx(refund_of)
       if not tx or tx[4] ~= it[11] then
         o = o + 1; out[o] = 2; ok = false
@@ -247,7 +296,7 @@ for i = 1, #batch do
       for k = 1, #rev_programs do
         out[o + 1] = rev_programs[k]; out[o + 2] = rev_points[rev_programs[k]]; o = o + 2
       end
-      local awards = {}
+      local awards = NONE  -- a table of its own from the first award
       local claims = it[10]
       for c = 1, #claims do
         local cl = claims[c]
@@ -283,6 +332,7 @@ for i = 1, #batch do
             if cl[5] then
               local aw = {cl[1], cl[2], p, cl[4], 0}
               for k = 1, #caps do aw[5 + k] = caps[k][1] end
+              if awards == NONE then awards = {} end
               awards[#awards + 1] = aw
             end
           end
@@ -321,7 +371,11 @@ end
 sadd(K_APPLIED, new_applied)
 sadd(K_MEMBERS, new_members)
 hset(K_COUNTERS, dirty_order, function(k) return int(counters[k]) end)
-hset(K_TX, tx_order, function(id) return cmsgpack.pack(txs[id]) end)
+hset(K_TX, tx_order, function(id)
+  local t = txs[id]
+  if #t[3] == 0 then return fmt('%d|%d|', t[1], t[2]) .. t[4] end
+  return cmsgpack.pack(t)
+end)
 hset(K_PERSONS, person_order, function(id) return persons[id] end)
 for k = 1, #total_order do
   redis.call('HINCRBY', K_TOTALS, total_order[k], int(totals[total_order[k]]))

@@ -25,6 +25,8 @@ from pointengine.events import AnyEvent, parse_event
 from pointengine.fastparse import FastParser
 from pointengine.lane import Lane
 from pointengine.privacy import carries_my_number, redact
+from pointengine.redis_replay import RedisLaneReplay
+from pointengine.redis_store import RedisStore
 
 BATCH = 2_000
 
@@ -223,6 +225,7 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     report = ReplayReport(position=start)
     started = time.perf_counter()
     lane = engine.lane() if on_decisions is None else None
+    on_redis = isinstance(engine.store, RedisStore)
     with open_events(events) as handle, contextlib.ExitStack() as stack:
         reject_handle = stack.enter_context(rejects.open("ab")) if rejects is not None else None
         sink = Rejects(reject_handle)
@@ -231,6 +234,10 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
         if lane is None:
             batches: Iterator[Position] = _python_batches(handle, engine, sink, report, batch,
                                                           start, on_decisions)
+        elif on_redis:
+            assert isinstance(engine.store, RedisStore)
+            batches = RedisLaneReplay(engine, engine.store).blocks(handle, sink, report, batch,
+                                                                   start)
         else:
             batches = _lane_batches(handle, engine, lane, sink, report, batch, start)
         for position in batches:
