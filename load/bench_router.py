@@ -154,6 +154,9 @@ def timed_run(label: str, catalog: Catalog, batches: list[list[AnyEvent]] | Path
             for program in catalog.programs.values():
                 for version in program.versions:
                     engine.ruleset(version)
+            lane = engine.lane()
+            if lane is not None and isinstance(batches, Path):
+                lane.prepare()
         started = time.perf_counter()
         if isinstance(batches, Path):
             count = replay(batches, engine).lines

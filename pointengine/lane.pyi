@@ -37,6 +37,8 @@ class Lane:
         """The persons of the lines the lane may take, each once (intents mode)."""
     def take_batch(self) -> Batch:
         """The intents written since the last call (intents mode)."""
+    def prepare(self) -> None:
+        """Make the lane's view of every program now rather than on its first event."""
     def close(self) -> None:
         """Let go of the rulesets' memos that no other lane uses."""
 

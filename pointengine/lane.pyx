@@ -572,9 +572,11 @@ cdef class Digest:
     cdef int birth_day            # month * 100 + day
     cdef bint phase1, registered
     cdef int64_t health_us, account_us  # _NEVER: not registered
-    # The person's cap keys of the last two claim plans that paid or clipped them
-    # (ClaimPlan, own key, group key or None), so that a claim needs no new string.
-    cdef object plan_a, own_a, group_a, plan_b, own_b, group_b
+    # The person's cap keys of the last four claim plans that paid or clipped them
+    # (ClaimPlan, own key, group key or None), so that a claim needs no new string: the
+    # national premiums, and a municipal one where the person lives and where they shop.
+    cdef object plan_a, own_a, group_a, plan_b, own_b, group_b, plan_c, own_c, group_c
+    cdef object plan_d, own_d, group_d
 
     cdef int use(self, ClaimPlan plan, str person) except -1:
         """Make ``own_a`` and ``group_a`` the interned cap keys of ``plan`` for this person."""
@@ -585,6 +587,18 @@ cdef class Digest:
             self.own_a, self.own_b = self.own_b, self.own_a
             self.group_a, self.group_b = self.group_b, self.group_a
             return 0
+        if self.plan_c is plan:
+            self.plan_a, self.plan_c = self.plan_c, self.plan_a
+            self.own_a, self.own_c = self.own_c, self.own_a
+            self.group_a, self.group_c = self.group_c, self.group_a
+            return 0
+        if self.plan_d is plan:
+            self.plan_a, self.plan_d = self.plan_d, self.plan_a
+            self.own_a, self.own_d = self.own_d, self.own_a
+            self.group_a, self.group_d = self.group_d, self.group_a
+            return 0
+        self.plan_d, self.own_d, self.group_d = self.plan_c, self.own_c, self.group_c
+        self.plan_c, self.own_c, self.group_c = self.plan_b, self.own_b, self.group_b
         self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
         self.plan_a = plan
         self.own_a = _interned(plan.person_prefix + person)
@@ -783,6 +797,12 @@ cdef class Lane:
         self.out_size = 0
         self.lines = self.taken_applied = self.duplicates = self.rejected = 0
         self.rejects = []
+
+    def prepare(self) -> None:
+        """Make the lane's view of every program now rather than on its first event (a
+        service does this at startup, with the rulesets' compilation)."""
+        for program in self.engine.catalog.programs.values():
+            self.program_lane(program)
 
     def close(self) -> None:
         """Let go of the rulesets' memos that no other lane uses."""
