@@ -7,6 +7,8 @@ MODULES = [
     "pointengine.compact",
     "pointengine.records",
     "pointengine.scan",
+    "pointengine.memo",
+    "pointengine.digest",
     "pointengine.lane",
 ]
 

@@ -1,63 +1,87 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The replay's fast lane: charges, purchases and refunds decided and applied in compiled code.
+"""The replay's fast lane: the commonest lines decided, and applied, in compiled code.
 
-Nine events in ten of a replay are charges and purchases. For them the Python path (parse,
-build the fact, route, ask each ruleset, make claims and intents, apply them in the store)
-costs about a hundred times what decoding the line does. The lane does the same work for the
-same lines without making an object per event, on the embedded store's own tables, with
-exactly the engine's results:
+Charges, purchases, refunds, Mynapoint applications and the two registrations are nearly every
+line of a replay. For each the Python path (parse, build the fact, route, ask each ruleset,
+make claims and intents, apply them in the store) costs some hundred times what decoding the
+line does. The lane does the same work for the same lines without making an object per
+event, with exactly the engine's results:
 
 - :mod:`pointengine.scan` reads the line; a line it does not take, and every other type of
-  event, goes to the Python path (:meth:`Lane.run` stops before it), so the lane never needs
-  to produce an error of its own beyond those the engine and the store give (an unknown
-  provider, a duplicate, a refund of an unknown transaction or of more than was paid);
-- the fact is the one :func:`pointengine.facts.build_fact` builds, as integers (strings are
-  numbered as *symbols*);
-- routes are the engine's (:meth:`Engine.programs_for`), remembered per place and provider;
-- each ruleset's answer is memoised under the key :class:`~pointengine.matching.CompiledRuleset`
-  computes (each field's class among the constants it is compared with), here as a vector of
-  integers; a key the lane has not seen is answered by the ruleset itself, that is by
-  durable_rules, and remembered. Rulesets of one shape share the memo, as in matching;
-- claims, caps, admissions, transactions and ledger lines follow
-  :meth:`MemoryStore._apply <pointengine.memory_store.MemoryStore>` step by step.
+  event, goes to the Python path (:meth:`Lane.run` stops before it), so the lane gives no
+  error of its own beyond the engine's and the store's (an unknown provider, another
+  provider for the phase, a duplicate, a refund of an unknown transaction or of more than
+  was paid);
+- the fact is the one :func:`pointengine.facts.build_fact` builds, as integers
+  (:mod:`pointengine.memo`), the person's part from a :class:`~pointengine.digest.Digest`;
+  a person changed by an application or a registration is changed as
+  ``Engine._changed_person`` changes it;
+- routes are the engine's (:meth:`Engine.programs_for`), remembered per provider, per
+  residence and per store place;
+- each ruleset's answer is looked up under the key :class:`~pointengine.matching.CompiledRuleset`
+  computes, a key not seen before being answered by the ruleset itself, that is by
+  durable_rules (:class:`~pointengine.memo.Plan`);
+- on the embedded store, claims, caps, admissions, transactions and ledger lines follow
+  :meth:`MemoryStore._apply <pointengine.memory_store.MemoryStore>` step by step; on the Redis
+  store (``intents``), what is decided is written as a compact batch for the store's script
+  (:mod:`pointengine.redis_replay`).
 
 A program the lane cannot decide (an award other than a premium or a grant, a comparison it
-does not class) sends the events routed to it to the Python path. ``tests/test_lane.py``
-replays generated and adversarial streams both ways and compares ledgers, rejects and state.
+does not class) sends the events routed to it to the Python path. ``tests/test_lane.py`` and
+``tests/test_redis_replay.py`` replay generated, adversarial and hypothesis streams both ways
+and compare ledgers, rejects and state.
 """
 
-import dataclasses
 import sys
 from typing import Any, NamedTuple
 
 import orjson
 
-cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.datetime cimport (
-    date_day,
-    date_month,
-    date_new,
-    date_year,
-    datetime_new,
-    import_datetime,
-)
+from cpython.datetime cimport date_new, datetime_new, import_datetime
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 
 
-cdef extern from "Python.h":
-    void PyUnicode_InternInPlace(PyObject** text)
-    int PyObject_GenericSetAttr(object target, object name, object value) except -1
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from pointengine.compact cimport KeyTable, fingerprint_bytes
+from pointengine.digest cimport (
+    MOVED,
+    Digest,
+    copied,
+    interned,
+    new_enrolment,
+    new_person,
+)
+from pointengine.memo cimport (
+    N_SLOTS,
+    Plan,
+    S_ACCOUNT,
+    S_AGE,
+    S_APPLIED1,
+    S_BASIS1,
+    S_CARD,
+    S_CHOSEN1,
+    S_CHOSEN2,
+    S_DAY,
+    S_HEALTH,
+    S_PHASE1,
+    S_PROVIDER,
+    S_RESIDENCE,
+    S_RESIDENCE_PREF,
+    S_STORE,
+    S_STORE_PLACE,
+    S_STORE_PREF,
+    S_TYPE,
+    Symbols,
+    VectorMemo,
+)
 from pointengine.records cimport Award, Transaction, new_award, new_transaction
 from pointengine.scan cimport (
     ACCOUNT,
@@ -104,50 +128,14 @@ from pointengine.awards import claim_template
 from pointengine.catalog import _EPOCH
 from pointengine.errors import IntegrityError
 from pointengine.events import JST, in_jst
-from pointengine.facts import BLANK, FIELDS
-from pointengine.matching import DEFAULT_CACHE_SIZE
+from pointengine.memo import SLOT_NAMES
 from pointengine.redis_store import person_to_json
 from pointengine.memory_store import PAID_SHIFT
 from pointengine.municipalities import registry
-from pointengine.persons import Enrolment, Person
 from pointengine.programs import Grant, Premium
 from pointengine.store import refusal_code
 
-# Fact slots, in the order of pointengine.facts.FIELDS (checked at import).
 cdef enum:
-    S_TYPE = 0
-    S_DAY
-    S_PROVIDER
-    S_CHOSEN1
-    S_CHOSEN2
-    S_BASIS1
-    S_BASIS2
-    S_APPLIED1
-    S_APPLIED2
-    S_CARD
-    S_PHASE1
-    S_RESIDENCE
-    S_RESIDENCE_PREF
-    S_STORE
-    S_STORE_PLACE
-    S_STORE_PREF
-    S_AGE
-    S_HEALTH
-    S_ACCOUNT
-    S_ACTIVITY
-    S_PLACE
-    S_PROGRAM
-    N_SLOTS
-
-_SLOT_NAMES = ("type", "day", "provider", "chosen1", "chosen2", "basis1", "basis2",
-               "applied1_on", "applied2_on", "card_applied_on", "phase1_applicant", "residence",
-               "residence_pref", "store", "store_place", "store_pref", "age",
-               "health_insurance", "public_funds_account", "activity", "place", "program")
-if tuple(FIELDS) != _SLOT_NAMES:
-    raise IntegrityError("pointengine.lane: the fact's fields changed; update its slots")
-
-cdef enum:
-    KEY_WIDTH = 64      # the widest memo key the lane classes (wider: the Python path)
     MAX_CLAIMS = 32     # programs one event can be decided by in the lane
     NO_PREMIUM = 0
     PREMIUM = 1
@@ -163,275 +151,6 @@ _ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", 
 cdef Py_ssize_t _ROUTES_KEPT = 100000
 cdef object _JST = JST
 _intern = sys.intern
-
-
-# --- a map from integer vectors to integers: the memo of rulesets and of routes ----------------
-
-cdef class VectorMemo:
-    """Open addressing over vectors of ``width`` int64, each mapped to an int32; cleared when
-    it holds ``limit`` entries."""
-
-    cdef int64_t* keys
-    cdef int32_t* values
-    cdef char* used
-    cdef Py_ssize_t width, mask, count, limit
-
-    def __cinit__(self, Py_ssize_t width, Py_ssize_t limit) -> None:
-        self.width = width if width > 0 else 1
-        self.limit = limit
-        self.keys = NULL
-        self.values = NULL
-        self.used = NULL
-        self._allocate(64)
-
-    def __dealloc__(self) -> None:
-        PyMem_Free(self.keys)
-        PyMem_Free(self.values)
-        PyMem_Free(self.used)
-
-    cdef int _allocate(self, Py_ssize_t size) except -1:
-        self.keys = <int64_t*>PyMem_Malloc(size * self.width * sizeof(int64_t))
-        self.values = <int32_t*>PyMem_Malloc(size * sizeof(int32_t))
-        self.used = <char*>PyMem_Malloc(size)
-        if self.keys == NULL or self.values == NULL or self.used == NULL:
-            raise MemoryError()
-        memset(self.used, 0, size)
-        self.mask = size - 1
-        self.count = 0
-        return 0
-
-    cdef inline Py_ssize_t _slot(self, const int64_t* key) noexcept:
-        cdef uint64_t h = 0x9E3779B97F4A7C15ULL
-        cdef Py_ssize_t i, j
-        for j in range(self.width):
-            h = (h ^ <uint64_t>key[j]) * 0xBF58476D1CE4E5B9ULL
-            h ^= h >> 31
-        i = <Py_ssize_t>(h & <uint64_t>self.mask)
-        while self.used[i]:
-            for j in range(self.width):
-                if self.keys[i * self.width + j] != key[j]:
-                    break
-            else:
-                return i
-            i = (i + 1) & self.mask
-        return i
-
-    cdef bint get(self, const int64_t* key, int32_t* value) noexcept:
-        cdef Py_ssize_t i = self._slot(key)
-        if not self.used[i]:
-            return False
-        value[0] = self.values[i]
-        return True
-
-    cdef int put(self, const int64_t* key, int32_t value) except -1:
-        if self.count >= self.limit:
-            self.clear()
-        return self._insert(key, value)
-
-    cdef int _insert(self, const int64_t* key, int32_t value) except -1:
-        cdef Py_ssize_t i = self._slot(key)
-        if not self.used[i]:
-            self.used[i] = 1
-            memcpy(self.keys + i * self.width, key, self.width * sizeof(int64_t))
-            self.count += 1
-        self.values[i] = value
-        if self.count * 2 > self.mask + 1:
-            self._grow()
-        return 0
-
-    cdef int clear(self) except -1:
-        memset(self.used, 0, self.mask + 1)
-        self.count = 0
-        return 0
-
-    cdef int _grow(self) except -1:
-        cdef int64_t* keys = self.keys
-        cdef int32_t* values = self.values
-        cdef char* used = self.used
-        cdef Py_ssize_t size = self.mask + 1, j
-        try:
-            self._allocate(2 * size)
-            for j in range(size):
-                if used[j]:
-                    self._insert(keys + j * self.width, values[j])
-        finally:
-            PyMem_Free(keys)
-            PyMem_Free(values)
-            PyMem_Free(used)
-        return 0
-
-
-# --- a ruleset's memo key, computed from the fact's integers ------------------------------------
-
-_SHARED_MEMOS = {}  # ruleset shape -> [VectorMemo, plans using it]; dropped with the last
-
-
-cdef class Plan:
-    """How to class a fact for one compiled ruleset (see the module and
-    :meth:`CompiledRuleset.key <pointengine.matching.CompiledRuleset.key>`)."""
-
-    cdef object ruleset
-    cdef tuple checks
-    cdef list read_names
-    cdef int n_read
-    cdef int[N_SLOTS] read_slots
-    cdef int n_equal, n_order, n_raw, n_members, n_groups, width
-    cdef int[N_SLOTS] equal_slots
-    cdef int[N_SLOTS] equal_counts
-    cdef list equal_values    # per equal field: the constants' symbols or ints, by rank
-    cdef int64_t* equal_tables[N_SLOTS]
-    cdef int[N_SLOTS] order_slots
-    cdef int[N_SLOTS] order_counts
-    cdef int64_t* order_tables[N_SLOTS]
-    cdef int[N_SLOTS] raw_slots
-    cdef int[N_SLOTS] member_slots
-    cdef int[N_SLOTS] group_starts
-    cdef int[N_SLOTS] group_sizes
-    cdef public bint supported
-    cdef bint always_passes, reads_store
-    cdef VectorMemo memo
-    cdef object shape
-
-    def __dealloc__(self) -> None:
-        cdef int k
-        for k in range(self.n_equal):
-            PyMem_Free(self.equal_tables[k])
-        for k in range(self.n_order):
-            PyMem_Free(self.order_tables[k])
-
-    cdef int build(self, Lane lane, object ruleset) except -1:
-        cdef int k, j, slot
-        self.ruleset = ruleset
-        self.checks = tuple(ruleset.checks)
-        self.always_passes = not self.checks
-        self.supported = True
-        self.read_names = list(ruleset.fields)
-        self.n_read = len(self.read_names)
-        for k, name in enumerate(self.read_names):
-            self.read_slots[k] = _SLOT_NAMES.index(name)
-        self.n_equal = len(ruleset.equal_fields)
-        for k, (name, ranks) in enumerate(zip(ruleset.equal_fields, ruleset.equal_ranks)):
-            slot = _SLOT_NAMES.index(name)
-            self.equal_slots[k] = slot
-            self.equal_counts[k] = len(ranks)
-            self.equal_tables[k] = <int64_t*>PyMem_Malloc((len(ranks) + 1) * sizeof(int64_t))
-            if self.equal_tables[k] == NULL:
-                raise MemoryError()
-            for value, rank in ranks.items():
-                self.equal_tables[k][rank] = lane.constant(slot, value)
-        self.n_order = len(ruleset.order_fields)
-        for k, (name, constants) in enumerate(zip(ruleset.order_fields,
-                                                  ruleset.order_constants)):
-            slot = _SLOT_NAMES.index(name)
-            self.order_slots[k] = slot
-            self.order_counts[k] = len(constants)
-            self.order_tables[k] = <int64_t*>PyMem_Malloc((len(constants) + 1) * sizeof(int64_t))
-            if self.order_tables[k] == NULL:
-                raise MemoryError()
-            for j, value in enumerate(constants):
-                if lane.is_text[slot]:
-                    self.supported = False  # text ordered by its symbols would be wrong
-                    self.order_tables[k][j] = 0
-                else:
-                    self.order_tables[k][j] = value
-        self.n_raw = len(ruleset.raw_fields)
-        for k, name in enumerate(ruleset.raw_fields):
-            self.raw_slots[k] = _SLOT_NAMES.index(name)
-        self.n_members = 0
-        self.n_groups = len(ruleset.groups)
-        for k, group in enumerate(ruleset.groups):
-            self.group_starts[k] = self.n_members
-            self.group_sizes[k] = len(group)
-            kinds = {lane.is_text[_SLOT_NAMES.index(name)] for name in group}
-            if len(kinds) > 1:
-                self.supported = False  # a symbol and an integer could look equal
-            for name in group:
-                self.member_slots[self.n_members] = _SLOT_NAMES.index(name)
-                self.n_members += 1
-        self.reads_store = "store" in self.read_names
-        self.width = self.n_equal + self.n_order + self.n_raw + self.n_members
-        if self.width > KEY_WIDTH:
-            self.supported = False
-        self.shape = ruleset.shape
-        shared = _SHARED_MEMOS.get(self.shape)
-        if shared is None:
-            shared = _SHARED_MEMOS[self.shape] = [VectorMemo(self.width, DEFAULT_CACHE_SIZE), 0]
-        shared[1] += 1
-        self.memo = shared[0]
-        return 0
-
-    cdef int release(self) except -1:
-        """Stop using the shared memo (dropped with its last plan)."""
-        shared = _SHARED_MEMOS.get(self.shape)
-        if shared is not None and shared[0] is self.memo:
-            shared[1] -= 1
-            if shared[1] <= 0:
-                del _SHARED_MEMOS[self.shape]
-        return 0
-
-    cdef int decide(self, Lane lane, const int64_t* fact) except -2:
-        """The index of the first check ``fact`` fails, or -1 when it passes them all."""
-        cdef int64_t[KEY_WIDTH] key
-        cdef int w = 0, k, j, q, lo, hi, mid, n
-        cdef int64_t value
-        cdef int64_t* table
-        cdef int32_t answer
-        if self.always_passes:
-            return -1
-        for k in range(self.n_equal):
-            value = fact[self.equal_slots[k]]
-            table = self.equal_tables[k]
-            key[w] = -1
-            for j in range(self.equal_counts[k]):
-                if table[j] == value:
-                    key[w] = j
-                    break
-            w += 1
-        for k in range(self.n_order):
-            value = fact[self.order_slots[k]]
-            table = self.order_tables[k]
-            n = self.order_counts[k]
-            lo = 0
-            hi = n
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if table[mid] < value:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            key[w] = 2 * lo + (1 if lo < n and table[lo] == value else 0)
-            w += 1
-        for k in range(self.n_raw):
-            key[w] = fact[self.raw_slots[k]]
-            w += 1
-        for k in range(self.n_groups):
-            for j in range(self.group_sizes[k]):
-                value = fact[self.member_slots[self.group_starts[k] + j]]
-                key[w] = j
-                for q in range(j):
-                    if fact[self.member_slots[self.group_starts[k] + q]] == value:
-                        key[w] = q
-                        break
-                w += 1
-        if self.memo.get(key, &answer):
-            return answer
-        answer = self._ask(lane, fact)
-        self.memo.put(key, answer)
-        return answer
-
-    cdef int _ask(self, Lane lane, const int64_t* fact) except -2:
-        """Ask the ruleset itself (durable_rules, behind its own memo)."""
-        cdef int k
-        values = {}
-        for k in range(self.n_read):
-            values[self.read_names[k]] = lane.value(self.read_slots[k], fact[self.read_slots[k]])
-        failed = self.ruleset.first_failure(values)
-        if failed is None:
-            return -1
-        for k, check in enumerate(self.checks):
-            if check is failed:
-                return k
-        raise IntegrityError(f"{self.ruleset!r} answered a check it does not have")
 
 
 # --- programs, their versions and the claims they make -----------------------------------------
@@ -507,7 +226,7 @@ cdef class VersionLane:
         found = self.claims.get(provider)
         if found is None:
             found = ClaimPlan()
-            (<ClaimPlan>found).build(self.version, lane.names[provider])
+            (<ClaimPlan>found).build(self.version, lane.table.names[provider])
             self.claims[provider] = found
         return <ClaimPlan>found
 
@@ -550,96 +269,6 @@ cdef class Route:
     cdef bint supported, reads_store
 
 
-cdef int64_t _NEVER = 0x7FFFFFFFFFFFFFFF
-cdef int64_t _MOVED = -2  # Digest.residence of a person with several residences
-
-
-@cython.final
-@cython.no_gc
-cdef class Digest:
-    """What the lane reads of a person for each event, as integers: made once per Person
-    object the store holds (a change makes a new one), kept beside it by the lane."""
-
-    cdef object person
-    cdef int64_t[3] applied_us    # by phase: when the person applied; _NEVER if not
-    cdef int64_t[3] chosen
-    cdef int64_t[3] basis
-    cdef int64_t[3] applied_day
-    cdef int64_t[3] card_day
-    cdef int64_t residence        # symbols; -1 none, _MOVED: read from the person
-    cdef int64_t residence_pref
-    cdef int birth_year           # -1: not known
-    cdef int birth_day            # month * 100 + day
-    cdef bint phase1, registered
-    cdef int64_t health_us, account_us  # _NEVER: not registered
-    # The person's cap keys of the last four claim plans that paid or clipped them
-    # (ClaimPlan, own key, group key or None), so that a claim needs no new string: the
-    # national premiums, and a municipal one where the person lives and where they shop.
-    cdef object plan_a, own_a, group_a, plan_b, own_b, group_b, plan_c, own_c, group_c
-    cdef object plan_d, own_d, group_d
-
-    cdef int use(self, ClaimPlan plan, str person) except -1:
-        """Make ``own_a`` and ``group_a`` the interned cap keys of ``plan`` for this person."""
-        if self.plan_a is plan:
-            return 0
-        if self.plan_b is plan:
-            self.plan_a, self.plan_b = self.plan_b, self.plan_a
-            self.own_a, self.own_b = self.own_b, self.own_a
-            self.group_a, self.group_b = self.group_b, self.group_a
-            return 0
-        if self.plan_c is plan:
-            self.plan_a, self.plan_c = self.plan_c, self.plan_a
-            self.own_a, self.own_c = self.own_c, self.own_a
-            self.group_a, self.group_c = self.group_c, self.group_a
-            return 0
-        if self.plan_d is plan:
-            self.plan_a, self.plan_d = self.plan_d, self.plan_a
-            self.own_a, self.own_d = self.own_d, self.own_a
-            self.group_a, self.group_d = self.group_d, self.group_a
-            return 0
-        self.plan_d, self.own_d, self.group_d = self.plan_c, self.own_c, self.group_c
-        self.plan_c, self.own_c, self.group_c = self.plan_b, self.own_b, self.group_b
-        self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
-        self.plan_a = plan
-        self.own_a = _interned(plan.person_prefix + person)
-        self.group_a = _interned(plan.group_prefix + person) if plan.has_group else None
-        return 0
-
-    cdef int build(self, Lane lane, object person) except -1:
-        cdef int phase
-        self.person = person
-        enrolments = person.enrolments
-        for phase in range(1, 3):
-            enrolment = enrolments.get(phase)
-            if enrolment is None:
-                self.applied_us[phase] = _NEVER
-                continue
-            self.applied_us[phase] = datetime_epoch_us(enrolment.applied_at)
-            self.chosen[phase] = lane.symbol(enrolment.provider)
-            basis = lane.bases.get(enrolment.provider)
-            self.basis[phase] = 0 if basis is None else basis
-            self.applied_day[phase] = enrolment.applied_day
-            self.card_day[phase] = enrolment.card_day
-        self.phase1 = bool(person.phase1_applicant or 1 in enrolments)
-        residences = person.residences
-        self.residence = self.residence_pref = -1
-        if len(residences) > 1:
-            self.residence = _MOVED
-        elif residences:
-            lane._residence(residences[0][1], &self.residence, &self.residence_pref)
-        birth = person.birth_date
-        self.birth_year = -1 if birth is None else date_year(birth)
-        if birth is not None:
-            self.birth_day = date_month(birth) * 100 + date_day(birth)
-        registrations = person.registrations
-        self.registered = bool(registrations)
-        when = registrations.get("health_insurance")
-        self.health_us = _NEVER if when is None else datetime_epoch_us(when)
-        when = registrations.get("public_funds_account")
-        self.account_us = _NEVER if when is None else datetime_epoch_us(when)
-        return 0
-
-
 cdef struct Claim:
     PyObject* lane_version
     int64_t provider
@@ -668,10 +297,7 @@ cdef class Lane:
     """
 
     cdef object engine, store
-    cdef dict symbols
-    cdef public list names
-    cdef bint[N_SLOTS] is_text
-    cdef int64_t[N_SLOTS] blank
+    cdef Symbols table             # the facts' strings, numbered
     cdef int64_t[7] type_symbols
     cdef bytes provider_text       # every known provider's id, one after the other
     cdef Py_ssize_t[256] provider_starts
@@ -681,7 +307,6 @@ cdef class Lane:
     cdef dict bases                # provider id -> symbol of its basis
     cdef int32_t* code_place       # store municipality code (as a number) -> symbols
     cdef int32_t* code_pref
-    cdef dict residences           # code -> (place symbol, prefecture symbol)
     cdef dict digests              # person id -> Digest
     cdef dict plans                # id(ruleset) -> Plan
     cdef dict version_lanes        # id(version) -> (version, VersionLane)
@@ -726,12 +351,7 @@ cdef class Lane:
         self.engine = engine
         self.store = store
         self.intents = intents
-        self.symbols = {"": 0}
-        self.names = [""]
-        for k, name in enumerate(_SLOT_NAMES):
-            blank = BLANK[name]
-            self.is_text[k] = isinstance(blank, str)
-            self.blank[k] = self.symbol(blank) if self.is_text[k] else blank
+        self.table = Symbols()
         self.type_symbols[PURCHASE] = self.symbol("purchase")
         self.type_symbols[CHARGE] = self.symbol("charge")
         self.type_symbols[REFUND] = self.symbol("refund")
@@ -763,7 +383,6 @@ cdef class Lane:
                 place, pref = codes.places(text)
                 self.code_place[int(text)] = self.symbol(place)
                 self.code_pref[int(text)] = self.symbol(pref)
-        self.residences = {}
         self.digests = {}
         self.plans = {}
         self.version_lanes = {}
@@ -816,33 +435,15 @@ cdef class Lane:
             self.routes[k] = []
             (<VectorMemo>self.route_memos[k]).clear()
 
-    # symbols and values
-
-    cdef int64_t symbol(self, str text) except -1:
-        cdef PyObject* found = PyDict_GetItem(self.symbols, text)
-        if found != NULL:
-            return PyLong_AsLongLong(<object>found)
-        number = len(self.names)
-        self.symbols[text] = number
-        self.names.append(text)
-        return number
-
-    cdef int64_t constant(self, int slot, object value) except? -1:
-        """A rule's constant for a slot, as the fact holds it."""
-        if self.is_text[slot]:
-            return self.symbol(value)
-        return value
-
-    cdef object value(self, int slot, int64_t held):
-        """A fact's value as :func:`build_fact` would give it."""
-        return self.names[held] if self.is_text[slot] else held
+    cdef inline int64_t symbol(self, str text) except -1:
+        return self.table.symbol(text)
 
     cdef Plan plan(self, object version):
         ruleset = self.engine.ruleset(version)
         found = self.plans.get(id(ruleset))
         if found is None:
             found = Plan()
-            (<Plan>found).build(self, ruleset)
+            (<Plan>found).build(self.table, ruleset)
             self.plans[id(ruleset)] = found
         return <Plan>found
 
@@ -886,10 +487,10 @@ cdef class Lane:
             del routes[:]
         given = {name: "" for name in _ROUTE_FIELDS}
         for name in _ROUTE_PARTS[part]:
-            given[name] = self.names[fact[_SLOT_NAMES.index(name)]]
+            given[name] = self.table.names[fact[SLOT_NAMES.index(name)]]
         found = Route()
         found.programs = [self.program_lane(p)
-                          for p in self.engine.programs_for(self.names[key[0]], given)]
+                          for p in self.engine.programs_for(self.table.names[key[0]], given)]
         found.supported = len(found.programs) <= MAX_CLAIMS
         for p in found.programs:
             found.supported = found.supported and (<ProgramLane>p).supported
@@ -1339,7 +940,7 @@ cdef class Lane:
     cdef int _fact(self, int kind, Moment* m, int64_t provider, int64_t place, int64_t pref,
                    Digest person, int64_t* fact) except -1:
         """:func:`build_fact` for an event of the lane's kinds."""
-        memcpy(fact, self.blank, N_SLOTS * sizeof(int64_t))
+        memcpy(fact, self.table.blank, N_SLOTS * sizeof(int64_t))
         fact[S_TYPE] = self.type_symbols[kind]
         fact[S_DAY] = m.year * 10000 + m.month * 100 + m.day
         fact[S_PROVIDER] = provider
@@ -1365,7 +966,7 @@ cdef class Lane:
         for k in range(n_programs):
             program = <ProgramLane>programs[k]
             version = program.at(m.epoch_us)
-            if version.plan.decide(self, fact) >= 0:
+            if version.plan.decide(self.table, fact) >= 0:
                 continue
             if version.award == PREMIUM:
                 # a premium is a share of a transaction: nothing for other events
@@ -1427,7 +1028,7 @@ cdef class Lane:
             # a transaction that earned points keeps them for its refunds; a payer is shared
             payer = person + "|" + _ascii(s, &f[F_PROVIDER])
             self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
-                amount, tuple(awards), _interned(payer))
+                amount, tuple(awards), interned(payer))
         else:
             self.paid.add_fp(self._paid_fp(s, key, key_size, f), amount << _SHIFT)
         self.applied.add_fp(fp, 0)
@@ -1453,7 +1054,7 @@ cdef class Lane:
             if changed is None:
                 return True  # refused
         else:
-            changed = _copied(person) if person is not None else _new_person(person_id)
+            changed = copied(person) if person is not None else new_person(person_id)
             what = self.health if kind == HEALTH else self.account
             first = changed.registrations.get(what)
             if first is None or m.epoch_us < datetime_epoch_us(first):
@@ -1484,11 +1085,11 @@ cdef class Lane:
             self._refuse(index, f"already applied for phase {phase} with {earlier.provider}; "
                          "a person chooses one provider per phase")
             return None
-        changed = _copied(person) if person is not None else _new_person(person_id)
+        changed = copied(person) if person is not None else new_person(person_id)
         if earlier is None or m.epoch_us < datetime_epoch_us(earlier.applied_at):
             # a repeat application (as for parts 2 and 3) keeps the first one's date
             parse_day(s + f[F_CARD].start, f[F_CARD].size, &y, &mo, &d)
-            changed.enrolments[phase] = _enrolment(provider, at, date_new(y, mo, d),
+            changed.enrolments[phase] = new_enrolment(provider, at, date_new(y, mo, d),
                                                    m.year * 10000 + m.month * 100 + m.day,
                                                    y * 10000 + mo * 100 + d)
         residence = _ascii(s, &f[F_RESIDENCE])
@@ -1535,7 +1136,8 @@ cdef class Lane:
                 self.members.add(member)
                 for admission, limit in plan.admissions:
                     self._add(counters, admission, 1)
-        digest.use(plan, person)
+        digest.use(plan, plan.person_prefix,
+                   plan.group_prefix if plan.has_group else None, person)
         own = digest.own_a
         group = digest.group_a
         # caps in the store's order: the person's, the group's, the program's own
@@ -1589,7 +1191,7 @@ cdef class Lane:
         if found != NULL and (<Digest>found).person is person:
             return <Digest>found
         digest = Digest()
-        digest.build(self, person)
+        digest.build(self.table, self.bases, person)
         self.digests[person_id] = digest
         return digest
 
@@ -1608,14 +1210,14 @@ cdef class Lane:
         if person.residence >= 0:
             fact[S_RESIDENCE] = person.residence
             fact[S_RESIDENCE_PREF] = person.residence_pref
-        elif person.residence == _MOVED:
+        elif person.residence == MOVED:
             residences = person.person.residences
             n = len(residences)
             index = 0
             for k in range(n):
                 if datetime_epoch_us(residences[k][0]) <= at:
                     index = k + 1
-            self._residence(residences[index - 1 if index > 0 else 0][1],
+            self.table.residence(residences[index - 1 if index > 0 else 0][1],
                             &fact[S_RESIDENCE], &fact[S_RESIDENCE_PREF])
         if person.birth_year >= 0:
             fact[S_AGE] = m.year - person.birth_year - (
@@ -1623,18 +1225,6 @@ cdef class Lane:
         if person.registered:
             fact[S_HEALTH] = 1 if person.health_us <= at else 0
             fact[S_ACCOUNT] = 1 if person.account_us <= at else 0
-        return 0
-
-    cdef int _residence(self, str code, int64_t* place, int64_t* pref) except -1:
-        """The symbols of a residence's place and prefecture (nothing for an empty code)."""
-        if not code:
-            return 0
-        places = self.residences.get(code)
-        if places is None:
-            in_place, in_pref = registry().places(code)
-            places = self.residences[code] = (self.symbol(in_place), self.symbol(in_pref))
-        place[0] = places[0]
-        pref[0] = places[1]
         return 0
 
     cdef int _refund(self, const unsigned char* s, Line* line, Moment* m, char* key,
@@ -1707,67 +1297,6 @@ cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, ch
     out[first.size] = glue
     memcpy(out + first.size + 1, s + second.start, second.size)
     return first.size + 1 + second.size
-
-
-# Persons and enrolments are made here without their Python constructors, which cost more
-# than the rest of an application: the fields they set are checked against the classes.
-_PERSON_FIELDS = ("id", "enrolments", "residences", "registrations", "birth_date", "children",
-                  "household", "phase1_applicant")
-_ENROLMENT_FIELDS = ("provider", "applied_at", "card_applied_on", "applied_day", "card_day")
-if (tuple(f.name for f in dataclasses.fields(Person)) != _PERSON_FIELDS
-        or tuple(f.name for f in dataclasses.fields(Enrolment)) != _ENROLMENT_FIELDS):
-    raise IntegrityError("pointengine.lane: Person or Enrolment changed; update the lane")
-
-
-cdef object _new_person(str person_id):
-    """``Person(person_id)``."""
-    person = Person.__new__(Person)
-    person.id = person_id
-    person.enrolments = {}
-    person.residences = []
-    person.registrations = {}
-    person.birth_date = None
-    person.children = ()
-    person.household = None
-    person.phase1_applicant = False
-    return person
-
-
-cdef object _copied(object person):
-    """``person.copy()``."""
-    new = Person.__new__(Person)
-    new.id = person.id
-    new.enrolments = dict(person.enrolments)
-    new.residences = list(person.residences)
-    new.registrations = dict(person.registrations)
-    new.birth_date = person.birth_date
-    new.children = person.children
-    new.household = person.household
-    new.phase1_applicant = person.phase1_applicant
-    return new
-
-
-cdef object _enrolment(str provider, object applied_at, object card_applied_on,
-                       int applied_day, int card_day):
-    """``Enrolment(provider, applied_at, card_applied_on)`` (frozen: set as its
-    ``__post_init__`` does), with the two days it derives given."""
-    enrolment = Enrolment.__new__(Enrolment)
-    PyObject_GenericSetAttr(enrolment, "provider", provider)
-    PyObject_GenericSetAttr(enrolment, "applied_at", applied_at)
-    PyObject_GenericSetAttr(enrolment, "card_applied_on", card_applied_on)
-    PyObject_GenericSetAttr(enrolment, "applied_day", applied_day)
-    PyObject_GenericSetAttr(enrolment, "card_day", card_day)
-    return enrolment
-
-
-cdef inline str _interned(str text):
-    """``sys.intern(text)`` without the Python call."""
-    cdef PyObject* raw = <PyObject*>text
-    Py_INCREF(text)
-    PyUnicode_InternInPlace(&raw)
-    result = <str>raw
-    Py_DECREF(<object>raw)
-    return result
 
 
 cdef inline str _ascii(const unsigned char* s, Value* v):
