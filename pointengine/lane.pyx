@@ -269,6 +269,60 @@ cdef class Route:
     cdef bint supported, reads_store
 
 
+cdef struct Buffer:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int reserve(Buffer* b, Py_ssize_t more) except -1:
+    """Room for ``more`` bytes (the first call allocates)."""
+    cdef char* grown
+    if b.size + more <= b.capacity:
+        return 0
+    if b.capacity == 0:
+        b.capacity = 1 << 16
+    while b.size + more > b.capacity:
+        b.capacity *= 2
+    grown = <char*>PyMem_Realloc(b.data, b.capacity)
+    if grown == NULL:
+        raise MemoryError()
+    b.data = grown
+    return 0
+
+
+cdef inline void put(Buffer* b, const char* text, Py_ssize_t size) noexcept:
+    memcpy(b.data + b.size, text, size)
+    b.size += size
+
+
+cdef inline void put_quoted(Buffer* b, const char* text, Py_ssize_t size) noexcept:
+    """``text`` as a JSON string (the lane writes ids only: no escapes)."""
+    b.data[b.size] = b'"'
+    memcpy(b.data + b.size + 1, text, size)
+    b.data[b.size + 1 + size] = b'"'
+    b.size += size + 2
+
+
+cdef inline void put_integer(Buffer* b, int64_t value) noexcept:
+    cdef char[24] digits
+    cdef int n = 0
+    cdef uint64_t rest = <uint64_t>(-value) if value < 0 else <uint64_t>value
+    if value < 0:
+        b.data[b.size] = b'-'
+        b.size += 1
+    while True:
+        digits[n] = <char>(48 + rest % 10)
+        n += 1
+        rest //= 10
+        if rest == 0:
+            break
+    while n > 0:
+        n -= 1
+        b.data[b.size] = digits[n]
+        b.size += 1
+
+
 cdef struct Claim:
     PyObject* lane_version
     int64_t provider
@@ -322,28 +376,27 @@ cdef class Lane:
     cdef bint intents
     cdef public set seen
     cdef list plan_rows            # the batch's claim plans, by ClaimPlan.index
-    cdef char* batch
-    cdef Py_ssize_t batch_size, batch_capacity, batch_count
+    cdef Buffer wire               # the batch for the script
+    cdef Py_ssize_t batch_count
     cdef list batch_lines, batch_claims, batch_persons, batch_refusals
     cdef str current_event
     cdef object sink, health, account
     cdef int64_t seq
-    cdef char* out
-    cdef Py_ssize_t out_size, out_capacity
+    cdef Buffer ledger             # ledger lines not yet given to the sink
     cdef public Py_ssize_t lines, taken_applied, duplicates, rejected
     cdef public list rejects
 
     def __cinit__(self) -> None:
         self.code_place = NULL
         self.code_pref = NULL
-        self.out = NULL
-        self.batch = NULL
+        self.ledger = Buffer(NULL, 0, 0)
+        self.wire = Buffer(NULL, 0, 0)
 
     def __dealloc__(self) -> None:
         PyMem_Free(self.code_place)
         PyMem_Free(self.code_pref)
-        PyMem_Free(self.out)
-        PyMem_Free(self.batch)
+        PyMem_Free(self.ledger.data)
+        PyMem_Free(self.wire.data)
 
     def __init__(self, engine: object, store: object, *, intents: bool = False) -> None:
         cdef int k
@@ -393,10 +446,6 @@ cdef class Lane:
             self.persons = {}
             self.seen = set()
             self.plan_rows = []
-            self.batch_capacity = 1 << 16
-            self.batch = <char*>PyMem_Malloc(self.batch_capacity)
-            if self.batch == NULL:
-                raise MemoryError()
             self._new_batch()
         else:
             self.applied = store._applied
@@ -409,11 +458,6 @@ cdef class Lane:
             self.sink = store.sink
         self.health = "health_insurance"
         self.account = "public_funds_account"
-        self.out_capacity = 1 << 16
-        self.out = <char*>PyMem_Malloc(self.out_capacity)
-        if self.out == NULL:
-            raise MemoryError()
-        self.out_size = 0
         self.lines = self.taken_applied = self.duplicates = self.rejected = 0
         self.rejects = []
 
@@ -529,135 +573,61 @@ cdef class Lane:
 
     # the ledger's lines
 
-    cdef int _reserve(self, Py_ssize_t more) except -1:
-        cdef char* grown
-        if self.out_size + more <= self.out_capacity:
-            return 0
-        while self.out_size + more > self.out_capacity:
-            self.out_capacity *= 2
-        grown = <char*>PyMem_Realloc(self.out, self.out_capacity)
-        if grown == NULL:
-            raise MemoryError()
-        self.out = grown
-        return 0
-
-    cdef inline void _text(self, const char* text, Py_ssize_t size) noexcept:
-        memcpy(self.out + self.out_size, text, size)
-        self.out_size += size
-
-    cdef inline void _integer(self, int64_t value) noexcept:
-        cdef char[24] digits
-        cdef int n = 0
-        cdef uint64_t rest
-        if value < 0:
-            self.out[self.out_size] = b'-'
-            self.out_size += 1
-            rest = <uint64_t>(-value)
-        else:
-            rest = <uint64_t>value
-        while True:
-            digits[n] = <char>(48 + rest % 10)
-            n += 1
-            rest //= 10
-            if rest == 0:
-                break
-        while n > 0:
-            n -= 1
-            self.out[self.out_size] = digits[n]
-            self.out_size += 1
-
     cdef int _ledger(self, bint award, const char* event, Py_ssize_t event_size,
                      const char* person, Py_ssize_t person_size, bytes program, int version,
                      int64_t points, bytes provider, const char* at, Py_ssize_t at_size,
                      const char* transaction, Py_ssize_t transaction_size) except -1:
         """One line as :meth:`LedgerEntry.to_json` writes it (every text is an id: no
         escapes)."""
-        self._reserve(256 + event_size + person_size + len(program) + len(provider)
+        reserve(&self.ledger, 256 + event_size + person_size + len(program) + len(provider)
                       + transaction_size)
         self.seq += 1
-        self._text(b'{"seq":', 7)
-        self._integer(self.seq)
+        put(&self.ledger, b'{"seq":', 7)
+        put_integer(&self.ledger, self.seq)
         if award:
-            self._text(b',"kind":"award","event":"', 25)
+            put(&self.ledger, b',"kind":"award","event":"', 25)
         else:
-            self._text(b',"kind":"reversal","event":"', 28)
-        self._text(event, event_size)
-        self._text(b'","person":"', 12)
-        self._text(person, person_size)
-        self._text(b'","program":"', 13)
-        self._text(PyBytes_AS_STRING(program), PyBytes_GET_SIZE(program))
-        self._text(b'","version":', 12)
-        self._integer(version)
-        self._text(b',"points":', 10)
-        self._integer(points)
-        self._text(b',"provider":"', 13)
-        self._text(PyBytes_AS_STRING(provider), PyBytes_GET_SIZE(provider))
-        self._text(b'","at":"', 8)
-        self._text(at, at_size)
+            put(&self.ledger, b',"kind":"reversal","event":"', 28)
+        put(&self.ledger, event, event_size)
+        put(&self.ledger, b'","person":"', 12)
+        put(&self.ledger, person, person_size)
+        put(&self.ledger, b'","program":"', 13)
+        put(&self.ledger, PyBytes_AS_STRING(program), PyBytes_GET_SIZE(program))
+        put(&self.ledger, b'","version":', 12)
+        put_integer(&self.ledger, version)
+        put(&self.ledger, b',"points":', 10)
+        put_integer(&self.ledger, points)
+        put(&self.ledger, b',"provider":"', 13)
+        put(&self.ledger, PyBytes_AS_STRING(provider), PyBytes_GET_SIZE(provider))
+        put(&self.ledger, b'","at":"', 8)
+        put(&self.ledger, at, at_size)
         if transaction == NULL:
-            self._text(b'","transaction":null}\n', 22)
+            put(&self.ledger, b'","transaction":null}\n', 22)
         else:
-            self._text(b'","transaction":"', 17)
-            self._text(transaction, transaction_size)
-            self._text(b'"}\n', 3)
+            put(&self.ledger, b'","transaction":"', 17)
+            put(&self.ledger, transaction, transaction_size)
+            put(&self.ledger, b'"}\n', 3)
         return 0
 
     cdef int _flush(self) except -1:
-        if self.out_size:
-            data = PyBytes_FromStringAndSize(self.out, self.out_size)
-            self.out_size = 0
+        if self.ledger.size:
+            data = PyBytes_FromStringAndSize(self.ledger.data, self.ledger.size)
+            self.ledger.size = 0
             self.sink.append_lines(data)
         return 0
 
     # intents mode: the batch for the Redis store's script
 
     cdef int _new_batch(self) except -1:
-        self.batch[0] = b'['
-        self.batch_size = 1
+        self.wire.size = 0
+        reserve(&self.wire, 1)
+        put(&self.wire, b"[", 1)
         self.batch_count = 0
         self.batch_lines = []
         self.batch_claims = []
         self.batch_persons = []
         self.batch_refusals = []
         return 0
-
-    cdef int _room(self, Py_ssize_t more) except -1:
-        cdef char* grown
-        while self.batch_size + more > self.batch_capacity:
-            self.batch_capacity *= 2
-            grown = <char*>PyMem_Realloc(self.batch, self.batch_capacity)
-            if grown == NULL:
-                raise MemoryError()
-            self.batch = grown
-        return 0
-
-    cdef inline void _put(self, const char* text, Py_ssize_t size) noexcept:
-        memcpy(self.batch + self.batch_size, text, size)
-        self.batch_size += size
-
-    cdef inline void _put_text(self, const char* text, Py_ssize_t size) noexcept:
-        self.batch[self.batch_size] = b'"'
-        memcpy(self.batch + self.batch_size + 1, text, size)
-        self.batch[self.batch_size + 1 + size] = b'"'
-        self.batch_size += size + 2
-
-    cdef inline void _put_integer(self, int64_t value) noexcept:
-        cdef char[24] digits
-        cdef int n = 0
-        cdef uint64_t rest = <uint64_t>(-value) if value < 0 else <uint64_t>value
-        if value < 0:
-            self.batch[self.batch_size] = b'-'
-            self.batch_size += 1
-        while True:
-            digits[n] = <char>(48 + rest % 10)
-            n += 1
-            rest //= 10
-            if rest == 0:
-                break
-        while n > 0:
-            n -= 1
-            self.batch[self.batch_size] = digits[n]
-            self.batch_size += 1
 
     cdef int _send(self, Py_ssize_t index, const unsigned char* s, Value* f, Moment* m,
                    char* key, Py_ssize_t key_size, bytes person_json, Claim* claims,
@@ -677,51 +647,51 @@ cdef class Lane:
         cdef Py_ssize_t pj_size = 0
         if person_json is not None:
             pj_size = PyBytes_GET_SIZE(person_json)
-        self._room(512 + 2 * pj_size + 24 * n_claims)
-        self._put(b"," if self.batch_count else b"", 1 if self.batch_count else 0)
-        self._put(b"[", 1)
-        self._put_text(key, key_size)
-        self._put(b",", 1)
-        self._put_text(<const char*>s + person.start, person.size)
-        self._put(b",", 1)
-        self._put_text(at, at_size)
-        self._put(b',"', 2)
+        reserve(&self.wire, 512 + 2 * pj_size + 24 * n_claims)
+        put(&self.wire, b"," if self.batch_count else b"", 1 if self.batch_count else 0)
+        put(&self.wire, b"[", 1)
+        put_quoted(&self.wire, key, key_size)
+        put(&self.wire, b",", 1)
+        put_quoted(&self.wire, <const char*>s + person.start, person.size)
+        put(&self.wire, b",", 1)
+        put_quoted(&self.wire, at, at_size)
+        put(&self.wire, b',"', 2)
         if person_json is not None:
             pj = PyBytes_AS_STRING(person_json)
             for k in range(pj_size):
                 if pj[k] == b'"' or pj[k] == b'\\':
-                    self.batch[self.batch_size] = b'\\'
-                    self.batch_size += 1
-                self.batch[self.batch_size] = pj[k]
-                self.batch_size += 1
-        self._put(b'",', 2)
+                    self.wire.data[self.wire.size] = b'\\'
+                    self.wire.size += 1
+                self.wire.data[self.wire.size] = pj[k]
+                self.wire.size += 1
+        put(&self.wire, b'",', 2)
         if transaction:
-            self._put_text(key, key_size)
-            self._put(b",", 1)
-            self._put_integer(f[F_AMOUNT].number)
+            put_quoted(&self.wire, key, key_size)
+            put(&self.wire, b",", 1)
+            put_integer(&self.wire, f[F_AMOUNT].number)
         else:
-            self._put(b"false,0", 7)
-        self._put(b",", 1)
+            put(&self.wire, b"false,0", 7)
+        put(&self.wire, b",", 1)
         if refund:
             of_size = _join(of, s, &f[F_SOURCE], b'/', &f[F_TRANSACTION])
-            self._put_text(of, of_size)
-            self._put(b",", 1)
-            self._put_integer(f[F_AMOUNT].number)
+            put_quoted(&self.wire, of, of_size)
+            put(&self.wire, b",", 1)
+            put_integer(&self.wire, f[F_AMOUNT].number)
         else:
-            self._put(b"false,0", 7)
-        self._put(b',"', 2)
+            put(&self.wire, b"false,0", 7)
+        put(&self.wire, b',"', 2)
         if refund or transaction:
-            self._put(<const char*>s + person.start, person.size)
-            self._put(b"|", 1)
-            self._put(<const char*>s + provider.start, provider.size)
-        self._put(b'",[', 3)
+            put(&self.wire, <const char*>s + person.start, person.size)
+            put(&self.wire, b"|", 1)
+            put(&self.wire, <const char*>s + provider.start, provider.size)
+        put(&self.wire, b'",[', 3)
         for k in range(n_claims):
             if k:
-                self._put(b",", 1)
-            self._put_integer(self._plan_index(&claims[k]))
-            self._put(b",", 1)
-            self._put_integer(claims[k].points)
-        self._put(b"]]", 2)
+                put(&self.wire, b",", 1)
+            put_integer(&self.wire, self._plan_index(&claims[k]))
+            put(&self.wire, b",", 1)
+            put_integer(&self.wire, claims[k].points)
+        put(&self.wire, b"]]", 2)
         if person_json is not None:
             self.batch_persons.append((self.batch_count, _ascii(s, person), person_json,
                                        self.persons[_ascii(s, person)]))
@@ -766,8 +736,9 @@ cdef class Lane:
 
     def take_batch(self) -> Batch:
         """The intents sent since the last call (intents mode)."""
-        self._put(b"]", 1)
-        out = Batch(PyBytes_FromStringAndSize(self.batch, self.batch_size),
+        reserve(&self.wire, 1)
+        put(&self.wire, b"]", 1)
+        out = Batch(PyBytes_FromStringAndSize(self.wire.data, self.wire.size),
                     orjson.dumps(self.plan_rows), self.batch_lines, self.batch_claims,
                     self.batch_persons, self.batch_refusals)
         self._new_batch()
@@ -796,11 +767,11 @@ cdef class Lane:
             self.rejects.append((index, refusal_code(message), message))
             return 0
         event = PyUnicode_AsUTF8AndSize(self.current_event, &size)
-        self._room(64 + size)
-        self._put(b"," if self.batch_count else b"", 1 if self.batch_count else 0)
-        self._put(b"[", 1)
-        self._put_text(event, size)
-        self._put(_REFUSED_TAIL, len(_REFUSED_TAIL))
+        reserve(&self.wire, 64 + size)
+        put(&self.wire, b"," if self.batch_count else b"", 1 if self.batch_count else 0)
+        put(&self.wire, b"[", 1)
+        put_quoted(&self.wire, event, size)
+        put(&self.wire, _REFUSED_TAIL, len(_REFUSED_TAIL))
         self.batch_refusals.append((self.batch_count, refusal_code(message), message))
         self.batch_count += 1
         self.batch_lines.append(index)
