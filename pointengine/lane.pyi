@@ -25,7 +25,6 @@ class Lane:
     duplicates: int
     rejected: int
     rejects: list[tuple[int, str, str]]
-    names: list[str]
     persons: dict[str, Person]
     seen: set[str]
     def __init__(self, engine: Engine, store: MemoryStore | None, *,

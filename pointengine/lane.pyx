@@ -32,7 +32,6 @@ does not class) sends the events routed to it to the Python path. ``tests/test_l
 and compare ledgers, rejects and state.
 """
 
-import sys
 from typing import Any, NamedTuple
 
 import orjson
@@ -48,7 +47,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy
 
 from pointengine.compact cimport KeyTable, fingerprint_bytes
 from pointengine.digest cimport (
@@ -150,7 +149,6 @@ _ROUTE_FIELDS = ("provider", "residence", "residence_pref", "store_place", "stor
 _ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", "store_pref"))
 cdef Py_ssize_t _ROUTES_KEPT = 100000
 cdef object _JST = JST
-_intern = sys.intern
 
 
 # --- programs, their versions and the claims they make -----------------------------------------
@@ -184,9 +182,9 @@ cdef class ClaimPlan:
         if self.has_group:
             self.group_prefix = template.group.key
             self.group_limit = template.group.limit
-        self.shared = [(_intern(cap.key), cap.limit) for cap in template.shared_caps]
+        self.shared = [(interned(cap.key), cap.limit) for cap in template.shared_caps]
         self.shared_keys = tuple(key for key, _ in self.shared)
-        self.admissions = [(_intern(a.key), a.limit) for a in template.admissions]
+        self.admissions = [(interned(a.key), a.limit) for a in template.admissions]
         self.member_prefix = f"in|{version.id}|" if self.admissions else None
         self.totals_key = (self.program, provider)
         self.program_json = _json_text(self.program)
@@ -883,8 +881,8 @@ cdef class Lane:
         cdef const char* names = PyBytes_AS_STRING(self.provider_text)
         cdef int k
         for k in range(self.n_providers):
-            if self.provider_sizes[k] == v.size and memcmp_eq(
-                    names + self.provider_starts[k], s + v.start, v.size):
+            if self.provider_sizes[k] == v.size and memcmp(
+                    names + self.provider_starts[k], s + v.start, v.size) == 0:
                 return self.provider_syms[k]
         return -1
 
@@ -1251,14 +1249,6 @@ cdef class Lane:
         self.applied.add_fp(fp, 0)
         self.taken_applied += 1
         return 0
-
-
-cdef inline bint memcmp_eq(const char* a, const unsigned char* b, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if <unsigned char>a[i] != b[i]:
-            return False
-    return True
 
 
 cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, char glue,

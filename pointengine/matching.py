@@ -179,11 +179,9 @@ class CompiledRuleset:
         for check in self.checks:
             _references(check.condition, pairs, ordered)
         raw, groups = _groups(pairs, ordered)
-        self._raw = tuple(f for f in self.fields if f in raw)
-        self._equal_groups = tuple(tuple(g) for g in groups)
-        self.raw_fields = self._raw
+        self.raw_fields = tuple(f for f in self.fields if f in raw)
         """Fields kept as they are in the memo key (compared with another field by order)."""
-        self.groups = self._equal_groups
+        self.groups = tuple(tuple(g) for g in groups)
         """Fields compared with each other by ``==``/``!=`` only: the key holds which are equal."""
         by_order: set[str] = set()
         for check in self.checks:
@@ -194,30 +192,28 @@ class CompiledRuleset:
         # A field compared with constants only by == and != is classed by the constant it
         # equals (its rank; None: none of them), a lookup in a small dict that never misses.
         equal_only = [f for f in classified if f not in by_order]
-        self._equal_index = tuple(ranks[f] for f in equal_only)
         self.equal_fields = tuple(equal_only)
         """Fields compared with constants by ``==``/``!=`` only, classed by the constant they
         equal; ``equal_ranks`` holds each one's constants → rank."""
-        self.equal_ranks = self._equal_index
+        self.equal_ranks = tuple(ranks[f] for f in equal_only)
         self._equal_values = _getter(equal_only)
         # A field compared by order is classed by its position among the constants; the
         # classes of the values seen are cached, in one cache per set of constants shared by
         # every ruleset (1,741 programs with the same period share the days' classes).
         by_order_fields = [f for f in classified if f in by_order]
         self._classifiers = tuple(_classifier(constants.get(f, set())) for f in by_order_fields)
-        self._class_keys = tuple(tuple(sorted(constants.get(f, ()))) for f in by_order_fields)
         self.order_fields = tuple(by_order_fields)
         """Fields compared with constants by order, classed by their position among the sorted
         constants in ``order_constants`` (see :func:`_classifier`)."""
-        self.order_constants = self._class_keys
+        self.order_constants = tuple(tuple(sorted(constants.get(f, ()))) for f in by_order_fields)
         with _LOCK:
-            caches = [_CLASS_CACHES.setdefault(k, ({}, [0])) for k in self._class_keys]
+            caches = [_CLASS_CACHES.setdefault(k, ({}, [0])) for k in self.order_constants]
             for _, users in caches:
                 users[0] += 1
         self._seen = tuple(cache for cache, _ in caches)
         self._order_values = _getter(by_order_fields)
-        self._raw_values = _getter(self._raw)
-        self._group_values = tuple(_getter(g) for g in self._equal_groups)
+        self._raw_values = _getter(self.raw_fields)
+        self._group_values = tuple(_getter(g) for g in self.groups)
         self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
         self.shape = tuple(_shape(c.condition, ranks) for c in self.checks)
         with _LOCK:
@@ -253,7 +249,7 @@ class CompiledRuleset:
             if None in classes:
                 classes = self._classify(ordered)
             out: tuple[Any, ...] = (self._raw_values(fact), classes,
-                                    tuple(map(dict.get, self._equal_index,
+                                    tuple(map(dict.get, self.equal_ranks,
                                               self._equal_values(fact))))
             if self._group_values:
                 patterns = self._patterns
@@ -338,12 +334,12 @@ class CompiledRuleset:
                 if shared[1][0] <= 0:
                     del _SHARED[self.shape]
                 self._memo = {}
-            for key in self._class_keys:
+            for key in self.order_constants:
                 users = _CLASS_CACHES[key][1]
                 users[0] -= 1
                 if users[0] <= 0:
                     del _CLASS_CACHES[key]
-            self._class_keys = ()
+            self.order_constants = ()
 
     def __repr__(self) -> str:
         return f"CompiledRuleset({self.name!r}, {len(self.checks)} checks)"

@@ -210,7 +210,7 @@ class RedisLaneReplay:
     def _decide(self, block: _Block, applying: _Block | None) -> None:
         """Decide the block from ``block.done``; with ``applying`` in flight, stop before a
         line for the Python path (it waits until ``applying`` is applied)."""
-        from pointengine.replay import _count
+        from pointengine.replay import _count, count_lane
 
         lane = block.lane
         parser = self._parser
@@ -218,7 +218,7 @@ class RedisLaneReplay:
         raws, i = block.raws, block.done
         while i < len(raws):
             i = lane.run(raws, i, block.flagged)
-            self._count_lane(block)
+            count_lane(block.report, block.held, lane, block.lines)
             if i == len(raws):
                 break
             number, raw = block.lines[i]
@@ -288,14 +288,6 @@ class RedisLaneReplay:
             report.rejected += 1
             report.reasons[code] += 1
             block.held.write(block.lines[index][0], code, message)
-
-    def _count_lane(self, block: _Block) -> None:
-        """What the lane counted itself: lines, and duplicates it knew of."""
-        lane = block.lane
-        block.report.lines += lane.lines
-        block.report.lane_lines += lane.lines
-        block.report.duplicates += lane.duplicates
-        lane.lines = lane.taken_applied = lane.duplicates = lane.rejected = 0
 
     @staticmethod
     def _commit(block: _Block, report: ReplayReport) -> None:

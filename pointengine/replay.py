@@ -217,10 +217,11 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     batches, and the report says so.
     Raises :class:`UnreadableEvents` before writing anything when ``events`` cannot be read.
 
-    On the embedded store, unless ``on_decisions`` asks for every decision, charges,
-    purchases and refunds go through the engine's compiled lane (:mod:`pointengine.lane`)
-    and only the other lines through the Python path, each in its turn: the ledger, the
-    rejects and the state are the same either way.
+    Unless ``on_decisions`` asks for every decision, the lines the engine's compiled lane
+    takes (:mod:`pointengine.lane`: charges, purchases, refunds, applications,
+    registrations) go through it, on the embedded store or, as batches for the store's
+    script, on Redis (:mod:`pointengine.redis_replay`); the other lines go through the Python
+    path, each in its turn. The ledger, the rejects and the state are the same either way.
     """
     report = ReplayReport(position=start)
     started = time.perf_counter()
@@ -283,7 +284,7 @@ def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
         i = 0
         while i < len(raws):
             i = lane.run(raws, i, flagged)
-            _count_lane(report, sink, lane, block)
+            count_lane(report, sink, lane, block)
             if i == len(raws):
                 break
             number, raw = block[i]
@@ -295,9 +296,10 @@ def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
         yield position
 
 
-def _count_lane(report: ReplayReport, sink: Rejects, lane: Lane,
-                block: list[tuple[int, bytes]]) -> None:
-    """Move what the lane counted into the report, and write its refusals."""
+def count_lane(report: ReplayReport, sink: Rejects, lane: Lane,
+               block: list[tuple[int, bytes]]) -> None:
+    """Move what the lane counted into the report, and write its refusals (in intents mode
+    the store's answer counts the rest)."""
     report.lines += lane.lines
     report.lane_lines += lane.lines
     report.applied += lane.taken_applied

@@ -77,6 +77,13 @@ cdef inline bint _space(unsigned char c) noexcept:
     return c == 32 or c == 9
 
 
+cdef inline Py_ssize_t _skip(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The first index from ``i`` that is not a space or a tab."""
+    while i < n and _space(s[i]):
+        i += 1
+    return i
+
+
 cdef inline bint _digit(unsigned char c) noexcept:
     return 48 <= c <= 57
 
@@ -135,14 +142,12 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
     cdef const unsigned char* end
     for k in range(N_FIELDS):
         line.fields[k].kind = V_ABSENT
-    while i < n and _space(s[i]):
-        i += 1
+    i = _skip(s, i, n)
     if i >= n or s[i] != b'{':
         return False
     i += 1
     while True:
-        while i < n and _space(s[i]):
-            i += 1
+        i = _skip(s, i, n)
         if i >= n or s[i] != b'"':
             return False
         i += 1
@@ -155,13 +160,11 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
         if k < 0 or line.fields[k].kind != V_ABSENT:
             return False  # an unknown key, or one given twice
         i += 1
-        while i < n and _space(s[i]):
-            i += 1
+        i = _skip(s, i, n)
         if i >= n or s[i] != b':':
             return False
         i += 1
-        while i < n and _space(s[i]):
-            i += 1
+        i = _skip(s, i, n)
         if i >= n:
             return False
         if s[i] == b'"':
@@ -209,8 +212,7 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
             start = i
             number = 0
             while True:
-                while i < n and _space(s[i]):
-                    i += 1
+                i = _skip(s, i, n)
                 if i < n and s[i] == b']' and number == 0:
                     break
                 if i >= n or s[i] != b'"':
@@ -222,8 +224,7 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
                     return False
                 i += 1
                 number += 1
-                while i < n and _space(s[i]):
-                    i += 1
+                i = _skip(s, i, n)
                 if i < n and s[i] == b',':
                     i += 1
                     continue
@@ -237,8 +238,7 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
             i += 1
         else:
             return False
-        while i < n and _space(s[i]):
-            i += 1
+        i = _skip(s, i, n)
         if i >= n:
             return False
         if s[i] == b',':
