@@ -175,7 +175,7 @@ class RedisLaneReplay:
             raise IntegrityError("the engine has no lane for the Redis store")
         block = _Block(lines, position, lane, ReplayReport(), _InLineOrder(sink))
         block.raws = [raw for _, raw in lines]
-        block.flagged = _flagged(lines)
+        block.flagged = _flagged(block.raws)
         return block
 
     def _ids(self, block: _Block, start: int) -> list[str]:

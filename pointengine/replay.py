@@ -27,6 +27,7 @@ from pointengine.lane import Lane
 from pointengine.privacy import carries_my_number, redact
 from pointengine.redis_replay import RedisLaneReplay
 from pointengine.redis_store import RedisStore
+from pointengine.scan import suspects
 
 BATCH = 2_000
 
@@ -160,14 +161,14 @@ class _Parser:
         return event
 
 
-def _flagged(block: list[tuple[int, bytes]]) -> set[int] | None:
-    """Indices of the block's lines that carry a My Number, or None when none does.
+def _flagged(raws: list[bytes]) -> set[int] | None:
+    """Indices of the lines that carry a My Number, or None when none does.
 
-    The block is scanned once; only a block where one turns up is scanned line by line.
+    A compiled prefilter (:func:`pointengine.scan.suspects`) passes the lines that cannot carry
+    one; the guard looks at the others.
     """
-    if not carries_my_number(b"".join(raw for _, raw in block)):
-        return None
-    return {i for i, (_, raw) in enumerate(block) if carries_my_number(raw)}
+    found = {i for i in suspects(raws) if carries_my_number(raws[i])}
+    return found or None
 
 
 def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
@@ -182,7 +183,7 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
     """
     parser = _Parser(rejects, report)
     for block, position in read_blocks(handle, batch, start):
-        flagged = _flagged(block) or ()
+        flagged = _flagged([raw for _, raw in block]) or ()
         chunk: list[tuple[int, AnyEvent]] = []
         for i, (number, raw) in enumerate(block):
             if raw.strip():
@@ -280,7 +281,7 @@ def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
     parser = _Parser(sink, report)
     for block, position in read_blocks(handle, batch, start):
         raws = [raw for _, raw in block]
-        flagged = _flagged(block)
+        flagged = _flagged(raws)
         i = 0
         while i < len(raws):
             i = lane.run(raws, i, flagged)

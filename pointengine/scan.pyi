@@ -8,3 +8,5 @@ def moment(text: str) -> tuple[int, str] | None:
     """``(epoch microseconds, JST isoformat)`` of ``text``, or None when the lane declines it."""
 def epoch_us(value: dt.datetime) -> int:
     """An aware datetime as microseconds since the epoch."""
+def suspects(raws: list[bytes]) -> list[int]:
+    """The indices of the lines that may carry a My Number (the guard decides for those)."""

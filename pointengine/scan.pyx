@@ -36,6 +36,7 @@ from cpython.datetime cimport (
     date_year,
     import_datetime,
 )
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t
 from libc.string cimport memchr, memcmp, memcpy
 
@@ -587,3 +588,53 @@ def moment(str text) -> tuple[int, str] | None:
 def epoch_us(value: object) -> int:
     """:func:`datetime_epoch_us` for tests."""
     return datetime_epoch_us(value)
+
+
+# --- the My Number guard's prefilter -----------------------------------------------------------
+
+cdef unsigned char[256] _GUARD  # 0 another byte, 1 a digit, 2 non-ASCII or a backslash
+for _c in range(256):
+    _GUARD[_c] = 1 if 48 <= _c <= 57 else (2 if _c >= 0x80 or _c == 92 else 0)
+
+
+cdef bint may_carry_my_number(const unsigned char* s, Py_ssize_t n) noexcept:
+    """False only when :func:`pointengine.privacy.carries_my_number` is sure to be False: the
+    line is ASCII without a backslash, has no run of 12 or more digits and no 12 digits in
+    the card's groups (a run of 4 or more, one other byte, exactly 4, one other byte, 4 or
+    more: the shape the guard's own prefilter looks for)."""
+    cdef Py_ssize_t i = 0, start, run
+    cdef Py_ssize_t end1 = -9, len1 = 0, end2 = -9, len2 = 0  # the two runs before, ends exclusive
+    cdef unsigned char kind
+    while i < n:
+        kind = _GUARD[s[i]]
+        if kind == 0:
+            i += 1
+            continue
+        if kind == 2:
+            return True
+        start = i
+        i += 1
+        while i < n and _GUARD[s[i]] == 1:
+            i += 1
+        run = i - start
+        if run >= 4:
+            if run >= 12 or (len1 == 4 and end1 == start - 1 and len2 >= 4
+                             and end2 == end1 - 5):
+                return True
+        end2, len2 = end1, len1
+        end1, len1 = i, run
+    return False
+
+
+def suspects(list raws) -> list:
+    """The indices of the lines of ``raws`` (bytes) that may carry a My Number, in order; the
+    guard decides for those only (every other line is sure not to)."""
+    cdef Py_ssize_t k
+    cdef object raw
+    out = []
+    for k in range(len(raws)):
+        raw = raws[k]
+        if may_carry_my_number(<const unsigned char*>PyBytes_AS_STRING(raw),
+                               PyBytes_GET_SIZE(raw)):
+            out.append(k)
+    return out

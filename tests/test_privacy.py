@@ -15,6 +15,7 @@ from pointengine.privacy import (
     plain_digits,
     redact,
 )
+from pointengine.scan import suspects
 
 FIRST_ELEVEN = "12345678901"
 VALID = FIRST_ELEVEN + str(my_number_check_digit(FIRST_ELEVEN))
@@ -100,3 +101,20 @@ def test_other_digits_are_found_as_normalising_the_whole_text_finds_them(text: s
 
     whole = len(re.findall(r"\d", unicodedata.normalize("NFKC", text)))
     assert _other_digits(text) == (whole != len(re.findall(r"[0-9]", text)))
+
+
+# The compiled prefilter a replay runs first: it may pass a line only when the guard would.
+_PIECES = st.sampled_from([b"0", b"7", b"1234", b"5678", b"9018", b" ", b"-", b'"', b",", b"x",
+                           b"\\", "１".encode(), VALID.encode(), GROUPED.encode()])
+
+
+@given(st.lists(st.one_of(_PIECES, st.binary(max_size=6)), max_size=30))
+def test_the_replay_prefilter_passes_no_line_the_guard_would_refuse(pieces: list[bytes]) -> None:
+    line = b"".join(pieces)
+    if carries_my_number(line):
+        assert suspects([b"plain", line]) == [1]
+
+
+def test_the_replay_prefilter_passes_ordinary_lines() -> None:
+    plain = b'{"type":"purchase","id":"p500000","at":"2022-12-07T19:44:19+09:00","amount":1341}'
+    assert suspects([plain, VALID.encode(), GROUPED.encode(), b"12345 6789 01234"]) == [1, 2, 3]
