@@ -32,10 +32,11 @@ from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.replay import START, Position
 
-FORMAT = 3
+FORMAT = 4
 """The layout of a checkpoint's objects; raised whenever a class the store keeps changes (2:
 transactions remember their payer, enrolments their JST days; 3: transactions and awards are
-compiled records, :mod:`pointengine.records`, and keys are fingerprinted with XXH64)."""
+compiled records, :mod:`pointengine.records`, and keys are fingerprinted with XXH64; 4: the
+counters are a :class:`~pointengine.compact.Counters` table)."""
 
 
 class CheckpointError(OperationalError):

@@ -20,3 +20,19 @@ cdef class KeyTable:
     cdef int add_fp(self, int64_t fp, int64_t value) except -1
     cdef int _grow(self) except -1
     cdef int _fill(self, bytes keys, object values, Py_ssize_t count) except -1
+
+
+cdef extern from *:
+    """
+    #define POINTENGINE_ABSENT INT64_MIN
+    """
+    const int64_t ABSENT "POINTENGINE_ABSENT"  # a Counters slot whose key is not set
+
+
+cdef class Counters:
+    cdef dict index      # key -> slot
+    cdef list names      # slot -> key
+    cdef int64_t* values
+    cdef Py_ssize_t capacity
+
+    cdef Py_ssize_t slot(self, str key) except -1

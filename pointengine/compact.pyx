@@ -254,3 +254,94 @@ def _restored(bytes keys, values: bytes | None, Py_ssize_t count) -> KeyTable:
     cdef KeyTable table = KeyTable(values=values is not None)
     table._fill(keys, values, count)
     return table
+
+
+# --- counters ----------------------------------------------------------------------------------
+
+cdef class Counters:
+    """The store's named counters (cap use, admissions) as a mapping of str to int that keeps
+    its values in one C array.
+
+    It behaves as the dict it replaces (a key is absent until it is set, and stays when set
+    to 0), and it gives each key a fixed slot: the replay's fast lane keeps a person's slots
+    and reads and writes ``values[slot]`` without a dictionary or an int object. A slot made
+    for a key not yet set holds :data:`ABSENT`.
+    """
+
+    def __cinit__(self, dict initial=None) -> None:
+        self.index = {}
+        self.names = []
+        self.values = NULL
+        self.capacity = 0
+        if initial:
+            for key, value in initial.items():
+                self[key] = value
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.values)
+
+    cdef Py_ssize_t slot(self, str key) except -1:
+        """The slot of ``key``, made (holding :data:`ABSENT`) when it has none; a new slot may
+        move ``values``."""
+        cdef Py_ssize_t n
+        cdef int64_t* grown
+        found = self.index.get(key)
+        if found is not None:
+            return <Py_ssize_t>found
+        n = len(self.names)
+        if n == self.capacity:
+            self.capacity = 1024 if self.capacity == 0 else 2 * self.capacity
+            grown = <int64_t*>PyMem_Realloc(self.values, self.capacity * sizeof(int64_t))
+            if grown == NULL:
+                raise MemoryError()
+            self.values = grown
+        self.values[n] = ABSENT
+        self.names.append(key)
+        self.index[key] = n
+        return n
+
+    def get(self, str key, default=0) -> int | None:
+        """The value of ``key``, or ``default`` when it is absent."""
+        found = self.index.get(key)
+        if found is None or self.values[<Py_ssize_t>found] == ABSENT:
+            return default
+        return self.values[<Py_ssize_t>found]
+
+    def __getitem__(self, str key) -> int:
+        found = self.index.get(key)
+        if found is None or self.values[<Py_ssize_t>found] == ABSENT:
+            raise KeyError(key)
+        return self.values[<Py_ssize_t>found]
+
+    def __setitem__(self, str key, int64_t value) -> None:
+        if value == ABSENT:
+            raise OverflowError(f"counter {key!r}: {value} is out of range")
+        self.values[self.slot(key)] = value
+
+    def __contains__(self, key: object) -> bool:
+        found = self.index.get(key)
+        return found is not None and self.values[<Py_ssize_t>found] != ABSENT
+
+    def keys(self) -> list[str]:
+        """The keys that are set, in the order they were first set or given a slot."""
+        cdef Py_ssize_t k
+        return [self.names[k] for k in range(len(self.names)) if self.values[k] != ABSENT]
+
+    def items(self) -> list[tuple[str, int]]:
+        """``(key, value)`` of each key that is set."""
+        cdef Py_ssize_t k
+        return [(self.names[k], self.values[k]) for k in range(len(self.names))
+                if self.values[k] != ABSENT]
+
+    def __iter__(self) -> object:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        cdef Py_ssize_t k, n = 0
+        for k in range(len(self.names)):
+            if self.values[k] != ABSENT:
+                n += 1
+        return n
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Counters, (dict(self.items()),))

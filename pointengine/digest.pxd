@@ -9,6 +9,7 @@ cdef enum:
 
 cdef class Digest:
     cdef object person
+    cdef str person_id  # the store's key of person (set by the lane)
     cdef int64_t[3] applied_us    # by phase: when the person applied; _NEVER if not
     cdef int64_t[3] chosen
     cdef int64_t[3] basis
@@ -25,10 +26,17 @@ cdef class Digest:
     # national premiums, and a municipal one where the person lives and where they shop.
     cdef object plan_a, own_a, group_a, plan_b, own_b, group_b, plan_c, own_c, group_c
     cdef object plan_d, own_d, group_d
+    # Of the same four, in the same order (0 is a): the slots of the own and group keys in
+    # the embedded store's Counters (-1: not looked up yet), and whether the person is known
+    # to be a member of the plan's program (a member stays one).
+    cdef Py_ssize_t[4] own_slot
+    cdef Py_ssize_t[4] group_slot
+    cdef bint[4] member
 
     cdef int use(self, object plan, str own_prefix, object group_prefix,
                  str person) except -1
     cdef int build(self, Symbols table, dict bases, object person) except -1
+    cdef void _swap(self, int k) noexcept
 
 
 cdef object new_person(str person_id)

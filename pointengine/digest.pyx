@@ -43,31 +43,48 @@ cdef class Digest:
     cdef int use(self, object plan, str own_prefix, object group_prefix,
                  str person) except -1:
         """Make ``own_a`` and ``group_a`` the interned cap keys of ``plan`` for this person:
-        the prefixes (``group_prefix`` None: no group cap) followed by the person's id."""
+        the prefixes (``group_prefix`` None: no group cap) followed by the person's id.
+        ``own_slot[0]``, ``group_slot[0]`` and ``member[0]`` go with them."""
+        cdef int k
         if self.plan_a is plan:
             return 0
         if self.plan_b is plan:
             self.plan_a, self.plan_b = self.plan_b, self.plan_a
             self.own_a, self.own_b = self.own_b, self.own_a
             self.group_a, self.group_b = self.group_b, self.group_a
+            self._swap(1)
             return 0
         if self.plan_c is plan:
             self.plan_a, self.plan_c = self.plan_c, self.plan_a
             self.own_a, self.own_c = self.own_c, self.own_a
             self.group_a, self.group_c = self.group_c, self.group_a
+            self._swap(2)
             return 0
         if self.plan_d is plan:
             self.plan_a, self.plan_d = self.plan_d, self.plan_a
             self.own_a, self.own_d = self.own_d, self.own_a
             self.group_a, self.group_d = self.group_d, self.group_a
+            self._swap(3)
             return 0
         self.plan_d, self.own_d, self.group_d = self.plan_c, self.own_c, self.group_c
         self.plan_c, self.own_c, self.group_c = self.plan_b, self.own_b, self.group_b
         self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
+        for k in range(3, 0, -1):
+            self.own_slot[k] = self.own_slot[k - 1]
+            self.group_slot[k] = self.group_slot[k - 1]
+            self.member[k] = self.member[k - 1]
         self.plan_a = plan
         self.own_a = interned(own_prefix + person)
         self.group_a = None if group_prefix is None else interned(group_prefix + person)
+        self.own_slot[0] = self.group_slot[0] = -1
+        self.member[0] = False
         return 0
+
+    cdef void _swap(self, int k) noexcept:
+        """Swap the slots and membership of plan ``k`` with those of plan 0 (a)."""
+        self.own_slot[0], self.own_slot[k] = self.own_slot[k], self.own_slot[0]
+        self.group_slot[0], self.group_slot[k] = self.group_slot[k], self.group_slot[0]
+        self.member[0], self.member[k] = self.member[k], self.member[0]
 
     cdef int build(self, Symbols table, dict bases, object person) except -1:
         """Read ``person``; ``bases`` maps a provider's id to the symbol of its basis."""

@@ -47,9 +47,9 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
-from pointengine.compact cimport KeyTable, fingerprint_bytes
+from pointengine.compact cimport ABSENT, Counters, KeyTable, fingerprint_bytes
 from pointengine.digest cimport (
     MOVED,
     Digest,
@@ -136,6 +136,7 @@ from pointengine.store import refusal_code
 
 cdef enum:
     MAX_CLAIMS = 32     # programs one event can be decided by in the lane
+    MAX_KEYS = 8        # shared caps, or admissions, of one claim plan
     NO_PREMIUM = 0
     PREMIUM = 1
     GRANT = 2
@@ -167,6 +168,12 @@ cdef class ClaimPlan:
     cdef int version
     cdef tuple totals_key
     cdef int index  # in the lane's claim plans for the Redis store's script; -1: none yet
+    # the slots of the shared caps and the admissions in the embedded store's counters
+    cdef Counters bound  # whose slots they are; None: not looked up yet
+    cdef int64_t pending  # points paid not yet added to the store's totals (Lane.run adds them)
+    cdef int n_shared, n_admissions
+    cdef Py_ssize_t[MAX_KEYS] shared_slots, admission_slots
+    cdef int64_t[MAX_KEYS] shared_limits, admission_limits
 
     cdef int build(self, object version, str provider) except -1:
         self.index = -1
@@ -189,6 +196,24 @@ cdef class ClaimPlan:
         self.totals_key = (self.program, provider)
         self.program_json = _json_text(self.program)
         self.provider_json = _json_text(provider)
+        self.n_shared = len(self.shared)
+        self.n_admissions = len(self.admissions)
+        if self.n_shared > MAX_KEYS or self.n_admissions > MAX_KEYS:
+            raise IntegrityError(f"{version.label}: more shared caps or admissions than the "
+                                 "lane keeps")
+        self.bound = None
+        return 0
+
+    cdef int bind(self, Counters counters) except -1:
+        """Look up the slots of the shared caps and admissions in ``counters``."""
+        cdef int k
+        for k in range(self.n_shared):
+            self.shared_slots[k] = counters.slot(self.shared[k][0])
+            self.shared_limits[k] = self.shared[k][1]
+        for k in range(self.n_admissions):
+            self.admission_slots[k] = counters.slot(self.admissions[k][0])
+            self.admission_limits[k] = self.admissions[k][1]
+        self.bound = counters
         return 0
 
 
@@ -265,6 +290,7 @@ cdef class Route:
 
     cdef list programs  # ProgramLane
     cdef bint supported, reads_store
+    cdef int64_t second  # the last part of its key (a place's prefecture)
 
 
 cdef struct Buffer:
@@ -359,14 +385,18 @@ cdef class Lane:
     cdef dict bases                # provider id -> symbol of its basis
     cdef int32_t* code_place       # store municipality code (as a number) -> symbols
     cdef int32_t* code_pref
-    cdef dict digests              # person id -> Digest
+    cdef KeyTable digest_index     # fingerprint of a person's id -> index in digest_list
+    cdef list digest_list          # Digest of each person read
     cdef dict plans                # id(ruleset) -> Plan
     cdef dict version_lanes        # id(version) -> (version, VersionLane)
     cdef dict program_lanes        # id(program) -> (program, ProgramLane)
     cdef list route_memos          # per part of a route (see route): a VectorMemo
     cdef list routes               # per part: the Routes its memo indexes
+    cdef PyObject** direct_routes  # [part][kind][symbol] of the symbols known at the start
+    cdef Py_ssize_t n_direct
     cdef KeyTable applied, paid
-    cdef dict counters, transactions, totals
+    cdef Counters counters
+    cdef dict transactions, totals
     cdef public dict persons
     cdef set members
     # Intents mode (the Redis store): what is decided is written as a compact batch for the
@@ -381,18 +411,21 @@ cdef class Lane:
     cdef object sink, health, account
     cdef int64_t seq
     cdef Buffer ledger             # ledger lines not yet given to the sink
+    cdef list pending_totals       # the ClaimPlans with points for the store's totals
     cdef public Py_ssize_t lines, taken_applied, duplicates, rejected
     cdef public list rejects
 
     def __cinit__(self) -> None:
         self.code_place = NULL
         self.code_pref = NULL
+        self.direct_routes = NULL
         self.ledger = Buffer(NULL, 0, 0)
         self.wire = Buffer(NULL, 0, 0)
 
     def __dealloc__(self) -> None:
         PyMem_Free(self.code_place)
         PyMem_Free(self.code_pref)
+        PyMem_Free(self.direct_routes)
         PyMem_Free(self.ledger.data)
         PyMem_Free(self.wire.data)
 
@@ -434,12 +467,18 @@ cdef class Lane:
                 place, pref = codes.places(text)
                 self.code_place[int(text)] = self.symbol(place)
                 self.code_pref[int(text)] = self.symbol(pref)
-        self.digests = {}
+        self.digest_index = KeyTable()
+        self.digest_list = []
         self.plans = {}
         self.version_lanes = {}
         self.program_lanes = {}
         self.route_memos = [VectorMemo(3, _ROUTES_KEPT) for _ in range(3)]
         self.routes = [[], [], []]
+        self.n_direct = len(self.table.names)
+        self.direct_routes = <PyObject**>PyMem_Malloc(3 * 7 * self.n_direct * sizeof(PyObject*))
+        if self.direct_routes == NULL:
+            raise MemoryError()
+        memset(self.direct_routes, 0, 3 * 7 * self.n_direct * sizeof(PyObject*))
         if intents:
             self.persons = {}
             self.seen = set()
@@ -458,6 +497,7 @@ cdef class Lane:
         self.account = "public_funds_account"
         self.lines = self.taken_applied = self.duplicates = self.rejected = 0
         self.rejects = []
+        self.pending_totals = []
 
     def prepare(self) -> None:
         """Make the lane's view of every program now rather than on its first event (a
@@ -476,6 +516,7 @@ cdef class Lane:
         for k in range(3):
             self.routes[k] = []
             (<VectorMemo>self.route_memos[k]).clear()
+        memset(self.direct_routes, 0, 3 * 7 * self.n_direct * sizeof(PyObject*))
 
     cdef inline int64_t symbol(self, str text) except -1:
         return self.table.symbol(text)
@@ -505,14 +546,19 @@ cdef class Lane:
             found = self.program_lanes[id(program)] = (program, lane_program)
         return <ProgramLane>found[1]
 
-    cdef Route route(self, int64_t* fact, int part):
+    cdef Route route(self, int64_t* fact, int kind, int part):
         """The programs of one part of an event's route: its provider's (0), its person's
         places' (1) or its store's places' (2). The engine's route is the three in turn,
-        each program once: the order :meth:`Engine.programs_for` gives."""
+        each program once: the order :meth:`Engine.programs_for` gives.
+
+        Remembered in an array for the places and providers known when the lane was made
+        (nearly every event), else in a memo of the whole key."""
         cdef int64_t[3] key
         cdef int32_t index
-        cdef VectorMemo memo = <VectorMemo>self.route_memos[part]
-        cdef list routes = <list>self.routes[part]
+        cdef VectorMemo memo
+        cdef list routes
+        cdef Py_ssize_t cell = -1
+        cdef PyObject* cached
         key[0] = fact[S_TYPE]
         if part == 0:
             key[1] = key[2] = fact[S_PROVIDER]
@@ -522,11 +568,22 @@ cdef class Lane:
         else:
             key[1] = fact[S_STORE_PLACE]
             key[2] = fact[S_STORE_PREF]
+        if 0 <= key[1] < self.n_direct:
+            cell = (part * 7 + kind) * self.n_direct + key[1]
+            cached = self.direct_routes[cell]
+            if cached != NULL and (<Route>cached).second == key[2]:
+                return <Route>cached
+        memo = <VectorMemo>self.route_memos[part]
+        routes = <list>self.routes[part]
         if memo.get(key, &index):
-            return <Route>routes[index]
+            found = <Route>routes[index]
+            if cell >= 0:
+                self.direct_routes[cell] = <PyObject*>found
+            return found
         if memo.count + 1 >= _ROUTES_KEPT:
             memo.clear()
             del routes[:]
+            memset(self.direct_routes, 0, 3 * 7 * self.n_direct * sizeof(PyObject*))
         given = {name: "" for name in _ROUTE_FIELDS}
         for name in _ROUTE_PARTS[part]:
             given[name] = self.table.names[fact[SLOT_NAMES.index(name)]]
@@ -539,11 +596,15 @@ cdef class Lane:
         found.reads_store = False
         for p in found.programs:
             found.reads_store = found.reads_store or (<ProgramLane>p).reads_store
+        found.second = key[2]
         memo.put(key, len(routes))
         routes.append(found)
+        if cell >= 0:
+            self.direct_routes[cell] = <PyObject*>found
         return found
 
-    cdef int programs(self, int64_t* fact, PyObject** out, bint* reads_store) except -2:
+    cdef int programs(self, int64_t* fact, int kind, PyObject** out,
+                      bint* reads_store) except -2:
         """The event's programs into ``out`` (each once, in the engine's order); their count,
         or -1 when one of them is not the lane's to decide."""
         cdef int n = 0, part, k, j
@@ -551,7 +612,7 @@ cdef class Lane:
         cdef bint seen
         reads_store[0] = False
         for part in range(3):
-            route = self.route(fact, part)
+            route = self.route(fact, kind, part)
             if not route.supported:
                 return -1
             reads_store[0] = reads_store[0] or route.reads_store
@@ -744,9 +805,14 @@ cdef class Lane:
 
     # counters
 
-    cdef inline int64_t _count(self, object key) except? -1:
-        cdef PyObject* found = PyDict_GetItem(self.counters, key)
-        return 0 if found == NULL else PyLong_AsLongLong(<object>found)
+    cdef inline int64_t _used(self, Py_ssize_t slot) noexcept:
+        """A counter's value by its slot (see :class:`~pointengine.compact.Counters`)."""
+        cdef int64_t value = self.counters.values[slot]
+        return 0 if value == ABSENT else value
+
+    cdef inline void _bump(self, Py_ssize_t slot, int64_t amount) noexcept:
+        cdef int64_t value = self.counters.values[slot]
+        self.counters.values[slot] = (0 if value == ABSENT else value) + amount
 
     cdef inline int _add(self, dict table, object key, int64_t amount) except -1:
         cdef PyObject* found = PyDict_GetItem(table, key)
@@ -806,6 +872,12 @@ cdef class Lane:
             if not self.intents:
                 self.store._seq = self.seq
                 self._flush()
+                for plan in self.pending_totals:
+                    if (<ClaimPlan>plan).pending:
+                        self._add(self.totals, (<ClaimPlan>plan).totals_key,
+                                  (<ClaimPlan>plan).pending)
+                        (<ClaimPlan>plan).pending = 0
+                del self.pending_totals[:]
         return i
 
     cdef bint _take(self, const unsigned char* s, Py_ssize_t size, Py_ssize_t index) except -1:
@@ -927,7 +999,7 @@ cdef class Lane:
         cdef ProgramLane program
         cdef VersionLane version
         cdef int64_t wanted
-        n_programs = self.programs(fact, programs, &reads_store)
+        n_programs = self.programs(fact, kind, programs, &reads_store)
         if n_programs < 0:
             return -1
         if reads_store and store != NULL and store.kind == V_TEXT:
@@ -978,11 +1050,10 @@ cdef class Lane:
         cdef Claim[MAX_CLAIMS] claims
         cdef int n_claims = 0
         cdef int64_t amount = f[F_AMOUNT].number
-        cdef Digest digest = None
-        person = _ascii(s, &f[F_PERSON])
-        cdef PyObject* found = PyDict_GetItem(self.persons, person)
-        if found != NULL:
-            digest = self.digest(person, <object>found)
+        cdef Digest digest = self._digest_at(s, &f[F_PERSON])
+        person = None
+        if digest is not None:
+            person = digest.person_id
             self._fact(kind, m, provider, place, pref, digest, fact)
             n_claims = self._claims(kind, fact, m, amount, s, &f[F_STORE], claims)
             if n_claims < 0:
@@ -1095,43 +1166,57 @@ cdef class Lane:
         cdef VersionLane version = <VersionLane>claim.lane_version
         cdef ClaimPlan plan = version.claim_plan(self, claim.provider)
         cdef int64_t points = claim.points, room
-        cdef counters = self.counters
-        if plan.member_prefix is not None:
-            member = plan.member_prefix + person
-            if member not in self.members:
-                for admission, limit in plan.admissions:
-                    if self._count(admission) >= limit:
-                        return None  # full: the claim is refused
-                self.members.add(member)
-                for admission, limit in plan.admissions:
-                    self._add(counters, admission, 1)
+        cdef Counters counters = self.counters
+        cdef Py_ssize_t own_slot, group_slot = -1
+        cdef int k
+        if plan.bound is not counters:
+            plan.bind(counters)
         digest.use(plan, plan.person_prefix,
                    plan.group_prefix if plan.has_group else None, person)
+        if plan.member_prefix is not None and not digest.member[0]:
+            member = plan.member_prefix + person
+            if member not in self.members:
+                for k in range(plan.n_admissions):
+                    if self._used(plan.admission_slots[k]) >= plan.admission_limits[k]:
+                        return None  # full: the claim is refused
+                self.members.add(member)
+                for k in range(plan.n_admissions):
+                    self._bump(plan.admission_slots[k], 1)
+            digest.member[0] = True
         own = digest.own_a
         group = digest.group_a
+        if digest.own_slot[0] < 0:
+            digest.own_slot[0] = counters.slot(own)
+            if group is not None:
+                digest.group_slot[0] = counters.slot(group)
+        own_slot = digest.own_slot[0]
+        if group is not None:
+            group_slot = digest.group_slot[0]
         # caps in the store's order: the person's, the group's, the program's own
-        room = plan.person_limit - self._count(own)
+        room = plan.person_limit - self._used(own_slot)
         if room < points:
             points = room if room > 0 else 0
-        if group is not None:
-            room = plan.group_limit - self._count(group)
+        if group_slot >= 0:
+            room = plan.group_limit - self._used(group_slot)
             if room < points:
                 points = room if room > 0 else 0
-        for cap, limit in plan.shared:
-            room = <int64_t>limit - self._count(cap)
+        for k in range(plan.n_shared):
+            room = plan.shared_limits[k] - self._used(plan.shared_slots[k])
             if room < points:
                 points = room if room > 0 else 0
         if points <= 0:
             return None
-        self._add(counters, own, points)
-        if group is not None:
-            self._add(counters, group, points)
-        for cap, _ in plan.shared:
-            self._add(counters, cap, points)
+        self._bump(own_slot, points)
+        if group_slot >= 0:
+            self._bump(group_slot, points)
+        for k in range(plan.n_shared):
+            self._bump(plan.shared_slots[k], points)
         self._ledger(True, key, key_size, <const char*>s + f[F_PERSON].start, f[F_PERSON].size,
                      plan.program_json, plan.version, points, plan.provider_json, at, at_size,
                      NULL, 0)
-        self._add(self.totals, plan.totals_key, points)
+        if plan.pending == 0:
+            self.pending_totals.append(plan)
+        plan.pending += points
         if not keep:
             return None
         caps = (own,) if group is None else (own, group)
@@ -1156,12 +1241,56 @@ cdef class Lane:
 
     cdef Digest digest(self, str person_id, object person):
         """The person's :class:`Digest`, made again when the store holds a new Person."""
-        cdef PyObject* found = PyDict_GetItem(self.digests, person_id)
-        if found != NULL and (<Digest>found).person is person:
-            return <Digest>found
+        cdef Py_ssize_t size
+        cdef const char* text = PyUnicode_AsUTF8AndSize(person_id, &size)
+        cdef int64_t fp = fingerprint_bytes(text, size), index
+        cdef Digest digest
+        if self.digest_index.get_fp(fp, &index):
+            digest = <Digest>PyList_GET_ITEM(self.digest_list, index)
+            if digest.person is person:
+                return digest
+            if digest.person_id != person_id:  # two ids of one fingerprint: not kept
+                return self._new_digest(person_id, person)
+            digest = self._new_digest(person_id, person)
+            self.digest_list[index] = digest
+            return digest
+        digest = self._new_digest(person_id, person)
+        self.digest_index.add_fp(fp, len(self.digest_list))
+        self.digest_list.append(digest)
+        return digest
+
+    cdef Digest _digest_at(self, const unsigned char* s, Value* v):
+        """The :class:`Digest` of the person whose id ``v`` is, or None when the store has no
+        such person. Found by the id's fingerprint; the Person the store holds is then looked
+        up with the digest's own id string (no new string, its hash known)."""
+        cdef int64_t fp = fingerprint_bytes(<const char*>s + v.start, v.size), index
+        cdef Digest digest
+        cdef PyObject* found
+        cdef const char* text
+        cdef Py_ssize_t size
+        if self.digest_index.get_fp(fp, &index):
+            digest = <Digest>PyList_GET_ITEM(self.digest_list, index)
+            text = PyUnicode_AsUTF8AndSize(digest.person_id, &size)
+            if size == v.size and memcmp(text, s + v.start, size) == 0:
+                found = PyDict_GetItem(self.persons, digest.person_id)
+                if found == NULL:
+                    return None
+                if <object>found is digest.person:
+                    return digest
+                digest = self._new_digest(digest.person_id, <object>found)
+                self.digest_list[index] = digest
+                return digest
+        person_id = _ascii(s, v)
+        found = PyDict_GetItem(self.persons, person_id)
+        if found == NULL:
+            return None
+        return self.digest(person_id, <object>found)
+
+    cdef Digest _new_digest(self, str person_id, object person):
+        """A digest of ``person``, the one the store holds under ``person_id``."""
         digest = Digest()
         digest.build(self.table, self.bases, person)
-        self.digests[person_id] = digest
+        digest.person_id = person_id
         return digest
 
     cdef int _person_fact(self, Digest person, Moment* m, int64_t* fact) except -1:
@@ -1241,7 +1370,7 @@ cdef class Lane:
                     continue
                 back[k] += share
                 for cap in award.caps:
-                    self._add(self.counters, cap, -share)
+                    self._bump(self.counters.slot(cap), -share)
                 self._ledger(False, key, key_size, <const char*>s + f[F_PERSON].start,
                              f[F_PERSON].size, _json_text(award.program), award.version,
                              -share, _json_text(award.provider), at, at_size, of, of_size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 
-from pointengine.compact import KeyTable, fingerprint
+from pointengine.compact import Counters, KeyTable, fingerprint
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
 from pointengine.records import Award, Transaction
@@ -31,7 +31,7 @@ class MemoryStore(Store):
         self.sink: LedgerSink = sink if sink is not None else ListSink()
         self._persons: dict[str, Person] = {}
         self._applied = KeyTable(values=False)
-        self._counters: dict[str, int] = {}
+        self._counters = Counters()
         self._members: set[str] = set()
         self._transactions: dict[str, Transaction] = {}  # those that earned points
         self._paid = KeyTable()  # the others: amount << PAID_SHIFT | refunded

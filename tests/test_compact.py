@@ -5,8 +5,10 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pointengine.compact import KeyTable, fingerprint
+from pointengine.compact import Counters, KeyTable, fingerprint
 
 
 def test_a_set_grows_and_keeps_every_key() -> None:
@@ -45,3 +47,32 @@ def test_a_table_refuses_to_restore_from_something_else() -> None:
     _, (keys, values, count) = table.__reduce__()
     with pytest.raises(ValueError):
         type(table).__reduce__(table)[0](keys[:-1], values, count)
+
+
+# --- Counters: the store's counters behave as the dict they replace --------------------------
+
+_KEYS = st.sampled_from(["pp|a|MK1", "pg|national|MK1", "bu|b", "ad|b", "al|b|paypay"])
+
+
+@given(st.lists(st.tuples(_KEYS, st.integers(-10**12, 10**12)), max_size=40))
+def test_counters_behave_as_a_dict(writes: list[tuple[str, int]]) -> None:
+    counters, plain = Counters(), dict[str, int]()
+    for key, value in writes:
+        counters[key] = counters.get(key, 0) + value
+        plain[key] = plain.get(key, 0) + value
+    assert dict(counters) == plain and dict(counters.items()) == plain
+    assert len(counters) == len(plain) and sorted(counters) == sorted(plain)
+    for key in ("pp|a|MK1", "bu|b", "missing"):
+        assert (key in counters) == (key in plain)
+        assert counters.get(key, 0) == plain.get(key, 0)
+    assert dict(pickle.loads(pickle.dumps(counters))) == plain
+
+
+def test_a_counter_set_to_zero_stays_and_a_missing_one_is_a_key_error() -> None:
+    counters = Counters({"pp|a|MK1": 5000})
+    counters["pp|a|MK1"] -= 5000
+    assert "pp|a|MK1" in counters and counters["pp|a|MK1"] == 0
+    with pytest.raises(KeyError):
+        counters["pp|a|MK2"]
+    with pytest.raises(OverflowError):
+        counters["pp|a|MK2"] = -(2**63)
