@@ -43,7 +43,7 @@ from pointengine.redis_store import _APPLY_LUA, RedisStore, person_from_json
 if TYPE_CHECKING:
     from pointengine.engine import Engine
     from pointengine.lane import Batch, Lane
-    from pointengine.replay import Position, Rejects, ReplayReport
+    from pointengine.replay import Lines, Position, Rejects, ReplayReport
 
 _UNKNOWN = UnknownTransaction.reason_code
 _EXCEEDS = RefundExceedsPayment.reason_code
@@ -59,7 +59,7 @@ def _command(*args: bytes) -> bytes:
 class _Block:
     """One block of lines on its way: decided (up to ``done``), sent, then counted."""
 
-    lines: list[tuple[int, bytes]]
+    lines: Lines
     position: Position
     lane: Lane
     report: ReplayReport
@@ -166,7 +166,7 @@ class RedisLaneReplay:
         finally:
             self.close()
 
-    def _new(self, read: tuple[list[tuple[int, bytes]], Position], sink: Rejects) -> _Block:
+    def _new(self, read: tuple[Lines, Position], sink: Rejects) -> _Block:
         from pointengine.replay import ReplayReport, _flagged, _InLineOrder
 
         lines, position = read
@@ -174,7 +174,7 @@ class RedisLaneReplay:
         if lane is None:
             raise IntegrityError("the engine has no lane for the Redis store")
         block = _Block(lines, position, lane, ReplayReport(), _InLineOrder(sink))
-        block.raws = [raw for _, raw in lines]
+        block.raws = lines.raws
         block.flagged = _flagged(block.raws)
         return block
 

@@ -123,18 +123,39 @@ class _InLineOrder(Rejects):
         self._held.clear()
 
 
+class Lines:
+    """A block of lines read together: ``raws``, the first of them line number ``first``.
+    ``lines[i]`` is ``(line number, raw line)``."""
+
+    __slots__ = ("first", "raws")
+
+    def __init__(self, first: int, raws: list[bytes]) -> None:
+        self.first = first
+        self.raws = raws
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def __getitem__(self, index: int) -> tuple[int, bytes]:
+        return self.first + index, self.raws[index]
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return zip(itertools.count(self.first), self.raws, strict=False)
+
+
 def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
-                ) -> Iterator[tuple[list[tuple[int, bytes]], Position]]:
-    """Blocks of ``batch`` (line number, raw line), each with the position after its last
-    line; ``handle`` is read from ``start``. A block may hold blank lines."""
-    lines = enumerate(handle, start=start.line + 1)
+                ) -> Iterator[tuple[Lines, Position]]:
+    """Blocks of ``batch`` lines, each with the position after its last line; ``handle`` is
+    read from ``start``. A block may hold blank lines."""
+    number = start.line + 1
     offset = start.offset
     while True:
-        block = list(itertools.islice(lines, batch))
-        if not block:
+        raws = list(itertools.islice(handle, batch))
+        if not raws:
             return
-        offset += sum(len(raw) for _, raw in block)
-        yield block, Position(offset, block[-1][0])
+        offset += sum(map(len, raws))
+        yield Lines(number, raws), Position(offset, number + len(raws) - 1)
+        number += len(raws)
 
 
 class _Parser:
@@ -183,7 +204,7 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
     """
     parser = _Parser(rejects, report)
     for block, position in read_blocks(handle, batch, start):
-        flagged = _flagged([raw for _, raw in block]) or ()
+        flagged = _flagged(block.raws) or ()
         chunk: list[tuple[int, AnyEvent]] = []
         for i, (number, raw) in enumerate(block):
             if raw.strip():
@@ -280,7 +301,7 @@ def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
     """Each block through the lane; a line it leaves goes through the Python path."""
     parser = _Parser(sink, report)
     for block, position in read_blocks(handle, batch, start):
-        raws = [raw for _, raw in block]
+        raws = block.raws
         flagged = _flagged(raws)
         i = 0
         while i < len(raws):
@@ -297,8 +318,7 @@ def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
         yield position
 
 
-def count_lane(report: ReplayReport, sink: Rejects, lane: Lane,
-               block: list[tuple[int, bytes]]) -> None:
+def count_lane(report: ReplayReport, sink: Rejects, lane: Lane, block: Lines) -> None:
     """Move what the lane counted into the report, and write its refusals (in intents mode
     the store's answer counts the rest)."""
     report.lines += lane.lines
@@ -308,7 +328,7 @@ def count_lane(report: ReplayReport, sink: Rejects, lane: Lane,
     report.rejected += lane.rejected
     for index, code, message in lane.rejects:
         report.reasons[code] += 1
-        sink.write(block[index][0], code, message)
+        sink.write(block.first + index, code, message)
     lane.lines = lane.taken_applied = lane.duplicates = lane.rejected = 0
     lane.rejects.clear()
 
