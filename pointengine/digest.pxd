@@ -36,6 +36,7 @@ cdef class Digest:
     cdef int use(self, object plan, str own_prefix, object group_prefix,
                  str person) except -1
     cdef int build(self, Symbols table, dict bases, object person) except -1
+    cdef int inherit(self, Digest older) except -1
     cdef void _swap(self, int k) noexcept
 
 

@@ -80,6 +80,20 @@ cdef class Digest:
         self.member[0] = False
         return 0
 
+    cdef int inherit(self, Digest older) except -1:
+        """Take ``older``'s cap keys, slots and memberships: a digest of the same person
+        (they depend on the id alone, and a member stays one)."""
+        cdef int k
+        self.plan_a, self.own_a, self.group_a = older.plan_a, older.own_a, older.group_a
+        self.plan_b, self.own_b, self.group_b = older.plan_b, older.own_b, older.group_b
+        self.plan_c, self.own_c, self.group_c = older.plan_c, older.own_c, older.group_c
+        self.plan_d, self.own_d, self.group_d = older.plan_d, older.own_d, older.group_d
+        for k in range(4):
+            self.own_slot[k] = older.own_slot[k]
+            self.group_slot[k] = older.group_slot[k]
+            self.member[k] = older.member[k]
+        return 0
+
     cdef void _swap(self, int k) noexcept:
         """Swap the slots and membership of plan ``k`` with those of plan 0 (a)."""
         self.own_slot[0], self.own_slot[k] = self.own_slot[k], self.own_slot[0]

@@ -1251,7 +1251,9 @@ cdef class Lane:
                 return digest
             if digest.person_id != person_id:  # two ids of one fingerprint: not kept
                 return self._new_digest(person_id, person)
+            older = digest
             digest = self._new_digest(person_id, person)
+            digest.inherit(older)
             self.digest_list[index] = digest
             return digest
         digest = self._new_digest(person_id, person)
@@ -1277,7 +1279,9 @@ cdef class Lane:
                     return None
                 if <object>found is digest.person:
                     return digest
+                older = digest
                 digest = self._new_digest(digest.person_id, <object>found)
+                digest.inherit(older)
                 self.digest_list[index] = digest
                 return digest
         person_id = _ascii(s, v)

@@ -80,6 +80,8 @@ cdef class Plan:
     cdef public bint reads_store
     cdef bint always_passes
     cdef VectorMemo memo
+    cdef bint packed               # the key is one number (see build)
+    cdef int64_t[KEY_WIDTH] radices
     cdef object shape
 
     cdef int build(self, Symbols symbols, object ruleset) except -1

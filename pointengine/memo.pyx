@@ -17,6 +17,8 @@ from cpython.object cimport PyObject
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 
+import math
+
 from pointengine.errors import IntegrityError
 from pointengine.facts import BLANK, FIELDS
 from pointengine.matching import DEFAULT_CACHE_SIZE
@@ -240,10 +242,21 @@ cdef class Plan:
         self.width = self.n_equal + self.n_order + self.n_raw + self.n_members
         if self.width > KEY_WIDTH:
             self.supported = False
+        # A key of classes only (no raw value) has a known range in every place: it is then
+        # one number in mixed radix, and the memo's key is that number alone.
+        radices = ([self.equal_counts[k] + 1 for k in range(self.n_equal)]
+                   + [2 * self.order_counts[k] + 1 for k in range(self.n_order)]
+                   + [self.group_sizes[k] for k in range(self.n_groups)
+                      for _ in range(self.group_sizes[k])])
+        self.packed = self.n_raw == 0 and self.width <= KEY_WIDTH and math.prod(radices) < 1 << 62
+        if self.packed:
+            for k, radix in enumerate(radices):
+                self.radices[k] = radix
         self.shape = ruleset.shape
         shared = _SHARED_MEMOS.get(self.shape)
         if shared is None:
-            shared = _SHARED_MEMOS[self.shape] = [VectorMemo(self.width, DEFAULT_CACHE_SIZE), 0]
+            shared = _SHARED_MEMOS[self.shape] = [
+                VectorMemo(1 if self.packed else self.width, DEFAULT_CACHE_SIZE), 0]
         shared[1] += 1
         self.memo = shared[0]
         return 0
@@ -301,6 +314,11 @@ cdef class Plan:
                         key[w] = q
                         break
                 w += 1
+        if self.packed:
+            value = 0
+            for k in range(w):
+                value = value * self.radices[k] + key[k] + (1 if k < self.n_equal else 0)
+            key[0] = value
         if self.memo.get(key, &answer):
             return answer
         answer = self._ask(symbols, fact)
