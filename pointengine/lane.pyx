@@ -137,6 +137,7 @@ from pointengine.store import refusal_code
 cdef enum:
     MAX_CLAIMS = 32     # programs one event can be decided by in the lane
     MAX_KEYS = 8        # shared caps, or admissions, of one claim plan
+    N_KINDS = 7         # the scanner's kinds of event (NOT_TAKEN included)
     NO_PREMIUM = 0
     PREMIUM = 1
     GRANT = 2
@@ -475,10 +476,11 @@ cdef class Lane:
         self.route_memos = [VectorMemo(3, _ROUTES_KEPT) for _ in range(3)]
         self.routes = [[], [], []]
         self.n_direct = len(self.table.names)
-        self.direct_routes = <PyObject**>PyMem_Malloc(3 * 7 * self.n_direct * sizeof(PyObject*))
+        self.direct_routes = <PyObject**>PyMem_Malloc(3 * N_KINDS * self.n_direct
+                                                      * sizeof(PyObject*))
         if self.direct_routes == NULL:
             raise MemoryError()
-        memset(self.direct_routes, 0, 3 * 7 * self.n_direct * sizeof(PyObject*))
+        self._forget_direct_routes()
         if intents:
             self.persons = {}
             self.seen = set()
@@ -516,7 +518,11 @@ cdef class Lane:
         for k in range(3):
             self.routes[k] = []
             (<VectorMemo>self.route_memos[k]).clear()
-        memset(self.direct_routes, 0, 3 * 7 * self.n_direct * sizeof(PyObject*))
+        self._forget_direct_routes()
+
+    cdef void _forget_direct_routes(self) noexcept:
+        """Empty the array of routes (its Routes are held by ``routes``)."""
+        memset(self.direct_routes, 0, 3 * N_KINDS * self.n_direct * sizeof(PyObject*))
 
     cdef inline int64_t symbol(self, str text) except -1:
         return self.table.symbol(text)
@@ -569,7 +575,7 @@ cdef class Lane:
             key[1] = fact[S_STORE_PLACE]
             key[2] = fact[S_STORE_PREF]
         if 0 <= key[1] < self.n_direct:
-            cell = (part * 7 + kind) * self.n_direct + key[1]
+            cell = (part * N_KINDS + kind) * self.n_direct + key[1]
             cached = self.direct_routes[cell]
             if cached != NULL and (<Route>cached).second == key[2]:
                 return <Route>cached
@@ -583,7 +589,7 @@ cdef class Lane:
         if memo.count + 1 >= _ROUTES_KEPT:
             memo.clear()
             del routes[:]
-            memset(self.direct_routes, 0, 3 * 7 * self.n_direct * sizeof(PyObject*))
+            self._forget_direct_routes()
         given = {name: "" for name in _ROUTE_FIELDS}
         for name in _ROUTE_PARTS[part]:
             given[name] = self.table.names[fact[SLOT_NAMES.index(name)]]
@@ -1279,11 +1285,7 @@ cdef class Lane:
                     return None
                 if <object>found is digest.person:
                     return digest
-                older = digest
-                digest = self._new_digest(digest.person_id, <object>found)
-                digest.inherit(older)
-                self.digest_list[index] = digest
-                return digest
+                return self.digest(digest.person_id, <object>found)
         person_id = _ascii(s, v)
         found = PyDict_GetItem(self.persons, person_id)
         if found == NULL:
