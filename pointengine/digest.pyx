@@ -15,7 +15,9 @@ cimport cython
 from cpython.datetime cimport date_day, date_month, date_year, import_datetime
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.unicode cimport PyUnicode_AsUTF8, PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int64_t
+from libc.string cimport memcmp, memcpy
 
 from pointengine.memo cimport Symbols
 from pointengine.scan cimport datetime_epoch_us
@@ -40,59 +42,80 @@ cdef class Digest:
     object the store holds (a change makes a new one), kept beside it by the lane."""
 
 
-    cdef int use(self, object plan, str own_prefix, object group_prefix,
+    def __cinit__(self) -> None:
+        self.payer_provider = -1
+
+    cdef int use(self, object plan, str own_prefix, object group_prefix, tuple shared_keys,
                  str person) except -1:
-        """Make ``own_a`` and ``group_a`` the interned cap keys of ``plan`` for this person:
-        the prefixes (``group_prefix`` None: no group cap) followed by the person's id.
-        ``own_slot[0]``, ``group_slot[0]`` and ``member[0]`` go with them."""
+        """Make ``caps_a`` the caps of ``plan``'s awards to this person: the interned own key
+        (``own_prefix`` and the person's id), the group key (``group_prefix`` None: no group
+        cap), then ``shared_keys``. ``own_slot[0]``, ``group_slot[0]`` and ``member[0]`` go
+        with them."""
         cdef int k
         if self.plan_a is plan:
             return 0
         if self.plan_b is plan:
             self.plan_a, self.plan_b = self.plan_b, self.plan_a
-            self.own_a, self.own_b = self.own_b, self.own_a
-            self.group_a, self.group_b = self.group_b, self.group_a
+            self.caps_a, self.caps_b = self.caps_b, self.caps_a
             self._swap(1)
             return 0
         if self.plan_c is plan:
             self.plan_a, self.plan_c = self.plan_c, self.plan_a
-            self.own_a, self.own_c = self.own_c, self.own_a
-            self.group_a, self.group_c = self.group_c, self.group_a
+            self.caps_a, self.caps_c = self.caps_c, self.caps_a
             self._swap(2)
             return 0
         if self.plan_d is plan:
             self.plan_a, self.plan_d = self.plan_d, self.plan_a
-            self.own_a, self.own_d = self.own_d, self.own_a
-            self.group_a, self.group_d = self.group_d, self.group_a
+            self.caps_a, self.caps_d = self.caps_d, self.caps_a
             self._swap(3)
             return 0
-        self.plan_d, self.own_d, self.group_d = self.plan_c, self.own_c, self.group_c
-        self.plan_c, self.own_c, self.group_c = self.plan_b, self.own_b, self.group_b
-        self.plan_b, self.own_b, self.group_b = self.plan_a, self.own_a, self.group_a
+        self.plan_d, self.caps_d = self.plan_c, self.caps_c
+        self.plan_c, self.caps_c = self.plan_b, self.caps_b
+        self.plan_b, self.caps_b = self.plan_a, self.caps_a
         for k in range(3, 0, -1):
             self.own_slot[k] = self.own_slot[k - 1]
             self.group_slot[k] = self.group_slot[k - 1]
             self.member[k] = self.member[k - 1]
         self.plan_a = plan
-        self.own_a = interned(own_prefix + person)
-        self.group_a = None if group_prefix is None else interned(group_prefix + person)
+        own = interned(own_prefix + person)
+        caps = (own,) if group_prefix is None else (own, interned(group_prefix + person))
+        self.caps_a = caps + shared_keys if shared_keys else caps
         self.own_slot[0] = self.group_slot[0] = -1
         self.member[0] = False
         return 0
 
     cdef int inherit(self, Digest older) except -1:
-        """Take ``older``'s cap keys, slots and memberships: a digest of the same person
-        (they depend on the id alone, and a member stays one)."""
+        """Take ``older``'s cap keys, slots, memberships and payer: a digest of the same
+        person (they depend on the id alone, and a member stays one)."""
         cdef int k
-        self.plan_a, self.own_a, self.group_a = older.plan_a, older.own_a, older.group_a
-        self.plan_b, self.own_b, self.group_b = older.plan_b, older.own_b, older.group_b
-        self.plan_c, self.own_c, self.group_c = older.plan_c, older.own_c, older.group_c
-        self.plan_d, self.own_d, self.group_d = older.plan_d, older.own_d, older.group_d
+        self.plan_a, self.caps_a = older.plan_a, older.caps_a
+        self.plan_b, self.caps_b = older.plan_b, older.caps_b
+        self.plan_c, self.caps_c = older.plan_c, older.caps_c
+        self.plan_d, self.caps_d = older.plan_d, older.caps_d
         for k in range(4):
             self.own_slot[k] = older.own_slot[k]
             self.group_slot[k] = older.group_slot[k]
             self.member[k] = older.member[k]
+        self.payer_provider, self.payer = older.payer_provider, older.payer
         return 0
+
+    cdef int set_id(self, str person_id) except -1:
+        """Make ``person_id`` the store's key of this digest's person."""
+        cdef const char* text = PyUnicode_AsUTF8AndSize(person_id, &self.id_size)
+        memcpy(self.id_head, text, min(self.id_size, sizeof(self.id_head)))
+        self.person_id = person_id
+        return 0
+
+    cdef bint has_id(self, const char* text, Py_ssize_t size) noexcept:
+        """True when the person's id is the ``size`` bytes at ``text``."""
+        cdef Py_ssize_t head = sizeof(self.id_head)
+        if size != self.id_size:
+            return False
+        if size <= head:
+            return memcmp(self.id_head, text, size) == 0
+        return (memcmp(self.id_head, text, head) == 0
+                and memcmp(PyUnicode_AsUTF8(self.person_id) + head, text + head,
+                           size - head) == 0)
 
     cdef void _swap(self, int k) noexcept:
         """Swap the slots and membership of plan ``k`` with those of plan 0 (a)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pointengine.awards import (
@@ -375,6 +375,25 @@ def fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+@contextlib.contextmanager
+def frozen_between_batches() -> Iterator[Callable[[], None]]:
+    """A function to call after each batch of a replay: it freezes the objects alive then
+    (``gc.freeze``), so that the cyclic garbage collector no longer looks at them; the
+    replay's end unfreezes them (unless something else had frozen objects before).
+
+    The objects that outlive a batch are the store's persons, transactions and records, which
+    the collector would otherwise walk again and again (about 6% of a replay). A replay makes
+    no cyclic garbage (none on the generated and the adversarial streams), and what it would
+    make is collected when the replay ends.
+    """
+    ours = gc.get_freeze_count() == 0
+    try:
+        yield gc.freeze
+    finally:
+        if ours:
+            gc.unfreeze()
 
 
 class _PlaceKeys(dict[str | int, dict[str, tuple[str, ...]]]):

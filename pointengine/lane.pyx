@@ -45,6 +45,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void* op)
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
@@ -388,6 +390,12 @@ cdef class Lane:
     cdef int32_t* code_pref
     cdef KeyTable digest_index     # fingerprint of a person's id -> index in digest_list
     cdef list digest_list          # Digest of each person read
+    # A digest whose epoch is the lane's holds the Person the store holds: the lane keeps
+    # its digests up to date as it changes persons itself; a person the embedded store
+    # wrote (its person_watch) loses its epoch, and in intents mode the epoch moves on with
+    # each run (the caller hands the lane the block's persons).
+    cdef int64_t epoch
+    cdef list person_watch
     cdef dict plans                # id(ruleset) -> Plan
     cdef dict version_lanes        # id(version) -> (version, VersionLane)
     cdef dict program_lanes        # id(program) -> (program, ProgramLane)
@@ -470,6 +478,7 @@ cdef class Lane:
                 self.code_pref[int(text)] = self.symbol(pref)
         self.digest_index = KeyTable()
         self.digest_list = []
+        self.epoch = 1
         self.plans = {}
         self.version_lanes = {}
         self.program_lanes = {}
@@ -493,6 +502,7 @@ cdef class Lane:
             self.transactions = store._transactions
             self.totals = store._totals
             self.persons = store._persons
+            self.person_watch = store.person_watch = []
             self.members = store._members
             self.sink = store.sink
         self.health = "health_insurance"
@@ -862,8 +872,12 @@ cdef class Lane:
         cdef object raw
         cdef const unsigned char* s
         cdef Py_ssize_t size
-        if not self.intents:
+        if self.intents:
+            self.epoch += 1
+        else:
             self.seq = self.store._seq
+            if self.person_watch:
+                self._forget_persons()
         try:
             while i < n:
                 if flagged is not None and i in flagged:
@@ -885,6 +899,18 @@ cdef class Lane:
                         (<ClaimPlan>plan).pending = 0
                 del self.pending_totals[:]
         return i
+
+    cdef int _forget_persons(self) except -1:
+        """Take the epoch from the digests of the persons the store wrote."""
+        cdef Py_ssize_t size
+        cdef const char* text
+        cdef int64_t index
+        for person_id in self.person_watch:
+            text = PyUnicode_AsUTF8AndSize(person_id, &size)
+            if self.digest_index.get_fp(fingerprint_bytes(text, size), &index):
+                (<Digest>PyList_GET_ITEM(self.digest_list, index)).epoch = 0
+        del self.person_watch[:]
+        return 0
 
     cdef bint _take(self, const unsigned char* s, Py_ssize_t size, Py_ssize_t index) except -1:
         """Decide and apply one line; False (nothing changed) when the Python path must."""
@@ -1028,7 +1054,7 @@ cdef class Lane:
             n_claims += 1
         return n_claims
 
-    cdef list _apply_claims(self, Claim* claims, int n, Digest digest, str person, char* key,
+    cdef list _apply_claims(self, Claim* claims, int n, Digest digest, char* key,
                             Py_ssize_t key_size, const unsigned char* s, Value* f, Moment* m,
                             bint keep):
         """Apply the claims as the store does; with ``keep``, the awards they paid."""
@@ -1040,8 +1066,7 @@ cdef class Lane:
         at_size = format_jst(m, at)
         awards = None
         for k in range(n):
-            award = self._claim(&claims[k], digest, person, key, key_size, s, f, at, at_size,
-                                keep)
+            award = self._claim(&claims[k], digest, key, key_size, s, f, at, at_size, keep)
             if award is not None:
                 if awards is None:
                     awards = []
@@ -1057,9 +1082,7 @@ cdef class Lane:
         cdef int n_claims = 0
         cdef int64_t amount = f[F_AMOUNT].number
         cdef Digest digest = self._digest_at(s, &f[F_PERSON])
-        person = None
         if digest is not None:
-            person = digest.person_id
             self._fact(kind, m, provider, place, pref, digest, fact)
             n_claims = self._claims(kind, fact, m, amount, s, &f[F_STORE], claims)
             if n_claims < 0:
@@ -1068,13 +1091,16 @@ cdef class Lane:
             self._send(index, s, f, m, key, key_size, None, claims, n_claims)
             return True
         # decided: from here on the event is applied (MemoryStore._apply, step by step)
-        awards = self._apply_claims(claims, n_claims, digest, person, key, key_size, s, f, m,
-                                    True)
+        awards = self._apply_claims(claims, n_claims, digest, key, key_size, s, f, m, True)
         if awards is not None:
             # a transaction that earned points keeps them for its refunds; a payer is shared
-            payer = person + "|" + _ascii(s, &f[F_PROVIDER])
+            if digest.payer_provider != provider:
+                digest.payer = interned(digest.person_id + "|" + _ascii(s, &f[F_PROVIDER]))
+                digest.payer_provider = provider
+            kept = tuple(awards)
+            PyObject_GC_UnTrack(<PyObject*>kept)  # of Awards, which hold no references back
             self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
-                amount, tuple(awards), interned(payer))
+                amount, kept, digest.payer)
         else:
             self.paid.add_fp(self._paid_fp(s, key, key_size, f), amount << _SHIFT)
         self.applied.add_fp(fp, 0)
@@ -1111,11 +1137,12 @@ cdef class Lane:
         if n_claims < 0:
             return False
         self.persons[person_id] = changed
+        digest.epoch = self.epoch
         if self.intents:
             self._send(index, s, f, m, key, key_size, person_to_json(changed), claims,
                        n_claims)
             return True
-        self._apply_claims(claims, n_claims, digest, person_id, key, key_size, s, f, m, False)
+        self._apply_claims(claims, n_claims, digest, key, key_size, s, f, m, False)
         self.applied.add_fp(fp, 0)
         self.taken_applied += 1
         return True
@@ -1164,7 +1191,7 @@ cdef class Lane:
             changed.phase1_applicant = True
         return changed
 
-    cdef object _claim(self, Claim* claim, Digest digest, str person, char* key,
+    cdef object _claim(self, Claim* claim, Digest digest, char* key,
                        Py_ssize_t key_size, const unsigned char* s, Value* f, char* at,
                        Py_ssize_t at_size, bint keep):
         """One claim applied as the store applies it; with ``keep``, the :class:`Award` when
@@ -1178,9 +1205,10 @@ cdef class Lane:
         if plan.bound is not counters:
             plan.bind(counters)
         digest.use(plan, plan.person_prefix,
-                   plan.group_prefix if plan.has_group else None, person)
+                   plan.group_prefix if plan.has_group else None, plan.shared_keys,
+                   digest.person_id)
         if plan.member_prefix is not None and not digest.member[0]:
-            member = plan.member_prefix + person
+            member = plan.member_prefix + digest.person_id
             if member not in self.members:
                 for k in range(plan.n_admissions):
                     if self._used(plan.admission_slots[k]) >= plan.admission_limits[k]:
@@ -1189,8 +1217,9 @@ cdef class Lane:
                 for k in range(plan.n_admissions):
                     self._bump(plan.admission_slots[k], 1)
             digest.member[0] = True
-        own = digest.own_a
-        group = digest.group_a
+        caps = digest.caps_a
+        own = caps[0]
+        group = caps[1] if plan.has_group else None
         if digest.own_slot[0] < 0:
             digest.own_slot[0] = counters.slot(own)
             if group is not None:
@@ -1225,9 +1254,7 @@ cdef class Lane:
         plan.pending += points
         if not keep:
             return None
-        caps = (own,) if group is None else (own, group)
-        return new_award(plan.program, plan.version, points, plan.provider,
-                         caps + plan.shared_keys if plan.shared else caps)
+        return new_award(plan.program, plan.version, points, plan.provider, caps)
 
     cdef int64_t _paid_fp(self, const unsigned char* s, char* key, Py_ssize_t key_size,
                           Value* f) noexcept:
@@ -1278,25 +1305,29 @@ cdef class Lane:
         cdef Py_ssize_t size
         if self.digest_index.get_fp(fp, &index):
             digest = <Digest>PyList_GET_ITEM(self.digest_list, index)
-            text = PyUnicode_AsUTF8AndSize(digest.person_id, &size)
-            if size == v.size and memcmp(text, s + v.start, size) == 0:
+            if digest.has_id(<const char*>s + v.start, v.size):
+                if digest.epoch == self.epoch:
+                    return digest
                 found = PyDict_GetItem(self.persons, digest.person_id)
                 if found == NULL:
                     return None
-                if <object>found is digest.person:
-                    return digest
-                return self.digest(digest.person_id, <object>found)
+                if <object>found is not digest.person:
+                    digest = self.digest(digest.person_id, <object>found)
+                digest.epoch = self.epoch
+                return digest
         person_id = _ascii(s, v)
         found = PyDict_GetItem(self.persons, person_id)
         if found == NULL:
             return None
-        return self.digest(person_id, <object>found)
+        digest = self.digest(person_id, <object>found)
+        digest.epoch = self.epoch
+        return digest
 
     cdef Digest _new_digest(self, str person_id, object person):
         """A digest of ``person``, the one the store holds under ``person_id``."""
         digest = Digest()
         digest.build(self.table, self.bases, person)
-        digest.person_id = person_id
+        digest.set_id(person_id)
         return digest
 
     cdef int _person_fact(self, Digest person, Moment* m, int64_t* fact) except -1:

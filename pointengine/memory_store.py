@@ -27,6 +27,10 @@ class MemoryStore(Store):
     each); only transactions that earned points keep a full record for their refunds.
     """
 
+    person_watch: list[str] | None = None
+    """The ids of the persons the store wrote since the compiled lane, which keeps a digest
+    of each person, last looked (it empties the list); None when no lane watches."""
+
     def __init__(self, sink: LedgerSink | None = None) -> None:
         self.sink: LedgerSink = sink if sink is not None else ListSink()
         self._persons: dict[str, Person] = {}
@@ -38,6 +42,12 @@ class MemoryStore(Store):
         self._totals: dict[tuple[str, str], int] = {}
         self._tallies: dict[str, int] = {}
         self._seq = 0
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a checkpoint keeps: not the lane's watch, which a new lane sets again."""
+        state = dict(self.__dict__)
+        state.pop("person_watch", None)
+        return state
 
     def persons(self, ids: Iterable[str]) -> dict[str, Person]:
         """The stored persons among ``ids``."""
@@ -123,6 +133,8 @@ class MemoryStore(Store):
                                intent.amount << PAID_SHIFT)
         if intent.person_state is not None:
             self._persons[intent.person] = intent.person_state
+            if self.person_watch is not None:
+                self.person_watch.append(intent.person)
         self._applied.add(intent.event, fp=fp)
         return result
 

@@ -19,7 +19,7 @@ from typing import IO, BinaryIO
 
 import orjson
 
-from pointengine.engine import Decision, Engine, fewer_collections
+from pointengine.engine import Decision, Engine, fewer_collections, frozen_between_batches
 from pointengine.errors import InputError, UnreadableEvents
 from pointengine.events import AnyEvent, parse_event
 from pointengine.fastparse import FastParser
@@ -253,6 +253,7 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
         reject_handle = stack.enter_context(rejects.open("ab")) if rejects is not None else None
         sink = Rejects(reject_handle)
         stack.enter_context(fewer_collections())
+        settle = stack.enter_context(frozen_between_batches())
         handle.seek(start.offset)
         if lane is None:
             batches: Iterator[Position] = _python_batches(handle, engine, sink, report, batch,
@@ -264,6 +265,7 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
         else:
             batches = _lane_batches(handle, engine, lane, sink, report, batch, start)
         for position in batches:
+            settle()
             report.position = position
             if after_batch is not None:
                 after_batch()

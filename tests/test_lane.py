@@ -198,6 +198,27 @@ def test_a_new_version_decides_events_from_its_effective_time(
     assert [(e["event"], e["version"], e["points"]) for e in ledger] == [("paypay/t2", 2, 1_000)]
 
 
+def test_a_person_the_python_path_changed_is_read_again_by_the_lane(
+        catalog: Catalog, tmp_path: Path) -> None:
+    # The move takes the Python path; the purchases before and after it, the lane. The lane
+    # keeps a digest of each person, and must see that the store wrote this one meanwhile.
+    move = _line(type="residence_change", source="ministry", id="m1", person="MK-A",
+                 at="2022-02-02T00:00:00+09:00", residence="342092")
+    in_miyoshi = {"store": "ST9", "store_municipality": "342092"}
+    buy = [_line(type="purchase", source="paypay", id=f"t{n}", person="MK-A",
+                 at=f"2022-02-0{n}T12:00:00+09:00", provider="paypay", amount=1_000,
+                 **in_miyoshi) for n in (1, 3)]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([_apply(), buy[0], move, buy[1]]) + b"\n")
+    out = assert_same(catalog, events, tmp_path)
+    assert out.report.lane_lines == 3
+    ledger = [orjson.loads(line) for line in out.ledger.splitlines()]
+    assert [(e["event"], e["program"], e["points"]) for e in ledger] == [
+        ("paypay/t1", "national-phase2-card", 250),
+        ("paypay/t3", "national-phase2-card", 250),
+        ("paypay/t3", "miyoshi-premium", 300)]
+
+
 # Property: any stream of these events, in any order, gives the same results both ways.
 
 PERSONS = ("MK-A", "MK-B", "MK-C")

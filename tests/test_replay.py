@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import orjson
@@ -90,3 +91,27 @@ def test_a_byte_order_mark_on_the_first_line_is_named(world: World, tmp_path: Pa
     assert report.reasons == {"malformed": 1} and report.applied == 1
     reject = orjson.loads(rejects.read_bytes())
     assert reject["line"] == 1 and "starts with a byte-order mark" in reject["message"]
+
+
+def test_a_replay_freezes_what_outlives_a_batch_and_unfreezes_it_at_the_end(
+        world: World, tmp_path: Path) -> None:
+    frozen: list[int] = []
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([orjson.dumps(APPLY), buy(), buy(id="b2")]) + b"\n")
+    assert gc.get_freeze_count() == 0
+    replay(events, world.engine, batch=1, after_batch=lambda: frozen.append(gc.get_freeze_count()))
+    assert len(frozen) == 3 and all(count > 0 for count in frozen)
+    assert gc.get_freeze_count() == 0
+    assert [(e.event, e.points) for e in world.sink.entries] == [("t/b1", 4_750), ("t/b2", 250)]
+
+
+def test_a_replay_leaves_objects_frozen_by_someone_else_frozen(
+        world: World, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(orjson.dumps(APPLY) + b"\n")
+    gc.freeze()
+    try:
+        replay(events, world.engine)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
