@@ -16,6 +16,7 @@ cdef class KeyTable:
     cdef int _allocate(self, Py_ssize_t size) except -1
     cdef Py_ssize_t _slot(self, int64_t fp) noexcept nogil
     cdef bint has_fp(self, int64_t fp) noexcept
+    cdef void prefetch(self, int64_t fp) noexcept
     cdef bint get_fp(self, int64_t fp, int64_t* value) noexcept
     cdef int add_fp(self, int64_t fp, int64_t value) except -1
     cdef int _grow(self) except -1

@@ -21,6 +21,10 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int64_t, uint64_t, uint8_t
 from libc.string cimport memcpy, memset
 
+
+cdef extern from *:
+    void __builtin_prefetch(const void* address) noexcept nogil
+
 cdef int64_t _EMPTY = 0
 cdef Py_ssize_t _START = 1 << 10
 
@@ -124,6 +128,11 @@ def fingerprint(str key) -> int:
     return fingerprint_str(key)
 
 
+cdef inline Py_ssize_t _home(int64_t fp, Py_ssize_t mask) noexcept nogil:
+    """The slot where the search for ``fp`` starts."""
+    return <Py_ssize_t>((fp ^ (fp >> 31)) & mask)
+
+
 cdef class KeyTable:
     """A set of keys, or a map of keys to integers, in two flat C arrays.
 
@@ -161,7 +170,7 @@ cdef class KeyTable:
         return self._count
 
     cdef inline Py_ssize_t _slot(self, int64_t fp) noexcept nogil:
-        cdef Py_ssize_t i = <Py_ssize_t>((fp ^ (fp >> 31)) & self._mask)
+        cdef Py_ssize_t i = _home(fp, self._mask)
         cdef int64_t k
         while True:
             k = self._keys[i]
@@ -176,6 +185,11 @@ cdef class KeyTable:
 
     cdef bint has_fp(self, int64_t fp) noexcept:
         return self._keys[self._slot(fp)] == fp
+
+    cdef void prefetch(self, int64_t fp) noexcept:
+        """Start reading the first slot of ``fp`` into the cache: in a large table that
+        read is a miss, which the caller can overlap with other work."""
+        __builtin_prefetch(&self._keys[_home(fp, self._mask)])
 
     def has(self, int64_t fp) -> bool:
         """True when the key of fingerprint ``fp`` is in the table."""

@@ -292,6 +292,8 @@ cdef class Route:
     """The programs an event of one type, provider and set of places can concern."""
 
     cdef list programs  # ProgramLane
+    cdef PyObject* items[MAX_CLAIMS]  # the same, when supported (held by programs)
+    cdef int n
     cdef bint supported, reads_store
     cdef int64_t second  # the last part of its key (a place's prefecture)
 
@@ -609,6 +611,11 @@ cdef class Lane:
         found.supported = len(found.programs) <= MAX_CLAIMS
         for p in found.programs:
             found.supported = found.supported and (<ProgramLane>p).supported
+        found.n = 0
+        if found.supported:
+            for p in found.programs:
+                found.items[found.n] = <PyObject*>p
+                found.n += 1
         found.reads_store = False
         for p in found.programs:
             found.reads_store = found.reads_store or (<ProgramLane>p).reads_store
@@ -625,24 +632,23 @@ cdef class Lane:
         or -1 when one of them is not the lane's to decide."""
         cdef int n = 0, part, k, j
         cdef Route route
-        cdef bint seen
+        cdef PyObject* program
         reads_store[0] = False
         for part in range(3):
             route = self.route(fact, kind, part)
             if not route.supported:
                 return -1
             reads_store[0] = reads_store[0] or route.reads_store
-            for program in route.programs:
-                seen = False
-                for j in range(n):
-                    if out[j] == <PyObject*>program:
-                        seen = True
-                        break
-                if seen:
-                    continue
+            for k in range(route.n):
+                program = route.items[k]
+                j = 0
+                while j < n and out[j] != program:
+                    j += 1
+                if j < n:
+                    continue  # already there
                 if n >= MAX_CLAIMS:
                     return -1
-                out[n] = <PyObject*>program
+                out[n] = program
                 n += 1
         return n
 
@@ -926,6 +932,15 @@ cdef class Lane:
         kind = event_kind(s, &line)
         if kind == NOT_TAKEN:
             return False
+        key_size = _join(key, s, &f[F_SOURCE], b'/', &f[F_ID])
+        fp = 0
+        if not self.intents:
+            # both tables are larger than the cache: start their reads now, while the rest
+            # of the line is read
+            fp = fingerprint_bytes(key, key_size)
+            self.applied.prefetch(fp)
+            self.digest_index.prefetch(fingerprint_bytes(<const char*>s + f[F_PERSON].start,
+                                                         f[F_PERSON].size))
         if not parse_moment(s + f[F_AT].start, f[F_AT].size, &m):
             return False
         if (kind == PURCHASE or kind == CHARGE) and f[F_WHERE].kind == V_TEXT:
@@ -935,14 +950,11 @@ cdef class Lane:
             return False
         if kind != HEALTH and kind != ACCOUNT:
             provider = self._provider(s, &f[F_PROVIDER])
-        key_size = _join(key, s, &f[F_SOURCE], b'/', &f[F_ID])
-        fp = 0
         if self.intents:
             event = PyUnicode_DecodeASCII(key, key_size, NULL)
             self.current_event = event
             duplicate = event in self.seen
         else:
-            fp = fingerprint_bytes(key, key_size)
             duplicate = self.applied.has_fp(fp)
         if duplicate:
             self.duplicates += 1
@@ -1081,6 +1093,11 @@ cdef class Lane:
         cdef Claim[MAX_CLAIMS] claims
         cdef int n_claims = 0
         cdef int64_t amount = f[F_AMOUNT].number
+        cdef int64_t paid_fp = 0
+        if not self.intents:
+            # where it is kept if it earns nothing (most do): start reading that slot now
+            paid_fp = self._paid_fp(s, key, key_size, f)
+            self.paid.prefetch(paid_fp)
         cdef Digest digest = self._digest_at(s, &f[F_PERSON])
         if digest is not None:
             self._fact(kind, m, provider, place, pref, digest, fact)
@@ -1102,7 +1119,7 @@ cdef class Lane:
             self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
                 amount, kept, digest.payer)
         else:
-            self.paid.add_fp(self._paid_fp(s, key, key_size, f), amount << _SHIFT)
+            self.paid.add_fp(paid_fp, amount << _SHIFT)
         self.applied.add_fp(fp, 0)
         self.taken_applied += 1
         return True
