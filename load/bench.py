@@ -17,9 +17,13 @@ same persons, events, seed and mixes, then measures, one after the other on the 
    ``redis-server`` (on a sample, ``--redis-events``).
 
 It prints the engine's throughput as ratios to the floor and to post(), and the peak resident
-memory of the process (``ru_maxrss``) after each phase. With ``--check`` it replays the stream
-through the independent oracle (:mod:`load.oracle`) and compares it with the engine's ledger
-per person and program; every difference is printed and the exit status is 1.
+memory of the process (``ru_maxrss``) after each phase. With ``--repeat N`` the floor and the
+engine run N times in turn (the engine on a fresh store each time) and each engine run is
+compared with the floor run just before it: on a shared machine whose speed drifts from one
+minute to the next, the median of those N ratios is what it reports, with their range.
+With ``--check`` it replays the stream through the independent oracle (:mod:`load.oracle`)
+and compares it with the engine's ledger per person and program; every difference is printed
+and the exit status is 1.
 
 By default only the national rule files are loaded (``rules/national`` and
 ``rules/providers.yaml``, copied next to the cached stream); ``--all-rules`` loads every rule
@@ -381,21 +385,47 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
 
 
+def paired_ratios(phases: list[Phase]) -> list[float]:
+    """Each engine run's rate over that of the floor run just before it."""
+    ratios: list[float] = []
+    floor: Phase | None = None
+    for phase in phases:
+        if phase.name.startswith("floor"):
+            floor = phase
+        elif phase.name.startswith("engine") and floor is not None and floor.rate:
+            ratios.append(phase.rate / floor.rate)
+            floor = None
+    return ratios
+
+
+def median_of(values: list[float]) -> float:
+    """The middle value (the lower of the two middle ones of an even count)."""
+    return sorted(values)[(len(values) - 1) // 2]
+
+
 def print_results(console: Console, phases: list[Phase], engine: Phase,
                   reasons: dict[str, int]) -> None:
-    """The table of phases with the engine's ratios."""
+    """The table of phases with the engine's ratios; ``engine`` is the engine run whose
+    figures the summary gives (the median one when the runs were repeated)."""
     table = Table("phase", "events", "seconds", "events/s", "engine ×", "peak RSS", "note")
     for phase in phases:
-        ratio = engine.rate / phase.rate if phase.rate and phase is not engine else None
+        ratio = (engine.rate / phase.rate if phase.rate and not phase.name.startswith("engine")
+                 else None)
         table.add_row(phase.name, f"{phase.events:,}", f"{phase.seconds:,.2f}",
                       f"{phase.rate:,.0f}", f"{ratio:.3f}" if ratio is not None else "",
                       f"{phase.rss_mb:,.0f} MiB", phase.note)
     console.print(table)
     by_name = {p.name: p for p in phases}
     parts = [f"engine {engine.rate:,.0f} events/s"]
-    for name in ("floor", "post()"):
-        if name in by_name and by_name[name].rate:
-            parts.append(f"{engine.rate / by_name[name].rate:.3f} × {name}")
+    ratios = paired_ratios(phases)
+    if len(ratios) > 1:
+        parts.append(f"{median_of(ratios):.3f} × floor (the median of {len(ratios)} runs, "
+                     "each against the floor just before it: "
+                     + ", ".join(f"{r:.3f}" for r in ratios) + ")")
+    elif ratios:
+        parts.append(f"{ratios[0]:.3f} × floor")
+    if "post()" in by_name and by_name["post()"].rate:
+        parts.append(f"{engine.rate / by_name['post()'].rate:.3f} × post()")
     if "redis" in by_name:
         parts.append(f"redis {by_name['redis'].rate / engine.rate:.2f} × embedded")
     console.print("; ".join(parts))
@@ -427,6 +457,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--post-events", type=int, default=POST_SAMPLE,
                    help="lines the post() baseline runs on (0: skip it)")
     p.add_argument("--no-floor", action="store_true", help="skip the parse-only floor")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run the floor and the engine this many times in turn and report the "
+                   "median ratio")
     p.add_argument("--redis", action="store_true", help="also replay on Redis")
     p.add_argument("--redis-events", type=int, default=200_000,
                    help="lines the Redis replay runs on")
@@ -448,19 +481,30 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"{len(catalog.programs)} programs from {rules}; stream {path} "
                   f"({path.stat().st_size / 1e6:,.0f} MB)")
     phases: list[Phase] = []
-    if not args.no_floor:
-        phases.append(parse_floor(path, console))
     if args.post_events > 0:
         phases.append(post_baseline(path, catalog, args.post_events, console))
     ledger = cache / "ledger.jsonl"
-    ledger.unlink(missing_ok=True)
-    sink = FileSink(ledger)
-    try:
-        engine, reasons = engine_replay(path, catalog, MemoryStore(sink), "engine", args.batch,
-                                        cache / "rejects.jsonl", console)
-    finally:
-        sink.close()
-    phases.append(engine)
+    engines: list[Phase] = []
+    rounds = max(args.repeat, 1)
+    for n in range(1, rounds + 1):
+        suffix = f" #{n}" if rounds > 1 else ""
+        if not args.no_floor:
+            floor = parse_floor(path, console)
+            floor.name += suffix
+            phases.append(floor)
+        ledger.unlink(missing_ok=True)
+        sink = FileSink(ledger)
+        try:
+            engine, reasons = engine_replay(path, catalog, MemoryStore(sink), "engine" + suffix,
+                                            args.batch, cache / "rejects.jsonl", console)
+        finally:
+            sink.close()
+        phases.append(engine)
+        engines.append(engine)
+    # the summary's figures are those of the engine run whose ratio is the median
+    ratios = paired_ratios(phases)
+    engine = (engines[ratios.index(median_of(ratios))] if ratios
+              else sorted(engines, key=lambda e: e.rate)[(len(engines) - 1) // 2])
     if args.redis:
         sample = path if args.redis_events >= args.events else sample_of(path, args.redis_events)
         phases.append(redis_replay(sample, catalog, args.batch, cache / "rejects-redis.jsonl",

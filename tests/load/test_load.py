@@ -306,3 +306,25 @@ def test_the_oracle_and_the_engine_agree_when_budgets_and_allocations_run_out(
     assert sum(1 for p in expected.values() if "national-phase2-card" in p) <= 150
     known = {p.id for p in programs}
     assert [p for p in compare(expected, ledger) if p.split(" ")[1].rstrip(":") in known] == []
+
+
+def test_repeated_runs_are_each_compared_with_the_floor_just_before_them() -> None:
+    from load.bench import Phase, median_of, paired_ratios
+
+    phases = [Phase("post()", 10, 1.0), Phase("floor #1", 100, 1.0), Phase("engine #1", 30, 1.0),
+              Phase("floor #2", 100, 2.0), Phase("engine #2", 20, 1.0),
+              Phase("floor #3", 100, 1.0), Phase("engine #3", 25, 1.0)]
+    assert paired_ratios(phases) == [0.3, 0.4, 0.25]
+    assert median_of(paired_ratios(phases)) == 0.3
+    assert median_of([0.1, 0.4, 0.2, 0.3]) == 0.2
+
+
+def test_the_benchmark_repeats_the_floor_and_the_engine(stream: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    code = bench_main(["--persons", "400", "--events", "6000", "--seed", "7", "--repeat", "2",
+                       "--cache", str(tmp_path), "--post-events", "0"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "engine #2" in out and "floor #2" in out
+    assert "× floor (the median of 2 runs" in out
