@@ -44,12 +44,13 @@ from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
+
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void* op)
 
-from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
 
 from pointengine.compact cimport ABSENT, Counters, KeyTable, fingerprint_bytes
 from pointengine.digest cimport (
@@ -1313,13 +1314,12 @@ cdef class Lane:
 
     cdef Digest _digest_at(self, const unsigned char* s, Value* v):
         """The :class:`Digest` of the person whose id ``v`` is, or None when the store has no
-        such person. Found by the id's fingerprint; the Person the store holds is then looked
-        up with the digest's own id string (no new string, its hash known)."""
+        such person. Found by the id's fingerprint; only a digest that lost its epoch (see
+        ``epoch``) is checked against the Person the store holds, looked up with the digest's
+        own id string (no new string, its hash known)."""
         cdef int64_t fp = fingerprint_bytes(<const char*>s + v.start, v.size), index
         cdef Digest digest
         cdef PyObject* found
-        cdef const char* text
-        cdef Py_ssize_t size
         if self.digest_index.get_fp(fp, &index):
             digest = <Digest>PyList_GET_ITEM(self.digest_list, index)
             if digest.has_id(<const char*>s + v.start, v.size):
