@@ -1,6 +1,6 @@
 """Compact tables for what a store must remember of every event (compiled; see compact.pyx)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 def fingerprint(key: str) -> int:
     """A 64-bit fingerprint of ``key`` (never 0, which marks an empty slot)."""
@@ -31,5 +31,7 @@ class Counters:
         """The keys that are set."""
     def items(self) -> list[tuple[str, int]]:
         """``(key, value)`` of each key that is set."""
+    def names_of(self, slots: Iterable[int]) -> list[str]:
+        """The keys of ``slots`` (slots the fast lane wrote), in their order."""
     def __iter__(self) -> Iterator[str]: ...
     def __len__(self) -> int: ...

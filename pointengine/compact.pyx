@@ -347,6 +347,11 @@ cdef class Counters:
         return [(self.names[k], self.values[k]) for k in range(len(self.names))
                 if self.values[k] != ABSENT]
 
+    def names_of(self, slots: object) -> list[str]:
+        """The keys of ``slots`` (slots the fast lane wrote), in their order."""
+        names = self.names
+        return [names[slot] for slot in slots]
+
     def __iter__(self) -> object:
         return iter(self.keys())
 

@@ -105,7 +105,7 @@ class Engine:
         if self.explain:
             return None
         if self._lane is None:
-            if type(self.store) is MemoryStore:
+            if isinstance(self.store, MemoryStore):  # a WriteBackStore too: it journals
                 self._lane = Lane(self, self.store)
             elif isinstance(self.store, RedisStore):
                 self._lane = Lane(self, None, intents=True)

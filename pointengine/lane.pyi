@@ -44,6 +44,8 @@ class Lane:
 def tally(reply: list[Any], claims: list[int]
           ) -> tuple[list[int], list[tuple[int, int, int, int]]]:
     """Each intent's status from the Redis store's answer, and the refused ones."""
+def bulk_strings(items: list[Any]) -> bytes:
+    """Each item (bytes, str or int) as a bulk string of the Redis protocol, in order."""
 def hmget(key: bytes, ids: list[str]) -> bytes:
     """``HMGET key id...`` in the Redis protocol."""
 def fresh(ids: list[str], values: list[bytes | None], read: dict[str, tuple[bytes, Person]],

@@ -45,6 +45,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy, memset
 
 
@@ -426,6 +427,9 @@ cdef class Lane:
     cdef list pending_totals       # the ClaimPlans with points for the store's totals
     cdef public Py_ssize_t lines, taken_applied, duplicates, rejected
     cdef public list rejects
+    # the write-back journal (pointengine.writeback.Journal) of a store that has one: what
+    # the lane wrote, for the store to write through to Redis; None when there is none
+    cdef list j_applied, j_transactions, j_kept, j_slots, j_members, j_persons
 
     def __cinit__(self) -> None:
         self.code_place = NULL
@@ -508,6 +512,14 @@ cdef class Lane:
             self.person_watch = store.person_watch = []
             self.members = store._members
             self.sink = store.sink
+            journal = getattr(store, "journal", None)
+            if journal is not None:
+                self.j_applied = journal.applied
+                self.j_transactions = journal.transactions
+                self.j_kept = journal.kept
+                self.j_slots = journal.slots
+                self.j_members = journal.members
+                self.j_persons = journal.persons
         self.health = "health_insurance"
         self.account = "public_funds_account"
         self.lines = self.taken_applied = self.duplicates = self.rejected = 0
@@ -833,9 +845,21 @@ cdef class Lane:
         cdef int64_t value = self.counters.values[slot]
         return 0 if value == ABSENT else value
 
-    cdef inline void _bump(self, Py_ssize_t slot, int64_t amount) noexcept:
+    cdef inline int _bump(self, Py_ssize_t slot, int64_t amount) except -1:
         cdef int64_t value = self.counters.values[slot]
         self.counters.values[slot] = (0 if value == ABSENT else value) + amount
+        if self.j_slots is not None:
+            self.j_slots.append(slot)
+        return 0
+
+    cdef int _applied_now(self, int64_t fp, char* key, Py_ssize_t key_size) except -1:
+        """The line's event is applied: its key goes into the applied table (and the
+        journal)."""
+        self.applied.add_fp(fp, 0)
+        self.taken_applied += 1
+        if self.j_applied is not None:
+            self.j_applied.append(PyUnicode_DecodeASCII(key, key_size, NULL))
+        return 0
 
     cdef inline int _add(self, dict table, object key, int64_t amount) except -1:
         cdef PyObject* found = PyDict_GetItem(table, key)
@@ -1117,12 +1141,16 @@ cdef class Lane:
                 digest.payer_provider = provider
             kept = tuple(awards)
             PyObject_GC_UnTrack(<PyObject*>kept)  # of Awards, which hold no references back
-            self.transactions[PyUnicode_DecodeASCII(key, key_size, NULL)] = new_transaction(
-                amount, kept, digest.payer)
+            transaction = PyUnicode_DecodeASCII(key, key_size, NULL)
+            self.transactions[transaction] = new_transaction(amount, kept, digest.payer)
+            if self.j_kept is not None:
+                self.j_kept.append(transaction)
         else:
             self.paid.add_fp(paid_fp, amount << _SHIFT)
-        self.applied.add_fp(fp, 0)
-        self.taken_applied += 1
+            if self.j_transactions is not None:
+                self.j_transactions.append(PyUnicode_DecodeASCII(key, key_size, NULL))
+                self.j_transactions.append(_plain_record(amount, 0, s, f))
+        self._applied_now(fp, key, key_size)
         return True
 
     cdef bint _person_event(self, const unsigned char* s, Line* line, Moment* m, int kind,
@@ -1156,13 +1184,14 @@ cdef class Lane:
             return False
         self.persons[person_id] = changed
         digest.epoch = self.epoch
+        if self.j_persons is not None:
+            self.j_persons.append(person_id)
         if self.intents:
             self._send(index, s, f, m, key, key_size, person_to_json(changed), claims,
                        n_claims)
             return True
         self._apply_claims(claims, n_claims, digest, key, key_size, s, f, m, False)
-        self.applied.add_fp(fp, 0)
-        self.taken_applied += 1
+        self._applied_now(fp, key, key_size)
         return True
 
     cdef object _applied_person(self, const unsigned char* s, Value* f, Moment* m,
@@ -1232,6 +1261,8 @@ cdef class Lane:
                     if self._used(plan.admission_slots[k]) >= plan.admission_limits[k]:
                         return None  # full: the claim is refused
                 self.members.add(member)
+                if self.j_members is not None:
+                    self.j_members.append(member)
                 for k in range(plan.n_admissions):
                     self._bump(plan.admission_slots[k], 1)
             digest.member[0] = True
@@ -1403,6 +1434,9 @@ cdef class Lane:
             if refunded + amount > whole:
                 return self._refuse(index, _exceeds(amount, whole - refunded, whole))
             self.paid.add_fp(paid_fp, packed + amount)
+            if self.j_transactions is not None:
+                self.j_transactions.append(refund_of)
+                self.j_transactions.append(_plain_record(whole, refunded + amount, s, f))
         else:
             tx = <Transaction>found
             if tx.payer != payer:
@@ -1412,6 +1446,8 @@ cdef class Lane:
             if refunded > whole:
                 return self._refuse(index, _exceeds(amount, whole - tx.refunded, whole))
             tx.refunded = refunded
+            if self.j_kept is not None:
+                self.j_kept.append(refund_of)
             if tx.reversed is None:
                 tx.reversed = [0] * len(tx.awards)
             back = tx.reversed
@@ -1429,9 +1465,19 @@ cdef class Lane:
                              f[F_PERSON].size, _json_text(award.program), award.version,
                              -share, _json_text(award.provider), at, at_size, of, of_size)
                 self._add(self.totals, (award.program, award.provider), -share)
-        self.applied.add_fp(fp, 0)
-        self.taken_applied += 1
+        self._applied_now(fp, key, key_size)
         return 0
+
+
+cdef bytes _plain_record(int64_t amount, int64_t refunded, const unsigned char* s, Value* f):
+    """A transaction that earned nothing as the Redis store keeps it:
+    ``amount|refunded|person|provider`` (its payer is ``person|provider``)."""
+    cdef char[200] text
+    cdef int n = snprintf(text, 200, "%lld|%lld|%.*s|%.*s", <long long>amount,
+                          <long long>refunded, <int>f[F_PERSON].size,
+                          <const char*>s + f[F_PERSON].start, <int>f[F_PROVIDER].size,
+                          <const char*>s + f[F_PROVIDER].start)
+    return PyBytes_FromStringAndSize(text, n)
 
 
 cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, char glue,
@@ -1492,6 +1538,34 @@ def hmget(bytes key, list ids) -> bytes:
     for person in ids:
         parts.append(b"$%d\r\n%s\r\n" % (len(<str>person), (<str>person).encode()))
     return b"".join(parts)
+
+
+def bulk_strings(list items) -> bytes:
+    """Each item (bytes, an ASCII or UTF-8 str, or an int) as a bulk string of the Redis
+    protocol, one after the other: the arguments of a command whose header the caller writes."""
+    cdef Buffer out = Buffer(NULL, 0, 0)
+    cdef const char* text
+    cdef Py_ssize_t size
+    cdef char[24] digits
+    try:
+        for item in items:
+            if isinstance(item, bytes):
+                text = PyBytes_AS_STRING(item)
+                size = PyBytes_GET_SIZE(item)
+            elif isinstance(item, str):
+                text = PyUnicode_AsUTF8AndSize(item, &size)
+            else:
+                size = snprintf(digits, 24, "%lld", <long long>item)
+                text = digits
+            reserve(&out, size + 32)
+            put(&out, b"$", 1)
+            put_integer(&out, size)
+            put(&out, b"\r\n", 2)
+            put(&out, text, size)
+            put(&out, b"\r\n", 2)
+        return PyBytes_FromStringAndSize(out.data, out.size)
+    finally:
+        PyMem_Free(out.data)
 
 
 def fresh(list ids, list values, dict read, object parse) -> dict:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from pointengine.compact import Counters, KeyTable, fingerprint
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
 from pointengine.records import Award, Transaction
 from pointengine.store import Applied, Intent, Outcome, Store, unknown_transaction
+
+if TYPE_CHECKING:
+    from pointengine.writeback import Journal
 
 PAID_SHIFT = 32  # a transaction that earned nothing is kept as amount << PAID_SHIFT | refunded
 
@@ -31,6 +35,9 @@ class MemoryStore(Store):
     """The ids of the persons the store wrote since the compiled lane, which keeps a digest
     of each person, last looked (it empties the list); None when no lane watches."""
 
+    journal: Journal | None = None
+    """What the store wrote since its last write-back, for a store that writes through to
+    Redis (:class:`~pointengine.writeback.WriteBackStore`); None for the embedded store."""
     def __init__(self, sink: LedgerSink | None = None) -> None:
         self.sink: LedgerSink = sink if sink is not None else ListSink()
         self._persons: dict[str, Person] = {}
@@ -102,6 +109,9 @@ class MemoryStore(Store):
                     self._members.add(claim.member_key)
                     for admission in claim.admissions:
                         counters[admission.key] = counters.get(admission.key, 0) + 1
+                    if self.journal is not None:
+                        self.journal.members.append(claim.member_key)
+                        self.journal.counters.extend(a.key for a in claim.admissions)
             points = claim.points
             limited_by = None
             for cap in claim.caps:
@@ -114,6 +124,8 @@ class MemoryStore(Store):
                 continue
             for cap in claim.caps:
                 counters[cap.key] = counters.get(cap.key, 0) + points
+            if self.journal is not None:
+                self.journal.counters.extend(cap.key for cap in claim.caps)
             self._count(entries, "award", intent, claim.program, claim.version, points,
                         claim.provider, None)
             if claim.refundable:
@@ -127,15 +139,25 @@ class MemoryStore(Store):
                 # a payer is shared by the person's transactions with the provider
                 self._transactions[intent.transaction] = Transaction(
                     intent.amount, tuple(awards), sys.intern(intent.payer))
+                if self.journal is not None:
+                    self.journal.kept.append(intent.transaction)
             else:
                 self._transactions.pop(intent.transaction, None)
                 self._paid.add(_paid_key(intent.transaction, intent.payer),
                                intent.amount << PAID_SHIFT)
+                if self.journal is not None:
+                    self.journal.transactions += (intent.transaction,
+                                                  f"{intent.amount}|0|{intent.payer}")
         if intent.person_state is not None:
             self._persons[intent.person] = intent.person_state
             if self.person_watch is not None:
                 self.person_watch.append(intent.person)
         self._applied.add(intent.event, fp=fp)
+        if self.journal is not None:
+            self.journal.applied.append(intent.event)
+            self.journal.tallies.extend(key for key, _ in intent.tallies)
+            if intent.person_state is not None:
+                self.journal.persons.append(intent.person)
         return result
 
     def _refund(self, intent: Intent, result: Applied, entries: list[LedgerEntry]) -> str | None:
@@ -150,6 +172,8 @@ class MemoryStore(Store):
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
                     f"transaction ({tx.amount - tx.refunded} of {tx.amount} yen)")
         tx.refunded = refunded
+        if self.journal is not None:
+            self.journal.kept.append(intent.refund_of)
         if tx.reversed is None:
             tx.reversed = [0] * len(tx.awards)
         back = tx.reversed
@@ -162,6 +186,8 @@ class MemoryStore(Store):
             back[i] += share
             for key in award.caps:
                 self._counters[key] -= share
+            if self.journal is not None:
+                self.journal.counters.extend(award.caps)
             result.reversed[award.program] = result.reversed.get(award.program, 0) + share
             self._count(entries, "reversal", intent, award.program, award.version, -share,
                         award.provider, intent.refund_of)
@@ -179,6 +205,10 @@ class MemoryStore(Store):
             return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
                     f"transaction ({amount - refunded} of {amount} yen)")
         self._paid.add(key, packed + intent.refund_amount)
+        if self.journal is not None:
+            self.journal.transactions += (
+                intent.refund_of,
+                f"{amount}|{refunded + intent.refund_amount}|{intent.payer}")
         return None
 
     def _count(self, entries: list[LedgerEntry], kind: str, intent: Intent, program: str,

@@ -20,6 +20,8 @@ Keys (all under ``prefix``, named in :class:`Keys` and nowhere else):
 ``tallies``          hash    tally key → sum
 ``seq``              string  the last ledger ``seq``
 ``ledger``           stream  one entry per ledger line, fields named as :class:`LedgerEntry`
+``lease``            string  while an exclusive replay holds the store (its token; it
+                             expires unless renewed): the script refuses every batch
 ===================  ======  ===============================================================
 
 For Redis Cluster, give a prefix with a hash tag (``"{pe}:"``) so that every key is in one slot.
@@ -72,6 +74,7 @@ class Keys(NamedTuple):
     tallies: str
     seq: str
     ledger: str
+    lease: str
 
     @classmethod
     def under(cls, prefix: str) -> Keys:
@@ -90,6 +93,7 @@ class Keys(NamedTuple):
 # KEYS[7] tallies        hash    tally key -> sum
 # KEYS[8] seq            string  last ledger seq
 # KEYS[9] ledger         stream  one entry per ledger line
+# KEYS[10] lease         string  set while an exclusive replay holds the store: refuse
 # ARGV[1] the batch as JSON: [intent...], intent = [event, person, at, person JSON or '',
 #   transaction or false, amount, refund of or false, refund amount, [[tally key, n]...],
 #   [claim...], payer], claim = [program, version, points, provider, refundable, member key or '',
@@ -114,6 +118,10 @@ class Keys(NamedTuple):
 _APPLY_LUA = r"""
 local K_APPLIED, K_COUNTERS, K_MEMBERS, K_TX = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_PERSONS, K_TOTALS, K_TALLIES, K_SEQ, K_LEDGER = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+if redis.call('EXISTS', KEYS[10]) == 1 then
+  return redis.error_reply('LEASED the store is held by an exclusive replay ('
+                           .. redis.call('GET', KEYS[10]) .. '); try again when it ends')
+end
 local CHUNK = 500
 local fmt, floor, unpack = string.format, math.floor, unpack
 local batch = cjson.decode(ARGV[1])

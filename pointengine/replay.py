@@ -28,6 +28,7 @@ from pointengine.privacy import carries_my_number, redact
 from pointengine.redis_replay import RedisLaneReplay
 from pointengine.redis_store import RedisStore
 from pointengine.scan import suspects
+from pointengine.writeback import WriteBackStore
 
 BATCH = 2_000
 
@@ -264,8 +265,11 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
                                                                    start)
         else:
             batches = _lane_batches(handle, engine, lane, sink, report, batch, start)
+        write_back = engine.store if isinstance(engine.store, WriteBackStore) else None
         for position in batches:
             settle()
+            if write_back is not None:
+                write_back.write_back()
             report.position = position
             if after_batch is not None:
                 after_batch()
@@ -273,10 +277,14 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
                 on_progress(position.offset)
             if on_position is not None:
                 sink.flush()
+                if write_back is not None:
+                    write_back.confirm()
                 on_position(position)
             if should_stop is not None and should_stop():
                 report.stopped_early = True
                 break
+        if write_back is not None:
+            write_back.confirm()
     report.seconds = time.perf_counter() - started
     report.totals = engine.store.totals()
     return report

@@ -1,9 +1,11 @@
 """Replaying onto Redis through the lane gives exactly what the embedded store gives.
 
 The same stream is replayed on a fresh embedded store (through its lane) and on an empty
-Redis store, through the lane (what ``replay`` does) and through the Python path alone (what
-it does when every decision is asked for): the ledgers, the rejects, the totals, the
-counters, the admissions and the persons must be the same.
+Redis store, through the lane (what ``replay`` does), through the Python path alone (what
+it does when every decision is asked for) and as an exclusive replay that writes back
+(:mod:`pointengine.writeback`): the ledgers, the rejects, the totals, the counters, the
+admissions and the persons must be the same, and the exclusive replay must leave every
+Redis key as the shared store's script leaves it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import orjson
 import pytest
 import redis
@@ -19,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from load.generate import generate
 from pointengine.catalog import Catalog
 from pointengine.engine import Engine
-from pointengine.redis_store import RedisStore
+from pointengine.redis_store import Keys, RedisStore
 from pointengine.replay import replay
+from pointengine.writeback import WriteBackStore
 from tests.redis_fixtures import redis_client, redis_server
 from tests.test_lane import _line, _streams, national, replay_once
 
@@ -32,22 +36,47 @@ def _entry(e: Any) -> tuple[Any, ...]:
             e.at, e.transaction)
 
 
+def redis_keys(client: redis.Redis, keys: Keys) -> dict[str, Any]:
+    """Every key of a store as plain values; the transactions decoded, stream entries
+    without their IDs."""
+    def record(raw: bytes) -> Any:
+        if raw[:1].isdigit():
+            amount, refunded, payer = raw.decode().split("|", 2)
+            return [int(amount), int(refunded), [], payer]
+        return msgpack.unpackb(raw)
+
+    return {
+        "applied": client.smembers(keys.applied), "members": client.smembers(keys.members),
+        "counters": client.hgetall(keys.counters), "persons": client.hgetall(keys.persons),
+        "transactions": {k: record(v) for k, v in client.hgetall(keys.transactions).items()},
+        "totals": {orjson.loads(k).__repr__(): v for k, v in client.hgetall(keys.totals).items()
+                   if int(v) != 0},
+        "tallies": client.hgetall(keys.tallies), "seq": client.get(keys.seq),
+        "ledger": [fields for _, fields in client.xrange(keys.ledger)],
+        "lease": client.get(keys.lease),
+    }
+
+
 def replay_on_redis(catalog: Catalog, events: Path, client: redis.Redis, rejects: Path, *,
-                    lane: bool) -> dict[str, Any]:
+                    lane: bool, exclusive: bool = False) -> dict[str, Any]:
     client.flushall()
     store = RedisStore(client)
-    engine = Engine(catalog, store)
+    engine = Engine(catalog, WriteBackStore(store) if exclusive else store)
     try:
         report = replay(events, engine, rejects=rejects, batch=97,
                         on_decisions=None if lane else (lambda decisions: None))
     finally:
         engine.close()
+        if exclusive:
+            engine.store.close()
+            store = RedisStore(client)
     counters = {k.decode(): int(v) for k, v in client.hgetall(store.keys.counters).items()}
     members = {m.decode() for m in client.smembers(store.keys.members)}
     ids = [k.decode() for k in client.hkeys(store.keys.persons)]
     return {"report": report, "ledger": [_entry(e) for e in store.ledger()],
             "totals": store.totals(), "counters": counters, "members": members,
-            "persons": store.persons(ids), "rejects": rejects.read_bytes()}
+            "persons": store.persons(ids), "rejects": rejects.read_bytes(),
+            "keys": redis_keys(client, store.keys)}
 
 
 def assert_same_on_redis(catalog: Catalog, events: Path, client: redis.Redis,
@@ -55,9 +84,16 @@ def assert_same_on_redis(catalog: Catalog, events: Path, client: redis.Redis,
     embedded = replay_once(catalog, events, tmp_path / "embedded", lane=True)
     fast = replay_on_redis(catalog, events, client, tmp_path / "lane.jsonl", lane=True)
     slow = replay_on_redis(catalog, events, client, tmp_path / "python.jsonl", lane=False)
+    exclusive = replay_on_redis(catalog, events, client, tmp_path / "exclusive.jsonl",
+                                lane=True, exclusive=True)
+    exclusive_slow = replay_on_redis(catalog, events, client, tmp_path / "exclusive_py.jsonl",
+                                     lane=False, exclusive=True)
     expected = [_entry(type("E", (), orjson.loads(line))) for line in
                 embedded.ledger.splitlines()]
-    for run in (fast, slow):
+    for run in (exclusive, exclusive_slow):
+        assert run["keys"] == fast["keys"]
+        assert run["keys"]["lease"] is None
+    for run in (fast, slow, exclusive, exclusive_slow):
         assert run["ledger"] == expected
         assert run["rejects"] == embedded.rejects
         assert run["totals"] == embedded.state["totals"]
@@ -68,6 +104,7 @@ def assert_same_on_redis(catalog: Catalog, events: Path, client: redis.Redis,
             assert getattr(run["report"], name) == getattr(embedded.report, name), name
     assert fast["report"].lane_lines == embedded.report.lane_lines
     assert slow["report"].lane_lines == 0
+    assert exclusive["report"].lane_lines == embedded.report.lane_lines
     return fast
 
 
