@@ -13,8 +13,13 @@ same persons, events, seed and mixes, then measures, one after the other on the 
 3. **engine**: :func:`pointengine.replay.replay` on the embedded :class:`MemoryStore` with a
    ledger file; events/s, latency per batch (p50, p99: reading, parsing and deciding one batch),
    rejects by reason;
-4. optionally **redis**: the same replay on :class:`RedisStore` against a throw-away
-   ``redis-server`` (on a sample, ``--redis-events``).
+4. optionally, against a throw-away ``redis-server`` and on a sample (``--redis-events``):
+   **redis exclusive**, the same replay held alone under the store's lease and written back
+   after each batch (:class:`~pointengine.writeback.WriteBackStore`, ``pointengine replay
+   --redis URL --exclusive``), and **redis**, the same replay on the shared
+   :class:`RedisStore`, whose script decides each intent as workers do. The exclusive run
+   follows each engine run and is compared with it (with ``--repeat``, the median of the
+   pairs); the shared run comes once, at the end.
 
 It prints the engine's throughput as ratios to the floor and to post(), and the peak resident
 memory of the process (``ru_maxrss``) after each phase. With ``--repeat N`` the floor and the
@@ -356,18 +361,24 @@ def engine_replay(path: Path, catalog: Catalog, store: Store, label: str, batch:
 
 
 def redis_replay(path: Path, catalog: Catalog, batch: int, rejects: Path,
-                 console: Console) -> Phase:
-    """The engine on :class:`RedisStore` against a throw-away ``redis-server``."""
+                 console: Console, *, exclusive: bool = False) -> Phase:
+    """The engine on :class:`RedisStore` against a throw-away ``redis-server``; with
+    ``exclusive``, as a :class:`WriteBackStore` in front of it (its time includes loading the
+    empty store and waiting for the last batch to be written back)."""
     from pointengine.redis_server import RedisServer
     from pointengine.redis_store import RedisStore
+    from pointengine.writeback import WriteBackStore
 
     with RedisServer() as server:
-        client = server.client()
-        store = RedisStore(client)
+        shared = RedisStore(server.client())
+        started = time.perf_counter()
+        store: Store = WriteBackStore(shared) if exclusive else shared
         try:
-            phase, _ = engine_replay(path, catalog, store, "redis", batch, rejects, console)
+            phase, _ = engine_replay(path, catalog, store, "redis exclusive" if exclusive
+                                     else "redis", batch, rejects, console)
         finally:
             store.close()
+        phase.seconds = time.perf_counter() - started
     return phase
 
 
@@ -383,6 +394,18 @@ def check(path: Path, ledger: Path, console: Console,
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
+
+
+def paired_redis_ratios(phases: list[Phase]) -> list[float]:
+    """Each exclusive Redis run's rate over that of the engine run just before it."""
+    ratios: list[float] = []
+    engine: Phase | None = None
+    for phase in phases:
+        if phase.name.startswith("engine"):
+            engine = phase
+        elif phase.name.startswith("redis exclusive") and engine is not None and engine.rate:
+            ratios.append(phase.rate / engine.rate)
+    return ratios
 
 
 def paired_ratios(phases: list[Phase]) -> list[float]:
@@ -426,8 +449,15 @@ def print_results(console: Console, phases: list[Phase], engine: Phase,
         parts.append(f"{ratios[0]:.3f} × floor")
     if "post()" in by_name and by_name["post()"].rate:
         parts.append(f"{engine.rate / by_name['post()'].rate:.3f} × post()")
+    exclusive = paired_redis_ratios(phases)
+    if len(exclusive) > 1:
+        parts.append(f"redis exclusive {median_of(exclusive):.2f} × embedded (the median of "
+                     f"{len(exclusive)} runs, each against the engine run just before it: "
+                     + ", ".join(f"{r:.2f}" for r in exclusive) + ")")
+    elif exclusive:
+        parts.append(f"redis exclusive {exclusive[0]:.2f} × embedded")
     if "redis" in by_name:
-        parts.append(f"redis {by_name['redis'].rate / engine.rate:.2f} × embedded")
+        parts.append(f"redis (shared) {by_name['redis'].rate / engine.rate:.2f} × embedded")
     console.print("; ".join(parts))
     if engine.latencies:
         ordered = sorted(engine.latencies)
@@ -486,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
     ledger = cache / "ledger.jsonl"
     engines: list[Phase] = []
     rounds = max(args.repeat, 1)
+    sample = None
+    if args.redis:
+        sample = path if args.redis_events >= args.events else sample_of(path, args.redis_events)
     for n in range(1, rounds + 1):
         suffix = f" #{n}" if rounds > 1 else ""
         if not args.no_floor:
@@ -501,12 +534,17 @@ def main(argv: list[str] | None = None) -> int:
             sink.close()
         phases.append(engine)
         engines.append(engine)
+        if sample is not None:  # right after the engine run it is compared with
+            exclusive = redis_replay(sample, catalog, args.batch,
+                                     cache / "rejects-redis-exclusive.jsonl", console,
+                                     exclusive=True)
+            exclusive.name += suffix
+            phases.append(exclusive)
     # the summary's figures are those of the engine run whose ratio is the median
     ratios = paired_ratios(phases)
     engine = (engines[ratios.index(median_of(ratios))] if ratios
               else sorted(engines, key=lambda e: e.rate)[(len(engines) - 1) // 2])
-    if args.redis:
-        sample = path if args.redis_events >= args.events else sample_of(path, args.redis_events)
+    if sample is not None:
         phases.append(redis_replay(sample, catalog, args.batch, cache / "rejects-redis.jsonl",
                                    console))
     print_results(console, phases, engine, reasons)

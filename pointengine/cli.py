@@ -20,7 +20,7 @@ from pointengine import checkpoint
 from pointengine.catalog import Catalog, load_catalog
 from pointengine.cli_service import register as register_service_commands
 from pointengine.engine import Decision, Engine
-from pointengine.errors import RuleFileError, UnreadableEvents
+from pointengine.errors import OperationalError, RuleFileError, UnreadableEvents
 from pointengine.ledger import FileSink
 from pointengine.memory_store import MemoryStore
 from pointengine.privacy import carries_my_number
@@ -28,7 +28,7 @@ from pointengine.programs import ProgramDocument, ProviderList
 from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.replay import START, Position, ReplayReport, open_events, replay
 from pointengine.simulate import register as register_simulate
-from pointengine.store import Outcome
+from pointengine.store import Outcome, Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Mynapoint and municipal point programs as declarative rules.")
@@ -88,6 +88,10 @@ def replay_command(
     redis_url: Annotated[str | None, typer.Option(
         "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
         "the embedded store")] = None,
+    exclusive: Annotated[bool, typer.Option(
+        help="with --redis: hold the store alone under a lease while the replay runs, apply "
+        "in memory and write each batch back (several times faster; workers' batches are "
+        "refused until it ends)")] = False,
     watch: Annotated[bool, typer.Option(
         help="reload changed rule files between batches")] = False,
     checkpoint_every: Annotated[float | None, typer.Option(
@@ -104,6 +108,10 @@ def replay_command(
     count as duplicates).
     """
     _check_readable(events)
+    if exclusive and redis_url is None:
+        err.print("--exclusive: only with --redis (the embedded store is exclusive already)",
+                  markup=False, highlight=False)
+        raise typer.Exit(2)
     if redis_url is not None:
         embedded_only = [name for name, given in (
             ("--fresh", fresh), ("--from-start", from_start),
@@ -117,7 +125,8 @@ def replay_command(
     catalog = _catalog(rules)
     out.mkdir(parents=True, exist_ok=True)
     if redis_url is not None:
-        _replay_on_redis(events, catalog, redis_url, out, rules if watch else None)
+        _replay_on_redis(events, catalog, redis_url, out, rules if watch else None,
+                         exclusive=exclusive)
         return
     state, ledger, rejects = out / "state.pickle", out / "ledger.jsonl", out / "rejects.jsonl"
     if fresh:
@@ -203,20 +212,27 @@ def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
 
 
 def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
-                     watch: Path | None) -> None:
+                     watch: Path | None, *, exclusive: bool) -> None:
     import redis
 
     from pointengine.redis_store import RedisStore
+    from pointengine.writeback import WriteBackStore
 
     store = RedisStore(redis.Redis.from_url(url))
-    engine = Engine(catalog, store)
+    try:
+        working: Store = WriteBackStore(store) if exclusive else store
+    except OperationalError as exc:
+        store.close()
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    engine = Engine(catalog, working)
     watcher = CatalogWatcher(watch, engine, on_result=_log_reload) if watch else None
     try:
         report = _replay_with_progress(events, engine, out / "rejects.jsonl",
                                        watcher.after_batch if watcher else None)
     finally:
         engine.close()
-        store.close()
+        working.close()
     _write_summary(report, out / "summary.json")
     _print_report(report, out, ledger=f"{url} stream {store.keys.ledger}")
 

@@ -33,5 +33,7 @@ class Counters:
         """``(key, value)`` of each key that is set."""
     def names_of(self, slots: Iterable[int]) -> list[str]:
         """The keys of ``slots`` (slots the fast lane wrote), in their order."""
+    def flat_items(self, keys: Iterable[str]) -> list[str | int]:
+        """``[key, value, key, value...]`` of ``keys``, which are set."""
     def __iter__(self) -> Iterator[str]: ...
     def __len__(self) -> int: ...

@@ -352,6 +352,14 @@ cdef class Counters:
         names = self.names
         return [names[slot] for slot in slots]
 
+    def flat_items(self, keys: object) -> list[object]:
+        """``[key, value, key, value...]`` of ``keys``, which are set."""
+        out = []
+        for key in keys:
+            out.append(key)
+            out.append(self[key])
+        return out
+
     def __iter__(self) -> object:
         return iter(self.keys())
 

@@ -1568,6 +1568,78 @@ def bulk_strings(list items) -> bytes:
         PyMem_Free(out.data)
 
 
+def ledger_arguments(list lines) -> tuple:
+    """The ledger's JSON lines (flat objects of ids, integers and nulls, as the store writes
+    them) as the arguments of their stream entries: per line, in the Redis protocol, the
+    number of arguments, then each field and its value (a null field is left out). Returns
+    ``(arguments, bytes)``; raises ValueError for a line of another shape."""
+    cdef Buffer out = Buffer(NULL, 0, 0)
+    cdef const char* s
+    cdef Py_ssize_t n, i, k, count = 0, pairs
+    cdef Py_ssize_t[64] spans  # key start, key size, value start, value size
+    try:
+        for line in lines:
+            s = PyBytes_AS_STRING(line)
+            n = PyBytes_GET_SIZE(line)
+            while n > 0 and (s[n - 1] == b'\n' or s[n - 1] == b' '):
+                n -= 1
+            if n < 2 or s[0] != b'{' or s[n - 1] != b'}':
+                raise ValueError(f"not a ledger line: {line!r}")
+            i = 1
+            pairs = 0
+            while i < n - 1:
+                if s[i] != b'"' or pairs == 16:
+                    raise ValueError(f"not a ledger line: {line!r}")
+                k = i + 1
+                while k < n and s[k] != b'"' and s[k] != b'\\':
+                    k += 1
+                if k >= n - 2 or s[k] != b'"' or s[k + 1] != b':':
+                    raise ValueError(f"not a ledger line: {line!r}")
+                spans[4 * pairs] = i + 1
+                spans[4 * pairs + 1] = k - i - 1
+                i = k + 2
+                if s[i] == b'"':
+                    k = i + 1
+                    while k < n and s[k] != b'"' and s[k] != b'\\':
+                        k += 1
+                    if k >= n or s[k] != b'"':
+                        raise ValueError(f"not a ledger line: {line!r}")
+                    spans[4 * pairs + 2] = i + 1
+                    spans[4 * pairs + 3] = k - i - 1
+                    i = k + 1
+                else:
+                    k = i
+                    while k < n - 1 and s[k] != b',':
+                        k += 1
+                    spans[4 * pairs + 2] = i
+                    spans[4 * pairs + 3] = k - i
+                    if k - i == 4 and memcmp(s + i, b"null", 4) == 0:
+                        spans[4 * pairs + 3] = -1
+                    i = k
+                if spans[4 * pairs + 3] >= 0:
+                    pairs += 1
+                if s[i] == b',':
+                    i += 1
+                elif i != n - 1:
+                    raise ValueError(f"not a ledger line: {line!r}")
+            reserve(&out, 2 * n + 64 * pairs + 32)
+            put(&out, b"$", 1)
+            put_integer(&out, 1 if 2 * pairs < 10 else 2)
+            put(&out, b"\r\n", 2)
+            put_integer(&out, 2 * pairs)
+            put(&out, b"\r\n", 2)
+            for k in range(2 * pairs):
+                put(&out, b"$", 1)
+                put_integer(&out, spans[2 * k + 1])
+                put(&out, b"\r\n", 2)
+                put(&out, s + spans[2 * k], spans[2 * k + 1])
+                put(&out, b"\r\n", 2)
+            count += 1 + 2 * pairs
+        return count, PyBytes_FromStringAndSize(out.data, out.size)
+    finally:
+        PyMem_Free(out.data)
+
+
 def fresh(list ids, list values, dict read, object parse) -> dict:
     """The persons of ``ids`` from their stored JSON ``values`` (None: not stored): the one
     in ``read`` (id -> (JSON, Person)) when its JSON is the same, else ``parse(JSON)``, kept

@@ -43,7 +43,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from pointengine.errors import IntegrityError, OperationalError
-from pointengine.lane import bulk_strings
+from pointengine.lane import bulk_strings, ledger_arguments
 from pointengine.ledger import LedgerEntry
 from pointengine.memory_store import PAID_SHIFT, MemoryStore, _paid_key
 from pointengine.records import Award, Transaction
@@ -164,14 +164,22 @@ def _record(tx: Transaction) -> bytes:
 
 
 def _xadd_arguments(line: bytes) -> list[Any]:
-    """A ledger line as the field/value arguments of its stream entry."""
-    e = orjson.loads(line)
-    args: list[Any] = ["seq", e["seq"], "kind", e["kind"], "event", e["event"], "person",
-                       e["person"], "program", e["program"], "version", e["version"],
-                       "points", e["points"], "provider", e["provider"], "at", e["at"]]
-    if e["transaction"] is not None:
-        args += ("transaction", e["transaction"])
-    return args
+    """A ledger line that the compiled reader cannot take (an id with an escape in its
+    JSON) as the field/value arguments of its stream entry."""
+    entry = orjson.loads(line)
+    return [x for name, value in entry.items() if value is not None for x in (name, value)]
+
+
+def _ledger_arguments(lines: list[bytes]) -> tuple[int, bytes]:
+    """The stream entries' arguments of ``lines`` (see :func:`ledger_arguments`)."""
+    try:
+        return ledger_arguments(lines)
+    except ValueError:
+        parts: list[Any] = []
+        for line in lines:
+            fields = _xadd_arguments(line)
+            parts += (len(fields), *fields)
+        return len(parts), bulk_strings(parts)
 
 
 class WriteBackStore(MemoryStore):
@@ -274,13 +282,19 @@ class WriteBackStore(MemoryStore):
         """Send what changed since the last call (nothing: nothing is sent); first read the
         answer to the previous call, so that at most one is in flight."""
         arguments = self._arguments()
+        if arguments is None:
+            self.log.clear()
+            self.confirm()
+            return
+        count, ledger = _ledger_arguments(self.log.ledger)
+        seq = self._seq if self._seq != self._written_seq else ""
+        self._written_seq = self._seq
         self.log.clear()
         self.confirm()
-        if arguments is None:
-            return
-        command = (b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$2\r\n10\r\n"
-                   % (len(arguments) + 13, len(self._sha), self._sha)
-                   + bulk_strings([*self._keys, *arguments]))
+        command = b"".join((b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$2\r\n10\r\n"
+                            % (len(arguments) + count + 14, len(self._sha), self._sha),
+                            bulk_strings([*self._keys, *arguments]), ledger,
+                            bulk_strings([seq])))
         self._send(command)
         self._waiting = command
 
@@ -328,8 +342,7 @@ class WriteBackStore(MemoryStore):
         changed = dict.fromkeys(self._counters.names_of(j.slots))
         changed.update(dict.fromkeys(j.counters))
         args.append(2 * len(changed))
-        for key in changed:
-            args += (key, self._counters[key])
+        args += self._counters.flat_items(changed)
         persons = dict.fromkeys(j.persons)
         args.append(2 * len(persons))
         for person_id in persons:
@@ -346,12 +359,6 @@ class WriteBackStore(MemoryStore):
         for key in tallies:
             args += (key, self._tallies[key])
         args.append(len(j.ledger))
-        for line in j.ledger:
-            fields = _xadd_arguments(line)
-            args.append(len(fields))
-            args += fields
-        args.append(self._seq if self._seq != self._written_seq else "")
-        self._written_seq = self._seq
         return args
 
     # -- the end -----------------------------------------------------------------------------

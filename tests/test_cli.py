@@ -108,6 +108,34 @@ def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
         store.close()
 
 
+def test_an_exclusive_replay_on_redis_holds_the_store_and_writes_it_back(
+        tmp_path: Path) -> None:
+    from pointengine.redis_server import RedisServer
+    from pointengine.redis_store import RedisStore
+    from pointengine.writeback import WriteBackStore
+
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    args = ["replay", str(stream), "--rules", str(RULES), "--out", str(tmp_path / "out")]
+    with RedisServer() as server:
+        result = runner.invoke(app, [*args, "--redis", server.url, "--exclusive"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(app, [*args, "--redis", server.url])  # shared: all applied
+        assert result.exit_code == 0, result.output
+        assert "0 applied, 2 duplicates" in result.output
+        store = RedisStore(server.client())
+        assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
+        holder = WriteBackStore(store)
+        try:
+            result = runner.invoke(app, [*args, "--redis", server.url, "--exclusive"])
+        finally:
+            holder.close()
+        assert result.exit_code == 1, result.output
+        assert "held by another exclusive replay" in result.output
+    result = runner.invoke(app, [*args, "--exclusive"])
+    assert result.exit_code == 2, result.output
+    assert "--exclusive: only with --redis" in result.output
+
+
 def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> None:
     stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY))
     out = tmp_path / "out"

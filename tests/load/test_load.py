@@ -319,6 +319,28 @@ def test_repeated_runs_are_each_compared_with_the_floor_just_before_them() -> No
     assert median_of([0.1, 0.4, 0.2, 0.3]) == 0.2
 
 
+def test_each_exclusive_redis_run_is_compared_with_the_engine_run_before_it() -> None:
+    from load.bench import Phase, paired_redis_ratios
+
+    phases = [Phase("floor #1", 100, 1.0), Phase("engine #1", 40, 1.0),
+              Phase("redis exclusive #1", 20, 1.0), Phase("floor #2", 100, 1.0),
+              Phase("engine #2", 30, 1.0), Phase("redis exclusive #2", 24, 1.0),
+              Phase("redis", 5, 1.0)]
+    assert paired_redis_ratios(phases) == [0.5, 0.8]
+
+
+def test_the_benchmark_replays_on_redis_both_ways(stream: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = bench_main(["--persons", "400", "--events", "6000", "--seed", "7", "--repeat", "2",
+                       "--cache", str(tmp_path), "--post-events", "0", "--redis",
+                       "--redis-events", "6000", "--check"])
+    assert code == 0
+    out = " ".join(capsys.readouterr().out.split())  # the summary wraps
+    assert "redis exclusive #2" in out
+    assert "× embedded (the median of 2 runs" in out and "redis (shared)" in out
+    assert "oracle check: the ledger matches" in out
+
+
 def test_the_benchmark_repeats_the_floor_and_the_engine(stream: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
