@@ -46,9 +46,9 @@ def tally(reply: list[Any], claims: list[int]
     """Each intent's status from the Redis store's answer, and the refused ones."""
 def bulk_strings(items: list[Any]) -> bytes:
     """Each item (bytes, str or int) as a bulk string of the Redis protocol, in order."""
-def ledger_arguments(lines: list[bytes]) -> tuple[int, bytes]:
-    """The ledger's JSON lines as the arguments of their stream entries, in the Redis
-    protocol: ``(arguments, bytes)``."""
+def ledger_commands(lines: list[bytes], stream: bytes) -> bytes:
+    """The ledger's JSON lines as ``XADD stream * field value...`` commands of the Redis
+    protocol."""
 def hmget(key: bytes, ids: list[str]) -> bytes:
     """``HMGET key id...`` in the Redis protocol."""
 def fresh(ids: list[str], values: list[bytes | None], read: dict[str, tuple[bytes, Person]],

@@ -1568,14 +1568,13 @@ def bulk_strings(list items) -> bytes:
         PyMem_Free(out.data)
 
 
-def ledger_arguments(list lines) -> tuple:
+def ledger_commands(list lines, bytes stream) -> bytes:
     """The ledger's JSON lines (flat objects of ids, integers and nulls, as the store writes
-    them) as the arguments of their stream entries: per line, in the Redis protocol, the
-    number of arguments, then each field and its value (a null field is left out). Returns
-    ``(arguments, bytes)``; raises ValueError for a line of another shape."""
+    them) as ``XADD stream * field value...`` commands of the Redis protocol, one per line (a
+    null field is left out); raises ValueError for a line of another shape."""
     cdef Buffer out = Buffer(NULL, 0, 0)
     cdef const char* s
-    cdef Py_ssize_t n, i, k, count = 0, pairs
+    cdef Py_ssize_t n, i, k, pairs
     cdef Py_ssize_t[64] spans  # key start, key size, value start, value size
     try:
         for line in lines:
@@ -1622,20 +1621,21 @@ def ledger_arguments(list lines) -> tuple:
                     i += 1
                 elif i != n - 1:
                     raise ValueError(f"not a ledger line: {line!r}")
-            reserve(&out, 2 * n + 64 * pairs + 32)
-            put(&out, b"$", 1)
-            put_integer(&out, 1 if 2 * pairs < 10 else 2)
+            reserve(&out, 2 * n + 64 * pairs + 64 + PyBytes_GET_SIZE(stream))
+            put(&out, b"*", 1)
+            put_integer(&out, 3 + 2 * pairs)
+            put(&out, b"\r\n$4\r\nXADD\r\n$", 13)
+            put_integer(&out, PyBytes_GET_SIZE(stream))
             put(&out, b"\r\n", 2)
-            put_integer(&out, 2 * pairs)
-            put(&out, b"\r\n", 2)
+            put(&out, PyBytes_AS_STRING(stream), PyBytes_GET_SIZE(stream))
+            put(&out, b"\r\n$1\r\n*\r\n", 9)
             for k in range(2 * pairs):
                 put(&out, b"$", 1)
                 put_integer(&out, spans[2 * k + 1])
                 put(&out, b"\r\n", 2)
                 put(&out, s + spans[2 * k], spans[2 * k + 1])
                 put(&out, b"\r\n", 2)
-            count += 1 + 2 * pairs
-        return count, PyBytes_FromStringAndSize(out.data, out.size)
+        return PyBytes_FromStringAndSize(out.data, out.size)
     finally:
         PyMem_Free(out.data)
 

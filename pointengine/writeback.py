@@ -12,19 +12,32 @@ itself instead:
 2. it **loads** the store's state from Redis into the embedded store, which it is (a
    :class:`MemoryStore`): the compiled lane and the Python path apply there, as embedded;
 3. after each batch it **writes back** what the batch changed, recorded in its
-   :class:`Journal`, in one script call that checks the lease and renews it: the applied
-   event keys, the admissions, the transactions, the counters, the persons, the totals, the
-   tallies, ``seq`` and one ledger stream entry per line, in the shared store's layout. The
-   call is sent without waiting: Redis writes one batch while the next is decided, and its
-   answer is read before the next is sent (:meth:`WriteBackStore.confirm` waits for it);
-4. :meth:`WriteBackStore.close` waits for the last answer and gives the lease back.
+   :class:`Journal`, in the shared store's layout: the applied event keys, the admissions,
+   the transactions, the counters, the persons, the totals, the tallies, ``seq`` and one
+   ledger stream entry per line, as plain commands in one ``MULTI``/``EXEC`` transaction
+   that also renews the lease. No Lua runs: the script's decoding and re-encoding of every
+   argument was half of Redis's work;
+4. :meth:`WriteBackStore.close` waits for the last batch and gives the lease back.
+
+**Fencing.** The connection that writes back ``WATCH``es the lease key; ``EXEC`` runs only if
+nobody touched it since (an expiry counts, from Redis 6.0.9). The ``WATCH`` for the next batch
+is set right after ``EXEC``, before a ``GET`` of the lease: that ``GET`` shows the value this
+batch's transaction set, so the lease was held when the watch began. Replies are off during
+the transaction (``CLIENT REPLY OFF``/``ON``), which would otherwise answer every command
+(one per ledger line, hundreds a batch), each answer read by a Python call. The one reply
+read is that ``GET``: if it is not this
+batch's value, the transaction did not run (or the lease was taken since), and
+:meth:`WriteBackStore.confirm` raises :class:`~pointengine.errors.OperationalError`.
+
+**Pipelining.** A batch is sent without waiting: Redis writes it while the next is decided,
+and its reply is read before the next is sent.
 
 The result is the shared store's, key for key (the tests replay the same streams both ways
-and compare every key). A batch is written back atomically; if the replay stops in
-between, Redis holds every batch written back so far, and a replay from the last confirmed
-position (``--from-start`` finds the rest applied) completes it. If the lease expires (a
-replay stalled longer than ``lease_ms``) the next write-back fails with
-:class:`~pointengine.errors.OperationalError` and writes nothing.
+and compare every key). A batch is written back atomically (a client that dies mid-batch
+leaves an unfinished ``MULTI``, which Redis discards); if the replay stops in between, Redis
+holds every batch written back so far, and replaying the same file again completes it (the
+events already written back count as duplicates). If the lease is lost (a replay stalled
+longer than ``lease_ms``, or an operator deleted it) nothing more is written back.
 """
 
 from __future__ import annotations
@@ -40,10 +53,9 @@ from typing import Any
 import msgpack
 import orjson
 import redis
-from redis.exceptions import NoScriptError
 
 from pointengine.errors import IntegrityError, OperationalError
-from pointengine.lane import bulk_strings, ledger_arguments
+from pointengine.lane import bulk_strings, ledger_commands
 from pointengine.ledger import LedgerEntry
 from pointengine.memory_store import PAID_SHIFT, MemoryStore, _paid_key
 from pointengine.records import Award, Transaction
@@ -55,47 +67,8 @@ LEASE_MS = 60_000
 """How long a lease lasts without a write-back renewing it."""
 
 _pack: Callable[[object], bytes] = msgpack.Packer().pack
-_SCAN = 1000  # members per SSCAN / HSCAN while loading
-
-# write_back: ARGV = [token, lease ms, then sections of (count, items...)]: applied event keys
-# (SADD), member keys (SADD), transaction (id, record) pairs, counter (key, value) pairs,
-# person (id, JSON) pairs, total (field, value) pairs, tally (key, value) pairs (HSET, a later
-# pair of the same field wins), then the ledger (count, then per line: n, n field/value
-# arguments for XADD), then seq ('' when unchanged).
-_WRITE_LUA = r"""
-if redis.call('GET', KEYS[10]) ~= ARGV[1] then
-  return redis.error_reply('LEASE lost: the store is no longer held by this replay')
-end
-redis.call('PEXPIRE', KEYS[10], ARGV[2])
-local CHUNK, unpack = 4000, unpack
-local i = 3
-local function each(command, key)
-  local n = tonumber(ARGV[i])
-  local last = i + n
-  for s = i + 1, last, CHUNK do
-    local e = s + CHUNK - 1
-    if e > last then e = last end
-    redis.call(command, key, unpack(ARGV, s, e))
-  end
-  i = last + 1
-end
-each('SADD', KEYS[1])
-each('SADD', KEYS[3])
-each('HSET', KEYS[4])
-each('HSET', KEYS[2])
-each('HSET', KEYS[5])
-each('HSET', KEYS[6])
-each('HSET', KEYS[7])
-local lines = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, lines do
-  local n = tonumber(ARGV[i])
-  redis.call('XADD', KEYS[9], '*', unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-if ARGV[i] ~= '' then redis.call('SET', KEYS[8], ARGV[i]) end
-return lines
-"""
+_SCAN = 1000
+_CHUNK = 10_000  # items per SADD / HSET  # members per SSCAN / HSCAN while loading
 
 _RELEASE_LUA = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -170,16 +143,25 @@ def _xadd_arguments(line: bytes) -> list[Any]:
     return [x for name, value in entry.items() if value is not None for x in (name, value)]
 
 
-def _ledger_arguments(lines: list[bytes]) -> tuple[int, bytes]:
-    """The stream entries' arguments of ``lines`` (see :func:`ledger_arguments`)."""
+def _ledger_commands(lines: list[bytes], stream: bytes) -> bytes:
+    """``XADD stream * ...`` for each of ``lines`` (see :func:`ledger_commands`)."""
     try:
-        return ledger_arguments(lines)
+        return ledger_commands(lines, stream)
     except ValueError:
-        parts: list[Any] = []
-        for line in lines:
-            fields = _xadd_arguments(line)
-            parts += (len(fields), *fields)
-        return len(parts), bulk_strings(parts)
+        return b"".join(_command(b"XADD", [stream, b"*", *_xadd_arguments(line)])
+                        for line in lines)
+
+
+def _command(name: bytes, args: list[Any]) -> bytes:
+    """One command in the Redis protocol."""
+    return b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(name), name) + bulk_strings(args)
+
+
+def _chunked(name: bytes, key: str, items: list[Any]) -> list[bytes]:
+    """``name key item...`` for ``items``, in commands of at most :data:`_CHUNK` items (an
+    even number: pairs stay whole)."""
+    return [_command(name, [key, *items[start:start + _CHUNK]])
+            for start in range(0, len(items), _CHUNK)]
 
 
 class WriteBackStore(MemoryStore):
@@ -201,23 +183,41 @@ class WriteBackStore(MemoryStore):
         self._written_totals: dict[tuple[str, str], int] = {}
         self._written_seq = 0
         self._connection: Any = None
-        self._waiting: bytes | None = None  # the last write-back sent, not yet answered
-        client = shared.client
-        try:
-            if not client.set(shared.keys.lease, self.token, nx=True, px=lease_ms):
-                holder = client.get(shared.keys.lease)
-                raise OperationalError(
-                    f"the Redis store under {shared.prefix!r} is held by another exclusive "
-                    f"replay ({holder!r}); wait until it ends or its lease expires")
-            self._sha = client.script_load(_WRITE_LUA).encode()
-            self._release = client.register_script(_RELEASE_LUA)
-        except redis.RedisError as exc:
-            raise OperationalError(f"Redis failed to lease the store: {exc}") from exc
+        self._waiting: bytes | None = None  # the lease's value the last batch sent sets
+        self._value: bytes | None = None  # the lease's value, as last confirmed
+        self._lost = False
+        self._batch = 0
+        self._acquire()
         try:
             self._load()
         except BaseException:
             self._give_back()
             raise
+
+    def _acquire(self) -> None:
+        """Take the lease and WATCH it, on the connection that writes back."""
+        lease = self.shared.keys.lease
+        value = f"{self.token}:0".encode()
+        client = self.shared.client
+        try:
+            self._release = client.register_script(_RELEASE_LUA)
+            self._connection = client.connection_pool.get_connection()
+            connection = self._connection
+            connection.send_command("SET", lease, value, "NX", "PX", self.lease_ms)
+            if connection.read_response() is None:
+                holder = client.get(lease)
+                raise OperationalError(
+                    f"the Redis store under {self.shared.prefix!r} is held by another "
+                    f"exclusive replay ({holder!r}); wait until it ends or its lease expires")
+            self._value = value
+            connection.send_command("WATCH", lease)
+            connection.read_response()
+            connection.send_command("GET", lease)
+            if connection.read_response() != value:
+                self._lost = True
+                raise OperationalError("the lease was lost as soon as it was taken")
+        except redis.RedisError as exc:
+            raise OperationalError(f"Redis failed to lease the store: {exc}") from exc
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -279,87 +279,97 @@ class WriteBackStore(MemoryStore):
     # -- writing back ------------------------------------------------------------------------
 
     def write_back(self) -> None:
-        """Send what changed since the last call (nothing: nothing is sent); first read the
-        answer to the previous call, so that at most one is in flight."""
-        arguments = self._arguments()
-        if arguments is None:
-            self.log.clear()
-            self.confirm()
-            return
-        count, ledger = _ledger_arguments(self.log.ledger)
-        seq = self._seq if self._seq != self._written_seq else ""
-        self._written_seq = self._seq
+        """Send what changed since the last call as one transaction (nothing changed: nothing
+        is sent); first wait for the previous one, so that at most one is in flight."""
+        commands = self._commands()
         self.log.clear()
         self.confirm()
-        command = b"".join((b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$2\r\n10\r\n"
-                            % (len(arguments) + count + 14, len(self._sha), self._sha),
-                            bulk_strings([*self._keys, *arguments]), ledger,
-                            bulk_strings([seq])))
-        self._send(command)
-        self._waiting = command
+        if commands is None:
+            return
+        self._batch += 1
+        value = b"%s:%d" % (self.token.encode(), self._batch)
+        lease = self.shared.keys.lease.encode()
+        # Replies are off for the transaction: the one reply read is the lease's value after
+        # it, which is this batch's only if EXEC ran (see the module).
+        self._send(b"".join((
+            _command(b"CLIENT", [b"REPLY", b"OFF"]), _command(b"MULTI", []), *commands,
+            _command(b"SET", [lease, value, b"PX", self.lease_ms]), _command(b"EXEC", []),
+            _command(b"WATCH", [lease]), _command(b"CLIENT", [b"REPLY", b"ON"]),
+            _command(b"GET", [lease]))))
+        self._waiting = value
 
     def confirm(self) -> None:
-        """Wait until Redis has written everything sent back so far."""
-        if self._waiting is None:
+        """Wait until Redis has written everything sent back so far.
+
+        Raises :class:`OperationalError` when the last batch sent was not written: the lease
+        was lost (it expired, or was taken away) or Redis refused the transaction."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None:
             return
         try:
-            try:
-                self._connection.read_response()
-            except NoScriptError:  # the server lost its scripts: load it again, send again
-                self.shared.client.script_load(_WRITE_LUA)
-                self._send(self._waiting)
-                self._connection.read_response()
+            self._connection.read_response()  # CLIENT REPLY ON
+            holder = self._connection.read_response()
         except redis.RedisError as exc:
             raise OperationalError(f"Redis failed to write a batch back: {exc}") from exc
-        finally:
-            self._waiting = None
+        if holder != waiting:
+            self._lost = True
+            raise OperationalError(
+                f"a batch was not written back to the Redis store under "
+                f"{self.shared.prefix!r}: the lease is no longer held by this replay "
+                f"(its value is {holder!r}), or Redis refused the transaction")
+        self._value = waiting
 
-    def _send(self, command: bytes) -> None:
+    def _send(self, data: bytes) -> None:
+        if self._lost:
+            raise OperationalError("the lease on the Redis store was lost: nothing more is "
+                                   "written back")
         try:
-            if self._connection is None:
-                self._connection = self.shared.client.connection_pool.get_connection()
-            self._connection.send_packed_command([command])
+            self._connection.send_packed_command([data])
         except redis.RedisError as exc:
             raise OperationalError(f"Redis failed to take a batch: {exc}") from exc
 
-    def _arguments(self) -> list[Any] | None:
-        """The script's arguments for what the journal holds; None when nothing changed."""
+    def _commands(self) -> list[bytes] | None:
+        """The commands for what the journal holds; None when nothing changed."""
         j = self.log
+        keys = self.shared.keys
         totals = [(pair, value) for pair, value in self._totals.items()
                   if self._written_totals.get(pair) != value]
         if not (j.applied or j.members or j.transactions or j.kept or j.slots or j.counters
                 or j.persons or j.tallies or j.ledger or totals):
             return None
-        args: list[Any] = [self.token, self.lease_ms, len(j.applied), *j.applied,
-                           len(j.members), *j.members]
+        commands = [*_chunked(b"SADD", keys.applied, j.applied),
+                    *_chunked(b"SADD", keys.members, j.members)]
         kept = self._transactions
-        records = [(tx_id, _record(kept[tx_id])) for tx_id in dict.fromkeys(j.kept)
-                   if tx_id in kept]  # one the Python path made plain since: that record
-        args.append(len(j.transactions) + 2 * len(records))
-        args += j.transactions
-        for record in records:
-            args += record
+        pairs: list[Any] = list(j.transactions)
+        for tx_id in dict.fromkeys(j.kept):
+            if tx_id in kept:  # else the Python path made it plain since: that record
+                pairs += (tx_id, _record(kept[tx_id]))
+        commands += _chunked(b"HSET", keys.transactions, pairs)
         changed = dict.fromkeys(self._counters.names_of(j.slots))
         changed.update(dict.fromkeys(j.counters))
-        args.append(2 * len(changed))
-        args += self._counters.flat_items(changed)
-        persons = dict.fromkeys(j.persons)
-        args.append(2 * len(persons))
-        for person_id in persons:
-            args += (person_id, person_to_json(self._persons[person_id]))
-        args.append(2 * len(totals))
+        commands += _chunked(b"HSET", keys.counters, self._counters.flat_items(changed))
+        pairs = []
+        for person_id in dict.fromkeys(j.persons):
+            pairs += (person_id, person_to_json(self._persons[person_id]))
+        commands += _chunked(b"HSET", keys.persons, pairs)
+        pairs = []
         for pair, value in totals:
             name = self._total_fields.get(pair)
             if name is None:
                 name = self._total_fields[pair] = orjson.dumps(list(pair))
-            args += (name, value)
+            pairs += (name, value)
             self._written_totals[pair] = value
-        tallies = dict.fromkeys(j.tallies)
-        args.append(2 * len(tallies))
-        for key in tallies:
-            args += (key, self._tallies[key])
-        args.append(len(j.ledger))
-        return args
+        commands += _chunked(b"HSET", keys.totals, pairs)
+        pairs = []
+        for key in dict.fromkeys(j.tallies):
+            pairs += (key, self._tallies[key])
+        commands += _chunked(b"HSET", keys.tallies, pairs)
+        if j.ledger:
+            commands.append(_ledger_commands(j.ledger, keys.ledger.encode()))
+        if self._seq != self._written_seq:
+            commands.append(_command(b"SET", [keys.seq, self._seq]))
+            self._written_seq = self._seq
+        return commands
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -374,11 +384,18 @@ class WriteBackStore(MemoryStore):
             self.shared.close()
 
     def _give_back(self) -> None:
-        if self._connection is not None:
-            self.shared.client.connection_pool.release(self._connection)
-            self._connection = None
+        """Forget the WATCH and give the connection and the lease back (unless lost)."""
         try:
-            self._release(keys=[self.shared.keys.lease], args=[self.token])
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                if self._waiting is None:
+                    connection.send_command("UNWATCH")
+                    connection.read_response()
+                else:  # its answers were never read: it cannot serve anyone else
+                    connection.disconnect()
+                self.shared.client.connection_pool.release(connection)
+            if self._value is not None and not self._lost:
+                self._release(keys=[self.shared.keys.lease], args=[self._value])
         except redis.RedisError as exc:
             raise OperationalError(f"Redis failed to give the lease back: {exc}") from exc
 
