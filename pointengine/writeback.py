@@ -281,6 +281,9 @@ class WriteBackStore(MemoryStore):
     def write_back(self) -> None:
         """Send what changed since the last call as one transaction (nothing changed: nothing
         is sent); first wait for the previous one, so that at most one is in flight."""
+        if self._lost:
+            raise OperationalError("the lease on the Redis store was lost: nothing more is "
+                                   "written back")
         commands = self._commands()
         self.log.clear()
         self.confirm()
@@ -320,9 +323,6 @@ class WriteBackStore(MemoryStore):
         self._value = waiting
 
     def _send(self, data: bytes) -> None:
-        if self._lost:
-            raise OperationalError("the lease on the Redis store was lost: nothing more is "
-                                   "written back")
         try:
             self._connection.send_packed_command([data])
         except redis.RedisError as exc:

@@ -100,6 +100,24 @@ def test_a_lost_lease_writes_nothing_and_says_so(redis_client: redis.Redis) -> N
     assert RedisStore(redis_client).applied(["mykey/e1", "mykey/e2"]) == {"mykey/e1"}
 
 
+def test_an_expired_lease_writes_nothing_and_lets_another_replay_in(
+        redis_client: redis.Redis) -> None:
+    import time
+
+    store = WriteBackStore(RedisStore(redis_client), lease_ms=100)
+    time.sleep(0.3)  # stalled past its lease: the watched key expires
+    store.apply_many([_intent("mykey/e1")])
+    store.write_back()
+    with pytest.raises(OperationalError, match="no longer held by this replay"):
+        store.confirm()
+    other = WriteBackStore(RedisStore(redis_client))  # the store is free again
+    other.close()
+    with pytest.raises(OperationalError, match=r"lease .* was lost"):
+        store.write_back()
+    store._give_back()
+    assert RedisStore(redis_client).applied(["mykey/e1"]) == set()
+
+
 def test_a_write_back_survives_the_server_forgetting_its_scripts(
         redis_client: redis.Redis) -> None:
     store = WriteBackStore(RedisStore(redis_client))
