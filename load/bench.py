@@ -398,26 +398,25 @@ def _ms(seconds: float) -> str:
 
 def paired_redis_ratios(phases: list[Phase]) -> list[float]:
     """Each exclusive Redis run's rate over that of the engine run just before it."""
-    ratios: list[float] = []
-    engine: Phase | None = None
-    for phase in phases:
-        if phase.name.startswith("engine"):
-            engine = phase
-        elif phase.name.startswith("redis exclusive") and engine is not None and engine.rate:
-            ratios.append(phase.rate / engine.rate)
-    return ratios
+    return _paired(phases, "engine", "redis exclusive")
 
 
 def paired_ratios(phases: list[Phase]) -> list[float]:
     """Each engine run's rate over that of the floor run just before it."""
+    return _paired(phases, "floor", "engine")
+
+
+def _paired(phases: list[Phase], base: str, measured: str) -> list[float]:
+    """Each ``measured`` phase's rate over that of the ``base`` phase just before it (each
+    base phase is used once)."""
     ratios: list[float] = []
-    floor: Phase | None = None
+    before: Phase | None = None
     for phase in phases:
-        if phase.name.startswith("floor"):
-            floor = phase
-        elif phase.name.startswith("engine") and floor is not None and floor.rate:
-            ratios.append(phase.rate / floor.rate)
-            floor = None
+        if phase.name.startswith(base):
+            before = phase
+        elif phase.name.startswith(measured) and before is not None and before.rate:
+            ratios.append(phase.rate / before.rate)
+            before = None
     return ratios
 
 

@@ -67,8 +67,8 @@ LEASE_MS = 60_000
 """How long a lease lasts without a write-back renewing it."""
 
 _pack: Callable[[object], bytes] = msgpack.Packer().pack
-_SCAN = 1000
-_CHUNK = 10_000  # items per SADD / HSET  # members per SSCAN / HSCAN while loading
+_SCAN = 1000  # members per SSCAN / HSCAN while loading
+_CHUNK = 10_000  # items per SADD / HSET
 
 _RELEASE_LUA = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -128,8 +128,8 @@ def _record(tx: Transaction) -> bytes:
     back = tx.reversed
     if back is None and len(awards) == 1:  # most: one award, never refunded
         a = awards[0]
-        return _pack([tx.amount, 0, [[a.program, a.version, a.points, a.provider, 0, *a.caps]],
-                      tx.payer])
+        return _pack([tx.amount, tx.refunded,
+                      [[a.program, a.version, a.points, a.provider, 0, *a.caps]], tx.payer])
     back = back or [0] * len(awards)
     return _pack([tx.amount, tx.refunded,
                   [[a.program, a.version, a.points, a.provider, back[k], *a.caps]
@@ -178,7 +178,6 @@ class WriteBackStore(MemoryStore):
         self.shared = shared
         self.lease_ms = lease_ms
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._keys = [k.encode() for k in shared.keys]
         self._total_fields: dict[tuple[str, str], bytes] = {}
         self._written_totals: dict[tuple[str, str], int] = {}
         self._written_seq = 0
@@ -254,26 +253,23 @@ class WriteBackStore(MemoryStore):
         self._written_totals = dict(self._totals)
 
     def _load_transaction(self, tx_id: str, raw: bytes) -> None:
-        if raw[:1].isdigit():
-            amount, refunded, payer = raw.decode().split("|", 2)
-            if 0 <= int(amount) < 1 << 31:
-                self._paid.add(_paid_key(tx_id, payer),
-                               int(amount) << PAID_SHIFT | int(refunded))
-            else:
-                self._keep(tx_id, int(amount), int(refunded), (), payer, None)
-            return
-        amount, refunded, rows, payer = msgpack.unpackb(raw)
-        awards = tuple(Award(row[0], row[1], row[2], row[3],
-                             tuple(sys.intern(cap) for cap in row[5:])) for row in rows)
-        back = [row[4] for row in rows]
-        self._keep(tx_id, amount, refunded, awards, payer, back if any(back) else None)
-
-    def _keep(self, tx_id: str, amount: int, refunded: int, awards: tuple[Award, ...],
-              payer: str, back: list[int] | None) -> None:
-        tx = Transaction(amount, awards, sys.intern(payer))
+        """One record of the shared store's transactions, kept as :class:`MemoryStore`
+        keeps it: compact when it earned nothing, else a :class:`Transaction`."""
+        if raw[:1].isdigit():  # 'amount|refunded|payer': it earned nothing
+            text_amount, text_refunded, payer = raw.decode().split("|", 2)
+            amount, refunded = int(text_amount), int(text_refunded)
+            if 0 <= amount < 1 << 31:
+                self._paid.add(_paid_key(tx_id, payer), amount << PAID_SHIFT | refunded)
+                return
+            rows: list[list[Any]] = []
+        else:
+            amount, refunded, rows, payer = msgpack.unpackb(raw)
+        tx = Transaction(amount, tuple(Award(row[0], row[1], row[2], row[3],
+                                             tuple(sys.intern(cap) for cap in row[5:]))
+                                       for row in rows), sys.intern(payer))
         tx.refunded = refunded
-        tx.reversed = back if back is not None and awards else (
-            [0] * len(awards) if refunded and awards else None)
+        if rows and refunded:  # what each award gave back: a refund's next share counts it
+            tx.reversed = [row[4] for row in rows]
         self._transactions[tx_id] = tx
 
     # -- writing back ------------------------------------------------------------------------
