@@ -5,6 +5,7 @@ from typing import Any, NamedTuple
 from pointengine.engine import Engine
 from pointengine.memory_store import MemoryStore
 from pointengine.persons import Person
+from pointengine.records import Transaction
 
 class Batch(NamedTuple):
     """A compact batch for the Redis store's script (its contract: redis_store.py)."""
@@ -49,6 +50,9 @@ def bulk_strings(items: list[Any]) -> bytes:
 def ledger_commands(lines: list[bytes], stream: bytes) -> bytes:
     """The ledger's JSON lines as ``XADD stream * field value...`` commands of the Redis
     protocol."""
+def transaction_record(tx: Transaction) -> bytes:
+    """A transaction as the Redis store's script keeps it: ``amount|refunded|payer`` when it
+    earned nothing, else its msgpack array, as ``msgpack.packb`` writes it."""
 def hmget(key: bytes, ids: list[str]) -> bytes:
     """``HMGET key id...`` in the Redis protocol."""
 def fresh(ids: list[str], values: list[bytes | None], read: dict[str, tuple[bytes, Person]],

@@ -1119,6 +1119,7 @@ cdef class Lane:
         cdef int n_claims = 0
         cdef int64_t amount = f[F_AMOUNT].number
         cdef int64_t paid_fp = 0
+        cdef Transaction tx
         if not self.intents:
             # where it is kept if it earns nothing (most do): start reading that slot now
             paid_fp = self._paid_fp(s, key, key_size, f)
@@ -1142,9 +1143,11 @@ cdef class Lane:
             kept = tuple(awards)
             PyObject_GC_UnTrack(<PyObject*>kept)  # of Awards, which hold no references back
             transaction = PyUnicode_DecodeASCII(key, key_size, NULL)
-            self.transactions[transaction] = new_transaction(amount, kept, digest.payer)
-            if self.j_kept is not None:
-                self.j_kept.append(transaction)
+            tx = new_transaction(amount, kept, digest.payer)
+            self.transactions[transaction] = tx
+            if self.j_transactions is not None:  # its record now: most are never refunded
+                self.j_transactions.append(transaction)
+                self.j_transactions.append(_transaction_record(tx))
         else:
             self.paid.add_fp(paid_fp, amount << _SHIFT)
             if self.j_transactions is not None:
@@ -1478,6 +1481,121 @@ cdef bytes _plain_record(int64_t amount, int64_t refunded, const unsigned char* 
                           <const char*>s + f[F_PERSON].start, <int>f[F_PROVIDER].size,
                           <const char*>s + f[F_PROVIDER].start)
     return PyBytes_FromStringAndSize(text, n)
+
+
+def transaction_record(Transaction tx) -> bytes:
+    """A transaction as the Redis store's script keeps it (see :mod:`redis_store`):
+    ``amount|refunded|payer`` when it earned nothing, else the msgpack array
+    ``[amount, refunded, [[program, version, points, provider, reversed, *caps]...], payer]``,
+    each item in msgpack's shortest form, as ``msgpack.packb`` writes it."""
+    return _transaction_record(tx)
+
+
+cdef Buffer _record_buffer = Buffer(NULL, 0, 0)  # reused: a record is written in one go, under the GIL
+
+
+cdef bytes _transaction_record(Transaction tx):
+    cdef Buffer* out = &_record_buffer
+    cdef Award award
+    cdef Py_ssize_t n = len(tx.awards), k, c
+    cdef list back = tx.reversed
+    if n == 0:
+        return b"%d|%d|%s" % (tx.amount, tx.refunded, tx.payer.encode())
+    out.size = 0
+    _msgpack_array(out, 4)
+    _msgpack_integer(out, tx.amount)
+    _msgpack_integer(out, tx.refunded)
+    _msgpack_array(out, n)
+    for k in range(n):
+        award = <Award>tx.awards[k]
+        _msgpack_array(out, 5 + len(award.caps))
+        _msgpack_string(out, award.program)
+        _msgpack_integer(out, award.version)
+        _msgpack_integer(out, award.points)
+        _msgpack_string(out, award.provider)
+        _msgpack_integer(out, 0 if back is None else PyLong_AsLongLong(back[k]))
+        for c in range(len(award.caps)):
+            _msgpack_string(out, award.caps[c])
+    _msgpack_string(out, tx.payer)
+    return PyBytes_FromStringAndSize(out.data, out.size)
+
+
+cdef inline int _msgpack_array(Buffer* b, Py_ssize_t n) except -1:
+    """An array's header."""
+    reserve(b, 5)
+    if n < 16:
+        b.data[b.size] = <char>(0x90 | n)
+        b.size += 1
+    elif n < 0x10000:
+        b.data[b.size] = <char>0xdc
+        _big_endian(b, n, 2)
+    else:
+        b.data[b.size] = <char>0xdd
+        _big_endian(b, n, 4)
+    return 0
+
+
+cdef inline void _big_endian(Buffer* b, uint64_t value, int width) noexcept:
+    """``value`` in ``width`` bytes after the byte at ``b.size`` (a type tag)."""
+    cdef int k
+    for k in range(width):
+        b.data[b.size + width - k] = <char>(value >> (8 * k) & 0xff)
+    b.size += 1 + width
+
+
+cdef inline int _msgpack_integer(Buffer* b, int64_t value) except -1:
+    """An integer in its shortest form."""
+    reserve(b, 9)
+    if 0 <= value < 0x80 or -32 <= value < 0:
+        b.data[b.size] = <char>(value & 0xff)
+        b.size += 1
+    elif value >= 0:
+        if value < 0x100:
+            b.data[b.size] = <char>0xcc
+            _big_endian(b, value, 1)
+        elif value < 0x10000:
+            b.data[b.size] = <char>0xcd
+            _big_endian(b, value, 2)
+        elif value < 0x100000000:
+            b.data[b.size] = <char>0xce
+            _big_endian(b, value, 4)
+        else:
+            b.data[b.size] = <char>0xcf
+            _big_endian(b, value, 8)
+    elif value >= -0x80:
+        b.data[b.size] = <char>0xd0
+        _big_endian(b, <uint64_t>value, 1)
+    elif value >= -0x8000:
+        b.data[b.size] = <char>0xd1
+        _big_endian(b, <uint64_t>value, 2)
+    elif value >= -0x80000000:
+        b.data[b.size] = <char>0xd2
+        _big_endian(b, <uint64_t>value, 4)
+    else:
+        b.data[b.size] = <char>0xd3
+        _big_endian(b, <uint64_t>value, 8)
+    return 0
+
+
+cdef int _msgpack_string(Buffer* b, str value) except -1:
+    """A string as UTF-8, with its header (reserves what it needs)."""
+    cdef Py_ssize_t size = 0
+    cdef const char* text = PyUnicode_AsUTF8AndSize(value, &size)
+    reserve(b, size + 5)
+    if size < 32:
+        b.data[b.size] = <char>(0xa0 | size)
+        b.size += 1
+    elif size < 0x100:
+        b.data[b.size] = <char>0xd9
+        _big_endian(b, size, 1)
+    elif size < 0x10000:
+        b.data[b.size] = <char>0xda
+        _big_endian(b, size, 2)
+    else:
+        b.data[b.size] = <char>0xdb
+        _big_endian(b, size, 4)
+    put(b, text, size)
+    return 0
 
 
 cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, char glue,

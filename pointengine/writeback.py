@@ -46,7 +46,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,7 @@ import orjson
 import redis
 
 from pointengine.errors import IntegrityError, OperationalError
-from pointengine.lane import bulk_strings, ledger_commands
+from pointengine.lane import bulk_strings, ledger_commands, transaction_record
 from pointengine.ledger import LedgerEntry
 from pointengine.memory_store import PAID_SHIFT, MemoryStore, _paid_key
 from pointengine.records import Award, Transaction
@@ -66,7 +66,6 @@ __all__ = ["Journal", "WriteBackStore"]
 LEASE_MS = 60_000
 """How long a lease lasts without a write-back renewing it."""
 
-_pack: Callable[[object], bytes] = msgpack.Packer().pack
 _SCAN = 1000  # members per SSCAN / HSCAN while loading
 _CHUNK = 10_000  # items per SADD / HSET
 
@@ -84,10 +83,12 @@ class Journal:
     applied: list[str] = field(default_factory=list)
     """Event keys applied."""
     transactions: list[str | bytes] = field(default_factory=list)
-    """Flat (id, ``amount|refunded|payer``) pairs of transactions that earned nothing."""
+    """Flat (id, record) pairs, in the order written: ``amount|refunded|payer`` for those
+    that earned nothing, the lane's new transactions' records as they were made."""
     kept: list[str] = field(default_factory=list)
     """Ids of the transactions the store keeps as a :class:`Transaction` (they earned
-    points), written after the others: the store's record is the one it keeps."""
+    points) that changed since any record above: written after those, from what the store
+    keeps now."""
     slots: list[int] = field(default_factory=list)
     """Counter slots the lane changed."""
     counters: list[str] = field(default_factory=list)
@@ -118,22 +119,6 @@ class _JournalSink:
     def append_lines(self, lines: bytes) -> None:
         """Journal the lane's lines."""
         self.journal.ledger.extend(lines.splitlines())
-
-
-def _record(tx: Transaction) -> bytes:
-    """A transaction as the shared store's script keeps it (see :mod:`redis_store`)."""
-    awards = tx.awards
-    if not awards:
-        return b"%d|%d|%s" % (tx.amount, tx.refunded, tx.payer.encode())
-    back = tx.reversed
-    if back is None and len(awards) == 1:  # most: one award, never refunded
-        a = awards[0]
-        return _pack([tx.amount, tx.refunded,
-                      [[a.program, a.version, a.points, a.provider, 0, *a.caps]], tx.payer])
-    back = back or [0] * len(awards)
-    return _pack([tx.amount, tx.refunded,
-                  [[a.program, a.version, a.points, a.provider, back[k], *a.caps]
-                   for k, a in enumerate(awards)], tx.payer])
 
 
 def _xadd_arguments(line: bytes) -> list[Any]:
@@ -339,7 +324,7 @@ class WriteBackStore(MemoryStore):
         pairs: list[Any] = list(j.transactions)
         for tx_id in dict.fromkeys(j.kept):
             if tx_id in kept:  # else the Python path made it plain since: that record
-                pairs += (tx_id, _record(kept[tx_id]))
+                pairs += (tx_id, transaction_record(kept[tx_id]))
         commands += _chunked(b"HSET", keys.transactions, pairs)
         changed = dict.fromkeys(self._counters.names_of(j.slots))
         changed.update(dict.fromkeys(j.counters))

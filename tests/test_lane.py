@@ -296,3 +296,43 @@ def test_the_lane_makes_persons_and_enrolments_as_their_constructors_do(
                                expected.card_day)
     assert made.applied_day == 20220401  # 23:30 at UTC-2 is the next morning in JST
     assert out.report.lane_lines == 1
+
+
+_int64 = st.one_of(st.integers(-(1 << 63), (1 << 63) - 1),
+                   st.sampled_from([0, 127, 128, 255, 256, 65535, 65536, (1 << 32) - 1, 1 << 32,
+                                    -1, -32, -33, -128, -129, -32768, -32769, -(1 << 31),
+                                    -(1 << 31) - 1]))
+_names = st.one_of(st.text(max_size=40),
+                   st.sampled_from([31, 32, 255, 256, 65535, 65536]).map(lambda n: "a" * n))
+
+
+@settings(max_examples=200, deadline=None)
+@given(amount=_int64, refunded=_int64, payer=_names, refund=st.booleans(),
+       awards=st.lists(st.tuples(_names, st.integers(0, 1 << 30), _int64, _names, _int64,
+                                 st.lists(_names, max_size=3)), min_size=1, max_size=20))
+def test_a_transaction_record_is_what_msgpack_writes(
+        amount: int, refunded: int, payer: str, refund: bool,
+        awards: list[tuple[str, int, int, str, int, list[str]]]) -> None:
+    import msgpack
+
+    from pointengine.lane import transaction_record
+    from pointengine.records import Award, Transaction
+
+    tx = Transaction(amount, tuple(Award(program, version, points, provider, tuple(caps))
+                                   for program, version, points, provider, _, caps in awards),
+                     payer)
+    tx.refunded = refunded
+    if refund:
+        tx.reversed = [back for *_, back, _ in awards]
+    rows = [[program, version, points, provider, back if refund else 0, *caps]
+            for program, version, points, provider, back, caps in awards]
+    assert transaction_record(tx) == msgpack.packb([amount, refunded, rows, payer])
+
+
+def test_a_transaction_that_earned_nothing_is_recorded_as_text() -> None:
+    from pointengine.lane import transaction_record
+    from pointengine.records import Transaction
+
+    tx = Transaction(19_000, (), "MK-1|paypay")
+    tx.refunded = 2_000
+    assert transaction_record(tx) == b"19000|2000|MK-1|paypay"
