@@ -4,8 +4,10 @@ Run ``python -m load.bench_service`` (``--help`` for sizes). Every figure runs a
 ``redis-server`` on a free loopback port, in the same run:
 
 1. **replay**: the same generated canonical stream (:func:`load.generate.generate`) evaluated
-   by one engine on the embedded MemoryStore and on the RedisStore; events/s and the ratio
-   (goal: Redis at least 0.5 of embedded);
+   by one engine on the embedded MemoryStore, on the RedisStore held exclusively (the
+   replay's ``--exclusive``: in memory under a lease, written back each batch) and on the
+   RedisStore shared as the workers share it; events/s and the ratios (goal: Redis at least
+   0.5 of embedded);
 2. **http**: signed batch posts of every mock provider's native traffic to ``pointengine
    serve`` (uvicorn in a subprocess), ``--clients`` concurrent clients; transactions/s
    answered 202 (durably in the stream);
@@ -42,31 +44,37 @@ from pointengine.redis_store import Keys, RedisStore
 from pointengine.replay import replay
 from pointengine.signing import sign
 from pointengine.streams import GROUP, StreamKeys, shard_count
+from pointengine.writeback import WriteBackStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_replay(catalog: Catalog, server: RedisServer, events: int, persons: int,
                  max_batch: int, work: Path) -> dict[str, float]:
-    """Events/s of one replay on each store."""
+    """Events/s of one replay on each store: ``embedded``, ``exclusive`` (Redis under a
+    lease) and ``redis`` (shared), with their points and ratios to the embedded store."""
     from load.generate import generate
 
     stream = work / f"events-{persons}-{events}.jsonl"
     generate(stream, persons=persons, events=events, seed=2022)
     figures: dict[str, float] = {}
-    for name in ("embedded", "redis"):
+    for name in ("embedded", "exclusive", "redis"):
+        store: MemoryStore | RedisStore
         if name == "embedded":
-            store: MemoryStore | RedisStore = MemoryStore()
+            store = MemoryStore()
         else:
             client = server.client()
             client.flushall()
             store = RedisStore(client, max_batch=max_batch)
+            if name == "exclusive":
+                store = WriteBackStore(store)
         engine = Engine(catalog, store)
         report = replay(stream, engine)
         engine.close()
         figures[name] = report.events_per_second
         figures[f"{name}_points"] = float(sum(report.totals.values()))
         store.close()
+    figures["exclusive_ratio"] = figures["exclusive"] / figures["embedded"]
     figures["ratio"] = figures["redis"] / figures["embedded"]
     return figures
 
@@ -231,9 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "replay" not in args.skip:
             r = bench_replay(catalog, server, args.events, args.persons, args.max_batch,
                              Path(tmp))
+            same = r["embedded_points"] == r["exclusive_points"] == r["redis_points"]
             print(f"replay {args.events:,} events: embedded {r['embedded']:,.0f} events/s, "
-                  f"redis {r['redis']:,.0f} events/s, ratio {r['ratio']:.2f} (goal >= 0.5); "
-                  f"points equal: {r['embedded_points'] == r['redis_points']}")
+                  f"redis exclusive {r['exclusive']:,.0f} events/s, ratio "
+                  f"{r['exclusive_ratio']:.2f} (goal >= 0.5), redis shared "
+                  f"{r['redis']:,.0f} events/s, ratio {r['ratio']:.2f}; points equal: {same}")
         if "http" in args.skip:
             return 0
         server.client().flushall()

@@ -13,6 +13,11 @@ from load.bench import main as bench_main
 from load.generate import OFFICIAL, Activities, generate
 from load.oracle import ALL_PROGRAMS, Oracle, compare, expected_points
 from pointengine.events import LotteryDraw, MynapointApplication, Participation, parse_event
+from pointengine.redis_server import RedisServer
+from pointengine.redis_store import RedisStore
+from tests.redis_fixtures import redis_server
+
+__all__ = ["redis_server"]  # the fixture this module uses
 
 
 def _line(**fields: object) -> bytes:
@@ -350,3 +355,17 @@ def test_the_benchmark_repeats_the_floor_and_the_engine(stream: Path, tmp_path: 
     out = capsys.readouterr().out
     assert "engine #2" in out and "floor #2" in out
     assert "× floor (the median of 2 runs" in out
+
+
+def test_the_service_benchmark_replays_on_each_store_with_the_same_points(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    from load.bench_service import bench_replay
+    from pointengine.catalog import load_catalog
+    from tests.world import RULES
+
+    figures = bench_replay(load_catalog(RULES), redis_server, 3_000, 300, 500, tmp_path)
+    assert figures["embedded_points"] == figures["exclusive_points"] == figures["redis_points"]
+    assert figures["embedded_points"] > 0
+    assert figures["exclusive_ratio"] == figures["exclusive"] / figures["embedded"]
+    client = redis_server.client()
+    assert client.get(RedisStore(client).keys.lease) is None  # given back at the end
