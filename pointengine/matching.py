@@ -41,8 +41,6 @@ from pointengine.errors import IntegrityError, OperationalError
 
 _OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 _STAGE = "check_stage"  # not a fact field
-_PREPARE = orjson.dumps({_STAGE: -1}).decode()
-"""An event no rule takes (no stage is -1): sent once when a ruleset is compiled."""
 _NAMES = itertools.count()
 _LOCK = threading.Lock()  # the C engine is not documented as thread-safe
 
@@ -234,15 +232,9 @@ class CompiledRuleset:
             try:
                 with _LOCK:
                     self._handle = _engine.create_ruleset(self.name, orjson.dumps(rules).decode())
-                    # durable_rules makes a ruleset's state on its first event, which cost
-                    # about 45 µs more than a later one (its memory is touched then): make it
-                    # now, while compiling, rather than on the ruleset's first real event.
-                    code, _ = _engine.assert_event(self._handle, _PREPARE)
             except Exception as error:  # the C engine raises bare exceptions with codes
                 raise OperationalError(
                     f"durable_rules refused the ruleset of {name}: {error}") from error
-            if code == 0:
-                raise IntegrityError(f"{self.name}: a rule took the event of no stage")
 
     def key(self, fact: Mapping[str, Value]) -> tuple[Any, ...]:
         """The memo key of ``fact``: equal keys fail the same check.
