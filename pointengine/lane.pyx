@@ -1524,20 +1524,18 @@ cdef inline int _msgpack_array(Buffer* b, Py_ssize_t n) except -1:
     """An array's header."""
     reserve(b, 5)
     if n < 16:
-        b.data[b.size] = <char>(0x90 | n)
-        b.size += 1
+        _tagged(b, 0x90 | n, 0, 0)
     elif n < 0x10000:
-        b.data[b.size] = <char>0xdc
-        _big_endian(b, n, 2)
+        _tagged(b, 0xdc, n, 2)
     else:
-        b.data[b.size] = <char>0xdd
-        _big_endian(b, n, 4)
+        _tagged(b, 0xdd, n, 4)
     return 0
 
 
-cdef inline void _big_endian(Buffer* b, uint64_t value, int width) noexcept:
-    """``value`` in ``width`` bytes after the byte at ``b.size`` (a type tag)."""
+cdef inline void _tagged(Buffer* b, int tag, uint64_t value, int width) noexcept:
+    """A type tag, then ``value`` big-endian in ``width`` bytes."""
     cdef int k
+    b.data[b.size] = <char>tag
     for k in range(width):
         b.data[b.size + width - k] = <char>(value >> (8 * k) & 0xff)
     b.size += 1 + width
@@ -1545,35 +1543,27 @@ cdef inline void _big_endian(Buffer* b, uint64_t value, int width) noexcept:
 
 cdef inline int _msgpack_integer(Buffer* b, int64_t value) except -1:
     """An integer in its shortest form."""
+    cdef uint64_t bits = <uint64_t>value
     reserve(b, 9)
     if 0 <= value < 0x80 or -32 <= value < 0:
-        b.data[b.size] = <char>(value & 0xff)
-        b.size += 1
+        _tagged(b, value & 0xff, 0, 0)
     elif value >= 0:
         if value < 0x100:
-            b.data[b.size] = <char>0xcc
-            _big_endian(b, value, 1)
+            _tagged(b, 0xcc, bits, 1)
         elif value < 0x10000:
-            b.data[b.size] = <char>0xcd
-            _big_endian(b, value, 2)
+            _tagged(b, 0xcd, bits, 2)
         elif value < 0x100000000:
-            b.data[b.size] = <char>0xce
-            _big_endian(b, value, 4)
+            _tagged(b, 0xce, bits, 4)
         else:
-            b.data[b.size] = <char>0xcf
-            _big_endian(b, value, 8)
+            _tagged(b, 0xcf, bits, 8)
     elif value >= -0x80:
-        b.data[b.size] = <char>0xd0
-        _big_endian(b, <uint64_t>value, 1)
+        _tagged(b, 0xd0, bits, 1)
     elif value >= -0x8000:
-        b.data[b.size] = <char>0xd1
-        _big_endian(b, <uint64_t>value, 2)
+        _tagged(b, 0xd1, bits, 2)
     elif value >= -0x80000000:
-        b.data[b.size] = <char>0xd2
-        _big_endian(b, <uint64_t>value, 4)
+        _tagged(b, 0xd2, bits, 4)
     else:
-        b.data[b.size] = <char>0xd3
-        _big_endian(b, <uint64_t>value, 8)
+        _tagged(b, 0xd3, bits, 8)
     return 0
 
 
@@ -1583,17 +1573,13 @@ cdef int _msgpack_string(Buffer* b, str value) except -1:
     cdef const char* text = PyUnicode_AsUTF8AndSize(value, &size)
     reserve(b, size + 5)
     if size < 32:
-        b.data[b.size] = <char>(0xa0 | size)
-        b.size += 1
+        _tagged(b, 0xa0 | size, 0, 0)
     elif size < 0x100:
-        b.data[b.size] = <char>0xd9
-        _big_endian(b, size, 1)
+        _tagged(b, 0xd9, size, 1)
     elif size < 0x10000:
-        b.data[b.size] = <char>0xda
-        _big_endian(b, size, 2)
+        _tagged(b, 0xda, size, 2)
     else:
-        b.data[b.size] = <char>0xdb
-        _big_endian(b, size, 4)
+        _tagged(b, 0xdb, size, 4)
     put(b, text, size)
     return 0
 
