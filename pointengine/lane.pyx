@@ -1491,7 +1491,8 @@ def transaction_record(Transaction tx) -> bytes:
     return _transaction_record(tx)
 
 
-cdef Buffer _record_buffer = Buffer(NULL, 0, 0)  # reused: a record is written in one go, under the GIL
+# reused: a record is written in one go, under the GIL
+cdef Buffer _record_buffer = Buffer(NULL, 0, 0)
 
 
 cdef bytes _transaction_record(Transaction tx):

@@ -87,8 +87,9 @@ class Journal:
     that earned nothing, the lane's new transactions' records as they were made."""
     kept: list[str] = field(default_factory=list)
     """Ids of the transactions the store keeps as a :class:`Transaction` (they earned
-    points) that changed since any record above: written after those, from what the store
-    keeps now."""
+    points) whose record is made at write-back, from what the store keeps then, and written
+    after the pairs above: those the Python path made, and those changed since a record
+    above was made."""
     slots: list[int] = field(default_factory=list)
     """Counter slots the lane changed."""
     counters: list[str] = field(default_factory=list)
