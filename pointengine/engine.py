@@ -46,6 +46,7 @@ from pointengine.municipalities import registry
 from pointengine.persons import Enrolment, Person
 from pointengine.programs import Lottery, ProgramVersion
 from pointengine.redis_store import RedisStore
+from pointengine.refusals import Refusal
 from pointengine.store import Applied, Claim, Intent, Store
 
 
@@ -73,7 +74,12 @@ _ROUTES_KEPT = 100_000  # routes remembered (type, provider, places); then forgo
 
 
 class _Refused(Exception):
-    """An event the engine refuses before it reaches the store."""
+    """An event the engine refuses before it reaches the store, for ``code``."""
+
+    def __init__(self, code: Refusal, **facts: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.facts = facts
 
 
 class Engine:
@@ -153,7 +159,7 @@ class Engine:
             decision = Decision(event, Applied(event.key, "applied"))
             decisions.append(decision)
             if event.key in seen:
-                decision.applied = Applied(event.key, "duplicate", "event already applied")
+                decision.applied = Applied.refused(event.key, Refusal.DUPLICATE)
                 continue
             draw = isinstance(event, LotteryDraw)
             if draw:
@@ -162,7 +168,7 @@ class Engine:
             try:
                 batch = self._intents(event, persons, decision)
             except _Refused as refused:
-                decision.applied = Applied(event.key, "rejected", str(refused))
+                decision.applied = Applied.refused(event.key, refused.code, **refused.facts)
                 continue
             # A refused event was not applied: the same key later in the batch is decided
             # again, as in a later batch. A refund is refused by the store, when the batch is
@@ -275,8 +281,8 @@ class Engine:
             self._known_provider(event.provider)
             earlier = person.enrolments.get(event.phase) if person is not None else None
             if earlier is not None and earlier.provider != event.provider:
-                raise _Refused(f"already applied for phase {event.phase} with {earlier.provider}; "
-                               "a person chooses one provider per phase")
+                raise _Refused(Refusal.PROVIDER_ALREADY_CHOSEN, phase=event.phase,
+                               chosen=earlier.provider)
             new = person.copy() if person is not None else Person(event.person)
             if earlier is None or event.at < earlier.applied_at:
                 # A repeat application (as for parts ② and ③) keeps the first one's date.
@@ -304,22 +310,21 @@ class Engine:
 
     def _known_provider(self, provider: str) -> None:
         if provider not in self._bases:
-            raise _Refused(f"unknown provider {provider!r}")
+            raise _Refused(Refusal.UNKNOWN_PROVIDER, provider=provider)
 
     def _draw(self, event: LotteryDraw, persons: dict[str, Person], at: str) -> list[Intent]:
         program = self.catalog.programs.get(event.program)
         if program is None or not isinstance(program.current.award, Lottery):
-            raise _Refused(f"no lottery program {event.program!r}")
+            raise _Refused(Refusal.UNKNOWN_LOTTERY, program=event.program)
         version = program.version_at(event.at)
         award = version.award
         assert isinstance(award, Lottery)
         period = version.conditions.period
         if period is not None and event.day <= period.to:
-            raise _Refused(f"the lottery of {program.id} is drawn after its period, which ends "
-                           f"on {period.to}")
+            raise _Refused(Refusal.LOTTERY_NOT_DUE, program=program.id, ends=period.to)
         drawn = drawn_key(version.id)
         if self.store.tallies(drawn):
-            raise _Refused(f"the lottery of {program.id} was drawn already")
+            raise _Refused(Refusal.LOTTERY_ALREADY_DRAWN, program=program.id)
         entrants = [p for p, points in self.store.tallies(f"ht|{version.id}|").items()
                     if points >= award.threshold]
         winners = sorted(entrants, key=lambda p: _draw_rank(award.seed, event.key, p))

@@ -136,7 +136,7 @@ from pointengine.redis_store import person_to_json
 from pointengine.memory_store import PAID_SHIFT
 from pointengine.municipalities import registry
 from pointengine.programs import Grant, Premium
-from pointengine.store import refusal_code
+from pointengine.refusals import Refusal, refusal_message
 
 cdef enum:
     MAX_CLAIMS = 32     # programs one event can be decided by in the lane
@@ -867,15 +867,16 @@ cdef class Lane:
                        else PyLong_AsLongLong(<object>found) + amount)
         return 0
 
-    cdef int _refuse(self, Py_ssize_t index, str message) except -1:
-        """Refuse the current line. In intents mode the refusal is sent to the store's
+    cdef int _refuse(self, Py_ssize_t index, object code, dict facts) except -1:
+        """Refuse the current line for ``code`` (a :class:`Refusal`). In intents mode the refusal is sent to the store's
         script, which answers whether the event was applied before (then it is a duplicate,
         as the engine finds first) or not (then it is refused)."""
         cdef const char* event
         cdef Py_ssize_t size
+        message = refusal_message(code, **facts)
         if not self.intents:
             self.rejected += 1
-            self.rejects.append((index, refusal_code(message), message))
+            self.rejects.append((index, code, message))
             return 0
         event = PyUnicode_AsUTF8AndSize(self.current_event, &size)
         reserve(&self.wire, 64 + size)
@@ -883,7 +884,7 @@ cdef class Lane:
         put(&self.wire, b"[", 1)
         put_quoted(&self.wire, event, size)
         put(&self.wire, _REFUSED_TAIL, len(_REFUSED_TAIL))
-        self.batch_refusals.append((self.batch_count, refusal_code(message), message))
+        self.batch_refusals.append((self.batch_count, code, message))
         self.batch_count += 1
         self.batch_lines.append(index)
         self.batch_claims.append(0)
@@ -984,7 +985,8 @@ cdef class Lane:
         if duplicate:
             self.duplicates += 1
         elif provider < 0:
-            self._refuse(index, "unknown provider " + repr(_ascii(s, &f[F_PROVIDER])))
+            self._refuse(index, Refusal.UNKNOWN_PROVIDER,
+                         {"provider": _ascii(s, &f[F_PROVIDER])})
         elif kind == REFUND:
             if self.intents:
                 self._send(index, s, f, &m, key, key_size, None, NULL, 0)
@@ -1205,8 +1207,8 @@ cdef class Lane:
         provider = _ascii(s, &f[F_PROVIDER])
         earlier = person.enrolments.get(phase) if person is not None else None
         if earlier is not None and earlier.provider != provider:
-            self._refuse(index, f"already applied for phase {phase} with {earlier.provider}; "
-                         "a person chooses one provider per phase")
+            self._refuse(index, Refusal.PROVIDER_ALREADY_CHOSEN,
+                         {"phase": phase, "chosen": earlier.provider})
             return None
         changed = copied(person) if person is not None else new_person(person_id)
         if earlier is None or m.epoch_us < datetime_epoch_us(earlier.applied_at):
@@ -1431,11 +1433,13 @@ cdef class Lane:
         if found is None:
             paid_fp = self._paid_fp(s, of, of_size, f)
             if not self.paid.get_fp(paid_fp, &packed):
-                return self._refuse(index, f"unknown transaction {refund_of} for {person}")
+                return self._refuse(index, Refusal.UNKNOWN_TRANSACTION,
+                                    {"transaction": refund_of, "person": person})
             whole = packed >> _SHIFT
             refunded = packed & _PAID_MASK
             if refunded + amount > whole:
-                return self._refuse(index, _exceeds(amount, whole - refunded, whole))
+                return self._refuse(index, Refusal.REFUND_EXCEEDS_PAYMENT,
+                                    {"amount": amount, "left": whole - refunded, "whole": whole})
             self.paid.add_fp(paid_fp, packed + amount)
             if self.j_transactions is not None:
                 self.j_transactions.append(refund_of)
@@ -1443,11 +1447,14 @@ cdef class Lane:
         else:
             tx = <Transaction>found
             if tx.payer != payer:
-                return self._refuse(index, f"unknown transaction {refund_of} for {person}")
+                return self._refuse(index, Refusal.UNKNOWN_TRANSACTION,
+                                    {"transaction": refund_of, "person": person})
             whole = tx.amount
             refunded = tx.refunded + amount
             if refunded > whole:
-                return self._refuse(index, _exceeds(amount, whole - tx.refunded, whole))
+                return self._refuse(index, Refusal.REFUND_EXCEEDS_PAYMENT,
+                                    {"amount": amount, "left": whole - tx.refunded,
+                                     "whole": whole})
             tx.refunded = refunded
             if self.j_kept is not None:
                 self.j_kept.append(refund_of)
@@ -1596,11 +1603,6 @@ cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, ch
 
 cdef inline str _ascii(const unsigned char* s, Value* v):
     return PyUnicode_DecodeASCII(<const char*>s + v.start, v.size, NULL)
-
-
-cdef str _exceeds(int64_t amount, int64_t left, int64_t whole):
-    return (f"refund of {amount} yen exceeds what is left of the transaction ({left} of "
-            f"{whole} yen)")
 
 
 cdef bytes _json_text(str text):

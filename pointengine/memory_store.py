@@ -15,7 +15,15 @@ from pointengine.compact import Counters, KeyTable, fingerprint
 from pointengine.ledger import LedgerEntry, LedgerSink, ListSink
 from pointengine.persons import Person
 from pointengine.records import Award, Transaction
-from pointengine.store import Applied, Intent, Outcome, Store, unknown_transaction
+from pointengine.refusals import Refusal
+from pointengine.store import (
+    Applied,
+    Intent,
+    Outcome,
+    Store,
+    refund_exceeds,
+    unknown_transaction,
+)
 
 if TYPE_CHECKING:
     from pointengine.writeback import Journal
@@ -89,12 +97,12 @@ class MemoryStore(Store):
     def _apply(self, intent: Intent, entries: list[LedgerEntry]) -> Applied:
         fp = fingerprint(intent.event)
         if self._applied.has(fp):
-            return Applied(intent.event, "duplicate", "event already applied")
+            return Applied.refused(intent.event, Refusal.DUPLICATE)
         result = Applied(intent.event, "applied")
         if intent.refund_of is not None:
             refused = self._refund(intent, result, entries)
             if refused is not None:
-                return Applied(intent.event, "rejected", refused)
+                return refused
         awards: list[Award] = []
         counters = self._counters
         for claim in intent.claims:
@@ -160,7 +168,8 @@ class MemoryStore(Store):
                 self.journal.persons.append(intent.person)
         return result
 
-    def _refund(self, intent: Intent, result: Applied, entries: list[LedgerEntry]) -> str | None:
+    def _refund(self, intent: Intent, result: Applied,
+                entries: list[LedgerEntry]) -> Applied | None:
         assert intent.refund_of is not None
         tx = self._transactions.get(intent.refund_of)
         if tx is None:
@@ -169,8 +178,7 @@ class MemoryStore(Store):
             return unknown_transaction(intent)
         refunded = tx.refunded + intent.refund_amount
         if refunded > tx.amount:
-            return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
-                    f"transaction ({tx.amount - tx.refunded} of {tx.amount} yen)")
+            return refund_exceeds(intent, tx.amount - tx.refunded, tx.amount)
         tx.refunded = refunded
         if self.journal is not None:
             self.journal.kept.append(intent.refund_of)
@@ -193,7 +201,7 @@ class MemoryStore(Store):
                         award.provider, intent.refund_of)
         return None
 
-    def _refund_plain(self, intent: Intent) -> str | None:
+    def _refund_plain(self, intent: Intent) -> Applied | None:
         """A refund of a transaction that earned nothing: only the amounts are checked."""
         assert intent.refund_of is not None
         key = _paid_key(intent.refund_of, intent.payer)
@@ -202,8 +210,7 @@ class MemoryStore(Store):
             return unknown_transaction(intent)
         amount, refunded = packed >> PAID_SHIFT, packed & ((1 << PAID_SHIFT) - 1)
         if refunded + intent.refund_amount > amount:
-            return (f"refund of {intent.refund_amount} yen exceeds what is left of the "
-                    f"transaction ({amount - refunded} of {amount} yen)")
+            return refund_exceeds(intent, amount - refunded, amount)
         self._paid.add(key, packed + intent.refund_amount)
         if self.journal is not None:
             self.journal.transactions += (

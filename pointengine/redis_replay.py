@@ -30,23 +30,17 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError
 
-from pointengine.errors import (
-    IntegrityError,
-    OperationalError,
-    RefundExceedsPayment,
-    UnknownTransaction,
-)
+from pointengine.errors import IntegrityError, OperationalError
 from pointengine.lane import fresh, hmget, tally
 from pointengine.persons import Person
 from pointengine.redis_store import _APPLY_LUA, RedisStore, person_from_json
+from pointengine.refusals import Refusal, refusal_message
 
 if TYPE_CHECKING:
     from pointengine.engine import Engine
     from pointengine.lane import Batch, Lane
     from pointengine.replay import Lines, Position, Rejects, ReplayReport
 
-_UNKNOWN = UnknownTransaction.reason_code
-_EXCEEDS = RefundExceedsPayment.reason_code
 _PAGE = 1000  # persons per HMGET
 
 
@@ -278,13 +272,14 @@ class RedisLaneReplay:
             else:
                 line = orjson.loads(block.lines[index][1])
                 if status == 2:
-                    code = _UNKNOWN
-                    message = (f"unknown transaction {line['source']}/{line['transaction']} "
-                               f"for {line['person']}")
+                    code = Refusal.UNKNOWN_TRANSACTION
+                    message = refusal_message(
+                        code, transaction=f"{line['source']}/{line['transaction']}",
+                        person=line["person"])
                 else:
-                    code = _EXCEEDS
-                    message = (f"refund of {line['amount']} yen exceeds what is left of the "
-                               f"transaction ({left} of {whole} yen)")
+                    code = Refusal.REFUND_EXCEEDS_PAYMENT
+                    message = refusal_message(code, amount=line["amount"], left=left,
+                                              whole=whole)
             report.rejected += 1
             report.reasons[code] += 1
             block.held.write(block.lines[index][0], code, message)

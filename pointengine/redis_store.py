@@ -52,7 +52,15 @@ from pointengine.errors import IntegrityError, OperationalError
 from pointengine.events import in_jst
 from pointengine.ledger import LedgerEntry
 from pointengine.persons import Enrolment, Person
-from pointengine.store import Applied, Intent, Outcome, Store, unknown_transaction
+from pointengine.refusals import Refusal
+from pointengine.store import (
+    Applied,
+    Intent,
+    Outcome,
+    Store,
+    refund_exceeds,
+    unknown_transaction,
+)
 
 __all__ = ["MAX_EXACT", "Keys", "RedisStore", "person_from_json", "person_to_json"]
 
@@ -449,18 +457,15 @@ def _decode(intents: Sequence[Intent], reply: Sequence[Any]) -> list[Applied]:
         status = reply[pos]
         pos += 1
         if status == 1:
-            results.append(Applied(intent.event, "duplicate", "event already applied"))
+            results.append(Applied.refused(intent.event, Refusal.DUPLICATE))
             continue
         if status == 2:
-            results.append(Applied(intent.event, "rejected", unknown_transaction(intent)))
+            results.append(unknown_transaction(intent))
             continue
         if status == 3:
             left, amount = reply[pos], reply[pos + 1]
             pos += 2
-            results.append(Applied(
-                intent.event, "rejected",
-                f"refund of {intent.refund_amount} yen exceeds what is left of the "
-                f"transaction ({left} of {amount} yen)"))
+            results.append(refund_exceeds(intent, left, amount))
             continue
         result = Applied(intent.event, "applied")
         for _ in range(reply[pos]):

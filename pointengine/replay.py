@@ -350,7 +350,7 @@ def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision)
     elif status == "duplicate":
         report.duplicates += 1
     else:
-        code = decision.applied.code
+        code, message = decision.applied.refusal()
         report.rejected += 1
         report.reasons[code] += 1
-        sink.write(number, code, decision.applied.reason or code)
+        sink.write(number, code, message)

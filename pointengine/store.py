@@ -33,8 +33,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from pointengine.errors import RefundExceedsPayment, UnknownTransaction
+from pointengine.errors import IntegrityError
 from pointengine.persons import Person
+from pointengine.refusals import Refusal, refusal_message
 
 
 class Cap(NamedTuple):
@@ -92,40 +93,41 @@ class Outcome(NamedTuple):
     limited_by: str | None = None
 
 
-# Refusal messages (of the engine and of every store) by how they start, and their codes.
-_REFUSAL_CODES = (
-    ("unknown transaction", UnknownTransaction.reason_code),
-    ("refund of", RefundExceedsPayment.reason_code),
-    ("unknown provider", "unknown_provider"),
-    ("already applied for phase", "provider_already_chosen"),
-)
-
-
 @dataclass(slots=True)
 class Applied:
-    """The result of applying one intent."""
+    """The result of applying one intent: ``code`` says why one was not applied, and
+    ``reason`` is the message made from it (:mod:`pointengine.refusals`)."""
 
     event: str
     status: str  # applied | duplicate | rejected
     reason: str | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     reversed: dict[str, int] = field(default_factory=dict)
+    code: Refusal | None = None
 
-    @property
-    def code(self) -> str:
-        """A short, countable code for a refusal's reason (``refused`` when none fits)."""
-        return refusal_code(self.reason or "")
+    @classmethod
+    def refused(cls, event: str, code: Refusal, **facts: object) -> Applied:
+        """An event refused for ``code`` (a duplicate is one too, with its own status)."""
+        status = "duplicate" if code is Refusal.DUPLICATE else "rejected"
+        return cls(event, status, refusal_message(code, **facts), code=code)
+
+    def refusal(self) -> tuple[Refusal, str]:
+        """The code and the message of a refused event."""
+        if self.code is None or self.reason is None:
+            raise IntegrityError(f"event {self.event!r} was {self.status}, not refused")
+        return self.code, self.reason
 
 
-def refusal_code(reason: str) -> str:
-    """The short, countable code of a refusal's reason (``refused`` when none fits)."""
-    return next((code for start, code in _REFUSAL_CODES if reason.startswith(start)),
-                "refused")
+def unknown_transaction(intent: Intent) -> Applied:
+    """A refund refused because its transaction is unknown, or another payer's."""
+    return Applied.refused(intent.event, Refusal.UNKNOWN_TRANSACTION,
+                           transaction=intent.refund_of, person=intent.person)
 
 
-def unknown_transaction(intent: Intent) -> str:
-    """Why a refund was refused when its transaction is unknown, or another payer's."""
-    return f"unknown transaction {intent.refund_of} for {intent.person}"
+def refund_exceeds(intent: Intent, left: int, whole: int) -> Applied:
+    """A refund refused because it asks more than is ``left`` of the transaction."""
+    return Applied.refused(intent.event, Refusal.REFUND_EXCEEDS_PAYMENT,
+                           amount=intent.refund_amount, left=left, whole=whole)
 
 
 class Store(ABC):

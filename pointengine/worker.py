@@ -69,8 +69,9 @@ from typing import Any
 import redis
 
 from pointengine.engine import Engine
-from pointengine.errors import InputError, OperationalError, UnknownTransaction
+from pointengine.errors import InputError, OperationalError
 from pointengine.events import AnyEvent
+from pointengine.refusals import Refusal
 from pointengine.reload import CatalogWatcher, ReloadResult
 from pointengine.streams import (
     DEFAULT_SHARDS,
@@ -433,10 +434,9 @@ class Worker:
         for decision, (shard, provider, attempt, first) in zip(decisions, origin, strict=True):
             status = decision.applied.status
             if status == "rejected":
-                code = decision.applied.code
-                detail = decision.applied.reason or code
+                code, detail = decision.applied.refusal()
                 # a refund may arrive before its purchase, which a later entry carries
-                if code == UnknownTransaction.reason_code:
+                if code is Refusal.UNKNOWN_TRANSACTION:
                     first = now if first is None else first
                     due = self._retry_at(attempt, first, now)
                     if due is not None:

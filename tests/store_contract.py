@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from pointengine.ledger import LedgerEntry, ListSink
 from pointengine.memory_store import MemoryStore
 from pointengine.persons import Enrolment, Person
+from pointengine.refusals import Refusal
 from pointengine.store import Admission, Applied, Cap, Claim, Intent, Outcome, Store
 
 AT = "2025-03-01T10:00:00+09:00"
@@ -140,7 +141,8 @@ class StoreContract(ABC):
         before = self.snapshot(store, ["pp|nat|p1"], ["e1"])
         again = buy("e1", claim(900, person_cap()), amount=4500,
                     person_state=Person("p1", phase1_applicant=True), tallies=(("ht|x|p1", 5),))
-        assert self.one(store, again) == Applied("e1", "duplicate", "event already applied")
+        assert self.one(store, again) == Applied("e1", "duplicate", "event already applied",
+                                                   code=Refusal.DUPLICATE)
         assert self.snapshot(store, ["pp|nat|p1"], ["e1"]) == before
         assert store.persons(["p1"]) == {}
 
@@ -288,7 +290,8 @@ class StoreContract(ABC):
                        refund_amount=100, person_state=Person("p1"), transaction="r1",
                        tallies=(("ht|x|p1", 3),))
         assert self.one(store, early) == Applied("r1", "rejected",
-                                                 "unknown transaction t9 for p1")
+                                                 "unknown transaction t9 for p1",
+                                                 code=Refusal.UNKNOWN_TRANSACTION)
         assert self.snapshot(store, ["pp|nat|p1"], ["e1", "r1"]) == before
         assert store.persons(["p1"]) == {}
         # the same event key is applied once the transaction exists
@@ -303,7 +306,8 @@ class StoreContract(ABC):
         before = self.snapshot(store, ["pp|nat|p1"], ["r2"])
         assert self.one(store, refund("r2", "e1", 401)) == Applied(
             "r2", "rejected",
-            "refund of 401 yen exceeds what is left of the transaction (400 of 1000 yen)")
+            "refund of 401 yen exceeds what is left of the transaction (400 of 1000 yen)",
+            code=Refusal.REFUND_EXCEEDS_PAYMENT)
         assert self.snapshot(store, ["pp|nat|p1"], ["r2"]) == before
         assert self.one(store, refund("r3", "e1", 400)).reversed == {"nat": 120}
         assert store.counter("pp|nat|p1") == 0
@@ -369,7 +373,8 @@ class StoreContract(ABC):
                 result = self.one(store, Intent(event, person, AT, refund_of=of,
                                                 refund_amount=100, payer=payer))
                 assert result == Applied(event, "rejected",
-                                         f"unknown transaction {of} for {person}")
+                                         f"unknown transaction {of} for {person}",
+                                         code=Refusal.UNKNOWN_TRANSACTION)
         assert self.snapshot(store, ["pp|nat|p1"], ["e1", "e2"]) == before
         for event, of in (("r3", "e1"), ("r4", "e2")):
             result = self.one(store, Intent(event, "p1", AT, refund_of=of, refund_amount=100,

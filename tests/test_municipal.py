@@ -14,6 +14,7 @@ from pointengine.cli import describe
 from pointengine.engine import Decision, Engine
 from pointengine.events import AnyEvent
 from pointengine.memory_store import MemoryStore
+from pointengine.refusals import Refusal
 from pointengine.store import Outcome
 from tests.world import RULES, World
 
@@ -309,6 +310,7 @@ def test_a_draw_counts_the_points_of_its_own_batch_and_is_held_once(world: World
     assert lottery_winners(world) == ["MK-0", "MK-1"]
     assert decisions[-1].applied.reason == ("the lottery of kumamoto-health-lottery was drawn "
                                             "already")
+    assert decisions[-1].applied.code is Refusal.LOTTERY_ALREADY_DRAWN
 
 
 def test_a_draw_before_the_period_ends_is_refused(world: World) -> None:
@@ -316,6 +318,7 @@ def test_a_draw_before_the_period_ends_is_refused(world: World) -> None:
     early = world.run(kumamoto_draw(world, "2023-03-31"))[0]
     assert early.applied.reason == ("the lottery of kumamoto-health-lottery is drawn after its "
                                     "period, which ends on 2023-03-31")
+    assert early.applied.code is Refusal.LOTTERY_NOT_DUE
     assert lottery_winners(world) == []
     assert world.run(kumamoto_draw(world, "2023-04-01"))[0].applied.status == "applied"
     assert lottery_winners(world) == ["MK-0"]
