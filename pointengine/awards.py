@@ -9,6 +9,8 @@ Cap and counter keys are built here and nowhere else:
 - ``pp|{program}|{person}``: a person's points in a program (the award's cap);
 - ``pp|{program}|household:{household}|{birth date}``: what a per-child grant paid for a known
   household's children born on that date (ISO ``YYYY-MM-DD``), whichever parent applied;
+- ``pm|{program}|{person}|{YYYY-MM}``: a person's points in a program in one calendar month
+  (JST), for a program with a monthly cap (``period_caps``);
 - ``pg|{group}|{person}``: a person's points in a group of programs (national 20,000);
 - ``bu|{program}``: the program's budget in yen;
 - ``ad|{program}``, ``al|{program}|{provider}``: persons admitted, overall and per provider;
@@ -23,7 +25,15 @@ import datetime as dt
 from collections import Counter
 from typing import NamedTuple
 
-from pointengine.events import AnyEvent, Charge, MynapointApplication, Participation, Purchase
+from pointengine.errors import IntegrityError
+from pointengine.events import (
+    AnyEvent,
+    Charge,
+    MynapointApplication,
+    Participation,
+    Purchase,
+    in_jst,
+)
 from pointengine.persons import Person
 from pointengine.programs import PerActivity, PerChild, Premium, ProgramVersion
 from pointengine.store import Admission, Cap, Claim
@@ -67,14 +77,37 @@ def person_cap(program: ProgramVersion, requested: int) -> int:
     return award.amount
 
 
+PERSON = "person"
+"""A cap template's scope: one counter per person (the key is the template's and the person's)."""
+GROUP = "group"
+"""One counter per person, shared by the programs of a group (national phase 2's 20,000)."""
+PROGRAM = "program"
+"""One counter for the whole program, whoever claims (a budget in yen)."""
+MONTH = "month"
+"""A cap template's period: one counter per calendar month (JST) of the event."""
+
+
+class CapTemplate(NamedTuple):
+    """A cap of a program's claims before the person and the event are known.
+
+    The counter's key is ``key`` (``PROGRAM`` scope) or ``key`` followed by the person's id,
+    then, with a ``period``, ``|`` and the event's period (``2021-07`` for a month). A
+    ``limit`` of None is the claim's own points (a per-child grant: the most it may pay).
+    """
+
+    scope: str
+    key: str
+    period: str | None
+    limit: int | None
+    label: str
+
+
 class ClaimTemplate(NamedTuple):
-    """Everything of a program's claims that does not depend on the person or the points."""
+    """Everything of a program's claims that does not depend on the person or the points:
+    the caps in the order the store clips them (the person's first), and the admissions."""
 
     version: ProgramVersion  # held so that its id() is not reused while cached
-    person_key: str
-    person_limit: int | None  # None: the claim's own points (a per-child grant)
-    group: Cap | None  # key without the person
-    shared_caps: tuple[Cap, ...]
+    caps: tuple[CapTemplate, ...]
     admissions: tuple[Admission, ...]
 
 
@@ -82,52 +115,67 @@ _TEMPLATES: dict[tuple[int, str], ClaimTemplate] = {}
 
 
 def claim_template(program: ProgramVersion, provider: str) -> ClaimTemplate:
-    """The caps and admissions of ``program``'s claims paid to ``provider`` (cached)."""
+    """The caps and admissions of ``program``'s claims paid to ``provider`` (cached).
+
+    Every cap a program's claims count in is made here, and every compiled path reads these
+    templates: a path that meets a scope or a period it does not know leaves the program to
+    the Python path, which knows them all.
+    """
     found = _TEMPLATES.get((id(program), provider))
     if found is not None and found.version is program:
         return found
     pid = program.id
-    group = None
+    limit = None if isinstance(program.award, PerChild) else person_cap(program, 0)
+    caps = [CapTemplate(PERSON, f"pp|{pid}|", None, limit, "person cap")]
+    for period_cap in program.period_caps:
+        caps.append(CapTemplate(PERSON, f"pm|{pid}|", period_cap.per, period_cap.cap,
+                                f"person cap per {period_cap.per}"))
     if program.person_total is not None:
         total = program.person_total
-        group = Cap(f"pg|{total.group}|", total.cap, f"{total.group} total per person")
-    shared: list[Cap] = []
+        caps.append(CapTemplate(GROUP, f"pg|{total.group}|", None, total.cap,
+                                f"{total.group} total per person"))
     admissions: list[Admission] = []
     budget = program.budget
     if budget is not None and budget.yen is not None:
-        shared.append(Cap(f"bu|{pid}", budget.yen, "program budget"))
+        caps.append(CapTemplate(PROGRAM, f"bu|{pid}", None, budget.yen, "program budget"))
     if budget is not None and budget.persons is not None:
         admissions.append(Admission(f"ad|{pid}", budget.persons, "program budget in persons"))
     for partner in program.providers:
         if partner.provider == provider and partner.persons is not None:
             admissions.append(Admission(f"al|{pid}|{provider}", partner.persons,
                                         f"{provider}'s allocation of persons"))
-    limit = None if isinstance(program.award, PerChild) else person_cap(program, 0)
-    found = ClaimTemplate(program, f"pp|{pid}|", limit, group, tuple(shared),
-                           tuple(admissions))
+    found = ClaimTemplate(program, tuple(caps), tuple(admissions))
     _TEMPLATES[(id(program), provider)] = found
     return found
 
 
-def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int) -> Claim:
-    """The claim of ``points`` for ``person_id``, with every cap and admission of the program.
+def period_of(period: str, at: dt.datetime) -> str:
+    """The part of a cap's key that names the period of an event at ``at``: ``2021-07``."""
+    if period != MONTH:
+        raise IntegrityError(f"no cap period {period!r}")
+    day = in_jst(at)
+    return f"{day.year:04d}-{day.month:02d}"
 
-    The person's own cap is ``pp|{program}|{person}``; a per-child grant's limit is the claim's
-    own points, so that a second application pays only for children the first did not.
-    """
+
+def cap_of(template: CapTemplate, person_id: str, at: dt.datetime, points: int) -> Cap:
+    """The cap that ``template`` makes for ``person_id``'s claim of ``points`` at ``at``."""
+    key = template.key if template.scope == PROGRAM else template.key + person_id
+    if template.period is not None:
+        key += "|" + period_of(template.period, at)
+    return Cap(key, points if template.limit is None else template.limit, template.label)
+
+
+def claim_for(program: ProgramVersion, person_id: str, provider: str, points: int,
+              at: dt.datetime) -> Claim:
+    """The claim of ``points`` for ``person_id`` at ``at``, with every cap and admission of
+    the program (:func:`claim_template`)."""
     template = claim_template(program, provider)
-    limit = template.person_limit
-    caps: tuple[Cap, ...] = (Cap(template.person_key + person_id,
-                                 points if limit is None else limit, "person cap"),)
-    group = template.group
-    if group is not None:
-        caps += (Cap(group.key + person_id, group.limit, group.label),)
     return Claim(
         program=program.id,
         version=program.version,
         points=points,
         provider=provider,
-        caps=caps + template.shared_caps,
+        caps=tuple(cap_of(t, person_id, at, points) for t in template.caps),
         member_key=f"in|{program.id}|{person_id}" if template.admissions else "",
         admissions=template.admissions,
     )
@@ -149,12 +197,12 @@ def claims_for(program: ProgramVersion, event: AnyEvent, person: Person, provide
     award = program.award
     household = person.household
     if not household or not isinstance(award, PerChild):
-        return (claim_for(program, person.id, provider, points),)
+        return (claim_for(program, person.id, provider, points, event.at),)
     key = f"pp|{program.id}|household:{household}|"
     claims = []
     for born, n in sorted(Counter(eligible_children(award, event, person)).items()):
         wanted = award.amount * n
-        claim = claim_for(program, person.id, provider, wanted)
+        claim = claim_for(program, person.id, provider, wanted, event.at)
         own = Cap(key + born.isoformat(), wanted, "paid for the household's children")
         claims.append(claim._replace(caps=(own, *claim.caps[1:])))
     return tuple(claims)

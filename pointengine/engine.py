@@ -334,7 +334,7 @@ class Engine:
             person = persons.get(winner) or stored[winner]
             enrolment = person.enrolment_at(version.phase, event.at)
             provider = enrolment.provider if enrolment else ""
-            claim = claim_for(version, winner, provider, award.amount)
+            claim = claim_for(version, winner, provider, award.amount, event.at)
             intents.append(Intent(f"{event.key}#{winner}", winner, at, claims=(claim,)))
         return intents
 

@@ -127,7 +127,7 @@ from pointengine.scan cimport (
     scan_object,
 )
 
-from pointengine.awards import claim_template
+from pointengine.awards import GROUP, PERSON, PROGRAM, claim_template
 from pointengine.catalog import _EPOCH
 from pointengine.errors import IntegrityError
 from pointengine.events import JST, in_jst
@@ -183,18 +183,20 @@ cdef class ClaimPlan:
     cdef int build(self, object version, str provider) except -1:
         self.index = -1
         template = claim_template(version, provider)
-        if template.person_limit is None:
-            raise IntegrityError(f"{version.label}: a per-child grant is no transaction's award")
+        known = _known_caps(template)
+        if known is None:
+            raise IntegrityError(f"{version.label}: caps the lane does not apply")
+        own, group, shared = known
         self.program = version.id
         self.provider = provider
         self.version = version.version
-        self.person_prefix = template.person_key
-        self.person_limit = template.person_limit
-        self.has_group = template.group is not None
+        self.person_prefix = own.key
+        self.person_limit = own.limit
+        self.has_group = group is not None
         if self.has_group:
-            self.group_prefix = template.group.key
-            self.group_limit = template.group.limit
-        self.shared = [(interned(cap.key), cap.limit) for cap in template.shared_caps]
+            self.group_prefix = group.key
+            self.group_limit = group.limit
+        self.shared = [(interned(cap.key), cap.limit) for cap in shared]
         self.shared_keys = tuple(key for key, _ in self.shared)
         self.admissions = [(interned(a.key), a.limit) for a in template.admissions]
         self.member_prefix = f"in|{version.id}|" if self.admissions else None
@@ -203,9 +205,8 @@ cdef class ClaimPlan:
         self.provider_json = _json_text(provider)
         self.n_shared = len(self.shared)
         self.n_admissions = len(self.admissions)
-        if self.n_shared > MAX_KEYS or self.n_admissions > MAX_KEYS:
-            raise IntegrityError(f"{version.label}: more shared caps or admissions than the "
-                                 "lane keeps")
+        if self.n_admissions > MAX_KEYS:
+            raise IntegrityError(f"{version.label}: more admissions than the lane keeps")
         self.bound = None
         return 0
 
@@ -220,6 +221,28 @@ cdef class ClaimPlan:
             self.admission_limits[k] = self.admissions[k][1]
         self.bound = counters
         return 0
+
+
+cdef object _known_caps(object template):
+    """``(own, group, shared)`` when every cap of a claim template is of a shape the lane
+    applies: the person's own cap with a limit, at most one group cap (None when none), then
+    the program's own caps (a list), none of them per period; None for any other shape."""
+    caps = template.caps
+    if not caps:
+        return None
+    own = caps[0]
+    if own.scope != PERSON or own.period is not None or own.limit is None:
+        return None
+    rest = list(caps[1:])
+    group = None
+    if rest and rest[0].scope == GROUP and rest[0].period is None:
+        group = rest.pop(0)
+    if len(rest) > MAX_KEYS:
+        return None
+    for cap in rest:
+        if cap.scope != PROGRAM or cap.period is not None:
+            return None
+    return own, group, rest
 
 
 cdef class VersionLane:
@@ -247,7 +270,10 @@ cdef class VersionLane:
             self.amount = award.amount
         else:
             self.award = NO_PREMIUM
-        self.supported = self.plan.supported and self.award != NO_PREMIUM
+        # unknown means refuse: a cap the lane does not apply sends the program to the
+        # Python path, which applies every cap a template can make
+        self.supported = (self.plan.supported and self.award != NO_PREMIUM
+                          and _known_caps(claim_template(version, "")) is not None)
         return 0
 
     cdef ClaimPlan claim_plan(self, Lane lane, int64_t provider):

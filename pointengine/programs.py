@@ -184,6 +184,14 @@ class PersonTotal(Strict):
     cap: Yen
 
 
+class PeriodCap(Strict):
+    """At most ``cap`` points per person from the program in each calendar ``per`` (JST),
+    on top of the award's own cap per person: ``{per: month, cap: 2000}``."""
+
+    per: Literal["month"]
+    cap: Yen
+
+
 class VersionChange(Strict):
     """A later version: what changed, and from when."""
 
@@ -199,6 +207,7 @@ class VersionChange(Strict):
     award: dict[str, Any] | None = None
     budget: dict[str, Any] | None = None
     person_total: dict[str, Any] | None = None
+    period_caps: tuple[PeriodCap, ...] | None = None
 
 
 class ProgramVersion(Strict):
@@ -218,7 +227,15 @@ class ProgramVersion(Strict):
     award: Award
     budget: Budget | None = None
     person_total: PersonTotal | None = None
+    period_caps: tuple[PeriodCap, ...] = ()
     assumptions: str | None = None
+
+    @model_validator(mode="after")
+    def _one_cap_per_period(self) -> ProgramVersion:
+        periods = [c.per for c in self.period_caps]
+        if len(periods) != len(set(periods)):
+            raise ValueError("period_caps: give each period (per) once")
+        return self
 
     @property
     def type_letter(self) -> str:

@@ -281,7 +281,7 @@ class RedisLaneReplay:
                     message = refusal_message(code, amount=line["amount"], left=left,
                                               whole=whole)
             report.rejected += 1
-            report.reasons[code] += 1
+            report.reasons[str(code)] += 1
             block.held.write(block.lines[index][0], code, message)
 
     @staticmethod

@@ -337,7 +337,7 @@ def count_lane(report: ReplayReport, sink: Rejects, lane: Lane, block: Lines) ->
     report.duplicates += lane.duplicates
     report.rejected += lane.rejected
     for index, code, message in lane.rejects:
-        report.reasons[code] += 1
+        report.reasons[str(code)] += 1
         sink.write(block.first + index, code, message)
     lane.lines = lane.taken_applied = lane.duplicates = lane.rejected = 0
     lane.rejects.clear()
@@ -352,5 +352,5 @@ def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision)
     else:
         code, message = decision.applied.refusal()
         report.rejected += 1
-        report.reasons[code] += 1
+        report.reasons[str(code)] += 1
         sink.write(number, code, message)

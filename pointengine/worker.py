@@ -447,7 +447,7 @@ class Worker:
                     detail += (f"; given up after {attempt + 1} attempts over "
                                f"{(now - first) / 1000:.0f} s")
                 stats[f"rejected:{code}"] += 1
-                self.report.rejected[code] += 1
+                self.report.rejected[str(code)] += 1
                 rejects.append({"event": decision.event.key, "person": decision.event.person,
                                 "provider": provider, "reason": code, "detail": detail})
             stats[status] += 1
