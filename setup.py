@@ -4,12 +4,12 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 MODULES = [
-    "pointengine.compact",
-    "pointengine.records",
-    "pointengine.scan",
-    "pointengine.memo",
-    "pointengine.digest",
-    "pointengine.lane",
+    "pointengine.store.compact",
+    "pointengine.store.records",
+    "pointengine.lane.scan",
+    "pointengine.lane.memo",
+    "pointengine.lane.digest",
+    "pointengine.lane.lane",
 ]
 
 setup(

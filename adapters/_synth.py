@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pointengine.municipalities import registry
-from pointengine.privacy import carries_my_number
+from pointengine.model.municipalities import registry
+from pointengine.model.privacy import carries_my_number
 
 Kind = Literal["purchase", "charge", "refund"]
 CHARGE_AMOUNTS = (1_000, 3_000, 5_000, 10_000, 20_000)

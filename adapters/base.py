@@ -27,8 +27,8 @@ Messages never repeat a My Number: they name where it was, and every 12-digit ru
 masked.
 
 A key given twice in one JSON object is refused, never read as its last value
-(:func:`json_body`, :func:`json_records`; found by :mod:`pointengine.jsonkeys`): which value the
-provider meant is unknowable. Such a record is searched for a My Number with every value it
+(:func:`json_body`, :func:`json_records`; found by :mod:`pointengine.model.jsonkeys`): which value
+the provider meant is unknowable. Such a record is searched for a My Number with every value it
 holds, the one the decoder left out included.
 """
 
@@ -46,9 +46,9 @@ import orjson
 
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
-from pointengine.events import AnyEvent, event_from_dict
-from pointengine.jsonkeys import repeated_key
-from pointengine.privacy import carries_my_number, redact
+from pointengine.model.events import AnyEvent, event_from_dict
+from pointengine.model.jsonkeys import repeated_key
+from pointengine.model.privacy import carries_my_number, redact
 
 Rejects = list[tuple[int, str]]
 """``(position, reason)`` pairs: the record number, or the line number in a batch file."""
@@ -363,7 +363,7 @@ def refuse_my_number(what: str, value: object) -> None:
 
 
 def _carries(text: str) -> bool:
-    # pointengine.privacy reads digits in every form (escaped, full-width, other scripts).
+    # pointengine.model.privacy reads digits in every form (escaped, full-width, other scripts).
     return carries_my_number(text.encode("utf-8", "surrogatepass"))
 
 

@@ -31,9 +31,9 @@ Ids are ``CP`` and ten digits; ``ProcessedAt`` is an RFC 3339 timestamp with its
 **``Amount/Total`` is what counts**: the tax-included amount (税込) the subscriber paid or got
 back, in yen. ``Subtotal`` (税抜) and the ``Tax`` lines (one per consumption-tax rate, 10% or
 the reduced 8%) are optional; when ``Subtotal`` is present the adapter checks that Subtotal +
-Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.events.Purchase` at the
+Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.model.events.Purchase` at the
 merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a basket) a
-:class:`~pointengine.events.Refund` of ``paymentId``.
+:class:`~pointengine.model.events.Refund` of ``paymentId``.
 A document in another encoding (a byte order mark or an XML declaration naming one included)
 or with a DOCTYPE is refused: no entity is ever expanded. Elements and attributes the adapter
 does not read are ignored, but a record that carries a My Number anywhere, in any text or

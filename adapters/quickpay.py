@@ -15,8 +15,8 @@ Native format, ``application/json``, UTF-8, one object per request body, camelCa
 string is refused); ``occurredAt`` an RFC 3339 timestamp, whose offset is required (QuickPay
 sends +09:00; other ISO 8601 forms such as week dates are refused); ``currency`` may be left
 out, and is ``JPY`` when present. A PAYMENT becomes a canonical
-:class:`~pointengine.events.Purchase` (``storeCode`` and ``storeMunicipalityCode`` required,
-``storeName`` informational); a REFUND, full or partial, a :class:`~pointengine.events.Refund`
+:class:`~pointengine.model.events.Purchase` (``storeCode`` and ``storeMunicipalityCode`` required,
+``storeName`` informational); a REFUND, full or partial, a :class:`~pointengine.model.events.Refund`
 whose ``transaction`` is ``originalTransactionId``. Unknown fields are ignored, but a body that
 carries a My Number anywhere, in any field at any depth, is rejected, and so is a body that gives
 a field twice in one object (``"amount"`` twice, say): which value is meant is unknowable.

@@ -17,7 +17,7 @@ digits only, always positive), 取引日時 (``YYYY/MM/DD hh:mm:ss``, JST), 加�
 informational), 元取引ID (for 取消: the cancelled transaction). Columns may come in any order;
 extra columns are ignored, but no column may be named twice. A チャージ made online or at a bank
 has no store (both store columns empty); a 支払 needs both. A 取消 becomes a canonical
-:class:`~pointengine.events.Refund` of 金額.
+:class:`~pointengine.model.events.Refund` of 金額.
 
 Positions are file line numbers (the header is line 1). Use
 :meth:`~adapters.base.RecordAdapter.to_events_lenient` to keep the good lines of a file with a

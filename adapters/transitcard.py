@@ -13,11 +13,11 @@ request body holds one or more records::
 
 ``amount`` is a string of yen; ``charged_at_ms`` milliseconds since the epoch (UTC);
 ``record_type`` is ``charge`` (the only type reported). A positive amount is a canonical
-:class:`~pointengine.events.Charge` at the terminal (``store`` = ``terminal_id``); a negative
+:class:`~pointengine.model.events.Charge` at the terminal (``store`` = ``terminal_id``); a negative
 amount is a refund of the charge named by ``original_record_id`` (a canonical
-:class:`~pointengine.events.Refund` of the absolute amount). A zero amount, a negative one without
-``original_record_id`` or a positive one with it is malformed, and so is a record that gives a
-field twice (``"amount"`` twice, say: which value is meant is unknowable); a delivery that gives
+:class:`~pointengine.model.events.Refund` of the absolute amount). A zero amount, a negative one
+without ``original_record_id`` or a positive one with it is malformed, and so is a record that gives
+a field twice (``"amount"`` twice, say: which value is meant is unknowable); a delivery that gives
 one of its own fields twice (``records``, say) is refused whole. Each record is converted on its
 own: :meth:`~adapters.base.RecordAdapter.to_events_lenient` keeps the good records of a delivery.
 """

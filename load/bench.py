@@ -6,16 +6,16 @@ same persons, events, seed and mixes, then measures, one after the other on the 
 
 1. **floor**: orjson-decode each line and add up the amounts (no validation, no rules);
 2. **post()**: a straightforward use of durable_rules' Python API on the same rules
-   (:class:`pointengine.matching.PostRuleset`: one ``durable.lang`` ruleset per program
+   (:class:`pointengine.decide.matching.PostRuleset`: one ``durable.lang`` ruleset per program
    version, one ``post()`` per event and candidate program), with pydantic parsing, persons
    kept in a dict and caps applied in plain Python; by default on the first 50,000 events only,
    because it is slow (the output says so);
-3. **engine**: :func:`pointengine.replay.replay` on the embedded :class:`MemoryStore` with a
+3. **engine**: :func:`pointengine.replay.run.replay` on the embedded :class:`MemoryStore` with a
    ledger file; events/s, latency per batch (p50, p99: reading, parsing and deciding one batch),
    rejects by reason;
 4. optionally, against a throw-away ``redis-server`` and on a sample (``--redis-events``):
    **redis exclusive**, the same replay held alone under the store's lease and written back
-   after each batch (:class:`~pointengine.writeback.WriteBackStore`, ``pointengine replay
+   after each batch (:class:`~pointengine.store.writeback.WriteBackStore`, ``pointengine replay
    --redis URL --exclusive``), and **redis**, the same replay on the shared
    :class:`RedisStore`, whose script decides each intent as workers do. The exclusive run
    follows each engine run and is compared with it (with ``--repeat``, the median of the
@@ -59,13 +59,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from load.generate import ADVERSARIAL, generate
 from load.oracle import ALL_PROGRAMS, PROGRAMS, Program, compare, expected_points
-from pointengine.awards import person_cap, requested_points
-from pointengine.catalog import Catalog, load_catalog
-from pointengine.engine import Engine
+from pointengine.catalog.loading import Catalog, load_catalog
+from pointengine.catalog.programs import ProgramVersion
+from pointengine.decide.awards import person_cap, requested_points
+from pointengine.decide.engine import Engine
+from pointengine.decide.facts import build_fact
+from pointengine.decide.matching import PostRuleset
 from pointengine.errors import InputError
-from pointengine.events import (
+from pointengine.model.events import (
     AnyEvent,
     Charge,
     HealthInsuranceRegistration,
@@ -76,14 +78,12 @@ from pointengine.events import (
     ResidenceChange,
     parse_event,
 )
-from pointengine.facts import build_fact
-from pointengine.ledger import FileSink
-from pointengine.matching import PostRuleset
-from pointengine.memory_store import MemoryStore
-from pointengine.persons import Enrolment, Person
-from pointengine.programs import ProgramVersion
-from pointengine.replay import BATCH, replay
-from pointengine.store import Store
+from pointengine.model.ledger import FileSink
+from pointengine.model.persons import Enrolment, Person
+from pointengine.replay.run import BATCH, replay
+from pointengine.store.contract import Store
+from pointengine.store.memory import MemoryStore
+from pointengine.synth.generate import ADVERSARIAL, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = ROOT / "out" / "bench"
@@ -221,7 +221,7 @@ class PostBaseline:
 
     def ruleset(self, version: ProgramVersion) -> PostRuleset:
         """The post() ruleset of a program version (registered on first use)."""
-        from pointengine.eligibility import checks_for
+        from pointengine.decide.eligibility import checks_for
 
         found = self.rulesets.get(id(version))
         if found is None:
@@ -365,9 +365,9 @@ def redis_replay(path: Path, catalog: Catalog, batch: int, rejects: Path,
     """The engine on :class:`RedisStore` against a throw-away ``redis-server``; with
     ``exclusive``, as a :class:`WriteBackStore` in front of it (its time includes loading the
     empty store and waiting for the last batch to be written back)."""
-    from pointengine.redis_server import RedisServer
-    from pointengine.redis_store import RedisStore
-    from pointengine.writeback import WriteBackStore
+    from pointengine.store.redis_server import RedisServer
+    from pointengine.store.redis_store import RedisStore
+    from pointengine.store.writeback import WriteBackStore
 
     with RedisServer() as server:
         shared = RedisStore(server.client())

@@ -7,13 +7,13 @@ The same generated event stream is decided twice on fresh embedded stores:
 (a) with the shipped catalog (``rules/``);
 (b) with the shipped catalog plus one generated program for each of the 1,741 municipalities,
     written as real rule files into a temporary folder and loaded through
-    :func:`~pointengine.catalog.load_catalog`: a type-D premium (residents, in-region stores)
-    with varied rates, caps, triggers and partner providers.
+    :func:`~pointengine.catalog.loading.load_catalog`: a type-D premium (residents, in-region
+    stores) with varied rates, caps, triggers and partner providers.
 
 Two measures, each on a fresh embedded store with every ruleset compiled before the clock
 starts (as a service does at startup):
 
-- *replay*: :func:`pointengine.replay.replay` of the file, end to end (read, parse, decide,
+- *replay*: :func:`pointengine.replay.run.replay` of the file, end to end (read, parse, decide,
   apply), the figure the goal is about;
 - *engine*: :meth:`Engine.process` alone over batches of 2,000 events parsed beforehand
   (routing, facts, matching, the store): stricter, as parsing is a cost both catalogs share.
@@ -38,16 +38,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from load.generate import generate
-from pointengine.catalog import Catalog, load_catalog
-from pointengine.eligibility import checks_for
-from pointengine.engine import Engine
-from pointengine.events import AnyEvent, parse_event
-from pointengine.ledger import LedgerEntry
-from pointengine.matching import CompiledRuleset
-from pointengine.memory_store import MemoryStore
-from pointengine.municipalities import registry
-from pointengine.replay import replay
+from pointengine.catalog.loading import Catalog, load_catalog
+from pointengine.decide.eligibility import checks_for
+from pointengine.decide.engine import Engine
+from pointengine.decide.matching import CompiledRuleset
+from pointengine.model.events import AnyEvent, parse_event
+from pointengine.model.ledger import LedgerEntry
+from pointengine.model.municipalities import registry
+from pointengine.replay.run import replay
+from pointengine.store.memory import MemoryStore
+from pointengine.synth.generate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
@@ -142,7 +142,7 @@ class Run:
 def timed_run(label: str, catalog: Catalog, batches: list[list[AnyEvent]] | Path, *,
               warm: bool = True) -> Run:
     """Decide the stream on a fresh embedded store: parsed ``batches`` through
-    :meth:`Engine.process`, or a file through :func:`~pointengine.replay.replay`.
+    :meth:`Engine.process`, or a file through :func:`~pointengine.replay.run.replay`.
 
     With ``warm`` every version's ruleset is compiled before the clock starts, as a service
     does at startup; otherwise the lazy compilation during the stream is timed too.

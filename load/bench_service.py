@@ -3,8 +3,8 @@
 Run ``python -m load.bench_service`` (``--help`` for sizes). Every figure runs against its own
 ``redis-server`` on a free loopback port, in the same run:
 
-1. **replay**: the same generated canonical stream (:func:`load.generate.generate`) evaluated
-   by one engine on the embedded MemoryStore, on the RedisStore held exclusively (the
+1. **replay**: the same generated canonical stream (:func:`pointengine.synth.generate.generate`)
+   evaluated by one engine on the embedded MemoryStore, on the RedisStore held exclusively (the
    replay's ``--exclusive``: in memory under a lease, written back each batch) and on the
    RedisStore shared as the workers share it; events/s and the ratios (goal: Redis at least
    0.5 of embedded);
@@ -36,15 +36,15 @@ import httpx
 import orjson
 
 from load.service_scenario import PROVIDERS, Scenario, build
-from pointengine.catalog import Catalog, load_catalog
-from pointengine.engine import Engine
-from pointengine.memory_store import MemoryStore
-from pointengine.redis_server import RedisServer, _free_port
-from pointengine.redis_store import Keys, RedisStore
-from pointengine.replay import replay
-from pointengine.signing import sign
-from pointengine.streams import GROUP, StreamKeys, shard_count
-from pointengine.writeback import WriteBackStore
+from pointengine.catalog.loading import Catalog, load_catalog
+from pointengine.decide.engine import Engine
+from pointengine.replay.run import replay
+from pointengine.service.signing import sign
+from pointengine.service.streams import GROUP, StreamKeys, shard_count
+from pointengine.store.memory import MemoryStore
+from pointengine.store.redis_server import RedisServer, _free_port
+from pointengine.store.redis_store import Keys, RedisStore
+from pointengine.store.writeback import WriteBackStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def bench_replay(catalog: Catalog, server: RedisServer, events: int, persons: in
                  max_batch: int, work: Path) -> dict[str, float]:
     """Events/s of one replay on each store: ``embedded``, ``exclusive`` (Redis under a
     lease) and ``redis`` (shared), with their points and ratios to the embedded store."""
-    from load.generate import generate
+    from pointengine.synth.generate import generate
 
     stream = work / f"events-{persons}-{events}.jsonl"
     generate(stream, persons=persons, events=events, seed=2022)
@@ -111,7 +111,7 @@ def service(redis_url: str, keys: dict[str, str]) -> Iterator[str]:
     env = dict(os.environ)
     env.update({f"POINTENGINE_SECRET_{p.upper().replace('-', '_')}": s for p, s in keys.items()})
     process = subprocess.Popen(
-        [sys.executable, "-m", "pointengine.cli", "serve", "--port", str(port),
+        [sys.executable, "-m", "pointengine.cli.main", "serve", "--port", str(port),
          "--redis-url", redis_url, "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -189,7 +189,7 @@ def bench_workers(server: RedisServer, n: int, total_events: int, rules: Path,
         pipe.execute()
         client.xgroup_create(stream, GROUP, id="$", mkstream=True)
     workers = [subprocess.Popen(
-        [sys.executable, "-m", "pointengine.cli", "worker", "--redis-url", server.url,
+        [sys.executable, "-m", "pointengine.cli.main", "worker", "--redis-url", server.url,
          "--rules", str(rules), "--name", f"bench{i}", "--count", str(count),
          "--log-level", "warning"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from adapters.registry import adapter_for
 from adapters.traffic import generate
-from pointengine.events import AnyEvent, Refund, event_from_dict
+from pointengine.model.events import AnyEvent, Refund, event_from_dict
 
 __all__ = ["PROVIDERS", "TIGHT_PROGRAM", "Scenario", "build", "rules_with_tight_budget"]
 

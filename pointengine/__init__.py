@@ -3,8 +3,8 @@
 The public surface is what this module exports; the modules behind it may change.
 """
 
-from pointengine.catalog import Catalog, Program, load_catalog
-from pointengine.engine import Decision, Engine, Verdict
+from pointengine.catalog.loading import Catalog, Program, load_catalog
+from pointengine.decide.engine import Decision, Engine, Verdict
 from pointengine.errors import (
     InputError,
     IntegrityError,
@@ -19,11 +19,11 @@ from pointengine.errors import (
     UnknownMunicipality,
     UnknownTransaction,
 )
-from pointengine.events import AnyEvent, event_from_dict, parse_event
-from pointengine.ledger import FileSink, LedgerEntry, ListSink, read_ledger
-from pointengine.memory_store import MemoryStore
-from pointengine.replay import ReplayReport, replay
-from pointengine.store import Store
+from pointengine.model.events import AnyEvent, event_from_dict, parse_event
+from pointengine.model.ledger import FileSink, LedgerEntry, ListSink, read_ledger
+from pointengine.replay.run import ReplayReport, replay
+from pointengine.store.contract import Store
+from pointengine.store.memory import MemoryStore
 
 __all__ = [
     "AnyEvent",

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pointengine.catalog import Catalog, load_catalog
+from pointengine.catalog.loading import Catalog, load_catalog
 from tests.world import RULES, World
 
 

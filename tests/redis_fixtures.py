@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from pointengine.redis_server import RedisServer
+from pointengine.store.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

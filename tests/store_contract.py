@@ -2,11 +2,11 @@
 
 A backend's test module subclasses :class:`StoreContract` and implements :meth:`make_store`
 (a fresh, empty store) and :meth:`ledger_entries` (its ledger lines, in order). Every rule of
-:mod:`pointengine.store` is checked with exact yen, and a property test replays random
+:mod:`pointengine.store.contract` is checked with exact yen, and a property test replays random
 sequences on the store and on a fresh :class:`MemoryStore` (the reference) and compares
 everything they answer.
 
-Tests that pin behaviour :mod:`pointengine.memory_store` gets wrong say so in their docstring.
+Tests that pin behaviour :mod:`pointengine.store.memory` gets wrong say so in their docstring.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pointengine.ledger import LedgerEntry, ListSink
-from pointengine.memory_store import MemoryStore
-from pointengine.persons import Enrolment, Person
-from pointengine.refusals import Refusal
-from pointengine.store import Admission, Applied, Cap, Claim, Intent, Outcome, Store
+from pointengine.model.ledger import LedgerEntry, ListSink
+from pointengine.model.persons import Enrolment, Person
+from pointengine.model.refusals import Refusal
+from pointengine.store.contract import Admission, Applied, Cap, Claim, Intent, Outcome, Store
+from pointengine.store.memory import MemoryStore
 
 AT = "2025-03-01T10:00:00+09:00"
 JST = ZoneInfo("Asia/Tokyo")

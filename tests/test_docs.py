@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pointengine.catalog import Catalog, load_catalog
-from pointengine.engine import Engine
+from pointengine.catalog.loading import Catalog, load_catalog
+from pointengine.decide.engine import Engine
 from pointengine.errors import RuleFileError
-from pointengine.events import parse_event
-from pointengine.memory_store import MemoryStore
+from pointengine.model.events import parse_event
+from pointengine.store.memory import MemoryStore
 from tests.world import RULES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from pointengine.catalog import load_catalog
-from pointengine.cli import describe
-from pointengine.engine import Decision, Engine
-from pointengine.events import AnyEvent
-from pointengine.memory_store import MemoryStore
-from pointengine.refusals import Refusal
-from pointengine.store import Outcome
+from pointengine.catalog.loading import load_catalog
+from pointengine.cli.main import describe
+from pointengine.decide.engine import Decision, Engine
+from pointengine.model.events import AnyEvent
+from pointengine.model.refusals import Refusal
+from pointengine.store.contract import Outcome
+from pointengine.store.memory import MemoryStore
 from tests.world import RULES, World
 
 P1 = {"phase": 1, "at": "2020-10-01", "card": "2020-08-01"}

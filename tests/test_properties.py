@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pointengine.catalog import Catalog
-from pointengine.events import AnyEvent
+from pointengine.catalog.loading import Catalog
+from pointengine.model.events import AnyEvent
 from tests.world import World
 
 PERSONS = ("MK-A", "MK-B", "MK-C")

@@ -6,11 +6,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from pointengine.catalog import Catalog
-from pointengine.engine import Decision, Engine
-from pointengine.events import AnyEvent, event_from_dict
-from pointengine.ledger import ListSink
-from pointengine.memory_store import MemoryStore
+from pointengine.catalog.loading import Catalog
+from pointengine.decide.engine import Decision, Engine
+from pointengine.model.events import AnyEvent, event_from_dict
+from pointengine.model.ledger import ListSink
+from pointengine.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pointengine.privacy import my_number_check_digit
+from pointengine.model.privacy import my_number_check_digit
 
 JST = dt.timezone(dt.timedelta(hours=9))
 

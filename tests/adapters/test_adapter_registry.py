@@ -13,7 +13,7 @@ from adapters.base import CallableAdapter, ProviderAdapter, RecordAdapter
 from adapters.registry import ADAPTERS, adapter_for
 from adapters.traffic import GENERATORS, generate
 from pointengine.errors import MalformedEvent
-from pointengine.events import AnyEvent, Charge, Purchase, Refund, event_from_dict
+from pointengine.model.events import AnyEvent, Charge, Purchase, Refund, event_from_dict
 
 PROVIDERS_YAML = Path(__file__).resolve().parents[2] / "rules" / "providers.yaml"
 EXPECTED = {

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.carrierpay import CarrierPayAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
-from pointengine.events import Purchase, Refund, parse_event
+from pointengine.model.events import Purchase, Refund, parse_event
 
 JST = dt.timezone(dt.timedelta(hours=9))
 PAYMENT = """

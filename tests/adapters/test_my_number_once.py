@@ -18,7 +18,7 @@ from adapters.quickpay import QuickPayAdapter
 from adapters.registry import ADAPTERS, adapter_for
 from adapters.traffic import generate
 from pointengine.errors import MyNumberRejected
-from pointengine.events import event_from_dict
+from pointengine.model.events import event_from_dict
 from tests.adapters.test_quickpay import PAYMENT
 
 CONSTANTS = {"purchase", "charge", "refund"}

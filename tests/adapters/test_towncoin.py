@@ -9,7 +9,7 @@ import pytest
 
 from adapters.towncoin import TownCoinAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
-from pointengine.events import Charge, Purchase, Refund, parse_event
+from pointengine.model.events import Charge, Purchase, Refund, parse_event
 
 JST = dt.timezone(dt.timedelta(hours=9))
 HEADER = "取引ID,会員ID,取引種別,金額,取引日時,加盟店コード,加盟店名,加盟店所在地コード,元取引ID"

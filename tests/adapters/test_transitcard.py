@@ -9,7 +9,7 @@ import pytest
 
 from adapters.transitcard import TransitCardAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
-from pointengine.events import Charge, Refund, parse_event
+from pointengine.model.events import Charge, Refund, parse_event
 
 CHARGE = {
     "record_id": "TC-7D1E0A9B3C5F2E48",

@@ -10,11 +10,11 @@ import orjson
 import pytest
 
 from load.bench import main as bench_main
-from load.generate import OFFICIAL, Activities, generate
 from load.oracle import ALL_PROGRAMS, Oracle, compare, expected_points
-from pointengine.events import LotteryDraw, MynapointApplication, Participation, parse_event
-from pointengine.redis_server import RedisServer
-from pointengine.redis_store import RedisStore
+from pointengine.model.events import LotteryDraw, MynapointApplication, Participation, parse_event
+from pointengine.store.redis_server import RedisServer
+from pointengine.store.redis_store import RedisStore
+from pointengine.synth.generate import OFFICIAL, Activities, generate
 from tests.redis_fixtures import redis_server
 
 __all__ = ["redis_server"]  # the fixture this module uses
@@ -172,11 +172,11 @@ def _household_stream(seed: int, applications: int) -> list[bytes]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_engine_matches_the_oracle_on_households(tmp_path: Path, seed: int) -> None:
-    from pointengine.catalog import load_catalog
-    from pointengine.engine import Engine
-    from pointengine.ledger import FileSink
-    from pointengine.memory_store import MemoryStore
-    from pointengine.replay import replay
+    from pointengine.catalog.loading import load_catalog
+    from pointengine.decide.engine import Engine
+    from pointengine.model.ledger import FileSink
+    from pointengine.replay.run import replay
+    from pointengine.store.memory import MemoryStore
 
     stream = tmp_path / "events.jsonl"
     stream.write_bytes(b"\n".join(_household_stream(seed, 300)) + b"\n")
@@ -230,11 +230,11 @@ def test_a_difference_is_reported(stream: Path, tmp_path: Path) -> None:
 
 def test_the_engine_matches_the_oracle_on_municipal_programs(tmp_path: Path) -> None:
     from load.oracle import ALL_PROGRAMS
-    from pointengine.catalog import load_catalog
-    from pointengine.engine import Engine
-    from pointengine.ledger import FileSink
-    from pointengine.memory_store import MemoryStore
-    from pointengine.replay import replay
+    from pointengine.catalog.loading import load_catalog
+    from pointengine.decide.engine import Engine
+    from pointengine.model.ledger import FileSink
+    from pointengine.replay.run import replay
+    from pointengine.store.memory import MemoryStore
 
     root = Path(__file__).resolve().parents[2]
     lines = [
@@ -279,11 +279,11 @@ def test_the_oracle_and_the_engine_agree_when_budgets_and_allocations_run_out(
     import shutil
 
     from load.oracle import ALL_PROGRAMS
-    from pointengine.catalog import load_catalog
-    from pointengine.engine import Engine
-    from pointengine.ledger import FileSink
-    from pointengine.memory_store import MemoryStore
-    from pointengine.replay import replay
+    from pointengine.catalog.loading import load_catalog
+    from pointengine.decide.engine import Engine
+    from pointengine.model.ledger import FileSink
+    from pointengine.replay.run import replay
+    from pointengine.store.memory import MemoryStore
 
     root = Path(__file__).resolve().parents[2]
     rules = tmp_path / "rules"
@@ -360,7 +360,7 @@ def test_the_benchmark_repeats_the_floor_and_the_engine(stream: Path, tmp_path: 
 def test_the_service_benchmark_replays_on_each_store_with_the_same_points(
         redis_server: RedisServer, tmp_path: Path) -> None:
     from load.bench_service import bench_replay
-    from pointengine.catalog import load_catalog
+    from pointengine.catalog.loading import load_catalog
     from tests.world import RULES
 
     figures = bench_replay(load_catalog(RULES), redis_server, 3_000, 300, 500, tmp_path)

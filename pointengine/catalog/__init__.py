@@ -1,0 +1,2 @@
+"""The rule language and the rule files: programs as written, located errors, loading and
+checking ``rules/``."""

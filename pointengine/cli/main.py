@@ -1,0 +1,401 @@
+"""The ``pointengine`` command: validate rules, replay events, explain a person, run the demo."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pointengine.catalog.loading import Catalog, load_catalog
+from pointengine.catalog.programs import ProgramDocument, ProviderList
+from pointengine.cli.service import register as register_service_commands
+from pointengine.decide.engine import Decision, Engine
+from pointengine.decide.reload import CatalogWatcher, ReloadResult
+from pointengine.errors import OperationalError, RuleFileError, UnreadableEvents
+from pointengine.model.ledger import FileSink
+from pointengine.model.privacy import carries_my_number
+from pointengine.replay import checkpoint
+from pointengine.replay.run import START, Position, ReplayReport, open_events, replay
+from pointengine.replay.simulate import register as register_simulate
+from pointengine.store.contract import Outcome, Store
+from pointengine.store.memory import MemoryStore
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Mynapoint and municipal point programs as declarative rules.")
+console = Console(soft_wrap=True)  # problem and explain lines stay whole for grep
+err = Console(stderr=True, soft_wrap=True)
+RulesOption = Annotated[Path, typer.Option("--rules", help="the rules folder")]
+
+
+def _catalog(rules: Path) -> Catalog:
+    try:
+        catalog = load_catalog(rules)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        err.print(f"[red]{len(exc.problems)} problem(s) in {rules}[/red]")
+        raise typer.Exit(1) from None
+    for warning in catalog.warnings:
+        err.print(str(warning), markup=False, highlight=False)
+    return catalog
+
+
+@app.command()
+def validate(rules: Annotated[Path, typer.Argument(help="the rules folder")] = Path("rules")
+             ) -> None:
+    """Check every rule file; print each problem as file:line: field: message."""
+    catalog = _catalog(rules)
+    table = Table("program", "jurisdiction", "type", "versions", "on")
+    for program in catalog.programs.values():
+        current = program.current
+        table.add_row(program.id, current.jurisdiction, current.type_letter,
+                      str(len(program.versions)), ", ".join(current.on))
+    console.print(table)
+    console.print(f"{len(catalog.programs)} programs and {len(catalog.providers)} providers: "
+                  f"valid ({len(catalog.warnings)} warning(s))")
+
+
+@app.command()
+def schema(out: Annotated[Path, typer.Argument(help="folder to write the schemas to")]
+           = Path("rules/schema")) -> None:
+    """Write JSON Schemas of program files and the provider list, for editors."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in (("program", ProgramDocument), ("providers", ProviderList)):
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(by_alias=True), indent=2,
+                                   ensure_ascii=False) + "\n", encoding="utf-8")
+        console.print(f"wrote {path}")
+
+
+@app.command("replay")
+def replay_command(
+    events: Annotated[Path, typer.Argument(help="JSON-lines file of canonical events")],
+    rules: RulesOption = Path("rules"),
+    out: Annotated[Path, typer.Option(help="folder for ledger, rejects, summary, state")]
+    = Path("out"),
+    fresh: Annotated[bool, typer.Option(
+        help="start over: delete the state, ledger and rejects in --out")] = False,
+    redis_url: Annotated[str | None, typer.Option(
+        "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
+        "the embedded store")] = None,
+    exclusive: Annotated[bool, typer.Option(
+        help="with --redis: hold the store alone under a lease while the replay runs, apply "
+        "in memory and write each batch back (several times faster; workers' batches are "
+        "refused until it ends)")] = False,
+    watch: Annotated[bool, typer.Option(
+        help="reload changed rule files between batches")] = False,
+    checkpoint_every: Annotated[float | None, typer.Option(
+        help="seconds between checkpoints of the embedded state (at batch boundaries) "
+        "[default: 300]", show_default=False)] = None,
+    from_start: Annotated[bool, typer.Option(
+        help="read the file from its first line even if a checkpoint says how far it got")]
+    = False,
+) -> None:
+    """Evaluate a stream; append to the ledger; write rejects and a summary.
+
+    Ctrl-C stops the replay after the current batch and saves the state; replaying the same
+    file again continues after the last line it got to (events already applied would only
+    count as duplicates).
+    """
+    _check_readable(events)
+    if exclusive and redis_url is None:
+        err.print("--exclusive: only with --redis (the embedded store is exclusive already)",
+                  markup=False, highlight=False)
+        raise typer.Exit(2)
+    if redis_url is not None:
+        embedded_only = [name for name, given in (
+            ("--fresh", fresh), ("--from-start", from_start),
+            ("--checkpoint-every", checkpoint_every is not None)) if given]
+        if embedded_only:
+            err.print(f"{', '.join(embedded_only)}: only for the embedded store's files in "
+                      "--out; with --redis the state lives in Redis, where events already "
+                      "applied count as duplicates (to start over, use an empty database)",
+                      markup=False, highlight=False)
+            raise typer.Exit(2)
+    catalog = _catalog(rules)
+    out.mkdir(parents=True, exist_ok=True)
+    if redis_url is not None:
+        _replay_on_redis(events, catalog, redis_url, out, rules if watch else None,
+                         exclusive=exclusive)
+        return
+    state, ledger, rejects = out / "state.pickle", out / "ledger.jsonl", out / "rejects.jsonl"
+    if fresh:
+        for old in (state, ledger, rejects):
+            old.unlink(missing_ok=True)
+    elif ledger.exists() and not state.exists():
+        err.print(f"{ledger} exists but {state} does not: the ledger cannot be continued "
+                  "without the state that produced it; use --fresh to start over")
+        raise typer.Exit(2)
+    start = START
+    store = MemoryStore()
+    if state.exists():
+        restored = _restore(state, ledger)
+        store = restored.store
+        if not from_start:
+            start = checkpoint.resume_at(events, restored.progress, rejects)
+            if start.line:
+                err.print(f"continuing {events} after line {start.line:,} (the checkpoint's); "
+                          "--from-start reads it all again", markup=False, highlight=False)
+    sink = FileSink(ledger)
+    store.sink = sink
+    engine = Engine(catalog, store)
+    watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
+    saved_at = [time.monotonic()]
+    every = 300.0 if checkpoint_every is None else checkpoint_every
+
+    def save(position: Position) -> None:
+        size = rejects.stat().st_size if rejects.exists() else 0
+        record = checkpoint.progress_record(events, position, size)
+        checkpoint.save(state, store, sink, record)
+        saved_at[0] = time.monotonic()
+
+    def at_position(position: Position) -> None:
+        if time.monotonic() - saved_at[0] >= every:
+            save(position)
+
+    try:
+        with _stop_on_interrupt() as stop:
+            report = _replay_with_progress(
+                events, engine, rejects, watcher.after_batch if watcher else None, stop,
+                start=start, on_position=at_position)
+        save(report.position)
+    finally:
+        sink.close()
+        engine.close()
+    _write_summary(report, out / "summary.json")
+    _print_report(report, out)
+    if report.stopped_early:
+        err.print(f"interrupted after line {report.position.line:,}: the state is saved in "
+                  f"{state}; replay {events} again to continue from there")
+        raise typer.Exit(130)
+
+
+def _check_readable(events: Path) -> None:
+    """One line and exit status 2, before anything is created, when ``events`` is unreadable."""
+    try:
+        open_events(events).close()
+    except UnreadableEvents as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the replay to stop after its batch; a second one stops at once."""
+    asked = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+        err.print("stopping after this batch (Ctrl-C again to stop at once, without saving)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield lambda: False
+        return
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
+                     watch: Path | None, *, exclusive: bool) -> None:
+    import redis
+
+    from pointengine.store.redis_store import RedisStore
+    from pointengine.store.writeback import WriteBackStore
+
+    store = RedisStore(redis.Redis.from_url(url))
+    try:
+        working: Store = WriteBackStore(store) if exclusive else store
+    except OperationalError as exc:
+        store.close()
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    engine = Engine(catalog, working)
+    watcher = CatalogWatcher(watch, engine, on_result=_log_reload) if watch else None
+    try:
+        report = _replay_with_progress(events, engine, out / "rejects.jsonl",
+                                       watcher.after_batch if watcher else None)
+    finally:
+        engine.close()
+        working.close()
+    _write_summary(report, out / "summary.json")
+    _print_report(report, out, ledger=f"{url} stream {store.keys.ledger}")
+
+
+def _restore(state: Path, ledger: Path) -> checkpoint.Restored:
+    try:
+        restored = checkpoint.restore(state, ledger)
+    except checkpoint.CheckpointError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    if restored.dropped_lines:
+        err.print(f"{ledger}: cut {restored.dropped_lines:,} line(s) written after the last "
+                  f"checkpoint; their events are applied again", markup=False)
+    return restored
+
+
+def _log_reload(result: ReloadResult) -> None:
+    for line in result.lines():
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
+                          after_batch: Callable[[], None] | None = None,
+                          should_stop: Callable[[], bool] | None = None, *,
+                          start: Position = START,
+                          on_position: Callable[[Position], None] | None = None,
+                          ) -> ReplayReport:
+    size = events.stat().st_size
+    columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=size < 5_000_000) as bar:
+        task = bar.add_task("replay", total=size)
+        return replay(events, engine, rejects=rejects,
+                      on_progress=lambda done: bar.update(task, completed=done),
+                      after_batch=after_batch, should_stop=should_stop, start=start,
+                      on_position=on_position)
+
+
+def _write_summary(report: ReplayReport, path: Path) -> None:
+    summary = {
+        "lines": report.lines, "applied": report.applied, "duplicates": report.duplicates,
+        "rejected": report.rejected, "reasons": dict(report.reasons),
+        "seconds": round(report.seconds, 3),
+        "points_per_program": report.per_program(),
+        "points_per_provider": report.per_provider(),
+        "points_total": sum(report.totals.values()),
+    }
+    path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+
+
+def _print_report(report: ReplayReport, out: Path, ledger: str | None = None) -> None:
+    console.print(f"{report.lines:,} lines: {report.applied:,} applied, "
+                  f"{report.duplicates:,} duplicates, {report.rejected:,} rejected "
+                  f"in {report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)")
+    if report.reasons:
+        console.print("rejected: " + ", ".join(f"{k} {v:,}" for k, v in
+                                                report.reasons.most_common()))
+    for title, rows in (("program", report.per_program()), ("provider", report.per_provider())):
+        table = Table(title, "points (yen)")
+        for name, points in rows.items():
+            table.add_row(name, f"{points:,}")
+        table.add_row("total", f"{sum(rows.values()):,}", style="bold")
+        console.print(table)
+    console.print(f"ledger: {ledger or out / 'ledger.jsonl'}  rejects: {out / 'rejects.jsonl'}  "
+                  f"summary: {out / 'summary.json'}")
+
+
+@app.command()
+def explain(
+    person: Annotated[str, typer.Argument(help="the MyKey ID")],
+    events: Annotated[Path, typer.Option("--events", help="the stream to evaluate")],
+    rules: RulesOption = Path("rules"),
+) -> None:
+    """For each of a person's events: what each program awarded or why it did not."""
+    if carries_my_number(person.encode()):
+        # Refused, not searched for: no event can carry one, and it must not be echoed.
+        err.print("PERSON carries a My Number, which is never a MyKey ID; nothing was looked up")
+        raise typer.Exit(2)
+    _check_readable(events)
+    catalog = _catalog(rules)
+    engine = Engine(catalog, MemoryStore(), explain=True)
+    mine: list[Decision] = []
+
+    def keep(decisions: list[Decision]) -> None:
+        mine.extend(d for d in decisions if d.event.person == person)
+
+    replay(events, engine, on_decisions=keep)
+    engine.close()
+    if not mine:
+        console.print(f"no events for {person}")
+        raise typer.Exit(1)
+    for decision in mine:
+        for line in describe(decision):
+            console.print(line, markup=False, highlight=False)
+
+
+def describe(decision: Decision) -> list[str]:
+    """Human lines for one decision: the event, then one line per program."""
+    event = decision.event
+    amount = getattr(event, "amount", None)
+    head = f"{event.at.isoformat()} {event.type} {event.key}"
+    lines = [head + (f" {amount:,} yen" if amount is not None else "")]
+    applied = decision.applied
+    if applied.status != "applied":
+        lines.append(f"  {applied.status}: {applied.reason}")
+    # A program may make several claims for one event (a per-child grant to a known household:
+    # one per birth date); its line adds them up and names every cap that limited one.
+    outcomes: dict[str, list[Outcome]] = {}
+    for outcome in applied.outcomes:
+        outcomes.setdefault(outcome.program, []).append(outcome)
+    for verdict in decision.verdicts:
+        name = f"{verdict.program}@v{verdict.version}"
+        if verdict.failed is not None:
+            lines.append(f"  {name}: nothing; failed {verdict.failed.name}: "
+                         f"{verdict.failed.explain}")
+            continue
+        claims = outcomes.get(verdict.program)
+        if not claims:
+            lines.append(f"  {name}: eligible, nothing to award")
+            continue
+        awarded = sum(o.awarded for o in claims)
+        wanted = sum(o.wanted for o in claims)
+        if awarded < wanted:
+            limits = ", ".join(dict.fromkeys(o.limited_by for o in claims if o.limited_by))
+            lines.append(f"  {name}: awarded {awarded:,} of {wanted:,}; limited by {limits}")
+        else:
+            lines.append(f"  {name}: awarded {awarded:,}")
+    for program, points in applied.reversed.items():
+        lines.append(f"  {program}: reversed {points:,}")
+    return lines
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(help="persons in the generated population")] = 20_000,
+    events: Annotated[int, typer.Option(help="events in the generated stream")] = 200_000,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 2022,
+    rules: RulesOption = Path("rules"),
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("out/demo"),
+) -> None:
+    """The main job on the embedded store: generate a stream, replay it, print the awards."""
+    from pointengine.synth.generate import generate
+
+    stream = out / f"events-{persons}-{events}-{seed}.jsonl"
+    if not stream.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        console.print(f"generating {events:,} events over {persons:,} persons -> {stream}")
+        generate(stream, persons=persons, events=events, seed=seed)
+    replay_command(stream, rules=rules, out=out, fresh=True)
+
+
+register_service_commands(app)
+register_simulate(app)
+
+
+@app.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Benchmark the engine against its baselines (options: pointengine bench --help)."""
+    from load.bench import main as bench_main
+
+    raise typer.Exit(bench_main(list(ctx.args)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,232 @@
+"""The service commands of ``pointengine``: ``serve``, ``worker``, ``settle`` and ``rejects``.
+
+:func:`register` adds them to the typer app of :mod:`pointengine.cli.main`. FastAPI and uvicorn (the
+``service`` extra) are imported only when ``serve`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import redis
+import typer
+
+from pointengine.catalog.loading import load_catalog
+from pointengine.decide.engine import Engine
+from pointengine.decide.reload import CatalogWatcher
+from pointengine.errors import (
+    IntegrityError,
+    OperationalError,
+    PointEngineError,
+    RuleFileError,
+)
+from pointengine.service.jsonlog import configure as configure_logging
+from pointengine.service.settlement import Settlement, settle_file, settle_redis
+from pointengine.service.signing import load_secrets
+from pointengine.service.streams import DEFAULT_SHARDS, StreamKeys, read_rejects
+from pointengine.service.worker import Worker, log_reload
+from pointengine.store.redis_store import RedisStore
+
+__all__ = ["register", "rejects_command", "serve", "settle_command", "worker_command"]
+
+RedisUrl = Annotated[str, typer.Option("--redis-url", envvar="POINTENGINE_REDIS_URL",
+                                       help="the Redis server")]
+Prefix = Annotated[str, typer.Option("--prefix", envvar="POINTENGINE_PREFIX",
+                                     help="key prefix of the store and the stream")]
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    secrets: Annotated[Path | None, typer.Option(
+        help="YAML/JSON file of provider secrets (or POINTENGINE_SECRET_<PROVIDER>)")] = None,
+    processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    shards: Annotated[int, typer.Option(
+        help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
+    min_replicas: Annotated[int, typer.Option(
+        help="answer 202 only once this many Redis replicas hold the entries (WAIT)")] = 0,
+    replica_timeout_ms: Annotated[int, typer.Option(
+        help="how long to wait for the replicas before answering 503")] = 1_000,
+    log_level: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Run the HTTP ingestion service (providers post signed transactions)."""
+    import uvicorn
+
+    os.environ["POINTENGINE_REDIS_URL"] = redis_url
+    os.environ["POINTENGINE_PREFIX"] = prefix
+    os.environ["POINTENGINE_SHARDS"] = str(shards)
+    os.environ["POINTENGINE_MIN_REPLICAS"] = str(min_replicas)
+    os.environ["POINTENGINE_REPLICA_TIMEOUT_MS"] = str(replica_timeout_ms)
+    os.environ["POINTENGINE_LOG_LEVEL"] = log_level.upper()
+    if secrets is not None:
+        os.environ["POINTENGINE_SECRETS_FILE"] = str(secrets.resolve())
+    try:  # refuse bad secrets here, in one line, rather than in each uvicorn process
+        load_secrets(secrets)
+    except (PointEngineError, OSError) as exc:
+        typer.echo(f"serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    metrics_dir: str | None = None
+    if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each process counts in files here, so that /metrics adds up all processes
+        metrics_dir = tempfile.mkdtemp(prefix="pointengine-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("pointengine.service.app:app_from_env", factory=True, host=host, port=port,
+                    workers=processes, log_level=log_level.lower(), access_log=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def worker_command(
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    rules: Annotated[Path, typer.Option("--rules", help="the rules folder")] = Path("rules"),
+    name: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    count: Annotated[int, typer.Option(help="stream entries per batch")] = 100,
+    lease_ms: Annotated[int, typer.Option(
+        help="shard lease: a dead worker's shards are taken over after this long")] = 10_000,
+    claim_idle_ms: Annotated[int | None, typer.Option(
+        hidden=True, help="former name of --lease-ms")] = None,
+    shards: Annotated[int, typer.Option(
+        help="person shards (K), if Redis does not hold a number yet")] = DEFAULT_SHARDS,
+    refund_wait: Annotated[float, typer.Option(
+        help="seconds a refund of a transaction not seen yet keeps being retried")] = 600.0,
+    until_empty: Annotated[bool, typer.Option(
+        help="exit once the stream is drained (and no refund waits for a retry)")] = False,
+    watch: Annotated[bool, typer.Option(
+        help="reload changed rule files between batches, without a restart")] = True,
+    log_level: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Evaluate the ingestion stream's shards as one worker of the group (per-person order).
+
+    SIGTERM and Ctrl-C stop it after the batch in hand: it acknowledges it, releases its shard
+    leases (so that other workers take them at once, not after ``--lease-ms``) and prints its
+    report. A second Ctrl-C interrupts at once.
+    """
+    configure_logging(log_level)
+    if not rules.is_dir():
+        typer.echo(f"worker: rules folder not found: {rules}", err=True)
+        raise typer.Exit(2)
+    try:
+        catalog = load_catalog(rules)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            typer.echo(f"worker: {problem}", err=True)
+        raise typer.Exit(2) from None
+    client = redis.Redis.from_url(redis_url)
+    engine = Engine(catalog, RedisStore(redis.Redis.from_url(redis_url), prefix=prefix))
+    watcher = CatalogWatcher(rules, engine, on_result=log_reload) if watch else None
+    worker = Worker(client, engine, prefix=prefix, name=name, count=count,
+                    lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
+                    retry_window_ms=int(refund_wait * 1000), watcher=watcher)
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def finish(signum: int, frame: object) -> None:
+        stop.set()
+        for sig, handler in previous.items():  # a second signal acts as it did before
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, finish)
+    failed: str | None = None
+    try:
+        worker.run(stop=stop, until_empty=until_empty)
+    except KeyboardInterrupt:
+        pass
+    except (redis.RedisError, OperationalError) as exc:  # at start: Redis unreachable
+        failed = f"worker: Redis is unavailable: {exc}"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.close()
+        with contextlib.suppress(OperationalError):
+            engine.store.close()
+        client.close()
+    if failed is not None:
+        typer.echo(failed, err=True)
+        raise typer.Exit(1)
+    report = worker.report
+    typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
+               f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried, "
+               f"{report.taken} shard leases taken",
+               err=True)
+
+
+def settle_command(
+    ledger: Annotated[Path | None, typer.Option(
+        help="a ledger file (FileSink, e.g. out/ledger.jsonl) instead of Redis")] = None,
+    state: Annotated[Path | None, typer.Option(
+        help="with --ledger: the saved embedded store to reconcile with")] = None,
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    out: Annotated[Path | None, typer.Option(help="write the CSV here (default stdout)")]
+    = None,
+) -> None:
+    """Points to pay per provider and program, as CSV, reconciled with the ledger to the yen."""
+    try:
+        if ledger is not None:
+            result = settle_file(ledger, state)
+        else:
+            with RedisStore(redis.Redis.from_url(redis_url), prefix=prefix) as store:
+                assert isinstance(store, RedisStore)
+                result = settle_redis(store)
+    except IntegrityError as exc:
+        typer.echo(f"does not reconcile: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (PointEngineError, OSError) as exc:
+        typer.echo(f"settle failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _write(result, out)
+
+
+def rejects_command(
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    count: Annotated[int, typer.Option(help="how many, the most recent")] = 100,
+) -> None:
+    """Events the workers refused after a 202, oldest first, one JSON object a line."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        rejects = read_rejects(client, StreamKeys.under(prefix), max(1, count))
+    except redis.RedisError as exc:
+        typer.echo(f"rejects: Redis is unavailable: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    for reject in rejects:
+        sys.stdout.write(orjson.dumps(reject.doc()).decode() + "\n")
+    typer.echo(f"{len(rejects)} rejected event(s)", err=True)
+
+
+def _write(result: Settlement, out: Path | None) -> None:
+    text = result.to_csv()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+    check = "reconciled with the store's totals" if result.reconciled_with_totals else \
+        "ledger checked (no totals to reconcile with)"
+    typer.echo(f"{result.ledger_lines:,} ledger lines, {result.total:,} yen net; {check}",
+               err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``worker``, ``settle`` and ``rejects`` to ``app``."""
+    app.command("serve")(serve)
+    app.command("worker")(worker_command)
+    app.command("settle")(settle_command)
+    app.command("rejects")(rejects_command)

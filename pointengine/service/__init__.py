@@ -1,0 +1,1 @@
+"""Live traffic: signed ingestion, Redis streams, workers, settlement, JSON logs."""

@@ -1,0 +1,458 @@
+"""The HTTP ingestion service: providers post signed native transactions; 202 means durable.
+
+Endpoints (FastAPI; run with ``pointengine serve`` or uvicorn's factory
+``pointengine.service.app:app_from_env``):
+
+``POST /providers/{provider}/transactions``
+    One native body as the provider sends it (a QuickPay webhook, a TransitCard delivery, a
+    CarrierPay notification, a TownCoin CSV file; canonical JSON lines for ``mykey`` and
+    ``juki-net``).
+``POST /providers/{provider}/batch``
+    Many: a JSON array of native bodies (objects, or strings for XML), or one native body that
+    holds many records (a CSV file). ``?lenient=true`` keeps the good records and lists the
+    bad ones in the answer; by default one bad record refuses the whole batch.
+``GET /health``, ``GET /metrics`` (Prometheus text).
+
+Answers: 202 ``{"accepted": n, "entries": [...]}`` once the events were XADDed to the Redis
+shard streams of their persons (:mod:`pointengine.service.streams`; ``entries`` are
+``<shard>/<id>``); 401 unsigned, wrongly signed, stale or replayed; 403 a provider posting for
+another; 404 an unknown provider; 413 a body over the limit; 422 a malformed payload or record, with
+``reason`` (the error's ``reason_code``), ``detail`` and ``rejects`` (``item``, ``position``,
+``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream,
+except a 503 ``not_replicated`` (fewer than ``min_replicas`` replicas confirmed the entries in
+time): its entries may be in the primary's stream, and a retry is safe because every event is
+applied once by its key. Nor does it keep a place in the replay guard: only a 202 and a replay
+(401 ``replayed``) leave the signature remembered.
+Every answer is logged as one JSON line (:mod:`pointengine.service.jsonlog`); messages never carry
+a My Number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
+
+from adapters.base import ProviderAdapter, RecordAdapter, json_body
+from adapters.registry import ADAPTERS
+from pointengine.errors import (
+    ForeignTransaction,
+    InputError,
+    MalformedEvent,
+    SignatureRejected,
+)
+from pointengine.model.events import AnyEvent
+from pointengine.service.jsonlog import configure as configure_logging
+from pointengine.service.platform_adapter import PLATFORM_SOURCES, CanonicalAdapter
+from pointengine.service.signing import RedisReplayGuard, Verifier, load_secrets
+from pointengine.service.streams import (
+    DEFAULT_SHARDS,
+    ENTRY_EVENTS,
+    StreamKeys,
+    encode_entry,
+    lag_and_pending,
+    route,
+    shard_count,
+)
+from pointengine.store.redis_store import Keys
+
+__all__ = ["ServiceConfig", "app_from_env", "create_app", "default_adapters"]
+
+log = logging.getLogger("pointengine.service.app")
+MAX_BODY = 32 * 1024 * 1024
+
+AdapterFactory = Callable[[], ProviderAdapter]
+
+
+def default_adapters() -> dict[str, AdapterFactory]:
+    """Every payment provider's adapter, and the canonical adapter for platform sources."""
+    factories: dict[str, AdapterFactory] = {pid: cls for pid, cls in ADAPTERS.items()}
+    for source in PLATFORM_SOURCES:
+        factories[source] = lambda source=source: CanonicalAdapter(source)  # type: ignore[misc]
+    return factories
+
+
+@dataclass
+class ServiceConfig:
+    """What the service needs: Redis, the verifier, the key prefix, the adapters."""
+
+    client: redis.Redis
+    verifier: Verifier
+    prefix: str = "pe:"
+    adapters: Mapping[str, AdapterFactory] = field(default_factory=default_adapters)
+    max_body: int = MAX_BODY
+    shards: int = DEFAULT_SHARDS
+    """K, the number of person shards, unless Redis already holds one."""
+    min_replicas: int = 0
+    """Replicas that must hold the entries before a 202 (Redis ``WAIT``); 0 trusts the primary."""
+    replica_timeout_ms: int = 1_000
+
+
+@dataclass
+class _Reject:
+    item: int
+    position: int
+    reason: str
+    detail: str
+
+    def doc(self) -> dict[str, object]:
+        return {"item": self.item, "position": self.position, "reason": self.reason,
+                "detail": self.detail}
+
+
+class _Refusal(Exception):
+    """A request refused with an HTTP status and a reason code."""
+
+    def __init__(self, status: int, reason: str, detail: str,
+                 rejects: Sequence[_Reject] = ()) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail, self.rejects = status, reason, detail, rejects
+
+
+class _StreamCollector(Collector):
+    """Reads what lives in Redis at scrape time: stream lag and pending, worker counters,
+    points awarded per program and provider."""
+
+    def __init__(self, client: redis.Redis, keys: StreamKeys, totals_key: str) -> None:
+        self.client = client
+        self.keys = keys
+        self.totals_key = totals_key
+
+    def collect(self) -> Iterator[Any]:
+        """The metrics; nothing when Redis does not answer (the health check says so)."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(self.keys.shards)
+            pipe.hgetall(self.keys.stats)
+            pipe.hgetall(self.totals_key)
+            count, stats, totals = pipe.execute()
+            shards = self.keys.all_shards(int(count)) if count is not None else []
+            lengths: Any = []
+            parked: Any = []
+            if shards:
+                pipe = self.client.pipeline(transaction=False)
+                for shard in shards:
+                    pipe.xlen(self.keys.shard(shard))
+                for shard in shards:
+                    pipe.zcard(self.keys.parked(shard))
+                replies = pipe.execute()
+                lengths, parked = replies[:len(shards)], replies[len(shards):]
+            per_shard = lag_and_pending(self.client, self.keys, shards)
+        except redis.RedisError:
+            return
+        yield GaugeMetricFamily("pointengine_stream_length",
+                                "entries in the ingestion streams (all shards)",
+                                value=sum(int(n) for n in lengths))
+        yield GaugeMetricFamily("pointengine_stream_lag",
+                                "entries not yet delivered to any worker (all shards)",
+                                value=sum(lag for lag, _ in per_shard.values()))
+        yield GaugeMetricFamily("pointengine_stream_pending",
+                                "entries delivered to a worker and not yet acknowledged "
+                                "(all shards)",
+                                value=sum(pending for _, pending in per_shard.values()))
+        yield GaugeMetricFamily("pointengine_refunds_parked",
+                                "refunds of a transaction not seen yet, waiting to be tried "
+                                "again (all shards)",
+                                value=sum(int(n) for n in parked))
+        yield GaugeMetricFamily("pointengine_stream_shards", "person shards (K)",
+                                value=len(shards) - 1 if shards else 0)
+        events = CounterMetricFamily("pointengine_worker_events",
+                                     "events the workers evaluated, by outcome",
+                                     labels=["status"])
+        rejected = CounterMetricFamily("pointengine_events_rejected",
+                                       "events the engine refused, by reason", labels=["reason"])
+        for name, value in stats.items():
+            key = _text(name)
+            if key.startswith("rejected:"):
+                rejected.add_metric([key.removeprefix("rejected:")], int(value))
+            else:
+                events.add_metric([key], int(value))
+        yield events
+        yield rejected
+        awarded = GaugeMetricFamily("pointengine_points_awarded",
+                                    "net points awarded (yen), by program and provider",
+                                    labels=["program", "provider"])
+        for name, value in totals.items():
+            program, provider = orjson.loads(name)
+            awarded.add_metric([program, provider], int(value))
+        yield awarded
+
+
+class _Service:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.keys = StreamKeys.under(config.prefix)
+        self.shards: int | None = None
+        """K, read from Redis (or stored there) on the first request."""
+        self.registry = CollectorRegistry()
+        """What ``/metrics`` shows."""
+        counters = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Several processes (serve --processes N): each writes its counters to files in
+            # that folder and /metrics sums every process's, whichever process answers.
+            counters = CollectorRegistry()
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        self.accepted_requests = Counter(
+            "pointengine_requests_accepted", "requests answered 202", ["provider"],
+            registry=counters)
+        self.accepted_events = Counter(
+            "pointengine_events_accepted", "canonical events written to the stream",
+            ["provider"], registry=counters)
+        self.rejected_requests = Counter(
+            "pointengine_requests_rejected", "requests refused, by reason",
+            ["provider", "reason"], registry=counters)
+        self.rejected_records = Counter(
+            "pointengine_records_rejected", "native records refused, by reason",
+            ["provider", "reason"], registry=counters)
+        self.registry.register(
+            _StreamCollector(config.client, self.keys, Keys.under(config.prefix).totals))
+
+    def ingest(self, provider: str, body: bytes, headers: Mapping[str, str], *,
+               batch: bool, lenient: bool) -> tuple[int, dict[str, object]]:
+        started = time.perf_counter()
+        label = provider if provider in self.config.adapters else "unknown"
+        try:
+            status, doc = self._ingest(provider, body, headers, batch=batch, lenient=lenient)
+        except _Refusal as refusal:
+            return self.refused(provider, refusal, batch=batch, size=len(body), started=started)
+        self._log(label, batch, status, len(body), started, doc)
+        return status, doc
+
+    def refused(self, provider: str, refusal: _Refusal, *, batch: bool, size: int,
+                started: float | None = None) -> tuple[int, dict[str, object]]:
+        """Count and log a refusal; its answer."""
+        label = provider if provider in self.config.adapters else "unknown"
+        self.rejected_requests.labels(label, refusal.reason).inc()
+        for reject in refusal.rejects:
+            self.rejected_records.labels(label, reject.reason).inc()
+        doc: dict[str, object] = {
+            "status": "rejected", "reason": refusal.reason, "detail": refusal.detail,
+            "rejects": [r.doc() for r in refusal.rejects[:100]]}
+        self._log(label, batch, refusal.status, size, started, doc)
+        return refusal.status, doc
+
+    @staticmethod
+    def _log(label: str, batch: bool, status: int, size: int, started: float | None,
+             doc: Mapping[str, object]) -> None:
+        fields: dict[str, object] = {
+            "provider": label, "endpoint": "batch" if batch else "transactions",
+            "status": status, "bytes": size}
+        if started is not None:
+            fields["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        fields.update({k: doc[k] for k in ("accepted", "reason", "detail") if k in doc})
+        log.log(logging.INFO if status < 500 else logging.ERROR, "ingest",
+                extra={"fields": fields})
+
+    def _ingest(self, provider: str, body: bytes, headers: Mapping[str, str], *,
+                batch: bool, lenient: bool) -> tuple[int, dict[str, object]]:
+        factory = self.config.adapters.get(provider)
+        if factory is None:
+            raise _Refusal(404, "unknown_provider", f"no provider {provider!r}")
+        if len(body) > self.config.max_body:
+            raise _Refusal(413, "too_large", f"body over {self.config.max_body} bytes")
+        try:
+            signer = self.config.verifier.verify(headers, body, provider=provider)
+        except ForeignTransaction as exc:
+            raise _Refusal(403, exc.reason_code, str(exc)) from None
+        except SignatureRejected as exc:
+            raise _Refusal(401, exc.reason_code, str(exc)) from None
+        except redis.RedisError as exc:  # the replay guard lives in Redis
+            raise _Refusal(503, "unavailable", f"the replay guard is unavailable: {exc}") \
+                from None
+        try:
+            return self._store(provider, signer, body, batch=batch, lenient=lenient)
+        except BaseException:
+            # A refused request wrote nothing, so its signature may not block a corrected
+            # retry either (and a 503 must be retried as it is).
+            with contextlib.suppress(redis.RedisError):
+                self.config.verifier.forget(headers)
+            raise
+
+    def _store(self, provider: str, signer: str, body: bytes, *, batch: bool,
+               lenient: bool) -> tuple[int, dict[str, object]]:
+        """Convert a verified body and write its events to the shard streams."""
+        factory = self.config.adapters[provider]
+        with factory() as adapter:
+            payloads = _split(body, adapter) if batch else [body]
+            events, rejects = _convert(adapter, payloads)
+        if rejects and (not lenient or not events):
+            first = rejects[0]
+            raise _Refusal(422, first.reason, f"{len(rejects)} bad record(s); first: "
+                           f"{first.detail}; nothing was stored", rejects)
+        if not events:
+            raise _Refusal(422, "empty", "no transactions in the body; nothing was stored")
+        try:
+            self.config.verifier.check_events(signer, events)
+        except ForeignTransaction as exc:
+            raise _Refusal(403, exc.reason_code, str(exc)) from None
+        try:
+            if self.shards is None:
+                self.shards = shard_count(self.config.client, self.keys, self.config.shards)
+            pipe = self.config.client.pipeline(transaction=True)
+            names: list[str] = []
+            for shard, group in route(events, self.shards).items():
+                for start in range(0, len(group), ENTRY_EVENTS):
+                    entry: Any = encode_entry(signer, group[start:start + ENTRY_EVENTS])
+                    pipe.xadd(self.keys.shard(shard), entry)
+                    names.append(shard)
+            ids = [f"{shard}/{_text(i)}" for shard, i in zip(names, pipe.execute(), strict=True)]
+            self._wait_for_replicas()
+        except redis.RedisError as exc:
+            raise _Refusal(503, "unavailable", f"the stream is unavailable: {exc}") from None
+        self.accepted_requests.labels(provider).inc()
+        self.accepted_events.labels(provider).inc(len(events))
+        for reject in rejects:
+            self.rejected_records.labels(provider, reject.reason).inc()
+        return 202, {"status": "accepted", "accepted": len(events), "entries": ids,
+                     "rejects": [r.doc() for r in rejects[:100]]}
+
+    def _wait_for_replicas(self) -> None:
+        """Refuse with 503 unless ``min_replicas`` replicas confirm the writes in time.
+
+        The entries are then in the primary's stream but perhaps nowhere else: the provider
+        is told to retry, which is safe because every event is applied once by its key.
+        """
+        wanted = self.config.min_replicas
+        if wanted <= 0:
+            return
+        confirmed = int(self.config.client.wait(wanted, self.config.replica_timeout_ms))
+        if confirmed < wanted:
+            raise _Refusal(503, "not_replicated",
+                           f"{confirmed} of {wanted} replica(s) confirmed the entries within "
+                           f"{self.config.replica_timeout_ms} ms; retry the request (events "
+                           "are applied once, so a retry is safe)")
+
+
+def _split(body: bytes, adapter: ProviderAdapter) -> list[bytes]:
+    """A batch body's native payloads: a JSON array's elements, or the body itself."""
+    head = body.lstrip()[:1]
+    if head != b"[":
+        if adapter.content_type == "application/json":
+            raise _Refusal(422, MalformedEvent.reason_code,
+                           "a batch is a JSON array of native bodies; nothing was stored")
+        return [body]
+    try:
+        # Each element is encoded again for its adapter, and a key given twice (its first value
+        # with it) or a number that decoding rewrites would be gone by then: the body is read
+        # as every JSON body is, and such a batch is refused whole.
+        items = json_body(body, "batch")
+    except InputError as exc:
+        raise _Refusal(422, exc.reason_code, str(exc)) from None
+    if not isinstance(items, list):
+        raise _Refusal(422, MalformedEvent.reason_code, "batch: not a JSON array")
+    payloads: list[bytes] = []
+    for item in items:
+        if isinstance(item, str):
+            payloads.append(item.encode())
+        elif isinstance(item, dict | list):
+            payloads.append(orjson.dumps(item))
+        else:
+            raise _Refusal(422, MalformedEvent.reason_code,
+                           "batch: each element is a native body (object or string)")
+    return payloads
+
+
+def _convert(adapter: ProviderAdapter,
+             payloads: Sequence[bytes]) -> tuple[list[AnyEvent], list[_Reject]]:
+    """Every good event in order, and each bad record with its reason."""
+    events: list[AnyEvent] = []
+    rejects: list[_Reject] = []
+    for item, payload in enumerate(payloads, start=1):
+        try:
+            if isinstance(adapter, RecordAdapter):
+                for record in adapter.records(payload):
+                    try:
+                        events.append(adapter.to_event(record))
+                    except InputError as exc:
+                        rejects.append(_Reject(item, record.position, exc.reason_code, str(exc)))
+            else:
+                events.extend(adapter.to_events(payload))
+        except InputError as exc:
+            rejects.append(_Reject(item, 0, exc.reason_code, str(exc)))
+    return events, rejects
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """The FastAPI application over ``config``."""
+    service = _Service(config)
+    app = FastAPI(title="pointengine ingestion", version="1")
+    app.state.service = service
+
+    async def _post(provider: str, request: Request, *, batch: bool) -> JSONResponse:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > config.max_body:
+            status, doc = service.refused(provider, _Refusal(
+                413, "too_large", f"body over {config.max_body} bytes"), batch=batch, size=0)
+            return JSONResponse(doc, status_code=status)
+        body = await request.body()
+        lenient = request.query_params.get("lenient", "").lower() in ("1", "true", "yes")
+        status, doc = await run_in_threadpool(service.ingest, provider, body, request.headers,
+                                              batch=batch, lenient=lenient)
+        return JSONResponse(doc, status_code=status)
+
+    @app.post("/providers/{provider}/transactions", status_code=202)
+    async def transactions(provider: str, request: Request) -> JSONResponse:
+        """One signed native body."""
+        return await _post(provider, request, batch=False)
+
+    @app.post("/providers/{provider}/batch", status_code=202)
+    async def batch(provider: str, request: Request) -> JSONResponse:
+        """A signed batch: a JSON array of native bodies, or a native batch file."""
+        return await _post(provider, request, batch=True)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """200 when Redis answers, 503 otherwise."""
+        try:
+            config.client.ping()
+        except redis.RedisError as exc:
+            return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus text exposition."""
+        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The application configured from the environment (uvicorn ``--factory``).
+
+    ``POINTENGINE_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``POINTENGINE_PREFIX``
+    (``pe:``), ``POINTENGINE_SECRETS_FILE`` and ``POINTENGINE_SECRET_<PROVIDER>``,
+    ``POINTENGINE_LOG_LEVEL`` (``INFO``), ``POINTENGINE_SHARDS`` (K if Redis holds none; 16),
+    ``POINTENGINE_MIN_REPLICAS`` (0) and ``POINTENGINE_REPLICA_TIMEOUT_MS`` (1000).
+    """
+    configure_logging(os.environ.get("POINTENGINE_LOG_LEVEL", "INFO"))
+    client = redis.Redis.from_url(os.environ.get("POINTENGINE_REDIS_URL",
+                                                 "redis://127.0.0.1:6379/0"))
+    prefix = os.environ.get("POINTENGINE_PREFIX", "pe:")
+    secrets_file = os.environ.get("POINTENGINE_SECRETS_FILE")
+    secrets = load_secrets(Path(secrets_file) if secrets_file else None)
+    verifier = Verifier(secrets, RedisReplayGuard(client, prefix=prefix))
+    shards = int(os.environ.get("POINTENGINE_SHARDS", DEFAULT_SHARDS))
+    return create_app(ServiceConfig(
+        client, verifier, prefix=prefix, shards=shards,
+        min_replicas=int(os.environ.get("POINTENGINE_MIN_REPLICAS", 0)),
+        replica_timeout_ms=int(os.environ.get("POINTENGINE_REPLICA_TIMEOUT_MS", 1_000))))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

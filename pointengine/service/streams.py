@@ -1,0 +1,254 @@
+"""The ingestion streams: how accepted events travel from the HTTP service to the workers.
+
+The stream is partitioned into K shard streams (``<prefix>stream:0`` .. ``<prefix>stream:K-1``)
+by a stable hash of the person (CRC-32 of the MyKey ID), so that every event of one person lands
+in one shard, in the order the service accepted it. K is stored once in Redis
+(``<prefix>stream:shards``, ``SET NX``; :data:`DEFAULT_SHARDS` unless the first service or
+worker to start asks for another), so that the service and every worker agree on it. Lottery
+draws concern many persons: they go to a dedicated shard, ``<prefix>stream:draws``, which the
+workers order against the person shards by entry ID (see :mod:`pointengine.service.worker`).
+
+Every shard stream has the consumer group ``workers``. Each entry holds the canonical events of
+(part of) one accepted request that fall into that shard, in the order the provider sent them::
+
+    p  the provider (or platform source) that signed the request
+    a  the attempt: 0, then 1, 2, ... when a worker queues an event again (a refund that
+       arrived before its transaction)
+    f  (retries only) when the first attempt met the unknown transaction, Unix ms
+    e  a JSON array of canonical events (``model_dump(mode="json")``)
+
+A refund that meets an unknown transaction waits in its shard's sorted set
+``<prefix>stream:parked:<shard>``, scored by the time (Unix ms) before which it is not tried
+again; a worker that holds the shard moves it back to the end of the shard stream once that
+time has come (:mod:`pointengine.service.worker` says for how long it keeps trying).
+
+``<prefix>stats`` is a hash of counters the workers keep (events, applied, duplicate,
+``rejected:<reason>``, retried) so that the service's ``/metrics`` shows what the workers did.
+
+``<prefix>rejects`` is a stream of the events the workers refused after the service had
+answered 202 (an application naming an unknown provider, a refund of more than is left, a
+refund whose transaction never came), one entry each, capped at about :data:`REJECTS_KEPT`
+entries (the oldest go first)::
+
+    event     the event key (``<source>/<id>``), or the stream entry when it could not be read
+    person    the MyKey ID
+    provider  the provider (or platform source) that signed the request
+    reason    the reason code, as counted in ``rejected:<reason>``
+    detail    the engine's message (ids and amounts; 12-digit runs masked)
+
+``pointengine rejects`` lists them (:func:`read_rejects`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+from redis.client import Pipeline
+
+from pointengine.errors import MalformedEvent
+from pointengine.model.events import AnyEvent, event_from_dict
+from pointengine.model.privacy import redact
+
+__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Reject",
+           "StreamKeys", "decode_entry", "encode_entry", "encode_parked", "first_attempt_ms",
+           "lag_and_pending", "read_rejects",
+           "record_reject", "route", "shard_count", "shard_of"]
+
+GROUP = "workers"
+ENTRY_EVENTS = 500
+"""Most events in one stream entry; a larger request is split into several entries."""
+DEFAULT_SHARDS = 16
+"""Person shards when nobody chose another number before."""
+DRAWS = "draws"
+"""The shard of lottery draws."""
+REJECTS_KEPT = 100_000
+"""About how many rejected events ``<prefix>rejects`` keeps (``XADD MAXLEN ~``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKeys:
+    """The Redis keys of the ingestion stream under ``prefix``."""
+
+    stream: str
+    stats: str
+    rejects: str
+    group: str = GROUP
+
+    @classmethod
+    def under(cls, prefix: str) -> StreamKeys:
+        """The keys under ``prefix`` (use the RedisStore's prefix)."""
+        return cls(prefix + "stream", prefix + "stats", prefix + "rejects")
+
+    @property
+    def shards(self) -> str:
+        """The string holding K, the number of person shards."""
+        return self.stream + ":shards"
+
+    @property
+    def workers(self) -> str:
+        """The sorted set of live workers, scored by the time (ms) their heartbeat expires."""
+        return self.stream + ":workers"
+
+    def shard(self, shard: str) -> str:
+        """The stream of ``shard`` (a person shard's number, or :data:`DRAWS`)."""
+        return f"{self.stream}:{shard}"
+
+    def parked(self, shard: str) -> str:
+        """The sorted set of ``shard``'s refunds waiting to be tried again."""
+        return f"{self.stream}:parked:{shard}"
+
+    def lease(self, shard: str) -> str:
+        """The lease of ``shard``: the token of the worker that holds it, with a TTL."""
+        return f"{self.stream}:lease:{shard}"
+
+    def all_shards(self, count: int) -> list[str]:
+        """Every shard: the ``count`` person shards, then the draws."""
+        return [*(str(i) for i in range(count)), DRAWS]
+
+    def all_streams(self, count: int) -> list[str]:
+        """The stream of every shard."""
+        return [self.shard(s) for s in self.all_shards(count)]
+
+
+def shard_count(client: redis.Redis, keys: StreamKeys, default: int = DEFAULT_SHARDS) -> int:
+    """K as stored in Redis; ``default`` is stored first if nothing is (the first one wins)."""
+    if default < 1:
+        raise ValueError("at least one shard")
+    client.set(keys.shards, default, nx=True)
+    stored: Any = client.get(keys.shards)
+    return int(stored) if stored is not None else default
+
+
+def shard_of(event: AnyEvent, count: int) -> str:
+    """The shard of ``event``: its person's, or :data:`DRAWS` for a lottery draw."""
+    if event.type == "lottery_draw":
+        return DRAWS
+    return str(zlib.crc32(event.person.encode()) % count)
+
+
+def route(events: Sequence[AnyEvent], count: int) -> dict[str, list[AnyEvent]]:
+    """``events`` by shard, each shard's in the given order."""
+    out: dict[str, list[AnyEvent]] = {}
+    for event in events:
+        out.setdefault(shard_of(event, count), []).append(event)
+    return out
+
+
+def encode_entry(provider: str, events: Sequence[AnyEvent], attempt: int = 0) -> dict[str, bytes]:
+    """The fields of one stream entry."""
+    return {"p": provider.encode(), "a": str(attempt).encode(),
+            "e": orjson.dumps([e.model_dump(mode="json") for e in events])}
+
+
+def encode_parked(provider: str, event: AnyEvent, attempt: int, first_ms: int) -> bytes:
+    """A refund waiting to be tried again, as a member of its shard's ``parked`` set: a JSON
+    object of the entry's fields, every value a string, which the worker's script XADDs."""
+    return orjson.dumps({"p": provider, "a": str(attempt), "f": str(first_ms),
+                         "e": orjson.dumps([event.model_dump(mode="json")]).decode()})
+
+
+def first_attempt_ms(fields: dict[Any, Any]) -> int | None:
+    """When an entry's first attempt met an unknown transaction (its ``f``), if it is a retry."""
+    raw = fields.get(b"f", fields.get("f"))
+    try:
+        return None if raw is None else int(raw)
+    except ValueError:
+        return None
+
+
+def decode_entry(fields: dict[Any, Any]) -> tuple[str, int, list[AnyEvent]]:
+    """(provider, attempt, events) of an entry; MalformedEvent if it cannot be read."""
+    try:
+        raw = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
+        provider = raw["p"].decode() if isinstance(raw["p"], bytes) else str(raw["p"])
+        attempt = int(raw.get("a", 0))
+        items = orjson.loads(raw["e"])
+    except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
+        raise MalformedEvent(f"unreadable stream entry: {exc}") from None
+    if not isinstance(items, list):
+        raise MalformedEvent("unreadable stream entry: e is not an array")
+    return provider, attempt, [event_from_dict(item) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One event the workers refused after it was accepted (an entry of ``rejects``)."""
+
+    id: str
+    event: str
+    person: str
+    provider: str
+    reason: str
+    detail: str
+
+    @property
+    def at(self) -> dt.datetime:
+        """When it was refused (the entry ID's time), in UTC."""
+        return dt.datetime.fromtimestamp(int(self.id.partition("-")[0]) / 1000, dt.UTC)
+
+    def doc(self) -> dict[str, str]:
+        """The reject as a JSON-ready mapping."""
+        return {"id": self.id, "at": self.at.isoformat(timespec="milliseconds"),
+                "event": self.event, "person": self.person, "provider": self.provider,
+                "reason": self.reason, "detail": self.detail}
+
+
+def record_reject(pipe: Pipeline, keys: StreamKeys, *, event: str, person: str,
+                  provider: str, reason: str, detail: str, kept: int = REJECTS_KEPT) -> None:
+    """Queue on ``pipe`` the entry of one refused event in the capped ``rejects`` stream."""
+    fields: Any = {"event": event, "person": person, "provider": provider, "reason": reason,
+                   "detail": redact(detail.encode()).decode()}
+    pipe.xadd(keys.rejects, fields, maxlen=kept, approximate=True)
+
+
+def read_rejects(client: redis.Redis, keys: StreamKeys, count: int = 100) -> list[Reject]:
+    """The last ``count`` rejects, oldest first."""
+    rows: Any = client.xrevrange(keys.rejects, "+", "-", count=count) or []
+    out: list[Reject] = []
+    for entry_id, fields in reversed(rows):
+        f = {_text(k): _text(v) for k, v in fields.items()}
+        out.append(Reject(_text(entry_id), f.get("event", ""), f.get("person", ""),
+                          f.get("provider", ""), f.get("reason", ""), f.get("detail", "")))
+    return out
+
+
+def lag_and_pending(client: redis.Redis, keys: StreamKeys,
+                    shards: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(entries not yet delivered, entries delivered and not acknowledged) of each shard.
+
+    Redis 6 reports no lag: there the first number is 1 when any entry waits after the
+    group's last delivered one, else 0 (the stream's length would count entries that were
+    delivered and acknowledged but are still kept for another group).
+    """
+    pipe = client.pipeline(transaction=False)
+    for shard in shards:
+        pipe.xlen(keys.shard(shard))
+        pipe.xinfo_groups(keys.shard(shard))
+    replies = pipe.execute(raise_on_error=False)
+    out: dict[str, tuple[int, int]] = {}
+    for index, shard in enumerate(shards):
+        length, groups = replies[2 * index], replies[2 * index + 1]
+        length = 0 if isinstance(length, Exception) else int(length)
+        if isinstance(groups, Exception):
+            groups = []
+        group = next((g for g in groups if _text(g["name"]) == keys.group), None)
+        if group is None:
+            out[shard] = (length, 0)
+            continue
+        lag = group.get("lag")
+        if lag is None:
+            after = _text(group["last-delivered-id"])
+            waiting: Any = client.xrange(keys.shard(shard), f"({after}", "+", count=1)
+            lag = len(waiting)
+        out[shard] = (int(lag), int(group.get("pending", 0)))
+    return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

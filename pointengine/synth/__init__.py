@@ -1,0 +1,1 @@
+"""Synthetic populations and event streams, for the demo, simulation and load tests."""

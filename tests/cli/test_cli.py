@@ -1,0 +1,201 @@
+"""The command line: validate, replay (ledger, rejects, summary, idempotence), explain."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from pointengine.cli.main import app
+from pointengine.model.ledger import read_ledger
+from tests.world import APPLY, BUY, RULES
+
+runner = CliRunner()
+
+
+
+def write_stream(path: Path, *lines: bytes) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_validate_accepts_the_shipped_rules() -> None:
+    result = runner.invoke(app, ["validate", str(RULES)])
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_locates_a_typo_and_fails(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    card = rules / "national" / "phase2-card.yaml"
+    card.write_text(card.read_text(encoding="utf-8").replace("  period:", "  peroid:"),
+                    encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(rules)])
+    assert result.exit_code == 1
+    assert "phase2-card.yaml:9: conditions.peroid" in result.output
+    assert "did you mean 'period'?" in result.output
+
+
+def test_validate_fails_on_a_misnamed_rule_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    miyoshi = rules / "342092-miyoshi"
+    (miyoshi / "premium.yaml").rename(miyoshi / "premium.yml")
+    result = runner.invoke(app, ["validate", str(rules)])
+    assert result.exit_code == 1
+    assert f"{miyoshi / 'premium.yml'}:1: <file>: not read" in result.output
+    assert "did you mean 'premium.yaml'?" in result.output
+
+
+def test_replay_writes_ledger_rejects_summary_and_is_idempotent(tmp_path: Path) -> None:
+    my_number_line = orjson.dumps({**BUY, "id": "b2", "store": "123456789018"})
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
+                          b"{not json", my_number_line,
+                          orjson.dumps({**BUY, "id": "b3", "amount": 2_000}))
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    ledger = list(read_ledger(out / "ledger.jsonl"))
+    assert [(e.event, e.program, e.points) for e in ledger] == [
+        ("t/b1", "national-phase2-card", 4_750), ("t/b3", "national-phase2-card", 250)]
+    assert all(e.version == 1 and e.provider == "paypay" for e in ledger)
+    rejects = [orjson.loads(line) for line in (out / "rejects.jsonl").read_bytes().splitlines()]
+    assert [r["line"] for r in rejects] == [3, 4]
+    assert b"123456789018" not in (out / "rejects.jsonl").read_bytes()
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["points_total"] == 5_000 and summary["rejected"] == 2
+
+    second = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
+    assert second.exit_code == 0, second.output
+    assert list(read_ledger(out / "ledger.jsonl")) == ledger
+    assert orjson.loads((out / "summary.json").read_bytes())["lines"] == 0  # read to the end
+    again = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out),
+                                "--from-start"])
+    assert again.exit_code == 0, again.output
+    assert list(read_ledger(out / "ledger.jsonl")) == ledger  # idempotent: nothing new
+    assert orjson.loads((out / "summary.json").read_bytes())["duplicates"] == 3
+
+
+def test_explain_names_the_failed_condition_and_the_cap(tmp_path: Path) -> None:
+    late = {**BUY, "id": "b9", "at": "2023-03-01T12:00:00+09:00", "amount": 1_000}
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
+                          orjson.dumps({**BUY, "id": "b3", "amount": 2_000}), orjson.dumps(late))
+    result = runner.invoke(app, ["explain", "MK-A", "--events", str(stream),
+                                 "--rules", str(RULES)])
+    assert result.exit_code == 0, result.output
+    assert "national-phase2-card@v1: awarded 4,750" in result.output
+    assert "national-phase2-card@v1: awarded 250 of 500; limited by person cap" in result.output
+    assert ("national-phase2-card@v3: nothing; failed period: the event's day (JST) is within "
+            "2022-01-01..2023-02-28") in result.output
+
+
+def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
+    from pointengine.store.redis_server import RedisServer
+    from pointengine.store.redis_store import RedisStore
+
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    with RedisServer() as server:
+        url = server.url
+        for watch in ([], ["--watch"]):  # the second replay finds every event applied
+            result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES),
+                                         "--out", str(tmp_path / "out"), "--redis", url,
+                                         *watch])
+            assert result.exit_code == 0, result.output
+        store = RedisStore(server.client())
+        assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
+        store.close()
+
+
+def test_an_exclusive_replay_on_redis_holds_the_store_and_writes_it_back(
+        tmp_path: Path) -> None:
+    from pointengine.store.redis_server import RedisServer
+    from pointengine.store.redis_store import RedisStore
+    from pointengine.store.writeback import WriteBackStore
+
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    args = ["replay", str(stream), "--rules", str(RULES), "--out", str(tmp_path / "out")]
+    with RedisServer() as server:
+        result = runner.invoke(app, [*args, "--redis", server.url, "--exclusive"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(app, [*args, "--redis", server.url])  # shared: all applied
+        assert result.exit_code == 0, result.output
+        assert "0 applied, 2 duplicates" in result.output
+        store = RedisStore(server.client())
+        assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
+        holder = WriteBackStore(store)
+        try:
+            result = runner.invoke(app, [*args, "--redis", server.url, "--exclusive"])
+        finally:
+            holder.close()
+        assert result.exit_code == 1, result.output
+        assert "held by another exclusive replay" in result.output
+    result = runner.invoke(app, [*args, "--exclusive"])
+    assert result.exit_code == 2, result.output
+    assert "--exclusive: only with --redis" in result.output
+
+
+def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY))
+    out = tmp_path / "out"
+    for option in (["--fresh"], ["--from-start"], ["--checkpoint-every", "5"]):
+        result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out",
+                                     str(out), "--redis", "redis://127.0.0.1:1/0", *option])
+        assert result.exit_code == 2, result.output
+        assert f"{option[0]}: only for the embedded store" in result.output
+    assert not out.exists()  # refused before anything was written or connected to
+
+
+def test_replay_refuses_to_continue_a_ledger_without_its_state(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    out = tmp_path / "out"
+    args = ["replay", str(stream), "--rules", str(RULES), "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "state.pickle").unlink()
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "--fresh" in refused.output
+    assert runner.invoke(app, [*args, "--fresh"]).exit_code == 0
+    assert [e.seq for e in read_ledger(out / "ledger.jsonl")] == [1]
+
+
+def test_replay_counts_each_refusal_under_its_own_code(tmp_path: Path) -> None:
+    refund = {"type": "refund", "source": "t", "id": "r1", "person": "MK-A",
+              "at": BUY["at"], "provider": "paypay", "transaction": "b1", "amount": 1}
+    stream = write_stream(
+        tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
+        orjson.dumps({**BUY, "id": "b2", "provider": "nopay"}),
+        orjson.dumps({**refund, "transaction": "nothing"}),
+        orjson.dumps({**refund, "id": "r2", "amount": BUY["amount"] + 1}),
+        orjson.dumps({**APPLY, "id": "a2", "provider": "waon"}))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads((out / "summary.json").read_bytes())["reasons"] == {
+        "unknown_provider": 1, "unknown_transaction": 1, "refund_exceeds_payment": 1,
+        "provider_already_chosen": 1}
+
+
+def test_explain_refuses_a_my_number_without_repeating_it(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY))
+    for person in ("123456789018", "１２３４５６７８９０１８", "MK-123456789018"):
+        result = runner.invoke(app, ["explain", person, "--events", str(stream),
+                                     "--rules", str(RULES)])
+        assert result.exit_code == 2, result.output
+        assert "My Number" in result.output
+        assert "123456789018" not in result.output and person not in result.output
+
+
+def test_a_missing_events_file_is_one_line_exit_2_and_creates_nothing(tmp_path: Path) -> None:
+    missing, out = tmp_path / "nowhere.jsonl", tmp_path / "out"
+    for args in (["replay", str(missing), "--out", str(out)],
+                 ["replay", str(missing), "--out", str(out), "--fresh"],
+                 ["replay", str(tmp_path), "--out", str(out)],
+                 ["explain", "MK-A", "--events", str(missing)]):
+        result = runner.invoke(app, [*args, "--rules", str(RULES)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert f"cannot read the events file {args[1] if args[0] == 'replay' else missing}" in (
+            result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert not out.exists()

@@ -1,0 +1,117 @@
+"""Replay: bad lines are rejected, counted and reported (masked), and the run goes on."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import orjson
+
+from pointengine.model.privacy import carries_my_number
+from pointengine.replay.run import ReplayReport, replay
+from tests.world import APPLY, BUY, World
+
+MY_NUMBER = "123456789018"
+FULL_WIDTH = "１２３４５６７８９０１８"
+
+
+def buy(**changes: object) -> bytes:
+    return orjson.dumps({**BUY, **changes})
+
+
+def escaped(field: str, **changes: object) -> bytes:
+    """A purchase whose ``field`` is the My Number with its first digit as a JSON escape."""
+    return buy(**{field: "PLACEHOLDER"}, **changes).replace(
+        b"PLACEHOLDER", b"\\u0031" + MY_NUMBER[1:].encode())
+
+
+Rejected = list[dict[str, object]]
+
+
+def run(world: World, tmp_path: Path, *lines: bytes) -> tuple[ReplayReport, Rejected]:
+    """Replay the application, then ``lines``; the report and the rejects."""
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join((orjson.dumps(APPLY), *lines)) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    report = replay(events, world.engine, rejects=rejects)
+    return report, [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+
+
+def test_an_escaped_my_number_is_rejected_wherever_it_is(world: World, tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, escaped("id"), escaped("person", id="b2"),
+                          escaped("store", id="b3"), buy(id="b4"))
+    assert report.applied == 2 and report.reasons == {"my_number": 3}
+    assert [r["line"] for r in rejects] == [2, 3, 4]
+    assert [e.event for e in world.sink.entries] == ["t/b4"]
+    for reject in rejects:
+        assert not carries_my_number(orjson.dumps(reject)), reject
+        assert "************" in str(reject["input"])
+
+
+def test_full_width_digits_are_masked_in_the_rejects(world: World, tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, buy(person=FULL_WIDTH), buy(id="b2", store=FULL_WIDTH))
+    assert report.rejected == 2 and report.applied == 1
+    for reject in rejects:
+        assert FULL_WIDTH not in str(reject["input"]) and "************" in str(reject["input"])
+        assert not carries_my_number(orjson.dumps(reject))
+
+
+def test_unhashable_values_are_malformed_and_the_run_goes_on(world: World,
+                                                             tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, buy(person=["MK1"]), buy(id="b2", store={"a": 1}),
+                          buy(id="b3"))
+    assert report.reasons == {"malformed": 2} and report.applied == 2
+    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "malformed"), (3, "malformed")]
+
+
+def test_a_timestamp_out_of_range_is_malformed_and_the_run_goes_on(world: World,
+                                                                   tmp_path: Path) -> None:
+    lines = [orjson.dumps({**APPLY, "id": "a0", "at": "0001-01-01T00:00:00+09:00"}),
+             buy(at="0001-01-01T00:00:00+09:00"), buy(id="b2", at="9999-12-31T23:59:59-09:00"),
+             buy(id="b3")]
+    report, rejects = run(world, tmp_path, *lines)
+    assert report.reasons == {"malformed": 3} and report.applied == 2
+    assert all("out of range" in str(r["message"]) for r in rejects)
+
+
+def test_a_repeated_key_is_named_and_nothing_of_it_applied(world: World,
+                                                            tmp_path: Path) -> None:
+    report, rejects = run(world, tmp_path, buy()[:-1] + b',"amount":5}', buy(id="b2"))
+    assert report.applied == 2 and report.reasons == {"malformed": 1}
+    assert rejects[0]["line"] == 2
+    assert "'amount' is given more than once" in str(rejects[0]["message"])
+    assert [(e.event, e.points) for e in world.sink.entries] == [("t/b2", 4_750)]
+
+
+def test_a_byte_order_mark_on_the_first_line_is_named(world: World, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(APPLY) + b"\n" + buy() + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    report = replay(events, world.engine, rejects=rejects)
+    assert report.reasons == {"malformed": 1} and report.applied == 1
+    reject = orjson.loads(rejects.read_bytes())
+    assert reject["line"] == 1 and "starts with a byte-order mark" in reject["message"]
+
+
+def test_a_replay_freezes_what_outlives_a_batch_and_unfreezes_it_at_the_end(
+        world: World, tmp_path: Path) -> None:
+    frozen: list[int] = []
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([orjson.dumps(APPLY), buy(), buy(id="b2")]) + b"\n")
+    assert gc.get_freeze_count() == 0
+    replay(events, world.engine, batch=1, after_batch=lambda: frozen.append(gc.get_freeze_count()))
+    assert len(frozen) == 3 and all(count > 0 for count in frozen)
+    assert gc.get_freeze_count() == 0
+    assert [(e.event, e.points) for e in world.sink.entries] == [("t/b1", 4_750), ("t/b2", 250)]
+
+
+def test_a_replay_leaves_objects_frozen_by_someone_else_frozen(
+        world: World, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(orjson.dumps(APPLY) + b"\n")
+    gc.freeze()
+    try:
+        replay(events, world.engine)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
