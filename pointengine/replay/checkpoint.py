@@ -32,11 +32,12 @@ from pointengine.model.ledger import FileSink
 from pointengine.replay.run import START, Position
 from pointengine.store.memory import MemoryStore
 
-FORMAT = 4
+FORMAT = 5
 """The layout of a checkpoint's objects; raised whenever a class the store keeps changes (2:
 transactions remember their payer, enrolments their JST days; 3: transactions and awards are
 compiled records, :mod:`pointengine.store.records`, and keys are fingerprinted with XXH64; 4: the
-counters are a :class:`~pointengine.store.compact.Counters` table)."""
+counters are a :class:`~pointengine.store.compact.Counters` table; 5: the classes moved into the
+package's folders, so a checkpoint of format 4 cannot even be unpickled)."""
 
 
 class CheckpointError(OperationalError):
@@ -83,7 +84,11 @@ def load(path: Path) -> tuple[MemoryStore, int, dict[str, Any] | None]:
     """
     try:
         saved = pickle.loads(path.read_bytes())
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+    except ImportError:
+        raise CheckpointError(
+            f"{path} was saved by another version of pointengine (its classes are not where "
+            "this version keeps them): replay the stream with --fresh to start over") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError) as exc:
         raise CheckpointError(f"{path} is not a saved embedded store: {exc}") from None
     format_ = saved.get("format", 1) if isinstance(saved, dict) else 1
     if isinstance(saved, MemoryStore) or (isinstance(saved, dict) and format_ != FORMAT

@@ -71,6 +71,11 @@ def test_a_checkpoint_of_another_version_is_refused_with_what_to_do(tmp_path: Pa
     state.write_bytes(pickle.dumps(MemoryStore()))  # saved before checkpoints had a ledger
     with pytest.raises(CheckpointError, match="another version"):
         load(state)
+    # format 4: the store's class was pointengine.memory_store.MemoryStore
+    moved = pickle.dumps({"format": 4, "store": MemoryStore(), "ledger_bytes": 0})
+    state.write_bytes(moved.replace(b"pointengine.store.memory", b"pointengine.memory_store"))
+    with pytest.raises(CheckpointError, match="another version .*--fresh"):
+        load(state)
 
 
 def test_something_else_is_not_a_checkpoint(tmp_path: Path) -> None:
