@@ -6,6 +6,7 @@ from setuptools import Extension, setup
 MODULES = [
     "pointengine.store.compact",
     "pointengine.store.records",
+    "pointengine.store.wire",
     "pointengine.lane.scan",
     "pointengine.lane.memo",
     "pointengine.lane.digest",

@@ -42,6 +42,7 @@ from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.decide.eligibility import checks_for
 from pointengine.decide.engine import Engine
 from pointengine.decide.matching import CompiledRuleset
+from pointengine.lane.attach import lane_for
 from pointengine.model.events import AnyEvent, parse_event
 from pointengine.model.ledger import LedgerEntry
 from pointengine.model.municipalities import registry
@@ -154,7 +155,7 @@ def timed_run(label: str, catalog: Catalog, batches: list[list[AnyEvent]] | Path
             for program in catalog.programs.values():
                 for version in program.versions:
                     engine.ruleset(version)
-            lane = engine.lane()
+            lane = lane_for(engine)
             if lane is not None and isinstance(batches, Path):
                 lane.prepare()
         started = time.perf_counter()

@@ -388,7 +388,6 @@ class Oracle:
         self.persons: dict[str, Person] = {}
         self.seen: set[str] = set()
         self.earnings: dict[str, Earning] = {}
-        self.ignored = 0
         self._by_id = {p.id: p for p in self.programs}
         self.spent: dict[str, int] = {}  # program → yen, net of refunds
         self.admitted: dict[str, set[str]] = {}  # program → persons
@@ -401,7 +400,6 @@ class Oracle:
         """Apply one line of the event file."""
         event = validate(line)
         if event is None:
-            self.ignored += 1
             return
         key = f"{event['source']}/{event['id']}"
         if key in self.seen:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -36,7 +36,6 @@ Trigger = Literal[
     "participation",
     "lottery_draw",
 ]
-TRIGGERS: tuple[str, ...] = get_args(Trigger)
 Registration = Literal["health_insurance", "public_funds_account"]
 _PERCENT = re.compile(r"^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*%\s*$")
 

@@ -388,14 +388,5 @@ register_service_commands(app)
 register_simulate(app)
 
 
-@app.command(add_help_option=False,
-             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench(ctx: typer.Context) -> None:
-    """Benchmark the engine against its baselines (options: pointengine bench --help)."""
-    from load.bench import main as bench_main
-
-    raise typer.Exit(bench_main(list(ctx.args)))
-
-
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -15,6 +15,7 @@ import gc
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, cast
 
 from pointengine.catalog.loading import (
     ANYWHERE,
@@ -37,7 +38,6 @@ from pointengine.decide.conditions import Check
 from pointengine.decide.eligibility import checks_for
 from pointengine.decide.facts import Fact, build_fact
 from pointengine.decide.matching import CompiledRuleset
-from pointengine.lane.lane import Lane
 from pointengine.model.events import (
     AnyEvent,
     Charge,
@@ -54,8 +54,6 @@ from pointengine.model.municipalities import registry
 from pointengine.model.persons import Enrolment, Person
 from pointengine.model.refusals import Refusal
 from pointengine.store.contract import Applied, Claim, Intent, Store
-from pointengine.store.memory import MemoryStore
-from pointengine.store.redis_store import RedisStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +76,19 @@ class Decision:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
-_ROUTES_KEPT = 100_000  # routes remembered (type, provider, places); then forgotten at once
+ROUTES_KEPT = 100_000
+"""Routes remembered (type, provider, places), by the engine and by the lane; then they are
+forgotten at once."""
+
+
+class Companion(Protocol):
+    """Something built from an engine and its catalog that must be closed with them."""
+
+    def close(self) -> None:
+        """Release what it holds."""
+
+
+C = TypeVar("C", bound=Companion)
 
 
 class _Refused(Exception):
@@ -102,33 +112,28 @@ class Engine:
         self._codes = registry()
         self._place_keys = _PlaceKeys()
         self._routes: dict[tuple[str | int, ...], list[Program]] = {}
-        self._lane: Lane | None = None
+        self._companions: dict[str, Companion] = {}
 
     def close(self) -> None:
-        """Drop every compiled ruleset."""
-        self._drop_lane()
+        """Drop every compiled ruleset and companion."""
+        self._drop_companions()
         for ruleset in self._rulesets.values():
             ruleset.close()
         self._rulesets.clear()
 
-    def lane(self) -> Lane | None:
-        """The compiled fast lane (:mod:`pointengine.lane.lane`): on the embedded store it applies
-        what it decides, on the Redis store it writes batches for the store's script. None
-        when it does not apply: another store, or an engine that explains its decisions (the
-        lane keeps no verdicts)."""
-        if self.explain:
-            return None
-        if self._lane is None:
-            if isinstance(self.store, MemoryStore):  # a WriteBackStore too: it journals
-                self._lane = Lane(self, self.store)
-            elif isinstance(self.store, RedisStore):
-                self._lane = Lane(self, None, intents=True)
-        return self._lane
+    def companion(self, key: str, make: Callable[[], C]) -> C:
+        """What ``make`` builds for this engine and its catalog, built once and closed when the
+        catalog changes or the engine closes: the compiled lane (:mod:`pointengine.lane.attach`)
+        is one, so the engine knows no lane and no concrete store."""
+        found = self._companions.get(key)
+        if found is None:
+            found = self._companions[key] = make()
+        return cast(C, found)  # one key is one kind of companion
 
-    def _drop_lane(self) -> None:
-        if self._lane is not None:
-            self._lane.close()
-            self._lane = None
+    def _drop_companions(self) -> None:
+        companions, self._companions = self._companions, {}
+        for companion in companions.values():
+            companion.close()
 
     def swap_catalog(self, catalog: Catalog) -> None:
         """Decide later batches with ``catalog``; drop the rulesets of versions it lacks.
@@ -136,7 +141,7 @@ class Engine:
         Rulesets are cached by version object, so a version object the new catalog kept from
         the old one keeps its ruleset (see :mod:`pointengine.decide.reload`).
         """
-        self._drop_lane()
+        self._drop_companions()
         keep = {id(v) for program in catalog.programs.values() for v in program.versions}
         for key in [k for k in self._rulesets if k not in keep]:
             self._rulesets.pop(key).close()
@@ -257,7 +262,7 @@ class Engine:
         found = self._routes.get(route)
         if found is None:
             found = self.programs_for(event.type, fact)
-            if len(self._routes) >= _ROUTES_KEPT:
+            if len(self._routes) >= ROUTES_KEPT:
                 self._routes.clear()
             self._routes[route] = found
         return found

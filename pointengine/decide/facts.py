@@ -88,7 +88,8 @@ def build_fact(event: AnyEvent, person: Person | None, bases: dict[str, str]) ->
             fact["program"] = event.program
     if person is None:
         return fact
-    # Inlined Person.enrolment_at, residence_at and registered_at: this runs for every event.
+    # Inlined Person.enrolment_at and residence_at, and the registrations' times: this runs
+    # for every event.
     enrolments = person.enrolments
     for phase, chosen, basis, applied in _PHASE_FIELDS:
         enrolment = enrolments.get(phase)

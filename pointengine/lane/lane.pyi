@@ -5,7 +5,6 @@ from typing import Any, NamedTuple
 from pointengine.decide.engine import Engine
 from pointengine.model.persons import Person
 from pointengine.store.memory import MemoryStore
-from pointengine.store.records import Transaction
 
 class Batch(NamedTuple):
     """A compact batch for the Redis store's script (its contract: redis_store.py)."""
@@ -45,16 +44,6 @@ class Lane:
 def tally(reply: list[Any], claims: list[int]
           ) -> tuple[list[int], list[tuple[int, int, int, int]]]:
     """Each intent's status from the Redis store's answer, and the refused ones."""
-def bulk_strings(items: list[Any]) -> bytes:
-    """Each item (bytes, str or int) as a bulk string of the Redis protocol, in order."""
-def ledger_commands(lines: list[bytes], stream: bytes) -> bytes:
-    """The ledger's JSON lines as ``XADD stream * field value...`` commands of the Redis
-    protocol."""
-def transaction_record(tx: Transaction) -> bytes:
-    """A transaction as the Redis store's script keeps it: ``amount|refunded|payer`` when it
-    earned nothing, else its msgpack array, as ``msgpack.packb`` writes it."""
-def hmget(key: bytes, ids: list[str]) -> bytes:
-    """``HMGET key id...`` in the Redis protocol."""
 def fresh(ids: list[str], values: list[bytes | None], read: dict[str, tuple[bytes, Person]],
           parse: Any) -> dict[str, Person]:
     """The persons of ``ids`` from their stored JSON, parsed again only when it changed."""

@@ -67,11 +67,6 @@ class Person:
         self.residences.append((at, code))
         self.residences.sort(key=lambda r: r[0])
 
-    def registered_at(self, what: str, at: dt.datetime) -> bool:
-        """True when registration ``what`` was made at or before ``at``."""
-        when = self.registrations.get(what)
-        return when is not None and when <= at
-
     def copy(self) -> Person:
         """An independent copy, so a rejected change leaves the stored person untouched."""
         return Person(

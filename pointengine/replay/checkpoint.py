@@ -29,7 +29,7 @@ from typing import Any
 
 from pointengine.errors import OperationalError
 from pointengine.model.ledger import FileSink
-from pointengine.replay.run import START, Position
+from pointengine.replay.report import START, Position
 from pointengine.store.memory import MemoryStore
 
 FORMAT = 5

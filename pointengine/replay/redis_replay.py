@@ -31,22 +31,27 @@ import redis
 from redis.exceptions import NoScriptError
 
 from pointengine.errors import IntegrityError, OperationalError
-from pointengine.lane.lane import fresh, hmget, tally
+from pointengine.lane.attach import lane_for
+from pointengine.lane.lane import fresh, tally
 from pointengine.model.persons import Person
 from pointengine.model.refusals import Refusal, refusal_message
+from pointengine.replay.reading import Lines, Parser, flagged_lines, read_blocks
+from pointengine.replay.report import (
+    InLineOrder,
+    Position,
+    Rejects,
+    ReplayReport,
+    count_decision,
+    count_lane,
+)
 from pointengine.store.redis_store import _APPLY_LUA, RedisStore, person_from_json
+from pointengine.store.wire import command, hmget
 
 if TYPE_CHECKING:
     from pointengine.decide.engine import Engine
     from pointengine.lane.lane import Batch, Lane
-    from pointengine.replay.run import Lines, Position, Rejects, ReplayReport
 
 _PAGE = 1000  # persons per HMGET
-
-
-def _command(*args: bytes) -> bytes:
-    """One Redis command in the protocol's form."""
-    return b"".join([b"*%d\r\n" % len(args), *(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)])
 
 
 @dataclass
@@ -76,9 +81,8 @@ class RedisLaneReplay:
         self._keys = [key.encode() for key in store._key_list]
         self._sha = b""
         self._connection: Any = None
-        from pointengine.replay.run import Rejects, ReplayReport, _Parser
 
-        self._parser = _Parser(Rejects(None), ReplayReport())  # given each block's own
+        self._parser = Parser(Rejects(None), ReplayReport())  # given each block's own
 
     # -- the connection ----------------------------------------------------------------------
 
@@ -110,8 +114,8 @@ class RedisLaneReplay:
         return [hmget(key, ids[page:page + _PAGE]) for page in range(0, len(ids), _PAGE)]
 
     def _evalsha(self, batch: Batch) -> bytes:
-        return _command(b"EVALSHA", self._sha, b"%d" % len(self._keys), *self._keys,
-                        batch.intents, batch.plans)
+        return command(b"EVALSHA", [self._sha, len(self._keys), *self._keys, batch.intents,
+                                    batch.plans])
 
     # -- replaying ---------------------------------------------------------------------------
 
@@ -119,7 +123,6 @@ class RedisLaneReplay:
                start: Position) -> Iterator[Position]:
         """Replay every block of ``handle`` from ``start``; yield the position after each
         block once the store applied it."""
-        from pointengine.replay.run import read_blocks
 
         try:
             source = read_blocks(handle, batch, start)
@@ -143,12 +146,12 @@ class RedisLaneReplay:
                     self._persons(upcoming, block, fetched)
                     self._decide(upcoming, block if sending else None)
                 if sending and block.batch is not None:
-                    self._count(block, block.batch, self._answer(block.batch))
+                    self.count_decision(block, block.batch, self._answer(block.batch))
                 block.batch = None
                 self._commit(block, report)
                 yield block.position
                 if (upcoming is not None and following is not None
-                        and upcoming.lane is not self.engine.lane()):
+                        and upcoming.lane is not lane_for(self.engine)):
                     upcoming = self._new(following, sink)  # a new catalog: decide it again
                     self._persons(upcoming, None, self._fetch(self._ids(upcoming, 0)))
                     self._decide(upcoming, None)
@@ -161,15 +164,14 @@ class RedisLaneReplay:
             self.close()
 
     def _new(self, read: tuple[Lines, Position], sink: Rejects) -> _Block:
-        from pointengine.replay.run import ReplayReport, _flagged, _InLineOrder
 
         lines, position = read
-        lane = self.engine.lane()
+        lane = lane_for(self.engine)
         if lane is None:
             raise IntegrityError("the engine has no lane for the Redis store")
-        block = _Block(lines, position, lane, ReplayReport(), _InLineOrder(sink))
+        block = _Block(lines, position, lane, ReplayReport(), InLineOrder(sink))
         block.raws = lines.raws
-        block.flagged = _flagged(block.raws)
+        block.flagged = flagged_lines(block.raws)
         return block
 
     def _ids(self, block: _Block, start: int) -> list[str]:
@@ -204,7 +206,6 @@ class RedisLaneReplay:
     def _decide(self, block: _Block, applying: _Block | None) -> None:
         """Decide the block from ``block.done``; with ``applying`` in flight, stop before a
         line for the Python path (it waits until ``applying`` is applied)."""
-        from pointengine.replay.run import _count, count_lane
 
         lane = block.lane
         parser = self._parser
@@ -212,7 +213,7 @@ class RedisLaneReplay:
         raws, i = block.raws, block.done
         while i < len(raws):
             i = lane.run(raws, i, block.flagged)
-            count_lane(block.report, block.held, lane, block.lines)
+            count_lane(block.report, block.held, lane, block.lines.first)
             if i == len(raws):
                 break
             number, raw = block.lines[i]
@@ -223,7 +224,8 @@ class RedisLaneReplay:
                                      block.flagged)
                 if event is not None:
                     self._flush(block)
-                    _count(block.report, block.held, number, self.engine.process([event])[0])
+                    decision = self.engine.process([event])[0]
+                    count_decision(block.report, block.held, number, decision)
                     lane.persons = self._fetch(self._ids(block, i + 1))
             i += 1
         block.done = i
@@ -242,7 +244,7 @@ class RedisLaneReplay:
     def _apply_now(self, block: _Block, batch: Batch) -> None:
         if batch.lines:
             self._send(self._evalsha(batch))
-            self._count(block, batch, self._answer(batch))
+            self.count_decision(block, batch, self._answer(batch))
 
     def _answer(self, batch: Batch) -> list[Any]:
         """The script's answer for ``batch`` (sent last)."""
@@ -253,7 +255,7 @@ class RedisLaneReplay:
             self._send(self._evalsha(batch))
             return list(self._receive())
 
-    def _count(self, block: _Block, batch: Batch, reply: list[Any]) -> None:
+    def count_decision(self, block: _Block, batch: Batch, reply: list[Any]) -> None:
         """Count what the script answered for ``batch``, one of ``block``'s."""
         statuses, others = tally(reply, batch.claims)
         for position, person_id, data, person in batch.persons:

@@ -9,219 +9,38 @@ program and per provider.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
-
-import orjson
+from typing import BinaryIO
 
 from pointengine.decide.engine import Decision, Engine, fewer_collections, frozen_between_batches
-from pointengine.errors import InputError, UnreadableEvents
+from pointengine.lane.attach import lane_for
 from pointengine.lane.lane import Lane
-from pointengine.lane.scan import suspects
-from pointengine.model.events import AnyEvent, parse_event
-from pointengine.model.fastparse import FastParser
-from pointengine.model.privacy import carries_my_number, redact
+from pointengine.replay.reading import (
+    BATCH,
+    Lines,
+    Parser,
+    flagged_lines,
+    open_events,
+    read_blocks,
+    read_events,
+)
 from pointengine.replay.redis_replay import RedisLaneReplay
+from pointengine.replay.report import (
+    START,
+    InLineOrder,
+    Position,
+    Rejects,
+    ReplayReport,
+    count_decision,
+    count_lane,
+)
 from pointengine.store.redis_store import RedisStore
 from pointengine.store.writeback import WriteBackStore
 
-BATCH = 2_000
-
-
-@dataclass(frozen=True)
-class Position:
-    """How far into an event file a replay got: bytes read and the last line's number."""
-
-    offset: int = 0
-    line: int = 0
-
-
-START = Position()
-"""The beginning of a file."""
-
-
-@dataclass
-class ReplayReport:
-    """What a replay did."""
-
-    lines: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-    totals: dict[tuple[str, str], int] = field(default_factory=dict)
-    stopped_early: bool = False
-    position: Position = field(default_factory=Position)
-    lane_lines: int = 0
-    """Lines the compiled lane decided (:mod:`pointengine.lane.lane`); the rest took the Python
-    path."""
-
-    @property
-    def events_per_second(self) -> float:
-        """Lines per second over the whole run."""
-        return self.lines / self.seconds if self.seconds else 0.0
-
-    def per_program(self) -> dict[str, int]:
-        """Net points per program."""
-        out: Counter[str] = Counter()
-        for (program, _), points in self.totals.items():
-            out[program] += points
-        return dict(sorted(out.items()))
-
-    def per_provider(self) -> dict[str, int]:
-        """Net points per provider."""
-        out: Counter[str] = Counter()
-        for (_, provider), points in self.totals.items():
-            out[provider] += points
-        return dict(sorted(out.items()))
-
-
-class Rejects:
-    """The rejects file: one JSON line per refused input, with its line number and reason."""
-
-    def __init__(self, handle: IO[bytes] | None) -> None:
-        self._handle = handle
-
-    def flush(self) -> None:
-        """Write out what is buffered."""
-        if self._handle is not None:
-            self._handle.flush()
-
-    def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
-        """Record one refusal; ``message`` and ``raw`` are masked before they are written."""
-        if self._handle is None:
-            return
-        record: dict[str, object] = {"line": line, "reason": reason,
-                                     "message": redact(message.encode()).decode()}
-        if raw is not None:
-            record["input"] = redact(raw.strip()[:500]).decode("utf-8", "replace")
-        self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-
-
-class _InLineOrder(Rejects):
-    """Refusals held back and written in the order of their lines: a batch's bad lines are
-    found while it is read, its refused events when it is decided."""
-
-    def __init__(self, sink: Rejects) -> None:
-        super().__init__(None)
-        self._sink = sink
-        self._held: list[tuple[int, str, str, bytes | None]] = []
-
-    def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
-        """Hold one refusal back."""
-        self._held.append((line, reason, message, raw))
-
-    def release(self) -> None:
-        """Write what was held, by line number."""
-        for line, reason, message, raw in sorted(self._held, key=lambda held: held[0]):
-            self._sink.write(line, reason, message, raw)
-        self._held.clear()
-
-
-class Lines:
-    """A block of lines read together: ``raws``, the first of them line number ``first``.
-    ``lines[i]`` is ``(line number, raw line)``."""
-
-    __slots__ = ("first", "raws")
-
-    def __init__(self, first: int, raws: list[bytes]) -> None:
-        self.first = first
-        self.raws = raws
-
-    def __len__(self) -> int:
-        return len(self.raws)
-
-    def __getitem__(self, index: int) -> tuple[int, bytes]:
-        return self.first + index, self.raws[index]
-
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        return zip(itertools.count(self.first), self.raws, strict=False)
-
-
-def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
-                ) -> Iterator[tuple[Lines, Position]]:
-    """Blocks of ``batch`` lines, each with the position after its last line; ``handle`` is
-    read from ``start``. A block may hold blank lines."""
-    number = start.line + 1
-    offset = start.offset
-    while True:
-        raws = list(itertools.islice(handle, batch))
-        if not raws:
-            return
-        offset += sum(map(len, raws))
-        yield Lines(number, raws), Position(offset, number + len(raws) - 1)
-        number += len(raws)
-
-
-class _Parser:
-    """Validates lines for the Python path, rejecting bad ones on the way (see
-    :func:`read_events`)."""
-
-    def __init__(self, rejects: Rejects, report: ReplayReport) -> None:
-        self.fast = FastParser()
-        self.rejects = rejects
-        self.report = report
-
-    def parse(self, number: int, raw: bytes, flagged: bool) -> AnyEvent | None:
-        """The event of a non-blank line, or None when it was rejected (and counted)."""
-        self.report.lines += 1
-        event = None if flagged else self.fast.parse(raw)
-        if event is None:
-            try:
-                event = parse_event(raw)
-            except InputError as exc:
-                self.report.rejected += 1
-                self.report.reasons[exc.reason_code] += 1
-                self.rejects.write(number, exc.reason_code, str(exc), raw)
-                return None
-        return event
-
-
-def _flagged(raws: list[bytes]) -> set[int] | None:
-    """Indices of the lines that carry a My Number, or None when none does.
-
-    A compiled prefilter (:func:`pointengine.lane.scan.suspects`) passes the lines that cannot carry
-    one; the guard looks at the others.
-    """
-    found = {i for i in suspects(raws) if carries_my_number(raws[i])}
-    return found or None
-
-
-def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
-                batch: int = BATCH, start: Position = START,
-                ) -> Iterator[tuple[list[tuple[int, AnyEvent]], Position]]:
-    """Batches of (line number, event), each with the position after its last line; bad lines
-    are rejected and counted on the way. ``handle`` is read from ``start``.
-
-    Charges, purchases and refunds take the fast path (:mod:`pointengine.model.fastparse`); every
-    other line, and every line the fast path is unsure of, is validated by ``parse_event``.
-    A line that carries a My Number goes to ``parse_event``, which rejects it.
-    """
-    parser = _Parser(rejects, report)
-    for block, position in read_blocks(handle, batch, start):
-        flagged = _flagged(block.raws) or ()
-        chunk: list[tuple[int, AnyEvent]] = []
-        for i, (number, raw) in enumerate(block):
-            if raw.strip():
-                event = parser.parse(number, raw, i in flagged)
-                if event is not None:
-                    chunk.append((number, event))
-        yield chunk, position
-
-
-def open_events(events: Path) -> BinaryIO:
-    """``events`` opened for reading, or :class:`UnreadableEvents` saying why it cannot be."""
-    try:
-        return events.open("rb")
-    except OSError as exc:
-        raise UnreadableEvents(f"cannot read the events file {events}: "
-                               f"{exc.strerror or exc}") from None
+__all__ = ["BATCH", "START", "Lines", "Position", "Rejects", "ReplayReport", "open_events",
+           "read_blocks", "read_events", "replay"]
 
 
 def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
@@ -248,7 +67,7 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     """
     report = ReplayReport(position=start)
     started = time.perf_counter()
-    lane = engine.lane() if on_decisions is None else None
+    lane = lane_for(engine) if on_decisions is None else None
     on_redis = isinstance(engine.store, RedisStore)
     with open_events(events) as handle, contextlib.ExitStack() as stack:
         reject_handle = stack.enter_context(rejects.open("ab")) if rejects is not None else None
@@ -295,11 +114,11 @@ def _python_batches(handle: BinaryIO, engine: Engine, sink: Rejects, report: Rep
                     on_decisions: Callable[[list[Decision]], None] | None,
                     ) -> Iterator[Position]:
     """Every line parsed, and decided by the engine a batch at a time."""
-    held = _InLineOrder(sink)
+    held = InLineOrder(sink)
     for chunk, position in read_events(handle, held, report, batch, start):
         decisions = engine.process([event for _, event in chunk])
         for (number, _), decision in zip(chunk, decisions, strict=True):
-            _count(report, held, number, decision)
+            count_decision(report, held, number, decision)
         held.release()
         if on_decisions is not None:
             on_decisions(decisions)
@@ -309,48 +128,22 @@ def _python_batches(handle: BinaryIO, engine: Engine, sink: Rejects, report: Rep
 def _lane_batches(handle: BinaryIO, engine: Engine, lane: Lane, sink: Rejects,
                   report: ReplayReport, batch: int, start: Position) -> Iterator[Position]:
     """Each block through the lane; a line it leaves goes through the Python path."""
-    parser = _Parser(sink, report)
+    parser = Parser(sink, report)
     for block, position in read_blocks(handle, batch, start):
         raws = block.raws
-        flagged = _flagged(raws)
+        flagged = flagged_lines(raws)
         i = 0
         while i < len(raws):
             i = lane.run(raws, i, flagged)
-            count_lane(report, sink, lane, block)
+            count_lane(report, sink, lane, block.first)
             if i == len(raws):
                 break
             number, raw = block[i]
             if raw.strip():
                 event = parser.parse(number, raw, flagged is not None and i in flagged)
                 if event is not None:
-                    _count(report, sink, number, engine.process([event])[0])
+                    count_decision(report, sink, number, engine.process([event])[0])
             i += 1
         yield position
 
 
-def count_lane(report: ReplayReport, sink: Rejects, lane: Lane, block: Lines) -> None:
-    """Move what the lane counted into the report, and write its refusals (in intents mode
-    the store's answer counts the rest)."""
-    report.lines += lane.lines
-    report.lane_lines += lane.lines
-    report.applied += lane.taken_applied
-    report.duplicates += lane.duplicates
-    report.rejected += lane.rejected
-    for index, code, message in lane.rejects:
-        report.reasons[str(code)] += 1
-        sink.write(block.first + index, code, message)
-    lane.lines = lane.taken_applied = lane.duplicates = lane.rejected = 0
-    lane.rejects.clear()
-
-
-def _count(report: ReplayReport, sink: Rejects, number: int, decision: Decision) -> None:
-    status = decision.applied.status
-    if status == "applied":
-        report.applied += 1
-    elif status == "duplicate":
-        report.duplicates += 1
-    else:
-        code, message = decision.applied.refusal()
-        report.rejected += 1
-        report.reasons[str(code)] += 1
-        sink.write(number, code, message)

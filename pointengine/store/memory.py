@@ -26,7 +26,7 @@ from pointengine.store.contract import (
 from pointengine.store.records import Award, Transaction
 
 if TYPE_CHECKING:
-    from pointengine.store.writeback import Journal
+    from pointengine.store.journal import Journal
 
 PAID_SHIFT = 32  # a transaction that earned nothing is kept as amount << PAID_SHIFT | refunded
 

@@ -47,7 +47,6 @@ import socket
 import sys
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -55,11 +54,12 @@ import orjson
 import redis
 
 from pointengine.errors import IntegrityError, OperationalError
-from pointengine.lane.lane import bulk_strings, ledger_commands, transaction_record
 from pointengine.model.ledger import LedgerEntry
+from pointengine.store.journal import Journal
 from pointengine.store.memory import PAID_SHIFT, MemoryStore, _paid_key
 from pointengine.store.records import Award, Transaction
 from pointengine.store.redis_store import RedisStore, person_from_json, person_to_json
+from pointengine.store.wire import command, ledger_commands, transaction_record
 
 __all__ = ["Journal", "WriteBackStore"]
 
@@ -73,38 +73,6 @@ _RELEASE_LUA = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-@dataclass
-class Journal:
-    """What the store wrote since the last write-back, appended to by the store and by the
-    compiled lane (which holds these lists: they are emptied in place, never replaced)."""
-
-    applied: list[str] = field(default_factory=list)
-    """Event keys applied."""
-    transactions: list[str | bytes] = field(default_factory=list)
-    """Flat (id, record) pairs, in the order written: ``amount|refunded|payer`` for those
-    that earned nothing, the lane's new transactions' records as they were made."""
-    kept: list[str] = field(default_factory=list)
-    """Ids of the transactions the store keeps as a :class:`Transaction` (they earned
-    points) whose record is made at write-back, from what the store keeps then, and written
-    after the pairs above: those the Python path made, and those changed since a record
-    above was made."""
-    slots: list[int] = field(default_factory=list)
-    """Counter slots the lane changed."""
-    counters: list[str] = field(default_factory=list)
-    """Counter keys the Python path changed."""
-    members: list[str] = field(default_factory=list)
-    persons: list[str] = field(default_factory=list)
-    tallies: list[str] = field(default_factory=list)
-    ledger: list[bytes] = field(default_factory=list)
-    """Ledger lines (:meth:`LedgerEntry.to_json`), in order."""
-
-    def clear(self) -> None:
-        """Empty every list in place."""
-        for name in ("applied", "transactions", "kept", "slots", "counters", "members", "persons",
-                     "tallies", "ledger"):
-            del getattr(self, name)[:]
 
 
 class _JournalSink:
@@ -134,19 +102,14 @@ def _ledger_commands(lines: list[bytes], stream: bytes) -> bytes:
     try:
         return ledger_commands(lines, stream)
     except ValueError:
-        return b"".join(_command(b"XADD", [stream, b"*", *_xadd_arguments(line)])
+        return b"".join(command(b"XADD", [stream, b"*", *_xadd_arguments(line)])
                         for line in lines)
-
-
-def _command(name: bytes, args: list[Any]) -> bytes:
-    """One command in the Redis protocol."""
-    return b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(name), name) + bulk_strings(args)
 
 
 def _chunked(name: bytes, key: str, items: list[Any]) -> list[bytes]:
     """``name key item...`` for ``items``, in commands of at most :data:`_CHUNK` items (an
     even number: pairs stay whole)."""
-    return [_command(name, [key, *items[start:start + _CHUNK]])
+    return [command(name, [key, *items[start:start + _CHUNK]])
             for start in range(0, len(items), _CHUNK)]
 
 
@@ -277,10 +240,10 @@ class WriteBackStore(MemoryStore):
         # Replies are off for the transaction: the one reply read is the lease's value after
         # it, which is this batch's only if EXEC ran (see the module).
         self._send(b"".join((
-            _command(b"CLIENT", [b"REPLY", b"OFF"]), _command(b"MULTI", []), *commands,
-            _command(b"SET", [lease, value, b"PX", self.lease_ms]), _command(b"EXEC", []),
-            _command(b"WATCH", [lease]), _command(b"CLIENT", [b"REPLY", b"ON"]),
-            _command(b"GET", [lease]))))
+            command(b"CLIENT", [b"REPLY", b"OFF"]), command(b"MULTI", []), *commands,
+            command(b"SET", [lease, value, b"PX", self.lease_ms]), command(b"EXEC", []),
+            command(b"WATCH", [lease]), command(b"CLIENT", [b"REPLY", b"ON"]),
+            command(b"GET", [lease]))))
         self._waiting = value
 
     def confirm(self) -> None:
@@ -349,7 +312,7 @@ class WriteBackStore(MemoryStore):
         if j.ledger:
             commands.append(_ledger_commands(j.ledger, keys.ledger.encode()))
         if self._seq != self._written_seq:
-            commands.append(_command(b"SET", [keys.seq, self._seq]))
+            commands.append(command(b"SET", [keys.seq, self._seq]))
             self._written_seq = self._seq
         return commands
 

@@ -68,8 +68,6 @@ DUPLICATE_RATE = 0.01
 OUT_OF_ORDER_RATE = 0.01
 MALFORMED_RATE = 0.005
 REFUND_RATE = 0.015
-MALFORMED_KINDS = ("bad_json", "float_amount", "missing_field", "unknown_municipality",
-                   "my_number")
 
 WINDOW = (day_index(dt.date(2022, 1, 1)), day_index(dt.date(2023, 2, 28)))
 _NEVER = 1 << 62

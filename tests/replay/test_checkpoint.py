@@ -74,7 +74,7 @@ def test_a_checkpoint_of_another_version_is_refused_with_what_to_do(tmp_path: Pa
     # format 4: the store's class was pointengine.memory_store.MemoryStore
     moved = pickle.dumps({"format": 4, "store": MemoryStore(), "ledger_bytes": 0})
     state.write_bytes(moved.replace(b"pointengine.store.memory", b"pointengine.memory_store"))
-    with pytest.raises(CheckpointError, match="another version .*--fresh"):
+    with pytest.raises(CheckpointError, match=r"another version .*--fresh"):
         load(state)
 
 

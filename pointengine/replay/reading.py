@@ -1,0 +1,120 @@
+"""Reading an events file: blocks of lines, each line validated, bad ones rejected on the
+way (a My Number masked, never repeated)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pointengine.errors import InputError, UnreadableEvents
+from pointengine.lane.scan import suspects
+from pointengine.model.events import AnyEvent, parse_event
+from pointengine.model.fastparse import FastParser
+from pointengine.model.privacy import carries_my_number
+from pointengine.replay.report import START, Position, Rejects, ReplayReport
+
+BATCH = 2_000
+
+
+class Lines:
+    """A block of lines read together: ``raws``, the first of them line number ``first``.
+    ``lines[i]`` is ``(line number, raw line)``."""
+
+    __slots__ = ("first", "raws")
+
+    def __init__(self, first: int, raws: list[bytes]) -> None:
+        self.first = first
+        self.raws = raws
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def __getitem__(self, index: int) -> tuple[int, bytes]:
+        return self.first + index, self.raws[index]
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return zip(itertools.count(self.first), self.raws, strict=False)
+
+
+def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
+                ) -> Iterator[tuple[Lines, Position]]:
+    """Blocks of ``batch`` lines, each with the position after its last line; ``handle`` is
+    read from ``start``. A block may hold blank lines."""
+    number = start.line + 1
+    offset = start.offset
+    while True:
+        raws = list(itertools.islice(handle, batch))
+        if not raws:
+            return
+        offset += sum(map(len, raws))
+        yield Lines(number, raws), Position(offset, number + len(raws) - 1)
+        number += len(raws)
+
+
+class Parser:
+    """Validates lines for the Python path, rejecting bad ones on the way (see
+    :func:`read_events`)."""
+
+    def __init__(self, rejects: Rejects, report: ReplayReport) -> None:
+        self.fast = FastParser()
+        self.rejects = rejects
+        self.report = report
+
+    def parse(self, number: int, raw: bytes, flagged: bool) -> AnyEvent | None:
+        """The event of a non-blank line, or None when it was rejected (and counted)."""
+        self.report.lines += 1
+        event = None if flagged else self.fast.parse(raw)
+        if event is None:
+            try:
+                event = parse_event(raw)
+            except InputError as exc:
+                self.report.rejected += 1
+                self.report.reasons[exc.reason_code] += 1
+                self.rejects.write(number, exc.reason_code, str(exc), raw)
+                return None
+        return event
+
+
+def flagged_lines(raws: list[bytes]) -> set[int] | None:
+    """Indices of the lines that carry a My Number, or None when none does.
+
+    A compiled prefilter (:func:`pointengine.lane.scan.suspects`) passes the lines that cannot carry
+    one; the guard looks at the others.
+    """
+    found = {i for i in suspects(raws) if carries_my_number(raws[i])}
+    return found or None
+
+
+def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
+                batch: int = BATCH, start: Position = START,
+                ) -> Iterator[tuple[list[tuple[int, AnyEvent]], Position]]:
+    """Batches of (line number, event), each with the position after its last line; bad lines
+    are rejected and counted on the way. ``handle`` is read from ``start``.
+
+    Charges, purchases and refunds take the fast path (:mod:`pointengine.model.fastparse`); every
+    other line, and every line the fast path is unsure of, is validated by ``parse_event``.
+    A line that carries a My Number goes to ``parse_event``, which rejects it.
+    """
+    parser = Parser(rejects, report)
+    for block, position in read_blocks(handle, batch, start):
+        flagged = flagged_lines(block.raws) or ()
+        chunk: list[tuple[int, AnyEvent]] = []
+        for i, (number, raw) in enumerate(block):
+            if raw.strip():
+                event = parser.parse(number, raw, i in flagged)
+                if event is not None:
+                    chunk.append((number, event))
+        yield chunk, position
+
+
+def open_events(events: Path) -> BinaryIO:
+    """``events`` opened for reading, or :class:`UnreadableEvents` saying why it cannot be."""
+    try:
+        return events.open("rb")
+    except OSError as exc:
+        raise UnreadableEvents(f"cannot read the events file {events}: "
+                               f"{exc.strerror or exc}") from None
+
+
