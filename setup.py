@@ -7,7 +7,7 @@ MODULES = [
     "pointengine.store.compact",
     "pointengine.store.records",
     "pointengine.store.wire",
-    "pointengine.lane.scan",
+    "pointengine.model.scan",
     "pointengine.lane.memo",
     "pointengine.lane.digest",
     "pointengine.lane.lane",

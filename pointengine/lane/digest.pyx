@@ -20,7 +20,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy
 
 from pointengine.lane.memo cimport Symbols
-from pointengine.lane.scan cimport datetime_epoch_us
+from pointengine.model.scan cimport datetime_epoch_us
 
 from pointengine.errors import IntegrityError
 from pointengine.model.persons import Enrolment, Person

@@ -7,7 +7,7 @@ make claims and intents, apply them in the store) costs some hundred times what 
 line does. The lane does the same work for the same lines without making an object per
 event, with exactly the engine's results:
 
-- :mod:`pointengine.lane.scan` reads the line; a line it does not take, and every other type of
+- :mod:`pointengine.model.scan` reads the line; a line it does not take, and every other type of
   event, goes to the Python path (:meth:`Lane.run` stops before it), so the lane gives no
   error of its own beyond the engine's and the store's (an unknown provider, another
   provider for the phase, a duplicate, a refund of an unknown transaction or of more than
@@ -19,9 +19,9 @@ event, with exactly the engine's results:
 - routes are the engine's (:meth:`Engine.programs_for`), remembered per provider, per
   residence and per store place;
 - each ruleset's answer is looked up under the key
-:class:`~pointengine.decide.matching.CompiledRuleset` computes, a key not seen before being answered
-by the ruleset itself, that is by
-  durable_rules (:class:`~pointengine.lane.memo.Plan`);
+  :class:`~pointengine.decide.matching.CompiledRuleset` computes, a key not seen before being
+  answered by the ruleset itself, that is by durable_rules
+  (:class:`~pointengine.lane.memo.Plan`);
 - on the embedded store, claims, caps, admissions, transactions and ledger lines follow
   :meth:`MemoryStore._apply <pointengine.store.memory.MemoryStore>` step by step; on the Redis
   store (``intents``), what is decided is written as a compact batch for the store's script
@@ -88,7 +88,7 @@ from pointengine.lane.memo cimport (
 )
 from pointengine.store.records cimport Award, Transaction, new_award, new_transaction
 from pointengine.store.wire cimport Buffer, put, put_integer, put_quoted, reserve, transaction_bytes
-from pointengine.lane.scan cimport (
+from pointengine.model.scan cimport (
     ACCOUNT,
     APPLICATION,
     CHARGE,

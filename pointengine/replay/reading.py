@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pointengine.errors import InputError, UnreadableEvents
-from pointengine.lane.scan import suspects
 from pointengine.model.events import AnyEvent, parse_event
 from pointengine.model.fastparse import FastParser
 from pointengine.model.privacy import carries_my_number
+from pointengine.model.scan import suspects
 from pointengine.replay.report import START, Position, Rejects, ReplayReport
 
 BATCH = 2_000
@@ -80,8 +80,8 @@ class Parser:
 def flagged_lines(raws: list[bytes]) -> set[int] | None:
     """Indices of the lines that carry a My Number, or None when none does.
 
-    A compiled prefilter (:func:`pointengine.lane.scan.suspects`) passes the lines that cannot carry
-    one; the guard looks at the others.
+    A compiled prefilter (:func:`pointengine.model.scan.suspects`) passes the lines that cannot
+    carry one; the guard looks at the others.
     """
     found = {i for i in suspects(raws) if carries_my_number(raws[i])}
     return found or None

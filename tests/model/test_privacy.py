@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pointengine.lane.scan import suspects
 from pointengine.model.privacy import (
     carries_my_number,
     is_my_number,
@@ -16,6 +15,7 @@ from pointengine.model.privacy import (
     plain_digits,
     redact,
 )
+from pointengine.model.scan import suspects
 
 FIRST_ELEVEN = "12345678901"
 VALID = FIRST_ELEVEN + str(my_number_check_digit(FIRST_ELEVEN))

@@ -1,4 +1,4 @@
-# The compiled interface of pointengine.lane.scan, for the fast lane (pointengine/lane/lane.pyx).
+# The compiled interface of pointengine.model.scan, for the fast lane (pointengine/lane/lane.pyx).
 from libc.stdint cimport int64_t
 
 cdef enum:

@@ -23,6 +23,7 @@ proleptic Gregorian calendar of :mod:`datetime` (Howard Hinnant's ``days_from_ci
 """
 
 from cpython.datetime cimport (
+    datetime_new,
     datetime_day,
     datetime_hour,
     datetime_microsecond,
@@ -37,6 +38,7 @@ from cpython.datetime cimport (
     import_datetime,
 )
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t
 from libc.string cimport memchr, memcmp, memcpy
 
@@ -71,7 +73,7 @@ for _c in range(256):
 
 for _k in range(N_FIELDS):
     if _field_of(<const unsigned char*>_KEYS[_k], _KEY_SIZES[_k]) != _k:
-        raise ImportError(f"pointengine.lane.scan: key {_k} is not found by its length")
+        raise ImportError(f"pointengine.model.scan: key {_k} is not found by its length")
 
 
 cdef inline bint _space(unsigned char c) noexcept:
@@ -252,6 +254,14 @@ cdef bint scan_object(const unsigned char* s, Py_ssize_t n, Line* line) noexcept
     while i < n and (_space(s[i]) or s[i] == 10 or s[i] == 13):
         i += 1
     return i == n
+
+
+cdef inline bint _plain(const unsigned char* s, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not _PLAIN[s[i]]:
+            return False
+    return True
 
 
 cdef inline bint _text_is(const unsigned char* s, Value* v, const char* word,
@@ -554,7 +564,56 @@ cdef int date_number(object value) noexcept:
     return date_year(value) * 10000 + date_month(value) * 100 + date_day(value)
 
 
-# Python entry points, for tests that compare these readings with the models'.
+# Python entry points: the Python path's reading of transactions, and readings for tests that
+# compare them with the models'.
+
+_FIELD_NAMES = ("source", "id", "person", "at", "type", "provider", "amount", "store",
+                "store_municipality", "transaction")
+_TYPE_NAMES = {PURCHASE: "purchase", CHARGE: "charge", REFUND: "refund"}
+
+
+def scan_transaction(bytes raw) -> dict | None:
+    """The fields of a charge, purchase or refund line that the scanner takes, as the model
+    reads them (``at`` an aware datetime in JST; a field the line does not give is left out),
+    or None for any other line. Municipality codes are not checked here: the caller knows
+    them."""
+    cdef Line line
+    cdef const unsigned char* s = <const unsigned char*>raw
+    cdef Moment m
+    cdef Value* v
+    cdef int k
+    if not scan_object(s, len(raw), &line):
+        return None
+    kind = event_kind(s, &line)
+    if kind != PURCHASE and kind != CHARGE and kind != REFUND:
+        return None
+    v = &line.fields[F_AT]
+    if not parse_moment(s + v.start, v.size, &m):
+        return None
+    values = {}
+    for k in range(F_TRANSACTION + 1):
+        v = &line.fields[k]
+        if v.kind == V_ABSENT:
+            continue
+        if k == F_AT:
+            value = datetime_new(m.year, m.month, m.day, m.hour, m.minute, m.second, m.micro,
+                                 _JST)
+        elif v.kind == V_TEXT:
+            # ids are checked by event_kind, a municipality code not: text that is not plain
+            # (an escape, anything not ASCII) is left to the model
+            if not _plain(s + v.start, v.size):
+                return None
+            value = PyUnicode_DecodeASCII(<const char*>s + v.start, v.size, NULL)
+        elif v.kind == V_NUMBER:
+            value = v.number
+        elif v.kind == V_NULL:
+            value = None
+        else:
+            return None
+        values[_FIELD_NAMES[k]] = value
+    values["type"] = _TYPE_NAMES[kind]
+    return values
+
 
 
 def scanned_kind(bytes raw) -> int:

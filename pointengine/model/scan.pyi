@@ -1,7 +1,11 @@
 """Reading charge, purchase and refund lines without Python objects (compiled; see scan.pyx)."""
 
 import datetime as dt
+from typing import Any
 
+def scan_transaction(raw: bytes) -> dict[str, Any] | None:
+    """The fields of a charge, purchase or refund line the scanner takes, as the model reads
+    them; None for any other line."""
 def scanned_kind(raw: bytes) -> int:
     """0 when the lane leaves ``raw`` to the Python path, else 1 purchase, 2 charge, 3 refund."""
 def moment(text: str) -> tuple[int, str] | None:
