@@ -1,4 +1,5 @@
-"""The exclusive replay onto Redis: its lease, its loading, and writing back what it did.
+"""The exclusive replay onto Redis: the store contract on what it writes back, its lease, its
+loading.
 
 That it leaves every key as the shared store's script does is tested on whole streams in
 tests/replay/test_redis_replay.py; here, a store that already holds events, and the lease.
@@ -6,7 +7,10 @@ tests/replay/test_redis_replay.py; here, a store that already holds events, and 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -14,15 +18,17 @@ import redis
 from pointengine.catalog.loading import Catalog
 from pointengine.decide.engine import Engine
 from pointengine.errors import OperationalError
+from pointengine.model.ledger import LedgerEntry
 from pointengine.model.persons import Person
 from pointengine.replay.run import replay
-from pointengine.store.contract import Intent
+from pointengine.store.contract import Applied, Intent, Store
 from pointengine.store.redis_store import RedisStore
 from pointengine.store.writeback import WriteBackStore
 from pointengine.synth.generate import generate
 from tests.lane.test_lane import national
 from tests.redis_fixtures import redis_client, redis_server
 from tests.replay.test_redis_replay import redis_keys
+from tests.store_contract import StoreContract
 
 __all__ = ["national", "redis_client", "redis_server"]  # the fixtures this module uses
 
@@ -136,3 +142,59 @@ def test_a_write_back_store_is_not_a_checkpoint(redis_client: redis.Redis) -> No
             pickle.dumps(store)
     finally:
         store.close()
+
+
+class _WrittenBack(Store):
+    """A write-back store as the contract sees it: each batch is applied in memory and
+    written back at once, and everything is read back from Redis, so each rule of the contract
+    holds of what reached Redis."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.view = RedisStore(client, prefix=prefix)
+        self.store = WriteBackStore(RedisStore(client, prefix=prefix))
+
+    def apply_many(self, intents: Sequence[Intent]) -> list[Applied]:
+        results = self.store.apply_many(intents)
+        self.store.write_back()
+        self.store.confirm()
+        return results
+
+    def persons(self, ids: Iterable[str]) -> dict[str, Person]:
+        return self.view.persons(ids)
+
+    def applied(self, events: Iterable[str]) -> set[str]:
+        return self.view.applied(events)
+
+    def counter(self, key: str) -> int:
+        return self.view.counter(key)
+
+    def totals(self) -> dict[tuple[str, str], int]:
+        return self.view.totals()
+
+    def tallies(self, prefix: str) -> dict[str, int]:
+        return self.view.tallies(prefix)
+
+    def close(self) -> None:
+        self.store.close()
+        self.store.shared.close()
+        self.view.close()
+
+
+class TestWriteBackStore(StoreContract):
+    """Every contract test on the exclusive replay's store, read back from Redis."""
+
+    client: redis.Redis
+    prefixes: Any
+
+    @pytest.fixture(autouse=True)
+    def _on_redis(self, request: pytest.FixtureRequest,
+                  redis_client: redis.Redis) -> None:
+        request.instance.client = redis_client
+        request.instance.prefixes = itertools.count()
+
+    def make_store(self) -> Store:
+        return _WrittenBack(self.client, f"wb{next(self.prefixes)}:")
+
+    def ledger_entries(self, store: Store) -> list[LedgerEntry]:
+        assert isinstance(store, _WrittenBack)
+        return list(store.view.ledger())
