@@ -7,6 +7,7 @@ MODULES = [
     "pointengine.store.compact",
     "pointengine.store.records",
     "pointengine.store.wire",
+    "pointengine.store.apply",
     "pointengine.model.scan",
     "pointengine.lane.memo",
     "pointengine.lane.digest",

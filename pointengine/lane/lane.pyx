@@ -22,10 +22,12 @@ event, with exactly the engine's results:
   :class:`~pointengine.decide.matching.CompiledRuleset` computes, a key not seen before being
   answered by the ruleset itself, that is by durable_rules
   (:class:`~pointengine.lane.memo.Plan`);
-- on the embedded store, claims, caps, admissions, transactions and ledger lines follow
-  :meth:`MemoryStore._apply <pointengine.store.memory.MemoryStore>` step by step; on the Redis
-  store (``intents``), what is decided is written as a compact batch for the store's script
-  (:mod:`pointengine.replay.redis_replay`).
+- on the embedded store, what it decides is applied by the store's own apply step
+  (:class:`~pointengine.store.apply.Tables`: admissions, clipping to caps, counting, refunds,
+  transaction records, event keys), the one the Python path's intents take too; the lane
+  only decides, finds the counters' slots (remembered per person and program) and writes the
+  ledger lines; on the Redis store (``intents``), what is decided is written as a compact
+  batch for the store's script (:mod:`pointengine.replay.redis_replay`).
 
 A program the lane cannot decide (an award other than a premium or a grant, a comparison it
 does not class) sends the events routed to it to the Python path. ``tests/lane/test_lane.py`` and
@@ -87,7 +89,8 @@ from pointengine.lane.memo cimport (
     VectorMemo,
 )
 from pointengine.store.records cimport Award, Transaction, new_award, new_transaction
-from pointengine.store.wire cimport Buffer, put, put_integer, put_quoted, reserve, transaction_bytes
+from pointengine.store.apply cimport APPLIED, EXCEEDS, UNKNOWN, Tables
+from pointengine.store.wire cimport Buffer, put, put_integer, put_quoted, reserve
 from pointengine.model.scan cimport (
     ACCOUNT,
     APPLICATION,
@@ -136,7 +139,6 @@ from pointengine.errors import IntegrityError
 from pointengine.model.events import JST, in_jst
 from pointengine.lane.memo import SLOT_NAMES
 from pointengine.store.redis_store import person_to_json
-from pointengine.store.memory import PAID_SHIFT
 from pointengine.model.municipalities import registry
 from pointengine.catalog.programs import Grant, Premium
 from pointengine.model.refusals import Refusal, refusal_message
@@ -151,9 +153,7 @@ cdef enum:
 
 import_datetime()
 
-cdef int _SHIFT = PAID_SHIFT
 cdef bytes _REFUSED_TAIL = b',"","","",false,0,false,0,"",[],1]'  # see Lane._refuse
-cdef int64_t _PAID_MASK = (1 << PAID_SHIFT) - 1
 _ROUTE_FIELDS = ("provider", "residence", "residence_pref", "store_place", "store_pref")
 _ROUTE_PARTS = (("provider",), ("residence", "residence_pref"), ("store_place", "store_pref"))
 cdef Py_ssize_t _ROUTES_KEPT = ROUTES_KEPT
@@ -404,7 +404,8 @@ cdef class Lane:
     cdef public list rejects
     # the write-back journal (pointengine.store.writeback.Journal) of a store that has one: what
     # the lane wrote, for the store to write through to Redis; None when there is none
-    cdef list j_applied, j_transactions, j_kept, j_slots, j_members, j_persons
+    cdef Tables tables             # the embedded store's, which apply what the lane decides
+    cdef list j_persons
 
     def __cinit__(self) -> None:
         self.code_place = NULL
@@ -478,6 +479,7 @@ cdef class Lane:
             self.plan_rows = []
             self._new_batch()
         else:
+            self.tables = <Tables?>store
             self.applied = store._applied
             self.paid = store._paid
             self.counters = store._counters
@@ -487,13 +489,8 @@ cdef class Lane:
             self.person_watch = store.person_watch = []
             self.members = store._members
             self.sink = store.sink
-            journal = getattr(store, "journal", None)
+            journal = store.journal
             if journal is not None:
-                self.j_applied = journal.applied
-                self.j_transactions = journal.transactions
-                self.j_kept = journal.kept
-                self.j_slots = journal.slots
-                self.j_members = journal.members
                 self.j_persons = journal.persons
         self.health = "health_insurance"
         self.account = "public_funds_account"
@@ -815,25 +812,12 @@ cdef class Lane:
 
     # counters
 
-    cdef inline int64_t _used(self, Py_ssize_t slot) noexcept:
-        """A counter's value by its slot (see :class:`~pointengine.store.compact.Counters`)."""
-        cdef int64_t value = self.counters.values[slot]
-        return 0 if value == ABSENT else value
-
-    cdef inline int _bump(self, Py_ssize_t slot, int64_t amount) except -1:
-        cdef int64_t value = self.counters.values[slot]
-        self.counters.values[slot] = (0 if value == ABSENT else value) + amount
-        if self.j_slots is not None:
-            self.j_slots.append(slot)
-        return 0
-
     cdef int _applied_now(self, int64_t fp, char* key, Py_ssize_t key_size) except -1:
         """The line's event is applied: its key goes into the applied table (and the
-        journal)."""
-        self.applied.add_fp(fp, 0)
+        journal, which alone needs it as a string)."""
+        self.tables.mark_applied(fp, PyUnicode_DecodeASCII(key, key_size, NULL)
+                                 if self.tables.journal is not None else None)
         self.taken_applied += 1
-        if self.j_applied is not None:
-            self.j_applied.append(PyUnicode_DecodeASCII(key, key_size, NULL))
         return 0
 
     cdef inline int _add(self, dict table, object key, int64_t amount) except -1:
@@ -1111,7 +1095,7 @@ cdef class Lane:
         if self.intents:
             self._send(index, s, f, m, key, key_size, None, claims, n_claims)
             return True
-        # decided: from here on the event is applied (MemoryStore._apply, step by step)
+        # decided: from here on the event is applied by the store's tables
         awards = self._apply_claims(claims, n_claims, digest, key, key_size, s, f, m, True)
         if awards is not None:
             # a transaction that earned points keeps them for its refunds; a payer is shared
@@ -1120,17 +1104,13 @@ cdef class Lane:
                 digest.payer_provider = provider
             kept = tuple(awards)
             PyObject_GC_UnTrack(<PyObject*>kept)  # of Awards, which hold no references back
-            transaction = PyUnicode_DecodeASCII(key, key_size, NULL)
-            tx = new_transaction(amount, kept, digest.payer)
-            self.transactions[transaction] = tx
-            if self.j_transactions is not None:  # its record now: most are never refunded
-                self.j_transactions.append(transaction)
-                self.j_transactions.append(transaction_bytes(tx))
+            self.tables.keep(PyUnicode_DecodeASCII(key, key_size, NULL), amount, kept,
+                             digest.payer)
+        elif self.tables.journal is None:
+            self.tables.keep_plain(paid_fp, amount, None, None)
         else:
-            self.paid.add_fp(paid_fp, amount << _SHIFT)
-            if self.j_transactions is not None:
-                self.j_transactions.append(PyUnicode_DecodeASCII(key, key_size, NULL))
-                self.j_transactions.append(_plain_record(amount, 0, s, f))
+            self.tables.keep_plain(paid_fp, amount, PyUnicode_DecodeASCII(key, key_size, NULL),
+                                   _ascii(s, &f[F_PERSON]) + "|" + _ascii(s, &f[F_PROVIDER]))
         self._applied_now(fp, key, key_size)
         return True
 
@@ -1228,8 +1208,9 @@ cdef class Lane:
         cdef ClaimPlan plan = version.claim_plan(self, claim.provider)
         cdef int64_t points = claim.points, room
         cdef Counters counters = self.counters
-        cdef Py_ssize_t own_slot, group_slot = -1
-        cdef int k
+        cdef Py_ssize_t[MAX_KEYS + 2] slots
+        cdef int64_t[MAX_KEYS + 2] limits
+        cdef int k, n, which
         if plan.bound is not counters:
             plan.bind(counters)
         digest.use(plan, plan.person_prefix,
@@ -1238,14 +1219,10 @@ cdef class Lane:
         if plan.member_prefix is not None and not digest.member[0]:
             member = plan.member_prefix + digest.person_id
             if member not in self.members:
-                for k in range(plan.n_admissions):
-                    if self._used(plan.admission_slots[k]) >= plan.admission_limits[k]:
-                        return None  # full: the claim is refused
-                self.members.add(member)
-                if self.j_members is not None:
-                    self.j_members.append(member)
-                for k in range(plan.n_admissions):
-                    self._bump(plan.admission_slots[k], 1)
+                if self.tables.full_admission(plan.admission_slots, plan.admission_limits,
+                                              plan.n_admissions) >= 0:
+                    return None  # full: the claim is refused
+                self.tables.admit(member, plan.admission_slots, plan.n_admissions)
             digest.member[0] = True
         caps = digest.caps_a
         own = caps[0]
@@ -1254,28 +1231,22 @@ cdef class Lane:
             digest.own_slot[0] = counters.slot(own)
             if group is not None:
                 digest.group_slot[0] = counters.slot(group)
-        own_slot = digest.own_slot[0]
+        # the claim's caps in the template's order: the person's, the group's, the program's
+        slots[0] = digest.own_slot[0]
+        limits[0] = plan.person_limit
+        n = 1
         if group is not None:
-            group_slot = digest.group_slot[0]
-        # caps in the store's order: the person's, the group's, the program's own
-        room = plan.person_limit - self._used(own_slot)
-        if room < points:
-            points = room if room > 0 else 0
-        if group_slot >= 0:
-            room = plan.group_limit - self._used(group_slot)
-            if room < points:
-                points = room if room > 0 else 0
+            slots[1] = digest.group_slot[0]
+            limits[1] = plan.group_limit
+            n = 2
         for k in range(plan.n_shared):
-            room = plan.shared_limits[k] - self._used(plan.shared_slots[k])
-            if room < points:
-                points = room if room > 0 else 0
+            slots[n] = plan.shared_slots[k]
+            limits[n] = plan.shared_limits[k]
+            n += 1
+        points = self.tables.clip(points, slots, limits, n, &which)
         if points <= 0:
             return None
-        self._bump(own_slot, points)
-        if group_slot >= 0:
-            self._bump(group_slot, points)
-        for k in range(plan.n_shared):
-            self._bump(plan.shared_slots[k], points)
+        self.tables.count(slots, n, points)
         self._ledger(True, key, key_size, <const char*>s + f[F_PERSON].start, f[F_PERSON].size,
                      plan.program_json, plan.version, points, plan.provider_json, at, at_size,
                      NULL, 0)
@@ -1393,77 +1364,35 @@ cdef class Lane:
 
     cdef int _refund(self, const unsigned char* s, Line* line, Moment* m, char* key,
                      Py_ssize_t key_size, int64_t fp, Py_ssize_t index) except -1:
-        """MemoryStore._refund and _refund_plain."""
+        """A refund, applied by the store's tables (:meth:`Tables.refund`); the lane writes
+        the reversals' ledger lines."""
         cdef Value* f = line.fields
         cdef char[160] of
         cdef Py_ssize_t of_size = _join(of, s, &f[F_SOURCE], b'/', &f[F_TRANSACTION])
-        cdef int64_t amount = f[F_AMOUNT].number, packed, paid_fp, whole, refunded, share
+        cdef int64_t amount = f[F_AMOUNT].number, left = 0, whole = 0
         cdef char[32] at
-        cdef Py_ssize_t at_size, k
-        cdef Transaction tx
+        cdef Py_ssize_t at_size
         cdef Award award
         refund_of = PyUnicode_DecodeASCII(of, of_size, NULL)
         person = _ascii(s, &f[F_PERSON])
-        payer = person + "|" + _ascii(s, &f[F_PROVIDER])
-        found = self.transactions.get(refund_of)
-        if found is None:
-            paid_fp = self._paid_fp(s, of, of_size, f)
-            if not self.paid.get_fp(paid_fp, &packed):
-                return self._refuse(index, Refusal.UNKNOWN_TRANSACTION,
-                                    {"transaction": refund_of, "person": person})
-            whole = packed >> _SHIFT
-            refunded = packed & _PAID_MASK
-            if refunded + amount > whole:
-                return self._refuse(index, Refusal.REFUND_EXCEEDS_PAYMENT,
-                                    {"amount": amount, "left": whole - refunded, "whole": whole})
-            self.paid.add_fp(paid_fp, packed + amount)
-            if self.j_transactions is not None:
-                self.j_transactions.append(refund_of)
-                self.j_transactions.append(_plain_record(whole, refunded + amount, s, f))
-        else:
-            tx = <Transaction>found
-            if tx.payer != payer:
-                return self._refuse(index, Refusal.UNKNOWN_TRANSACTION,
-                                    {"transaction": refund_of, "person": person})
-            whole = tx.amount
-            refunded = tx.refunded + amount
-            if refunded > whole:
-                return self._refuse(index, Refusal.REFUND_EXCEEDS_PAYMENT,
-                                    {"amount": amount, "left": whole - tx.refunded,
-                                     "whole": whole})
-            tx.refunded = refunded
-            if self.j_kept is not None:
-                self.j_kept.append(refund_of)
-            if tx.reversed is None:
-                tx.reversed = [0] * len(tx.awards)
-            back = tx.reversed
+        reversals = []
+        answer = self.tables.refund(refund_of, person + "|" + _ascii(s, &f[F_PROVIDER]),
+                                    self._paid_fp(s, of, of_size, f), amount, reversals,
+                                    &left, &whole)
+        if answer == UNKNOWN:
+            return self._refuse(index, Refusal.UNKNOWN_TRANSACTION,
+                                {"transaction": refund_of, "person": person})
+        if answer == EXCEEDS:
+            return self._refuse(index, Refusal.REFUND_EXCEEDS_PAYMENT,
+                                {"amount": amount, "left": left, "whole": whole})
+        if reversals:
             at_size = format_jst(m, at)
-            for k in range(len(tx.awards)):
-                award = <Award>tx.awards[k]
-                # a 0-yen transaction can only be refunded 0 yen, which takes back nothing
-                share = (award.points * refunded // whole if whole else 0) - back[k]
-                if share <= 0:
-                    continue
-                back[k] += share
-                for cap in award.caps:
-                    self._bump(self.counters.slot(cap), -share)
+            for award, share in reversals:
                 self._ledger(False, key, key_size, <const char*>s + f[F_PERSON].start,
                              f[F_PERSON].size, _json_text(award.program), award.version,
                              -share, _json_text(award.provider), at, at_size, of, of_size)
-                self._add(self.totals, (award.program, award.provider), -share)
         self._applied_now(fp, key, key_size)
         return 0
-
-
-cdef bytes _plain_record(int64_t amount, int64_t refunded, const unsigned char* s, Value* f):
-    """A transaction that earned nothing as the Redis store keeps it:
-    ``amount|refunded|person|provider`` (its payer is ``person|provider``)."""
-    cdef char[200] text
-    cdef int n = snprintf(text, 200, "%lld|%lld|%.*s|%.*s", <long long>amount,
-                          <long long>refunded, <int>f[F_PERSON].size,
-                          <const char*>s + f[F_PERSON].start, <int>f[F_PROVIDER].size,
-                          <const char*>s + f[F_PROVIDER].start)
-    return PyBytes_FromStringAndSize(text, n)
 
 
 cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, char glue,

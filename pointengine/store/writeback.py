@@ -56,7 +56,7 @@ import redis
 from pointengine.errors import IntegrityError, OperationalError
 from pointengine.model.ledger import LedgerEntry
 from pointengine.store.journal import Journal
-from pointengine.store.memory import PAID_SHIFT, MemoryStore, _paid_key
+from pointengine.store.memory import PAID_SHIFT, MemoryStore, paid_key
 from pointengine.store.records import Award, Transaction
 from pointengine.store.redis_store import RedisStore, person_from_json, person_to_json
 from pointengine.store.wire import command, ledger_commands, transaction_record
@@ -208,7 +208,7 @@ class WriteBackStore(MemoryStore):
             text_amount, text_refunded, payer = raw.decode().split("|", 2)
             amount, refunded = int(text_amount), int(text_refunded)
             if 0 <= amount < 1 << 31:
-                self._paid.add(_paid_key(tx_id, payer), amount << PAID_SHIFT | refunded)
+                self._paid.add(paid_key(tx_id, payer), amount << PAID_SHIFT | refunded)
                 return
             rows: list[list[Any]] = []
         else:
