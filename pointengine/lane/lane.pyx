@@ -24,9 +24,9 @@ event, with exactly the engine's results:
   (:class:`~pointengine.lane.memo.Plan`);
 - on the embedded store, what it decides is applied by the store's own apply step
   (:class:`~pointengine.store.apply.Tables`: admissions, clipping to caps, counting, refunds,
-  transaction records, event keys), the one the Python path's intents take too; the lane
-  only decides, finds the counters' slots (remembered per person and program) and writes the
-  ledger lines; on the Redis store (``intents``), what is decided is written as a compact
+  transaction records, event keys, ledger lines), the one the Python path's intents take
+  too; the lane only decides and finds the counters' slots (remembered per person and
+  program); on the Redis store (``intents``), what is decided is written as a compact
   batch for the store's script (:mod:`pointengine.replay.redis_replay`).
 
 A program the lane cannot decide (an award other than a premium or a grant, a comparison it
@@ -396,9 +396,7 @@ cdef class Lane:
     cdef Py_ssize_t batch_count
     cdef list batch_lines, batch_claims, batch_persons, batch_refusals
     cdef str current_event
-    cdef object sink, health, account
-    cdef int64_t seq
-    cdef Buffer ledger             # ledger lines not yet given to the sink
+    cdef object health, account
     cdef list pending_totals       # the ClaimPlans with points for the store's totals
     cdef public Py_ssize_t lines, taken_applied, duplicates, rejected
     cdef public list rejects
@@ -411,14 +409,12 @@ cdef class Lane:
         self.code_place = NULL
         self.code_pref = NULL
         self.direct_routes = NULL
-        self.ledger = Buffer(NULL, 0, 0)
         self.wire = Buffer(NULL, 0, 0)
 
     def __dealloc__(self) -> None:
         PyMem_Free(self.code_place)
         PyMem_Free(self.code_pref)
         PyMem_Free(self.direct_routes)
-        PyMem_Free(self.ledger.data)
         PyMem_Free(self.wire.data)
 
     def __init__(self, engine: object, store: object, *, intents: bool = False) -> None:
@@ -488,7 +484,6 @@ cdef class Lane:
             self.persons = store._persons
             self.person_watch = store.person_watch = []
             self.members = store._members
-            self.sink = store.sink
             journal = store.journal
             if journal is not None:
                 self.j_persons = journal.persons
@@ -638,49 +633,6 @@ cdef class Lane:
         return n
 
     # the ledger's lines
-
-    cdef int _ledger(self, bint award, const char* event, Py_ssize_t event_size,
-                     const char* person, Py_ssize_t person_size, bytes program, int version,
-                     int64_t points, bytes provider, const char* at, Py_ssize_t at_size,
-                     const char* transaction, Py_ssize_t transaction_size) except -1:
-        """One line as :meth:`LedgerEntry.to_json` writes it (every text is an id: no
-        escapes)."""
-        reserve(&self.ledger, 256 + event_size + person_size + len(program) + len(provider)
-                      + transaction_size)
-        self.seq += 1
-        put(&self.ledger, b'{"seq":', 7)
-        put_integer(&self.ledger, self.seq)
-        if award:
-            put(&self.ledger, b',"kind":"award","event":"', 25)
-        else:
-            put(&self.ledger, b',"kind":"reversal","event":"', 28)
-        put(&self.ledger, event, event_size)
-        put(&self.ledger, b'","person":"', 12)
-        put(&self.ledger, person, person_size)
-        put(&self.ledger, b'","program":"', 13)
-        put(&self.ledger, PyBytes_AS_STRING(program), PyBytes_GET_SIZE(program))
-        put(&self.ledger, b'","version":', 12)
-        put_integer(&self.ledger, version)
-        put(&self.ledger, b',"points":', 10)
-        put_integer(&self.ledger, points)
-        put(&self.ledger, b',"provider":"', 13)
-        put(&self.ledger, PyBytes_AS_STRING(provider), PyBytes_GET_SIZE(provider))
-        put(&self.ledger, b'","at":"', 8)
-        put(&self.ledger, at, at_size)
-        if transaction == NULL:
-            put(&self.ledger, b'","transaction":null}\n', 22)
-        else:
-            put(&self.ledger, b'","transaction":"', 17)
-            put(&self.ledger, transaction, transaction_size)
-            put(&self.ledger, b'"}\n', 3)
-        return 0
-
-    cdef int _flush(self) except -1:
-        if self.ledger.size:
-            data = PyBytes_FromStringAndSize(self.ledger.data, self.ledger.size)
-            self.ledger.size = 0
-            self.sink.append_lines(data)
-        return 0
 
     # intents mode: the batch for the Redis store's script
 
@@ -866,10 +818,8 @@ cdef class Lane:
         cdef Py_ssize_t size
         if self.intents:
             self.epoch += 1
-        else:
-            self.seq = self.store._seq
-            if self.person_watch:
-                self._forget_persons()
+        elif self.person_watch:
+            self._forget_persons()
         try:
             while i < n:
                 if flagged is not None and i in flagged:
@@ -882,8 +832,7 @@ cdef class Lane:
                 i += 1
         finally:
             if not self.intents:
-                self.store._seq = self.seq
-                self._flush()
+                self.tables.flush_ledger()
                 for plan in self.pending_totals:
                     if (<ClaimPlan>plan).pending:
                         self._add(self.totals, (<ClaimPlan>plan).totals_key,
@@ -1247,9 +1196,9 @@ cdef class Lane:
         if points <= 0:
             return None
         self.tables.count(slots, n, points)
-        self._ledger(True, key, key_size, <const char*>s + f[F_PERSON].start, f[F_PERSON].size,
-                     plan.program_json, plan.version, points, plan.provider_json, at, at_size,
-                     NULL, 0)
+        self.tables.line(True, key, key_size, <const char*>s + f[F_PERSON].start,
+                         f[F_PERSON].size, plan.program_json, plan.version, points,
+                         plan.provider_json, at, at_size, NULL, 0)
         if plan.pending == 0:
             self.pending_totals.append(plan)
         plan.pending += points
@@ -1388,9 +1337,9 @@ cdef class Lane:
         if reversals:
             at_size = format_jst(m, at)
             for award, share in reversals:
-                self._ledger(False, key, key_size, <const char*>s + f[F_PERSON].start,
-                             f[F_PERSON].size, _json_text(award.program), award.version,
-                             -share, _json_text(award.provider), at, at_size, of, of_size)
+                self.tables.line(False, key, key_size, <const char*>s + f[F_PERSON].start,
+                                 f[F_PERSON].size, _json_text(award.program), award.version,
+                                 -share, _json_text(award.provider), at, at_size, of, of_size)
         self._applied_now(fp, key, key_size)
         return 0
 

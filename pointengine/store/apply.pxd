@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t
 
 from pointengine.store.compact cimport Counters, KeyTable
 from pointengine.store.records cimport Transaction
+from pointengine.store.wire cimport Buffer
 
 
 cdef enum:
@@ -27,6 +28,7 @@ cdef class Tables:
     cdef public object sink
     cdef public object journal
     cdef public object person_watch
+    cdef Buffer ledger              # ledger lines not yet given to the sink
 
     cdef int64_t used(self, Py_ssize_t slot) noexcept
     cdef int bump(self, Py_ssize_t slot, int64_t amount) except -1
@@ -41,8 +43,13 @@ cdef class Tables:
     cdef int keep_plain(self, int64_t paid_fp, int64_t amount, str transaction,
                         str payer) except -1
     cdef int mark_applied(self, int64_t fp, str event) except -1
-    cdef object _apply(self, object intent, list entries)
+    cdef int line(self, bint award, const char* event, Py_ssize_t event_size,
+                  const char* person, Py_ssize_t person_size, bytes program, int version,
+                  int64_t points, bytes provider, const char* at, Py_ssize_t at_size,
+                  const char* transaction, Py_ssize_t transaction_size) except -1
+    cpdef int flush_ledger(self) except -1
+    cdef object _apply(self, object intent)
     cdef int _slots(self, tuple counters, Py_ssize_t* slots, int64_t* limits) except -1
-    cdef object _refund(self, object intent, object result, list entries)
-    cdef int _line(self, list entries, str kind, object intent, str program, int version,
-                   int64_t points, str provider, object transaction) except -1
+    cdef object _refund(self, object intent, object result)
+    cdef int _line(self, bint award, object intent, str program, int version, int64_t points,
+                   str provider, str transaction) except -1

@@ -13,7 +13,9 @@ once, on counters found by their slots:
   transaction, and each award gives back ``floor(points * refunded_total / amount) -
   reversed_so_far``, freeing that much of every cap it counted in;
 - :meth:`Tables.keep`, :meth:`Tables.keep_plain` and :meth:`Tables.mark_applied`: the
-  transaction record kept for later refunds, and the event key kept against duplicates.
+  transaction record kept for later refunds, and the event key kept against duplicates;
+- :meth:`Tables.line`: the ledger line, numbered in order and given to the sink as the
+  JSON line :meth:`LedgerEntry.to_json` writes (:meth:`Tables.flush_ledger`).
 
 Two callers put them together: :meth:`Tables.apply_many`, the store contract's apply step for
 the Python path's intents (the embedded store, :mod:`pointengine.store.memory`, is these
@@ -24,18 +26,22 @@ journal when it has one (an exclusive replay's write-back, :mod:`pointengine.sto
 
 import sys
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.mem cimport PyMem_Free
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 
 from pointengine.errors import IntegrityError
-from pointengine.model.ledger import LedgerEntry, ListSink
+from pointengine.model.ledger import LedgerEntry
 from pointengine.model.refusals import Refusal
 from pointengine.store.contract import Applied, Outcome, refund_exceeds, unknown_transaction
 
 from pointengine.store.compact cimport ABSENT, Counters, KeyTable, fingerprint_str
 from pointengine.store.records cimport Award, Transaction, new_award, new_transaction
+from pointengine.store.wire cimport Buffer, put, put_integer, reserve
 
 PAID_SHIFT = 32
 """A transaction that earned nothing is kept as ``amount << PAID_SHIFT | refunded``."""
@@ -54,6 +60,7 @@ cdef class Tables:
     apply step on them (see the module)."""
 
     def __cinit__(self, *args, **kwargs) -> None:
+        self.ledger = Buffer(NULL, 0, 0)
         self._persons = {}
         self._applied = KeyTable(values=False)
         self._counters = Counters()
@@ -66,6 +73,9 @@ cdef class Tables:
         self.sink = None
         self.journal = None
         self.person_watch = None
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.ledger.data)
 
     def __getstate__(self) -> dict:
         """What a checkpoint keeps: the tables and the sink, not the lane's watch (a new lane
@@ -239,17 +249,59 @@ cdef class Tables:
             self.journal.applied.append(event)
         return 0
 
+    cdef int line(self, bint award, const char* event, Py_ssize_t event_size,
+                     const char* person, Py_ssize_t person_size, bytes program, int version,
+                     int64_t points, bytes provider, const char* at, Py_ssize_t at_size,
+                     const char* transaction, Py_ssize_t transaction_size) except -1:
+        """Append one ledger line as :meth:`LedgerEntry.to_json` writes it, its ``seq`` the
+        next; every text must need no escape in JSON (ids do not; :meth:`_line` checks)."""
+        reserve(&self.ledger, 256 + event_size + person_size + len(program) + len(provider)
+                      + transaction_size)
+        self._seq += 1
+        put(&self.ledger, b'{"seq":', 7)
+        put_integer(&self.ledger, self._seq)
+        if award:
+            put(&self.ledger, b',"kind":"award","event":"', 25)
+        else:
+            put(&self.ledger, b',"kind":"reversal","event":"', 28)
+        put(&self.ledger, event, event_size)
+        put(&self.ledger, b'","person":"', 12)
+        put(&self.ledger, person, person_size)
+        put(&self.ledger, b'","program":"', 13)
+        put(&self.ledger, PyBytes_AS_STRING(program), PyBytes_GET_SIZE(program))
+        put(&self.ledger, b'","version":', 12)
+        put_integer(&self.ledger, version)
+        put(&self.ledger, b',"points":', 10)
+        put_integer(&self.ledger, points)
+        put(&self.ledger, b',"provider":"', 13)
+        put(&self.ledger, PyBytes_AS_STRING(provider), PyBytes_GET_SIZE(provider))
+        put(&self.ledger, b'","at":"', 8)
+        put(&self.ledger, at, at_size)
+        if transaction == NULL:
+            put(&self.ledger, b'","transaction":null}\n', 22)
+        else:
+            put(&self.ledger, b'","transaction":"', 17)
+            put(&self.ledger, transaction, transaction_size)
+            put(&self.ledger, b'"}\n', 3)
+        return 0
+
+    cpdef int flush_ledger(self) except -1:
+        """Give the lines written since the last flush to the sink."""
+        if self.ledger.size:
+            data = PyBytes_FromStringAndSize(self.ledger.data, self.ledger.size)
+            self.ledger.size = 0
+            self.sink.append_lines(data)
+        return 0
+
     # -- the Python path's intents -----------------------------------------------------------
 
     def apply_many(self, intents: object) -> list:
         """Apply each intent in order, atomically (the store contract)."""
-        entries = []
-        results = [self._apply(intent, entries) for intent in intents]
-        if entries:
-            self.sink.append(entries)
+        results = [self._apply(intent) for intent in intents]
+        self.flush_ledger()
         return results
 
-    cdef object _apply(self, object intent, list entries):
+    cdef object _apply(self, object intent):
         cdef int64_t fp = fingerprint_str(intent.event)
         cdef Py_ssize_t[MAX_CAPS] caps
         cdef int64_t[MAX_CAPS] limits
@@ -261,7 +313,7 @@ cdef class Tables:
             return Applied.refused(intent.event, Refusal.DUPLICATE)
         result = Applied(intent.event, "applied")
         if intent.refund_of is not None:
-            refused = self._refund(intent, result, entries)
+            refused = self._refund(intent, result)
             if refused is not None:
                 return refused
         awards = []
@@ -283,8 +335,8 @@ cdef class Tables:
                 continue
             self.count(caps, n_caps, points)
             _add(self._totals, (claim.program, claim.provider), points)
-            self._line(entries, "award", intent, claim.program, claim.version, points,
-                       claim.provider, None)
+            self._line(True, intent, claim.program, claim.version, points, claim.provider,
+                       None)
             if claim.refundable:
                 # cap keys are interned: millions of awards share a few per person
                 awards.append(new_award(claim.program, claim.version, points, claim.provider,
@@ -320,7 +372,7 @@ cdef class Tables:
             limits[k] = counters[k].limit
         return n
 
-    cdef object _refund(self, object intent, object result, list entries):
+    cdef object _refund(self, object intent, object result):
         cdef int64_t left = 0, whole = 0
         reversals = []
         answer = self.refund(intent.refund_of, intent.payer,
@@ -332,16 +384,42 @@ cdef class Tables:
             return refund_exceeds(intent, left, whole)
         for award, share in reversals:
             result.reversed[award.program] = result.reversed.get(award.program, 0) + share
-            self._line(entries, "reversal", intent, award.program, award.version, -share,
-                       award.provider, intent.refund_of)
+            self._line(False, intent, award.program, award.version, -share, award.provider,
+                       intent.refund_of)
         return None
 
-    cdef int _line(self, list entries, str kind, object intent, str program, int version,
-                   int64_t points, str provider, object transaction) except -1:
+    cdef int _line(self, bint award, object intent, str program, int version, int64_t points,
+                   str provider, str transaction) except -1:
+        """A ledger line of the Python path: written by :meth:`line` when every text is one it
+        writes as it is, else by :meth:`LedgerEntry.to_json`, which escapes (the same bytes
+        either way for texts that need no escape)."""
+        cdef Py_ssize_t event_size, person_size, at_size, tx_size = 0
+        cdef const char* event
+        cdef const char* person
+        cdef const char* at
+        cdef const char* tx = NULL
+        texts = (intent.event, intent.person, intent.at, program, provider)
+        if all([_as_is(text) for text in texts]) and (transaction is None
+                                                       or _as_is(transaction)):
+            event = PyUnicode_AsUTF8AndSize(intent.event, &event_size)
+            person = PyUnicode_AsUTF8AndSize(intent.person, &person_size)
+            at = PyUnicode_AsUTF8AndSize(intent.at, &at_size)
+            if transaction is not None:
+                tx = PyUnicode_AsUTF8AndSize(transaction, &tx_size)
+            return self.line(award, event, event_size, person, person_size, program.encode(),
+                             version, points, provider.encode(), at, at_size, tx, tx_size)
         self._seq += 1
-        entries.append(LedgerEntry(self._seq, kind, intent.event, intent.person, program,
-                                   version, points, provider, intent.at, transaction))
+        text = LedgerEntry(self._seq, "award" if award else "reversal", intent.event,
+                           intent.person, program, version, points, provider, intent.at,
+                           transaction).to_json()
+        reserve(&self.ledger, len(text))
+        put(&self.ledger, <const char*>text, len(text))
         return 0
+
+
+cdef inline bint _as_is(str text):
+    """A text that JSON writes as it is: printable ASCII but ``"`` and ``\\``."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 cdef inline int _add(dict table, object key, int64_t amount) except -1:
