@@ -41,14 +41,12 @@ import orjson
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.datetime cimport date_new, datetime_new, import_datetime
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.long cimport PyLong_AsLongLong
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
-from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdio cimport snprintf
+from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcmp, memcpy, memset
 
 
@@ -56,7 +54,7 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void* op)
 
 
-from pointengine.store.compact cimport ABSENT, Counters, KeyTable, fingerprint_bytes
+from pointengine.store.compact cimport Counters, KeyTable, fingerprint_bytes
 from pointengine.lane.digest cimport (
     MOVED,
     Digest,
@@ -88,8 +86,8 @@ from pointengine.lane.memo cimport (
     Symbols,
     VectorMemo,
 )
-from pointengine.store.records cimport Award, Transaction, new_award, new_transaction
-from pointengine.store.apply cimport APPLIED, EXCEEDS, UNKNOWN, Tables
+from pointengine.store.apply cimport EXCEEDS, UNKNOWN, Tables
+from pointengine.store.records cimport Award, new_award
 from pointengine.store.wire cimport Buffer, put, put_integer, put_quoted, reserve
 from pointengine.model.scan cimport (
     ACCOUNT,
@@ -178,7 +176,6 @@ cdef class ClaimPlan:
     cdef int index  # in the lane's claim plans for the Redis store's script; -1: none yet
     # the slots of the shared caps and the admissions in the embedded store's counters
     cdef Counters bound  # whose slots they are; None: not looked up yet
-    cdef int64_t pending  # points paid not yet added to the store's totals (Lane.run adds them)
     cdef int n_shared, n_admissions
     cdef Py_ssize_t[MAX_KEYS] shared_slots, admission_slots
     cdef int64_t[MAX_KEYS] shared_limits, admission_limits
@@ -384,7 +381,6 @@ cdef class Lane:
     cdef Py_ssize_t n_direct
     cdef KeyTable applied, paid
     cdef Counters counters
-    cdef dict transactions, totals
     cdef public dict persons
     cdef set members
     # Intents mode (the Redis store): what is decided is written as a compact batch for the
@@ -397,7 +393,6 @@ cdef class Lane:
     cdef list batch_lines, batch_claims, batch_persons, batch_refusals
     cdef str current_event
     cdef object health, account
-    cdef list pending_totals       # the ClaimPlans with points for the store's totals
     cdef public Py_ssize_t lines, taken_applied, duplicates, rejected
     cdef public list rejects
     # the write-back journal (pointengine.store.writeback.Journal) of a store that has one: what
@@ -479,8 +474,6 @@ cdef class Lane:
             self.applied = store._applied
             self.paid = store._paid
             self.counters = store._counters
-            self.transactions = store._transactions
-            self.totals = store._totals
             self.persons = store._persons
             self.person_watch = store.person_watch = []
             self.members = store._members
@@ -491,7 +484,6 @@ cdef class Lane:
         self.account = "public_funds_account"
         self.lines = self.taken_applied = self.duplicates = self.rejected = 0
         self.rejects = []
-        self.pending_totals = []
 
     def prepare(self) -> None:
         """Make the lane's view of every program now rather than on its first event (a
@@ -772,12 +764,6 @@ cdef class Lane:
         self.taken_applied += 1
         return 0
 
-    cdef inline int _add(self, dict table, object key, int64_t amount) except -1:
-        cdef PyObject* found = PyDict_GetItem(table, key)
-        PyDict_SetItem(table, key, amount if found == NULL
-                       else PyLong_AsLongLong(<object>found) + amount)
-        return 0
-
     cdef int _refuse(self, Py_ssize_t index, object code, dict facts) except -1:
         """Refuse the current line for ``code`` (a :class:`Refusal`). In intents mode the
         refusal is sent to the store's script, which answers whether the event was applied
@@ -833,12 +819,6 @@ cdef class Lane:
         finally:
             if not self.intents:
                 self.tables.flush_ledger()
-                for plan in self.pending_totals:
-                    if (<ClaimPlan>plan).pending:
-                        self._add(self.totals, (<ClaimPlan>plan).totals_key,
-                                  (<ClaimPlan>plan).pending)
-                        (<ClaimPlan>plan).pending = 0
-                del self.pending_totals[:]
         return i
 
     cdef int _forget_persons(self) except -1:
@@ -1030,7 +1010,6 @@ cdef class Lane:
         cdef int n_claims = 0
         cdef int64_t amount = f[F_AMOUNT].number
         cdef int64_t paid_fp = 0
-        cdef Transaction tx
         if not self.intents:
             # where it is kept if it earns nothing (most do): start reading that slot now
             paid_fp = self._paid_fp(s, key, key_size, f)
@@ -1195,13 +1174,10 @@ cdef class Lane:
         points = self.tables.clip(points, slots, limits, n, &which)
         if points <= 0:
             return None
-        self.tables.count(slots, n, points)
+        self.tables.count(slots, n, points, plan.totals_key)
         self.tables.line(True, key, key_size, <const char*>s + f[F_PERSON].start,
                          f[F_PERSON].size, plan.program_json, plan.version, points,
                          plan.provider_json, at, at_size, NULL, 0)
-        if plan.pending == 0:
-            self.pending_totals.append(plan)
-        plan.pending += points
         if not keep:
             return None
         return new_award(plan.program, plan.version, points, plan.provider, caps)

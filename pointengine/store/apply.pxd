@@ -36,7 +36,7 @@ cdef class Tables:
     cdef int admit(self, str member, Py_ssize_t* slots, int n) except -1
     cdef int64_t clip(self, int64_t points, Py_ssize_t* slots, int64_t* limits, int n,
                       int* which) noexcept
-    cdef int count(self, Py_ssize_t* slots, int n, int64_t points) except -1
+    cdef int count(self, Py_ssize_t* slots, int n, int64_t points, tuple total) except -1
     cdef int refund(self, str transaction, str payer, int64_t paid_fp, int64_t amount,
                     list reversals, int64_t* left, int64_t* whole) except -1
     cdef Transaction keep(self, str transaction, int64_t amount, tuple awards, str payer)

@@ -165,11 +165,13 @@ cdef class Tables:
                 which[0] = k
         return points
 
-    cdef int count(self, Py_ssize_t* slots, int n, int64_t points) except -1:
-        """Count an award of ``points`` in each of ``n`` caps."""
+    cdef int count(self, Py_ssize_t* slots, int n, int64_t points, tuple total) except -1:
+        """Count an award of ``points`` in each of ``n`` caps and in the totals of ``total``,
+        its ``(program, provider)``."""
         cdef int k
         for k in range(n):
             self.bump(slots[k], points)
+        _add(self._totals, total, points)
         return 0
 
     cdef int refund(self, str transaction, str payer, int64_t paid_fp, int64_t amount,
@@ -333,8 +335,7 @@ cdef class Tables:
                                            claim.caps[which].label if which >= 0 else None))
             if points <= 0:
                 continue
-            self.count(caps, n_caps, points)
-            _add(self._totals, (claim.program, claim.provider), points)
+            self.count(caps, n_caps, points, (claim.program, claim.provider))
             self._line(True, intent, claim.program, claim.version, points, claim.provider,
                        None)
             if claim.refundable:
