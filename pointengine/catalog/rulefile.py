@@ -8,7 +8,10 @@
 
 Anchors and aliases (``&base``, ``*base``, ``<<: *base``) are refused where they first appear:
 no rule file needs them, and a few nested aliases expand to billions of nodes (a "billion
-laughs" file would hold ``validate`` and every ``--watch`` reload for minutes).
+laughs" file would hold ``validate`` and every ``--watch`` reload for minutes). So is a value
+nested more than :data:`MAX_DEPTH` levels deep, where it starts: no rule file needs more than
+a few, and composing a deeper one would exhaust the interpreter's stack. An explicit tag on a
+value it does not fit (``!!timestamp x``) leaves the text for the model to refuse.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 _KEEP = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp"}
 NO_ALIASES = "rule files do not use YAML anchors and aliases"
+MAX_DEPTH = 32
+"""The deepest a value of a rule file may be nested (the deepest shipped file needs 4)."""
 
 
 class _Refused(Exception):
@@ -54,6 +59,7 @@ class RuleLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._path: list[str | int] = []  # the key or index of each node being composed
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         """Compose as PyYAML does, but refuse an anchor or alias before anything is expanded."""
@@ -63,8 +69,13 @@ class RuleLoader(yaml.SafeLoader):
         keyed = isinstance(part, str | int)
         if keyed:
             self._path.append(part)
+        self._depth += 1
         try:
             event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+            if self._depth > MAX_DEPTH:
+                raise _Refused(event.start_mark.line + 1, tuple(self._path),
+                               f"a value nested more than {MAX_DEPTH} levels deep: no rule "
+                               "needs it")
             if event.anchor is not None:
                 sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
                 raise _Refused(event.start_mark.line + 1, tuple(self._path),
@@ -72,14 +83,30 @@ class RuleLoader(yaml.SafeLoader):
                                "in full")
             return cast(yaml.Node, super().compose_node(parent, index))
         finally:
+            self._depth -= 1
             if keyed:
                 self._path.pop()
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct as PyYAML does; a value its explicit tag cannot read (``!!float x``,
+        ``!!binary`` that is not base64) is a located error, not PyYAML's own exception."""
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, _Refused):
+            raise
+        except Exception as exc:  # PyYAML's constructors fail on odd text in many ways
+            tag = node.tag.rsplit(":", 1)[-1] if node.tag else "?"
+            value = node.value if isinstance(node, yaml.ScalarNode) else "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value {value!r} cannot be read as !!{tag} ({exc})",
+                node.start_mark) from None
+
     def construct_lenient_timestamp(self, node: yaml.ScalarNode) -> Any:
-        """Build a date/datetime; an impossible one (2022-02-30) stays a string for pydantic."""
+        """Build a date/datetime; an impossible one (2022-02-30), or text tagged as one that is
+        none (``!!timestamp x``), stays a string for pydantic to refuse where it stands."""
         try:
             return self.construct_yaml_timestamp(node)
-        except ValueError:
+        except (ValueError, AttributeError):  # PyYAML's no-match is an AttributeError
             return self.construct_scalar(node)
 
 

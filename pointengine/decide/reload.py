@@ -132,6 +132,11 @@ class CatalogWatcher:
             fresh = load_catalog(self.root)
         except RuleFileError as exc:
             return ReloadResult("rejected", changed, tuple(exc.problems))
+        except Exception as exc:  # a loader's bug must not stop a worker: the rules stay
+            return ReloadResult("rejected", changed, (Problem(
+                str(self.root), 1, "<catalog>",
+                f"the rules could not be loaded ({type(exc).__name__}: {exc}); the rules in "
+                "force stay"),))
 
         old = self.engine.catalog
         problems: list[Problem] = []

@@ -467,3 +467,20 @@ def test_control_character_is_located() -> None:
         "atsuma.yaml:2: <yaml>: YAML syntax error: unacceptable character #x0007:"
         " special characters are not allowed"
     )
+
+
+def test_an_explicit_timestamp_tag_on_a_non_date_is_a_located_problem() -> None:
+    assert problems(VALID.replace("start: 2022-01-01", "start: !!timestamp x")) == [
+        "atsuma.yaml:4: start: Input should be a valid date or datetime, input is too short"
+        " (got 'x')"]
+
+
+@pytest.mark.parametrize("nested", [
+    "note: " + "[" * 1_000 + "]" * 1_000 + "\n",
+    "note:\n" + "".join("  " * i + "a:\n" for i in range(1, 600)) + "  " * 600 + "b: 1\n",
+    "note: " + "{a: " * 300 + "1" + "}" * 300 + "\n",
+])
+def test_a_value_nested_deeper_than_any_rule_needs_is_a_located_problem(nested: str) -> None:
+    [problem] = problems(VALID.replace("note: no\n", "") + nested)
+    assert problem.startswith("atsuma.yaml:")
+    assert "nested more than 32 levels deep" in problem

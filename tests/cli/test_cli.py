@@ -38,6 +38,19 @@ def test_validate_locates_a_typo_and_fails(tmp_path: Path) -> None:
     assert "did you mean 'period'?" in result.output
 
 
+def test_validate_locates_a_value_nested_too_deep_without_a_traceback(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    premium = rules / "342092-miyoshi" / "premium.yaml"
+    premium.write_text(premium.read_text(encoding="utf-8") + "note: " + "[" * 1_000
+                       + "]" * 1_000 + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(rules)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "nested more than 32 levels deep" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_validate_fails_on_a_misnamed_rule_file(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)

@@ -176,3 +176,20 @@ def test_a_misnamed_rule_file_dropped_in_is_reported(running: Running) -> None:
     assert (problem.file, problem.suggestion) == (str(draft), "draft.yaml")
     draft.unlink()
     assert running.watcher.poll().status == "reloaded"
+
+
+@pytest.mark.parametrize("edit", [
+    ("cap: 6000", "cap: !!timestamp x"),
+    ("cap: 6000", "cap: !!float x"),
+    ("cap: 6000", "cap: " + "[" * 1_000 + "]" * 1_000),
+])
+def test_an_odd_tag_or_a_deep_value_is_refused_and_the_rules_stay(
+        running: Running, edit: tuple[str, str]) -> None:
+    old = running.engine.catalog
+    running.edit(*edit)
+    result = running.watcher.poll()
+    assert result.status == "rejected" and running.engine.catalog is old
+    [problem] = result.problems
+    assert (problem.file, problem.line) == (str(running.file), 11)
+    running.engine.process([running.buy("2022-03-01", 1_000)])
+    assert running.lines() == [(1, 300)]  # the rules in force still decide
