@@ -47,6 +47,8 @@ _AWARD_TRIGGERS = {
     "lottery": {"participation", "lottery_draw"},
 }
 _EPOCH = dt.datetime(1900, 1, 1, tzinfo=JST)
+NATIONAL_FOLDER = "national"
+"""The folder of the national programs; every other folder is one jurisdiction's."""
 
 
 @dataclass
@@ -369,12 +371,20 @@ def _check_semantics(path: Path, lines: LineMap, index: int,
         problem(("jurisdiction",), "a designated-city ward runs no programs; use its city", parent)
     elif not national:
         folder = path.relative_to(root).parts[0]
-        if not folder.startswith(program.jurisdiction):
+        if folder == NATIONAL_FOLDER:
+            problem(("jurisdiction",), f"a file in folder {folder!r} creates national programs "
+                    f"only; {program.jurisdiction}'s live in a folder named by its code "
+                    f"({program.jurisdiction}-...)")
+        elif not folder.startswith(program.jurisdiction):
             problem(("jurisdiction",), f"the file is in folder {folder!r}, which is not named "
                     f"by this code ({program.jurisdiction}-...)")
         if program.type_letter == "A":
             problem(("restriction",), "a municipal program of type A (no person and no store "
                     "restriction): the seeds reserve A for the national program", None, "warning")
+    if national and path.relative_to(root).parts[0] != NATIONAL_FOLDER:
+        folder = path.relative_to(root).parts[0]
+        problem(("jurisdiction",), f"a file in folder {folder!r} creates programs of "
+                f"{folder.split('-')[0]} only; national programs live in {NATIONAL_FOLDER}/")
     if national and program.type_letter != "A":
         problem(("restriction",), "a national program restricts neither persons nor stores")
     for i, partner in enumerate(program.providers):
@@ -395,11 +405,29 @@ def _check_semantics(path: Path, lines: LineMap, index: int,
 
 def _check_groups(programs: dict[str, Program], lines: dict[str, LineMap],
                   problems: list[Problem]) -> None:
+    """A group's cap is the same wherever it is named, and a group is one jurisdiction's: the
+    national one's when a national program names it, else the first (by file) that does. A
+    program of another jurisdiction that names it would limit programs it does not own."""
     caps: dict[str, tuple[int, str]] = {}
+    owners: dict[str, str] = {}
+    for program in sorted(programs.values(),
+                          key=lambda p: (p.current.jurisdiction != "national", str(p.path))):
+        for version in program.versions:
+            if version.person_total is not None:
+                owners.setdefault(version.person_total.group, version.jurisdiction)
     for program in programs.values():
         for i, version in enumerate(program.versions):
             total = version.person_total
             if total is None:
+                continue
+            owner = owners[total.group]
+            if owner != version.jurisdiction:
+                where = _written(lines[program.id], i, ("person_total", "group"))
+                problems.append(located(
+                    program.path, lines[program.id], where,
+                    f"group {total.group!r} limits programs of {owner}; a program of "
+                    f"{version.jurisdiction} may share a group with its own jurisdiction's "
+                    "programs only"))
                 continue
             seen = caps.setdefault(total.group, (total.cap, program.id))
             if seen[0] != total.cap:

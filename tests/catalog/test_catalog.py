@@ -84,7 +84,7 @@ def test_a_dedented_field_is_told_where_it_belongs_not_given_a_look_alike(rules:
   - version: 2
     effective_from: 2022-06-01T00:00:00+09:00
     note: moved
-    jurisdiction: "015806"
+    jurisdiction: "015857"
 """, encoding="utf-8")
     assert problems(rules) == [
         f"{path}:16: versions.0.jurisdiction: unknown field 'jurisdiction' here: it belongs at the"
@@ -308,3 +308,46 @@ def test_a_provider_of_both_bases_is_refused(rules: Path) -> None:
     assert problems(rules) == [
         f"{providers}:{line}: providers.0.basis: a provider awards on one basis, 'charge' or "
         "'purchase': counting both would pay twice for money charged and then spent"]
+
+
+# A folder's files create and limit programs of that folder's jurisdiction only.
+
+def _with_national(rules: Path) -> None:
+    for path in (RULES / "national").glob("*.yaml"):
+        write(rules, f"national/{path.name}", path.read_text(encoding="utf-8"))
+
+
+def test_a_municipal_file_cannot_create_a_national_program(rules: Path) -> None:
+    path = write(rules, "015814-atsuma/premium.yaml",
+                 ATSUMA.replace("jurisdiction: 015814", "jurisdiction: national")
+                 .replace("restriction: {stores: in_region}\n", ""))
+    assert problems(rules) == [
+        f"{path}:3: jurisdiction: a file in folder '015814-atsuma' creates programs of 015814"
+        " only; national programs live in national/"]
+
+
+def test_a_national_file_creates_national_programs_only(rules: Path) -> None:
+    path = write(rules, "national/premium.yaml", ATSUMA)
+    assert problems(rules) == [
+        f"{path}:3: jurisdiction: a file in folder 'national' creates national programs only;"
+        " 015814's live in a folder named by its code (015814-...)"]
+
+
+def test_a_municipal_file_cannot_limit_national_money(rules: Path) -> None:
+    _with_national(rules)
+    path = write(rules, "015814-atsuma/premium.yaml",
+                 ATSUMA + "person_total: {group: national-phase2, cap: 20000}\n")
+    assert problems(rules) == [
+        f"{path}:12: person_total.group: group 'national-phase2' limits programs of national; a"
+        " program of 015814 may share a group with its own jurisdiction's programs only"]
+
+
+def test_two_municipalities_cannot_share_a_group(rules: Path) -> None:
+    write(rules, "015814-atsuma/premium.yaml",
+          ATSUMA + "person_total: {group: hokkaido-towns, cap: 9000}\n")
+    other = write(rules, "015857-abira/premium.yaml",
+                  ATSUMA.replace("atsuma", "abira").replace("015814", "015857")
+                  + "person_total: {group: hokkaido-towns, cap: 9000}\n")
+    assert problems(rules) == [
+        f"{other}:12: person_total.group: group 'hokkaido-towns' limits programs of 015814; a"
+        " program of 015857 may share a group with its own jurisdiction's programs only"]
