@@ -86,7 +86,7 @@ from pointengine.lane.memo cimport (
     Symbols,
     VectorMemo,
 )
-from pointengine.store.apply cimport EXCEEDS, UNKNOWN, Tables
+from pointengine.store.apply cimport EXCEEDS, UNKNOWN, Tables, as_is
 from pointengine.store.records cimport Award, new_award
 from pointengine.store.wire cimport Buffer, put, put_integer, put_quoted, reserve
 from pointengine.model.scan cimport (
@@ -398,7 +398,6 @@ cdef class Lane:
     # the write-back journal (pointengine.store.writeback.Journal) of a store that has one: what
     # the lane wrote, for the store to write through to Redis; None when there is none
     cdef Tables tables             # the embedded store's, which apply what the lane decides
-    cdef list j_persons
 
     def __cinit__(self) -> None:
         self.code_place = NULL
@@ -477,9 +476,6 @@ cdef class Lane:
             self.persons = store._persons
             self.person_watch = store.person_watch = []
             self.members = store._members
-            journal = store.journal
-            if journal is not None:
-                self.j_persons = journal.persons
         self.health = "health_insurance"
         self.account = "public_funds_account"
         self.lines = self.taken_applied = self.duplicates = self.rejected = 0
@@ -1071,10 +1067,11 @@ cdef class Lane:
         n_claims = self._claims(kind, fact, m, 0, s, NULL, claims)
         if n_claims < 0:
             return False
-        self.persons[person_id] = changed
+        if self.intents:
+            self.persons[person_id] = changed
+        else:
+            self.tables.keep_person(person_id, changed, False)
         digest.epoch = self.epoch
-        if self.j_persons is not None:
-            self.j_persons.append(person_id)
         if self.intents:
             self._send(index, s, f, m, key, key_size, person_to_json(changed), claims,
                        n_claims)
@@ -1335,7 +1332,7 @@ cdef inline str _ascii(const unsigned char* s, Value* v):
 
 cdef bytes _json_text(str text):
     """``text`` for a JSON string as it is: ids and program ids need no escape."""
-    if not text.isascii() or any(c in text for c in '"\\') or any(ord(c) < 32 for c in text):
+    if not as_is(text):
         raise IntegrityError(f"{text!r} is not an id the ledger can write without escapes")
     return text.encode()
 

@@ -15,6 +15,11 @@ cdef enum:
     EXCEEDS = 2
 
 
+cdef inline bint as_is(str text):
+    """A text that JSON writes as it is: printable ASCII but ``"`` and ``\\``."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
 cdef class Tables:
     cdef public dict _persons
     cdef public KeyTable _applied
@@ -42,6 +47,7 @@ cdef class Tables:
     cdef Transaction keep(self, str transaction, int64_t amount, tuple awards, str payer)
     cdef int keep_plain(self, int64_t paid_fp, int64_t amount, str transaction,
                         str payer) except -1
+    cdef int keep_person(self, str person, object state, bint watched) except -1
     cdef int mark_applied(self, int64_t fp, str event) except -1
     cdef int line(self, bint award, const char* event, Py_ssize_t event_size,
                   const char* person, Py_ssize_t person_size, bytes program, int version,

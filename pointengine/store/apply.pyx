@@ -244,6 +244,16 @@ cdef class Tables:
             self.journal.transactions += (transaction, f"{amount}|0|{payer}")
         return 0
 
+    cdef int keep_person(self, str person, object state, bint watched) except -1:
+        """Keep a person's new state; ``watched``: the lane, which keeps a digest of each
+        person, is told (the lane itself passes False for the persons it changed)."""
+        self._persons[person] = state
+        if watched and self.person_watch is not None:
+            self.person_watch.append(person)
+        if self.journal is not None:
+            self.journal.persons.append(person)
+        return 0
+
     cdef int mark_applied(self, int64_t fp, str event) except -1:
         """The event (``fp``, its key's fingerprint) is applied: a repeat is a duplicate."""
         self._applied.add_fp(fp, 0)
@@ -308,7 +318,7 @@ cdef class Tables:
         cdef Py_ssize_t[MAX_CAPS] caps
         cdef int64_t[MAX_CAPS] limits
         cdef Py_ssize_t[MAX_CAPS] admissions
-        cdef int64_t[MAX_CAPS] room
+        cdef int64_t[MAX_CAPS] admission_limits
         cdef int n_caps, n_admissions, which
         cdef int64_t points
         if self._applied.has_fp(fp):
@@ -321,8 +331,8 @@ cdef class Tables:
         awards = []
         for claim in intent.claims:
             if claim.member_key and claim.member_key not in self._members:
-                n_admissions = self._slots(claim.admissions, admissions, room)
-                which = self.full_admission(admissions, room, n_admissions)
+                n_admissions = self._slots(claim.admissions, admissions, admission_limits)
+                which = self.full_admission(admissions, admission_limits, n_admissions)
                 if which >= 0:
                     result.outcomes.append(Outcome(claim.program, claim.version, claim.points,
                                                    0, claim.admissions[which].label))
@@ -353,11 +363,7 @@ cdef class Tables:
                 self.keep_plain(fingerprint_str(paid_key(intent.transaction, intent.payer)),
                                 intent.amount, intent.transaction, intent.payer)
         if intent.person_state is not None:
-            self._persons[intent.person] = intent.person_state
-            if self.person_watch is not None:
-                self.person_watch.append(intent.person)
-            if self.journal is not None:
-                self.journal.persons.append(intent.person)
+            self.keep_person(intent.person, intent.person_state, True)
         if self.journal is not None:
             self.journal.tallies.extend([key for key, _ in intent.tallies])
         self.mark_applied(fp, intent.event)
@@ -400,8 +406,8 @@ cdef class Tables:
         cdef const char* at
         cdef const char* tx = NULL
         texts = (intent.event, intent.person, intent.at, program, provider)
-        if all([_as_is(text) for text in texts]) and (transaction is None
-                                                       or _as_is(transaction)):
+        if all([as_is(text) for text in texts]) and (transaction is None
+                                                      or as_is(transaction)):
             event = PyUnicode_AsUTF8AndSize(intent.event, &event_size)
             person = PyUnicode_AsUTF8AndSize(intent.person, &person_size)
             at = PyUnicode_AsUTF8AndSize(intent.at, &at_size)
@@ -416,11 +422,6 @@ cdef class Tables:
         reserve(&self.ledger, len(text))
         put(&self.ledger, <const char*>text, len(text))
         return 0
-
-
-cdef inline bint _as_is(str text):
-    """A text that JSON writes as it is: printable ASCII but ``"`` and ``\\``."""
-    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 cdef inline int _add(dict table, object key, int64_t amount) except -1:

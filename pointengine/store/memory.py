@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pointengine.model.ledger import LedgerSink, ListSink
-from pointengine.store.apply import PAID_SHIFT, Tables, paid_key
+from pointengine.store.apply import Tables
 from pointengine.store.contract import Store
 
 if TYPE_CHECKING:
     from pointengine.store.journal import Journal
 
-__all__ = ["PAID_SHIFT", "MemoryStore", "paid_key"]
+__all__ = ["MemoryStore"]
 
 
 class MemoryStore(Tables, Store):

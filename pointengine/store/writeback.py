@@ -55,8 +55,9 @@ import redis
 
 from pointengine.errors import IntegrityError, OperationalError
 from pointengine.model.ledger import LedgerEntry
+from pointengine.store.apply import PAID_SHIFT, paid_key
 from pointengine.store.journal import Journal
-from pointengine.store.memory import PAID_SHIFT, MemoryStore, paid_key
+from pointengine.store.memory import MemoryStore
 from pointengine.store.records import Award, Transaction
 from pointengine.store.redis_store import RedisStore, person_from_json, person_to_json
 from pointengine.store.wire import command, ledger_commands, transaction_record
