@@ -46,6 +46,7 @@ import orjson
 
 from adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
+from pointengine.model.bounds import refuse_deep_json
 from pointengine.model.events import AnyEvent, event_from_dict
 from pointengine.model.jsonkeys import repeated_key
 from pointengine.model.privacy import carries_my_number, redact
@@ -235,7 +236,7 @@ def json_body(payload: bytes, what: str) -> object:
     the one the decoder left out included, else ``MalformedEvent``.
     """
     value = _decoded(payload, what)
-    key = _given_twice(payload, what, value)
+    key = repeated_key(payload)
     if key is not None:
         _refuse_repeat(what, payload, key)
     _refuse_rewritten_number(what, payload, value)
@@ -273,7 +274,7 @@ def json_records(
     are read as usual.
     """
     body = _decoded(payload, what)
-    key = _given_twice(payload, what, body)
+    key = repeated_key(payload)
     if not isinstance(body, dict) or not isinstance(body.get(name), list):
         if key is not None:
             _refuse_repeat(what, payload, key)
@@ -283,21 +284,18 @@ def json_records(
     if key is None:  # nearly always: one quick count
         _refuse_rewritten_number(what, payload, body)
         return body, [JsonRecord(record) for record in records]
-    try:
-        # Numbers are kept as written: the text of a record is searched for a My Number.
-        members = json.loads(payload, object_pairs_hook=_Members, parse_int=_Token,
-                             parse_float=_Token)
-        outside = _Members((key, [] if key == name else value) for key, value in members)
-        key = repeated_key(_json_text(outside).encode())
-        if key is not None:
-            _refuse_repeat(what, payload, key)
-        found = []
-        for record, raw in zip(records, _last(members, name), strict=True):
-            text = _json_text(raw)
-            key = repeated_key(text.encode())
-            found.append(JsonRecord(record) if key is None else JsonRecord(record, key, text))
-    except RecursionError:
-        _refuse_nesting(what, body)
+    # Numbers are kept as written: the text of a record is searched for a My Number.
+    members = json.loads(payload, object_pairs_hook=_Members, parse_int=_Token,
+                         parse_float=_Token)
+    outside = _Members((key, [] if key == name else value) for key, value in members)
+    key = repeated_key(_json_text(outside).encode())
+    if key is not None:
+        _refuse_repeat(what, payload, key)
+    found = []
+    for record, raw in zip(records, _last(members, name), strict=True):
+        text = _json_text(raw)
+        key = repeated_key(text.encode())
+        found.append(JsonRecord(record) if key is None else JsonRecord(record, key, text))
     return body, found
 
 
@@ -312,13 +310,14 @@ def my_number_path(value: object) -> str | None:
     searched as they are.
     """
     # Nearly every record carries none, and one search of its JSON (in C) settles that. The
-    # JSON of a string is the string itself unless it holds a control character: "\u0001"
-    # then could hide a run of digits that follows it, so such a record is walked.
+    # JSON of a string is the string itself unless it holds a control character or a
+    # backslash: "\u0001", or "\\t" in a value that is itself JSON, could then hide a digit or
+    # a separator, so such a record is walked.
     try:
         blob = orjson.dumps(value)
     except TypeError:
-        blob = b"\\u"
-    if b"\\u" not in blob and not carries_my_number(blob):
+        blob = b"\\"
+    if b"\\" not in blob and not carries_my_number(blob):
         return None
     for path, item in _walk(value):
         if isinstance(item, str) and _carries(item):
@@ -381,6 +380,7 @@ class _Members(list[tuple[str, object]]):
 
 
 def _decoded(payload: bytes, what: str) -> object:
+    refuse_deep_json(payload, what)  # before any parser, each of which copes differently
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -395,26 +395,10 @@ def _refuse_rewritten_number(what: str, payload: bytes, value: object) -> None:
         raise MyNumberRejected(f"{what}: the body carries a My Number; nothing was stored")
 
 
-def _given_twice(payload: bytes, what: str, value: object) -> str | None:
-    """The first key ``payload`` gives twice in one object (``value`` is it decoded)."""
-    try:
-        return repeated_key(payload)
-    except RecursionError:
-        _refuse_nesting(what, value)
-
-
 def _refuse_repeat(what: str, payload: bytes, key: str) -> NoReturn:
     # The decoded value lost the first value of the key: the payload itself is searched.
     refuse_my_number(what, payload)
     raise MalformedEvent(_safe(f"{what}: {_twice(key)}; nothing was stored"))
-
-
-def _refuse_nesting(what: str, value: object) -> NoReturn:
-    # Only the standard library's parser, which recurses, can tell a key given twice; orjson
-    # decodes JSON nested deeper than that. No provider sends such a payload.
-    refuse_my_number(what, value)
-    raise MalformedEvent(f"{what}: nested too deeply to be checked for a key given twice; "
-                         "nothing was stored")
 
 
 def _twice(key: str) -> str:

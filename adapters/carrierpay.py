@@ -35,7 +35,8 @@ Taxes = Total. A ``Payment`` becomes a canonical :class:`~pointengine.model.even
 merchant; a ``Refund`` (CarrierPay refunds are usually partial: some items of a basket) a
 :class:`~pointengine.model.events.Refund` of ``paymentId``.
 A document in another encoding (a byte order mark or an XML declaration naming one included)
-or with a DOCTYPE is refused: no entity is ever expanded. Elements and attributes the adapter
+or with a DOCTYPE is refused: no entity is ever expanded; nor is one that nests elements more
+than 64 levels deep. Elements and attributes the adapter
 does not read are ignored, but a record that carries a My Number anywhere, in any text or
 attribute, is rejected, and so is a record that gives an element the adapter reads more than
 once (two ``Amount/Total``, say): which one is meant is unknowable. Only ``Tax`` repeats.
@@ -54,7 +55,8 @@ from typing import ClassVar
 from adapters import _fields as f
 from adapters import _synth
 from adapters.base import NativeAdapter, NativeRecord, refuse_my_number
-from pointengine.errors import MalformedEvent
+from pointengine.errors import MalformedEvent, NestedTooDeeply
+from pointengine.model.bounds import MAX_NESTING
 
 PROVIDER_ID = "carrierpay"
 _ROOT = "CarrierPayNotification"
@@ -88,11 +90,7 @@ class CarrierPayAdapter(NativeAdapter):
 
     def records(self, payload: bytes) -> Iterator[NativeRecord]:
         """Each ``Payment`` or ``Refund`` child of the notification, numbered from 1."""
-        document = _document(payload)
-        try:
-            root = ET.fromstring(document)
-        except ET.ParseError as exc:
-            raise MalformedEvent(f"{PROVIDER_ID} notification: not XML ({exc})") from exc
+        root = _parsed(_document(payload))
         if root.tag != _ROOT:
             raise MalformedEvent(f"{PROVIDER_ID} notification: the root is not <{_ROOT}>")
         envelope: dict[str, object] = {f"@{name}": value for name, value in root.attrib.items()}
@@ -150,6 +148,33 @@ def _document(payload: bytes) -> str:
     if "<!DOCTYPE" in document or "<!ENTITY" in document:
         raise MalformedEvent(f"{PROVIDER_ID} notification: a DOCTYPE is not accepted")
     return document
+
+
+def _parsed(document: str) -> ET.Element:
+    """The notification's root element, or MalformedEvent; a document that nests elements
+    more than :data:`~pointengine.model.bounds.MAX_NESTING` deep is refused as soon as the
+    parser meets the element too many, before the rest is read."""
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    depth = 0
+    root: ET.Element | None = None
+    try:
+        for start in range(0, len(document), _PIECE):
+            parser.feed(document[start:start + _PIECE])
+            for event in parser.read_events():  # ("start" | "end", element) only
+                depth += 1 if event[0] == "start" else -1
+                if depth > MAX_NESTING:
+                    raise NestedTooDeeply(f"{PROVIDER_ID} notification: elements nested more "
+                                          f"than {MAX_NESTING} levels deep; nothing was stored")
+                if root is None and isinstance(event[-1], ET.Element):
+                    root = event[-1]
+        parser.close()
+    except ET.ParseError as exc:
+        raise MalformedEvent(f"{PROVIDER_ID} notification: not XML ({exc})") from exc
+    assert root is not None  # a document without a root element is a ParseError
+    return root
+
+
+_PIECE = 64 * 1024
 
 
 def _flatten(element: ET.Element) -> dict[str, object]:

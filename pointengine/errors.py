@@ -20,11 +20,14 @@ named after their meaning, not after the module that raises them::
     ├── RuleFileError               rule files that do not validate (one or more problems)
     ├── IntegrityError              the engine's own state would become inconsistent
     └── OperationalError            a backend (Redis, the matching engine) failed
+        ├── OutputError             an output file or folder that cannot be written
+        └── StateLost               Redis lost the store's state: nothing may be applied
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class PointEngineError(Exception):
@@ -41,6 +44,18 @@ class MalformedEvent(InputError):
     """A line or request body that is not a valid canonical event."""
 
     reason_code = "malformed"
+
+
+class NestedTooDeeply(MalformedEvent):
+    """Input whose arrays and objects (or XML elements) nest deeper than any event does."""
+
+    reason_code = "too_deep"
+
+
+class TooLarge(MalformedEvent):
+    """A line, record or body larger than any event is; it is refused before it is parsed."""
+
+    reason_code = "too_large"
 
 
 class MyNumberRejected(InputError):
@@ -139,3 +154,23 @@ class IntegrityError(PointEngineError):
 
 class OperationalError(PointEngineError):
     """A backend failed (Redis unreachable, the matching engine refused a ruleset)."""
+
+
+class StateLost(OperationalError):
+    """Redis no longer holds the store's state (its generation marker is gone or was replaced:
+    a flush, a restart without persistence). Applying or accepting events would start caps and
+    budgets again from zero, so nothing is, until an operator re-initialises the store
+    (``pointengine reinit``, :func:`pointengine.store.generation.reinit`)."""
+
+    reason_code = "state_lost"
+
+
+class OutputError(OperationalError):
+    """An output file or folder that cannot be written: a full disk, a read-only file system,
+    a forbidden folder, a folder that is a file. ``path`` names it and ``cause`` is the
+    ``OSError``; the message says both, in one line."""
+
+    def __init__(self, path: Path | str, cause: OSError) -> None:
+        self.path = Path(path)
+        self.cause = cause
+        super().__init__(f"cannot write {path}: {cause.strerror or cause}")

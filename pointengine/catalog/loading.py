@@ -37,7 +37,8 @@ from pointengine.catalog.rulefile import (
     suggest,
 )
 from pointengine.errors import Problem, RuleFileError
-from pointengine.model.events import JST, in_jst
+from pointengine.model.events import in_jst
+from pointengine.model.jst import JST
 from pointengine.model.municipalities import registry
 
 _AWARD_TRIGGERS = {

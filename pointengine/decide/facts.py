@@ -11,13 +11,13 @@ import datetime as dt
 from typing import Final
 
 from pointengine.model.events import (
-    JST,
     AnyEvent,
     Charge,
     LotteryDraw,
     Participation,
     Purchase,
 )
+from pointengine.model.jst import JST
 from pointengine.model.municipalities import registry
 from pointengine.model.persons import Person
 

@@ -134,7 +134,8 @@ from pointengine.decide.awards import GROUP, PERSON, PROGRAM, claim_template
 from pointengine.decide.engine import ROUTES_KEPT
 from pointengine.catalog.loading import _EPOCH
 from pointengine.errors import IntegrityError
-from pointengine.model.events import JST, in_jst
+from pointengine.model.events import in_jst
+from pointengine.model.jst import JST
 from pointengine.lane.memo import SLOT_NAMES
 from pointengine.store.redis_store import person_to_json
 from pointengine.model.municipalities import registry

@@ -35,11 +35,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected, UnknownMunicipality
+from pointengine.model.bounds import refuse_deep_json, refuse_large_event
 from pointengine.model.jsonkeys import repeated_key
+from pointengine.model.jst import JST
 from pointengine.model.municipalities import registry
 from pointengine.model.privacy import carries_my_number, is_my_number
-
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
 def day_number(day: dt.date) -> int:
@@ -311,19 +311,19 @@ _adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 def parse_event(raw: bytes | str) -> AnyEvent:
     """Validate one JSON event; raise the most specific :class:`InputError` on bad input.
 
-    A key given twice is refused (:mod:`pointengine.model.jsonkeys`). The error message never
+    Size and nesting are bounded before anything parses it (:mod:`pointengine.model.bounds`); a
+    key given twice is refused (:mod:`pointengine.model.jsonkeys`). The error message never
     repeats a My Number.
     """
     data = raw.encode() if isinstance(raw, str) else raw
+    refuse_large_event(data)
     if carries_my_number(data):
         raise MyNumberRejected(_MY_NUMBER_MESSAGE)
     if data.startswith(codecs.BOM_UTF8):  # JSON parsers only say "expected value at column 1"
         raise MalformedEvent("the line starts with a byte-order mark (U+FEFF); write the file "
                              "as UTF-8 without a BOM")
-    try:
-        key = repeated_key(data)
-    except RecursionError:  # the standard library's parser recurses; no event nests deeply
-        raise MalformedEvent("event: nested too deeply; an event is one flat object") from None
+    refuse_deep_json(data, "event")
+    key = repeated_key(data)
     if key is not None:
         raise MalformedEvent(f"event: the key {key[:64]!r} is given more than once; which "
                              "value is meant cannot be known")

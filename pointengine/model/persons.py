@@ -13,7 +13,8 @@ import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from pointengine.model.events import JST, day_number
+from pointengine.model.events import day_number
+from pointengine.model.jst import JST
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,3 +14,7 @@ def epoch_us(value: dt.datetime) -> int:
     """An aware datetime as microseconds since the epoch."""
 def suspects(raws: list[bytes]) -> list[int]:
     """The indices of the lines that may carry a My Number (the guard decides for those)."""
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of the JSON text ``raw`` nest more than ``limit`` deep."""
+def longest(raws: list[bytes]) -> int:
+    """The length of the longest bytes of ``raws`` (0 for none)."""

@@ -42,7 +42,7 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t
 from libc.string cimport memchr, memcmp, memcpy
 
-from pointengine.model.events import JST
+from pointengine.model.jst import JST
 
 import_datetime()
 
@@ -393,20 +393,10 @@ cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept:
 
 
 cdef bint may_be_my_number(const unsigned char* s, Py_ssize_t n) noexcept:
-    """True for 12 digits, or three groups of four digits joined by one hyphen: the forms an id
-    could take that :func:`pointengine.model.privacy.is_my_number` may refuse."""
-    cdef Py_ssize_t i
-    if n == 12:
-        for i in range(12):
-            if not _digit(s[i]):
-                return False
-        return True
-    if n == 14 and s[4] == b'-' and s[9] == b'-':
-        for i in range(14):
-            if i != 4 and i != 9 and not _digit(s[i]):
-                return False
-        return True
-    return False
+    """True when the id ``s`` holds 12 digits that separators could group (see
+    :func:`may_carry_my_number`): the ids :func:`pointengine.model.privacy.is_my_number` may
+    refuse."""
+    return may_carry_my_number(s, n)
 
 
 cdef inline int _number(const unsigned char* s, Py_ssize_t size) noexcept:
@@ -651,37 +641,38 @@ def epoch_us(value: object) -> int:
 
 # --- the My Number guard's prefilter -----------------------------------------------------------
 
-cdef unsigned char[256] _GUARD  # 0 another byte, 1 a digit, 2 non-ASCII or a backslash
-for _c in range(256):
-    _GUARD[_c] = 1 if 48 <= _c <= 57 else (2 if _c >= 0x80 or _c == 92 else 0)
+cdef unsigned char[256] _GUARD  # 0 another byte, 1 a separator between groups of digits,
+for _c in range(256):            # 2 a digit, 3 non-ASCII or a backslash
+    _GUARD[_c] = (2 if 48 <= _c <= 57 else 3 if _c >= 0x80 or _c == 92
+                  else 1 if _c in b"\t -.:_/" else 0)
 
 
 cdef bint may_carry_my_number(const unsigned char* s, Py_ssize_t n) noexcept:
     """False only when :func:`pointengine.model.privacy.carries_my_number` is sure to be False: the
-    line is ASCII without a backslash, has no run of 12 or more digits and no 12 digits in
-    the card's groups (a run of 4 or more, one other byte, exactly 4, one other byte, 4 or
-    more: the shape the guard's own prefilter looks for)."""
-    cdef Py_ssize_t i = 0, start, run
-    cdef Py_ssize_t end1 = -9, len1 = 0, end2 = -9, len2 = 0  # the two runs before, ends exclusive
+    line is ASCII without a backslash and holds no 12 digits joined by runs of at most three
+    separators (the guard's own test, without its check of one separator throughout)."""
+    cdef Py_ssize_t i = 0, digits, gap
     cdef unsigned char kind
     while i < n:
         kind = _GUARD[s[i]]
-        if kind == 0:
+        if kind <= 1:  # most bytes; a separator matters only after a digit
             i += 1
             continue
-        if kind == 2:
+        if kind == 3:
             return True
-        start = i
-        i += 1
-        while i < n and _GUARD[s[i]] == 1:
+        digits = gap = 0  # digits and separators from here
+        while i < n:
+            kind = _GUARD[s[i]]
+            if kind == 2:
+                digits = digits + 1 if gap <= 3 else 1
+                if digits >= 12:
+                    return True
+                gap = 0
+            elif kind == 1:
+                gap += 1
+            else:
+                break
             i += 1
-        run = i - start
-        if run >= 4:
-            if run >= 12 or (len1 == 4 and end1 == start - 1 and len2 >= 4
-                             and end2 == end1 - 5):
-                return True
-        end2, len2 = end1, len1
-        end1, len1 = i, run
     return False
 
 
@@ -697,3 +688,39 @@ def suspects(list raws) -> list:
                                PyBytes_GET_SIZE(raw)):
             out.append(k)
     return out
+
+
+# --- how deeply a JSON text nests ----------------------------------------------------------------
+
+def nested_deeper_than(bytes raw, Py_ssize_t limit) -> bool:
+    """Whether the arrays and objects of the JSON text ``raw`` nest more than ``limit`` deep
+    (brackets inside strings do not count; text that is not JSON is measured all the same).
+    Linear and without recursion, so it is asked before any parser."""
+    cdef const unsigned char* s = <const unsigned char*>raw
+    cdef Py_ssize_t i = 0, n = len(raw), depth = 0
+    cdef unsigned char c
+    while i < n:
+        c = s[i]
+        if c == b'"':
+            i += 1
+            while i < n and s[i] != b'"':
+                i += 2 if s[i] == b'\\' else 1
+        elif c == b'[' or c == b'{':
+            depth += 1
+            if depth > limit:
+                return True
+        elif (c == b']' or c == b'}') and depth > 0:
+            depth -= 1
+        i += 1
+    return False
+
+
+def longest(list raws) -> int:
+    """The length of the longest bytes of ``raws`` (0 for none): how a block of lines is
+    checked for one over the bound without a Python call per line."""
+    cdef Py_ssize_t k, size, most = 0
+    for k in range(len(raws)):
+        size = PyBytes_GET_SIZE(raws[k])
+        if size > most:
+            most = size
+    return most

@@ -3,16 +3,18 @@ way (a My Number masked, never repeated)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from pointengine.errors import InputError, UnreadableEvents
+from pointengine.model.bounds import MAX_EVENT_BYTES
 from pointengine.model.events import AnyEvent, parse_event
 from pointengine.model.fastparse import FastParser
 from pointengine.model.privacy import carries_my_number
-from pointengine.model.scan import suspects
+from pointengine.model.scan import longest, suspects
 from pointengine.replay.report import START, Position, Rejects, ReplayReport
 
 BATCH = 2_000
@@ -41,16 +43,52 @@ class Lines:
 def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
                 ) -> Iterator[tuple[Lines, Position]]:
     """Blocks of ``batch`` lines, each with the position after its last line; ``handle`` is
-    read from ``start``. A block may hold blank lines."""
+    read from ``start``. A block may hold blank lines.
+
+    No line is held longer than :data:`~pointengine.model.bounds.MAX_EVENT_BYTES`: of a longer
+    one the block holds its beginning, cut so that no reader takes it for an event (the
+    Python path refuses it as too large), and the rest is skipped unread by any parser.
+    """
     number = start.line + 1
     offset = start.offset
+    # Read by a bounded readline, in C from start to end (a loop in Python would cost a
+    # tenth of what a replay does with a line).
+    pieces = iter(functools.partial(handle.readline, _LONGEST), b"")
     while True:
-        raws = list(itertools.islice(handle, batch))
+        raws = list(itertools.islice(pieces, batch))
         if not raws:
             return
         offset += sum(map(len, raws))
+        if longest(raws) == _LONGEST:
+            raws, skipped = _cut_long_lines(raws, pieces)
+            offset += skipped
         yield Lines(number, raws), Position(offset, number + len(raws) - 1)
         number += len(raws)
+
+
+# A line (with its line break) is read up to one byte over the bound, so that a longer one
+# shows as such.
+_LONGEST = MAX_EVENT_BYTES + 1
+
+
+def _cut_long_lines(pieces: list[bytes], more: Iterator[bytes]) -> tuple[list[bytes], int]:
+    """The lines that ``pieces`` (read up to :data:`_LONGEST` bytes at a time) begin, each
+    longer than the bound cut, and the bytes taken from ``more`` to reach a cut line's end."""
+    lines: list[bytes] = []
+    read = 0
+    rest = iter(pieces)
+    for piece in rest:
+        if len(piece) < _LONGEST:
+            lines.append(piece)
+            continue
+        # A NUL is no part of a JSON text: the cut line is no event to any reader.
+        lines.append(piece[:MAX_EVENT_BYTES] + b"\x00\n")
+        while piece and not piece.endswith(b"\n"):
+            piece = next(rest, b"")
+            if not piece:  # the line goes on past the pieces read
+                piece = next(more, b"")
+                read += len(piece)
+    return lines, read
 
 
 class Parser:

@@ -35,8 +35,39 @@ def window() -> tuple[dt.datetime, dt.datetime]:
     return dt.datetime(2022, 3, 1, tzinfo=JST), dt.datetime(2022, 3, 2, tzinfo=JST)
 
 
+MY_NUMBER = "12345678901" + str(my_number_check_digit("12345678901"))
+FOURS = (MY_NUMBER[:4], MY_NUMBER[4:8], MY_NUMBER[8:])
+GROUPINGS = {
+    "plain": MY_NUMBER,
+    "colons": ":".join(FOURS),
+    "dots": ".".join(FOURS),
+    "underscores": "_".join(FOURS),
+    "threes": "-".join(MY_NUMBER[i:i + 3] for i in range(0, 12, 3)),
+    "ideographic space": "\u3000".join(FOURS),
+    "no-break space": "\u00a0".join(FOURS),
+    "full-width hyphen": "\uff0d".join(FOURS),
+    "tab": "\t".join(FOURS),
+    "zero-width space": "\u200b".join(FOURS),
+    "soft hyphen": "\u00ad".join(FOURS),
+    "spaced hyphen": " - ".join(FOURS),
+}
+
+
+def in_json(text: str) -> str:
+    """``text`` as it is written inside a JSON string: a tab escaped (nothing else here needs
+    escaping)."""
+    return text.replace("\t", "\\t")
+
+
 @pytest.fixture
-def my_number() -> str:
-    """A 12-digit value with a valid My Number check digit (a test value, nobody's number)."""
-    first_eleven = "12345678901"
-    return first_eleven + str(my_number_check_digit(first_eleven))
+def plain_my_number() -> str:
+    """A valid My Number as 12 digits."""
+    return MY_NUMBER
+
+
+@pytest.fixture(params=list(GROUPINGS.values()), ids=list(GROUPINGS))
+def my_number(request: pytest.FixtureRequest) -> str:
+    """A valid My Number (a test value, nobody's number), plain or grouped however it may be
+    written."""
+    value: str = request.param
+    return value

@@ -192,6 +192,9 @@ def test_my_number_anywhere_in_a_record_is_rejected_without_echo(
     my_number: str, old: str, new: str, path: str
 ) -> None:
     new = new.replace("{n}", my_number).replace("{fw}", full_width(my_number))
+    if path == "a field name" and not f"X{my_number}".replace("-", "").replace(".", "").replace(
+            "_", "").isalnum():
+        pytest.skip("not a character of an XML name")
     record = payment().replace(old, new)
     with pytest.raises(MyNumberRejected, match="carrierpay record 1 ") as caught:
         CarrierPayAdapter().to_events(notification(record))

@@ -10,6 +10,7 @@ import pytest
 from adapters.towncoin import TownCoinAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.model.events import Charge, Purchase, Refund, parse_event
+from tests.adapters.conftest import GROUPINGS
 
 JST = dt.timezone(dt.timedelta(hours=9))
 HEADER = "取引ID,会員ID,取引種別,金額,取引日時,加盟店コード,加盟店名,加盟店所在地コード,元取引ID"
@@ -19,6 +20,18 @@ LINES = [
     "TWN20220301000003,MKA7Q2X9,支払,1280,2022/03/01 12:34:56,S0003,佐藤食堂 厚真町店,015814,",
     "TWN20220301000004,MKA7Q2X9,取消,1280,2022/03/01 13:00:00,,,,TWN20220301000003",
 ]
+
+
+# The groupings a Shift_JIS file can hold (no no-break space, zero-width space or soft hyphen).
+SHIFT_JIS = {name: value for name, value in GROUPINGS.items()
+             if value.encode("cp932", "ignore").decode("cp932") == value}
+
+
+@pytest.fixture(params=list(SHIFT_JIS.values()), ids=list(SHIFT_JIS))
+def my_number(request: pytest.FixtureRequest) -> str:
+    """A valid My Number, grouped in each way a Shift_JIS file can write it."""
+    value: str = request.param
+    return value
 
 
 def csv_file(*lines: str, encoding: str = "cp932", header: str = HEADER) -> bytes:

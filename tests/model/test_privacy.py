@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -83,7 +84,6 @@ def test_a_my_number_written_as_the_card_prints_it_is_found_and_masked(written: 
 @pytest.mark.parametrize("text", [
     f"{WRONG[:4]} {WRONG[4:8]} {WRONG[8:]}",  # a wrong check digit
     f"{VALID[:4]} {VALID[4:8]}-{VALID[8:]}",  # mixed separators
-    f"{VALID[:4]}  {VALID[4:8]}  {VALID[8:]}",  # two spaces
     f"4111 {GROUPED}", f"{GROUPED} 4111", f"{GROUPED.replace(' ', '-')}-4111",  # 16 digits
     f"1{GROUPED}", f"{GROUPED}0", "090-1234-5678",
 ])
@@ -103,9 +103,62 @@ def test_other_digits_are_found_as_normalising_the_whole_text_finds_them(text: s
     assert _other_digits(text) == (whole != len(re.findall(r"[0-9]", text)))
 
 
+FOURS = (VALID[:4], VALID[4:8], VALID[8:])
+SEPARATED = {
+    "colons": ":".join(FOURS), "dots": ".".join(FOURS), "underscores": "_".join(FOURS),
+    "threes": "-".join(VALID[i:i + 3] for i in range(0, 12, 3)),
+    "sixes": f"{VALID[:6]} {VALID[6:]}", "singles": "-".join(VALID),
+    "ideographic space": "\u3000".join(FOURS), "no-break space": "\u00a0".join(FOURS),
+    "full-width hyphen": "\uff0d".join(FOURS), "tab": "\t".join(FOURS),
+    "zero-width space": "\u200b".join(FOURS), "soft hyphen": "\u00ad".join(FOURS),
+    "long vowel mark": "ー".join(FOURS), "slashes": "/".join(FOURS),
+    "spaced hyphen": " - ".join(FOURS), "two spaces": "  ".join(FOURS),
+    "after an id": "MK9 " + ":".join(FOURS),
+}
+
+
+@pytest.mark.parametrize("written", list(SEPARATED.values()), ids=list(SEPARATED))
+def test_a_my_number_however_separated_is_found_and_masked(written: str) -> None:
+    for line in (f'{{"person":"MK-1","store":"{written}"}}',
+                 json.dumps({"person": "MK-1", "store": written}),  # escaped: \\t, \\u3000
+                 json.dumps({"store": written}, ensure_ascii=False)):
+        assert carries_my_number(line.encode()), line
+        masked = redact(line.encode())
+        assert not carries_my_number(masked)
+        assert VALID[:4].encode() not in masked and VALID[8:].encode() not in masked
+    assert is_my_number(written) == (not written.startswith("MK"))
+
+
+@pytest.mark.parametrize("text", [
+    ":".join((WRONG[:4], WRONG[4:8], WRONG[8:])),  # a wrong check digit
+    f"{VALID[:4]}:{VALID[4:8]}.{VALID[8:]}",  # mixed separators, as a time with a fraction
+    f"{VALID[:4]}    {VALID[4:8]}    {VALID[8:]}",  # four spaces: not one number
+    f"9 {GROUPED}",  # 13 digits with one separator throughout
+    f"{VALID[:4]}\n{VALID[4:8]}\n{VALID[8:]}",  # line breaks separate lines, not groups
+])
+def test_groups_that_are_not_one_my_number(text: str) -> None:
+    assert not carries_my_number(text.encode())
+    assert not is_my_number(text)
+
+
+@given(st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2999, 12, 31)),
+       st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=9)), None]))
+def test_no_date_or_time_is_taken_for_a_my_number(moment: dt.datetime,
+                                                  zone: dt.tzinfo | None) -> None:
+    """Dates and times mix their separators; a My Number's groups share one."""
+    moment = moment.replace(tzinfo=zone)
+    for text in (moment.isoformat(), moment.isoformat(sep=" "),
+                 moment.isoformat().replace("+00:00", "Z"),
+                 moment.strftime("%Y/%m/%d %H:%M:%S"), moment.strftime("%Y/%m/%d %H:%M"),
+                 moment.strftime("%Y-%m-%d %H:%M:%S.%f")):
+        assert not carries_my_number(f'{{"at":"{text}"}}'.encode()), text
+
+
 # The compiled prefilter a replay runs first: it may pass a line only when the guard would.
 _PIECES = st.sampled_from([b"0", b"7", b"1234", b"5678", b"9018", b" ", b"-", b'"', b",", b"x",
-                           b"\\", "１".encode(), VALID.encode(), GROUPED.encode()])
+                           b":", b".", b"_", b"/", b"\t", b"  ", b"\n",
+                           b"\\", "１".encode(), VALID.encode(), GROUPED.encode(),
+                           "\u3000".encode()])
 
 
 @given(st.lists(st.one_of(_PIECES, st.binary(max_size=6)), max_size=30))

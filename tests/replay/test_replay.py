@@ -115,3 +115,62 @@ def test_a_replay_leaves_objects_frozen_by_someone_else_frozen(
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_line_nested_too_deeply_is_counted_and_the_run_goes_on(world: World,
+                                                                 tmp_path: Path) -> None:
+    # 256-1,024 levels once stopped the replay with a TypeError on every later try.
+    deep = buy(id="b2")[:-1] + b',"meta":' + b"[" * 600 + b"]" * 600 + b"}"
+    report, rejects = run(world, tmp_path, deep, buy(id="b3"))
+    assert report.reasons == {"too_deep": 1} and report.applied == 2
+    assert rejects[0]["line"] == 2
+    assert [e.event for e in world.sink.entries] == ["t/b3"]
+
+
+def test_a_line_longer_than_any_event_is_counted_unread_and_the_run_goes_on(
+        world: World, tmp_path: Path) -> None:
+    from pointengine.model.bounds import MAX_EVENT_BYTES
+
+    huge = buy(id="b2")[:-1] + b',"note":"' + b"x" * (3 * MAX_EVENT_BYTES) + b'"}'
+    padded = buy(id="b4")[:-1] + b" " * (MAX_EVENT_BYTES + 10) + b"}"  # valid JSON, too long
+    report, rejects = run(world, tmp_path, huge, buy(id="b3"), padded, buy(id="b5"))
+    assert report.reasons == {"too_large": 2} and report.applied == 3
+    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "too_large"), (4, "too_large")]
+    assert [e.event for e in world.sink.entries] == ["t/b3", "t/b5"]
+
+
+def test_blocks_end_where_their_bytes_end_however_long_the_lines(tmp_path: Path) -> None:
+    """The positions a checkpoint keeps are byte offsets: a cut line counts whole."""
+    from pointengine.model.bounds import MAX_EVENT_BYTES
+    from pointengine.replay.reading import read_blocks
+
+    lines = [b"a" * n + b"\n" for n in (10, MAX_EVENT_BYTES - 1, MAX_EVENT_BYTES,
+                                        MAX_EVENT_BYTES + 1, 5 * MAX_EVENT_BYTES, 3)]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(lines) + b"b" * (2 * MAX_EVENT_BYTES))  # no final line break
+    with events.open("rb") as handle:
+        blocks = list(read_blocks(handle, batch=2))
+    # the block of a line longer than two reads ends with that line
+    assert [position.offset for _, position in blocks] == [
+        sum(map(len, lines[:2])), sum(map(len, lines[:4])), sum(map(len, lines[:5])),
+        events.stat().st_size]
+    assert [position.line for _, position in blocks] == [2, 4, 5, 7]
+    kept = [len(raw) for block, _ in blocks for raw in block.raws]
+    cut = MAX_EVENT_BYTES + 2
+    assert kept == [11, MAX_EVENT_BYTES, cut, cut, cut, 4, cut]
+
+
+def test_a_my_number_however_grouped_is_rejected_and_masked(world: World,
+                                                            tmp_path: Path) -> None:
+    groupings = ["4712:1186:2524", "6273.1280.0619", "2464_6924_6999", "064-589-943-161",
+                 "4712\u30001186\u30002524", "4712\u200b1186\u200b2524"]
+    lines = [buy(id=f"b{i}", **{field: grouped})
+             for i, grouped in enumerate(groupings, start=2)
+             for field in ("person", "store")][::2]
+    lines += [buy(id=grouped) for grouped in groupings[:4]] + [buy(id="b9")]
+    report, rejects = run(world, tmp_path, *lines)
+    assert report.reasons == {"my_number": len(lines) - 1} and report.applied == 2
+    for reject in rejects:
+        assert not carries_my_number(orjson.dumps(reject)), reject
+        for grouped in groupings:
+            assert grouped not in str(reject)
