@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import orjson
 import typer
@@ -21,8 +21,9 @@ from pointengine.catalog.programs import ProgramDocument, ProviderList
 from pointengine.cli.service import register as register_service_commands
 from pointengine.decide.engine import Decision, Engine
 from pointengine.decide.reload import CatalogWatcher, ReloadResult
-from pointengine.errors import OperationalError, RuleFileError, UnreadableEvents
+from pointengine.errors import OperationalError, OutputError, RuleFileError, UnreadableEvents
 from pointengine.model.ledger import FileSink
+from pointengine.model.output import cut_back, length_of, make_folder, write_whole
 from pointengine.model.privacy import carries_my_number
 from pointengine.replay import checkpoint
 from pointengine.replay.run import START, Position, ReplayReport, open_events, replay
@@ -69,12 +70,16 @@ def validate(rules: Annotated[Path, typer.Argument(help="the rules folder")] = P
 def schema(out: Annotated[Path, typer.Argument(help="folder to write the schemas to")]
            = Path("rules/schema")) -> None:
     """Write JSON Schemas of program files and the provider list, for editors."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, model in (("program", ProgramDocument), ("providers", ProviderList)):
-        path = out / f"{name}.schema.json"
-        path.write_text(json.dumps(model.model_json_schema(by_alias=True), indent=2,
-                                   ensure_ascii=False) + "\n", encoding="utf-8")
-        console.print(f"wrote {path}")
+    try:
+        make_folder(out)
+        for name, model in (("program", ProgramDocument), ("providers", ProviderList)):
+            path = out / f"{name}.schema.json"
+            text = json.dumps(model.model_json_schema(by_alias=True), indent=2,
+                              ensure_ascii=False) + "\n"
+            write_whole(path, text.encode("utf-8"))
+            console.print(f"wrote {path}")
+    except OutputError as exc:
+        _cannot_write(str(exc))
 
 
 @app.command("replay")
@@ -105,7 +110,9 @@ def replay_command(
 
     Ctrl-C stops the replay after the current batch and saves the state; replaying the same
     file again continues after the last line it got to (events already applied would only
-    count as duplicates).
+    count as duplicates). Output that cannot be written (a full disk, a read-only folder) stops
+    it with one line naming the file and the cause, and exit status 1; the ledger and the
+    rejects are cut back to the last checkpoint, so replaying again continues from there.
     """
     _check_readable(events)
     if exclusive and redis_url is None:
@@ -123,61 +130,109 @@ def replay_command(
                       markup=False, highlight=False)
             raise typer.Exit(2)
     catalog = _catalog(rules)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        make_folder(out)
+    except OutputError as exc:
+        _cannot_write(str(exc))
     if redis_url is not None:
         _replay_on_redis(events, catalog, redis_url, out, rules if watch else None,
                          exclusive=exclusive)
         return
     state, ledger, rejects = out / "state.pickle", out / "ledger.jsonl", out / "rejects.jsonl"
-    if fresh:
-        for old in (state, ledger, rejects):
-            old.unlink(missing_ok=True)
-    elif ledger.exists() and not state.exists():
-        err.print(f"{ledger} exists but {state} does not: the ledger cannot be continued "
-                  "without the state that produced it; use --fresh to start over")
-        raise typer.Exit(2)
-    start = START
-    store = MemoryStore()
-    if state.exists():
-        restored = _restore(state, ledger)
-        store = restored.store
-        if not from_start:
-            start = checkpoint.resume_at(events, restored.progress, rejects)
-            if start.line:
-                err.print(f"continuing {events} after line {start.line:,} (the checkpoint's); "
-                          "--from-start reads it all again", markup=False, highlight=False)
-    sink = FileSink(ledger)
-    store.sink = sink
-    engine = Engine(catalog, store)
-    watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
-    saved_at = [time.monotonic()]
-    every = 300.0 if checkpoint_every is None else checkpoint_every
-
-    def save(position: Position) -> None:
-        size = rejects.stat().st_size if rejects.exists() else 0
-        record = checkpoint.progress_record(events, position, size)
-        checkpoint.save(state, store, sink, record)
-        saved_at[0] = time.monotonic()
-
-    def at_position(position: Position) -> None:
-        if time.monotonic() - saved_at[0] >= every:
-            save(position)
-
+    # what a failure cuts the ledger and the rejects back to, once the run has begun: their
+    # lengths at the last checkpoint, or when the run began
+    kept: list[checkpoint.Kept] = []
     try:
-        with _stop_on_interrupt() as stop:
-            report = _replay_with_progress(
-                events, engine, rejects, watcher.after_batch if watcher else None, stop,
-                start=start, on_position=at_position)
-        save(report.position)
-    finally:
+        if fresh:
+            for old in (state, ledger, rejects):
+                cut_back(old, None)
+        elif ledger.exists() and not state.exists():
+            err.print(f"{ledger} exists but {state} does not: the ledger cannot be continued "
+                      "without the state that produced it; use --fresh to start over")
+            raise typer.Exit(2)
+        start = START
+        store = MemoryStore()
+        if state.exists():
+            restored = _restore(state, ledger)
+            store = restored.store
+            if not from_start:
+                start = checkpoint.resume_at(events, restored.progress, rejects)
+                if start.line:
+                    err.print(f"continuing {events} after line {start.line:,} (the "
+                              "checkpoint's); --from-start reads it all again", markup=False,
+                              highlight=False)
+        kept.append(checkpoint.Kept.now(ledger, rejects))
+        sink = FileSink(ledger)
+        store.sink = sink
+        engine = Engine(catalog, store)
+        watcher = CatalogWatcher(rules, engine, on_result=_log_reload) if watch else None
+        saved_at = [time.monotonic()]
+        every = 300.0 if checkpoint_every is None else checkpoint_every
+
+        def save(position: Position) -> None:
+            size = rejects.stat().st_size if rejects.exists() else 0
+            record = checkpoint.progress_record(events, position, size)
+            checkpoint.save(state, store, sink, record)
+            kept[0] = checkpoint.Kept.now(ledger, rejects)
+            saved_at[0] = time.monotonic()
+
+        def at_position(position: Position) -> None:
+            if time.monotonic() - saved_at[0] >= every:
+                save(position)
+
+        try:
+            with _stop_on_interrupt() as stop:
+                report = _replay_with_progress(
+                    events, engine, rejects, watcher.after_batch if watcher else None, stop,
+                    start=start, on_position=at_position)
+            save(report.position)
+        except OutputError:
+            sink.abandon()
+            raise
+        except BaseException:
+            sink.close()
+            raise
+        finally:
+            engine.close()
         sink.close()
-        engine.close()
-    _write_summary(report, out / "summary.json")
+    except OutputError as exc:
+        _cannot_write(_after_failure(exc, kept[0] if kept else None, state, events))
+    try:
+        _write_summary(report, out / "summary.json")
+    except OutputError as exc:
+        saved = (f"saved up to line {report.position.line:,}: replay {events} again to "
+                 "continue" if report.stopped_early else "saved: the replay is complete")
+        _cannot_write(f"{exc}; the ledger, the rejects and the state are {saved}")
     _print_report(report, out)
     if report.stopped_early:
         err.print(f"interrupted after line {report.position.line:,}: the state is saved in "
                   f"{state}; replay {events} again to continue from there")
         raise typer.Exit(130)
+
+
+def _cannot_write(message: str) -> NoReturn:
+    """Say in one line what could not be written and why; exit status 1."""
+    err.print(message, markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def _after_failure(exc: OutputError, kept: checkpoint.Kept | None, state: Path,
+                   events: Path) -> str:
+    """Cut a failed replay's ledger and rejects back to what its last checkpoint recorded (or
+    remove them, without one), as the next run would; one line saying what happened."""
+    if kept is None:  # it failed before writing anything
+        return f"{exc}; nothing was written"
+    uncut = kept.cut_back()
+    if state.exists():
+        where = f"the checkpoint in {state}"
+        if uncut is not None:
+            return (f"{exc}; and {uncut}: the next replay of {events} cuts it back to {where} "
+                    "and continues from it")
+        return (f"{exc}; {kept.ledger} and {kept.rejects} are cut back to {where}: replay "
+                f"{events} again to continue from it")
+    if uncut is not None:
+        return f"{exc}; and {uncut}: replay {events} again with --fresh to start over"
+    return f"{exc}; nothing this run wrote is kept: replay {events} again to start over"
 
 
 def _check_readable(events: Path) -> None:
@@ -227,13 +282,26 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
         raise typer.Exit(1) from None
     engine = Engine(catalog, working)
     watcher = CatalogWatcher(watch, engine, on_result=_log_reload) if watch else None
+    rejects = out / "rejects.jsonl"
+    began = length_of(rejects)
     try:
-        report = _replay_with_progress(events, engine, out / "rejects.jsonl",
+        report = _replay_with_progress(events, engine, rejects,
                                        watcher.after_batch if watcher else None)
+    except OutputError as exc:
+        try:
+            cut_back(rejects, began)
+        except OutputError as uncut:
+            _cannot_write(f"{exc}; and {uncut}")
+        # a new run reads the file from its start again and writes its bad lines again
+        _cannot_write(f"{exc}; {rejects} is cut back to where this run began: replay {events} "
+                      "again (the events already applied count as duplicates)")
     finally:
         engine.close()
         working.close()
-    _write_summary(report, out / "summary.json")
+    try:
+        _write_summary(report, out / "summary.json")
+    except OutputError as exc:
+        _cannot_write(f"{exc}; the replay is complete")
     _print_report(report, out, ledger=f"{url} stream {store.keys.ledger}")
 
 
@@ -272,6 +340,7 @@ def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
 
 
 def _write_summary(report: ReplayReport, path: Path) -> None:
+    """Write the summary whole, or raise OutputError and leave none."""
     summary = {
         "lines": report.lines, "applied": report.applied, "duplicates": report.duplicates,
         "rejected": report.rejected, "reasons": dict(report.reasons),
@@ -280,7 +349,7 @@ def _write_summary(report: ReplayReport, path: Path) -> None:
         "points_per_provider": report.per_provider(),
         "points_total": sum(report.totals.values()),
     }
-    path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    write_whole(path, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
 
 def _print_report(report: ReplayReport, out: Path, ledger: str | None = None) -> None:
@@ -377,10 +446,12 @@ def demo(
     from pointengine.synth.generate import generate
 
     stream = out / f"events-{persons}-{events}-{seed}.jsonl"
-    if not stream.exists():
-        out.mkdir(parents=True, exist_ok=True)
+    if not stream.exists():  # a stream is written whole or not at all: one that exists is whole
         console.print(f"generating {events:,} events over {persons:,} persons -> {stream}")
-        generate(stream, persons=persons, events=events, seed=seed)
+        try:
+            generate(stream, persons=persons, events=events, seed=seed)
+        except OutputError as exc:
+            _cannot_write(str(exc))
     replay_command(stream, rules=rules, out=out, fresh=True)
 
 

@@ -7,6 +7,7 @@ time. Lines are JSON (orjson), one per line, in the order the store applied them
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import IO, Literal, Protocol
 
 import orjson
 
-from pointengine.errors import IntegrityError
+from pointengine.errors import IntegrityError, OutputError
+from pointengine.model.output import make_folder, writing
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,28 +94,47 @@ class ListSink:
 
 
 class FileSink:
-    """Appends JSON lines to a file, buffered; ``close`` flushes."""
+    """Appends JSON lines to a file, buffered; ``close`` flushes.
+
+    A write that fails (a full disk, a read-only file system) raises
+    :class:`~pointengine.errors.OutputError` naming the file; what was written of it since the
+    last checkpoint is for the checkpoint's owner to cut back.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = path.open("ab", buffering=1 << 20)
+        self.path = path
+        make_folder(path.parent)
+        with writing(path):
+            self._file: IO[bytes] = path.open("ab", buffering=1 << 20)
 
     def append(self, entries: Iterable[LedgerEntry]) -> None:
         """Append the entries' JSON lines."""
-        self._file.write(b"".join(e.to_json() for e in entries))
+        self.append_lines(b"".join(e.to_json() for e in entries))
 
     def append_lines(self, lines: bytes) -> None:
         """Append JSON lines as they are."""
-        self._file.write(lines)
+        try:
+            self._file.write(lines)
+        except OSError as exc:
+            raise OutputError(self.path, exc) from exc
 
     def flush(self) -> int:
         """Write out what is buffered; return the file's length in bytes."""
-        self._file.flush()
-        return self._file.tell()
+        with writing(self.path):
+            self._file.flush()
+            return self._file.tell()
 
     def close(self) -> None:
         """Flush and close the file."""
-        self._file.close()
+        with writing(self.path):
+            self._file.close()
+
+    def abandon(self) -> None:
+        """Close the file, giving up what is still buffered: after a failure to write, when
+        the file is about to be cut back to its last checkpoint anyway."""
+        # closing flushes, which fails again on a full disk; the file is closed all the same
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
 def read_ledger(path: Path) -> Iterator[LedgerEntry]:

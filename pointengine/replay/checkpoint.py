@@ -3,7 +3,8 @@
 ``replay`` on the embedded store keeps its state in ``state.pickle`` next to ``ledger.jsonl``.
 A checkpoint records the store together with the ledger's length in bytes at that moment, and
 is written at batch boundaries only (where the store and the ledger agree), atomically (a
-temporary file renamed over the old one).
+temporary file renamed over the old one; one that cannot be written whole, on a full disk say,
+is removed and the old checkpoint stays).
 
 When a run stops without its final checkpoint (killed, a crash, a power cut), the ledger may
 hold lines written after the last checkpoint, for events the saved state does not know. On
@@ -16,19 +17,24 @@ A checkpoint also holds the replay's progress (:func:`progress_record`): which f
 into it (bytes and line), the rejects file's length, and fingerprints of the file's first
 bytes and of those before that point. :func:`resume_at` continues the same file there, with
 the rejects cut back too, so a bad line is reported once.
+
+A run that cannot write its output (:class:`~pointengine.errors.OutputError`) does at once what
+the next run would: it cuts the ledger and the rejects back to what the last checkpoint
+recorded (:class:`Kept`), or removes them when there is no checkpoint yet, so that nothing
+half-written stays and the next run continues from the checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pointengine.errors import OperationalError
+from pointengine.errors import OperationalError, OutputError
 from pointengine.model.ledger import FileSink
+from pointengine.model.output import cut_back, length_of, write_whole, writing
 from pointengine.replay.report import START, Position
 from pointengine.store.memory import MemoryStore
 
@@ -45,6 +51,34 @@ class CheckpointError(OperationalError):
 
 
 @dataclass(frozen=True)
+class Kept:
+    """The ledger's and the rejects' lengths as the last checkpoint left them (None: the file
+    did not exist then), to cut them back to when a run fails before its next checkpoint."""
+
+    ledger: Path
+    rejects: Path
+    ledger_bytes: int | None
+    rejects_bytes: int | None
+
+    @classmethod
+    def now(cls, ledger: Path, rejects: Path) -> Kept:
+        """The files' lengths now: right after a checkpoint, or when a run starts."""
+        return cls(ledger, rejects, length_of(ledger), length_of(rejects))
+
+    def cut_back(self) -> OutputError | None:
+        """Cut both files back (remove one that did not exist); the first failure to, if any
+        (the next run's :func:`restore` and :func:`resume_at` cut them back then)."""
+        failed: OutputError | None = None
+        for path, length in ((self.ledger, self.ledger_bytes),
+                             (self.rejects, self.rejects_bytes)):
+            try:
+                cut_back(path, length)
+            except OutputError as exc:
+                failed = failed or exc
+        return failed
+
+
+@dataclass(frozen=True)
 class Restored:
     """A store restored from a checkpoint, what had to be cut from the ledger, and the
     replay's own record saved with it (see :func:`save`)."""
@@ -58,7 +92,11 @@ class Restored:
 def save(path: Path, store: MemoryStore, sink: FileSink,
          progress: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of ``store`` with the current length of ``sink``'s ledger, and
-    ``progress``, the replay's record of how far it got (plain data)."""
+    ``progress``, the replay's record of how far it got (plain data).
+
+    Raises :class:`~pointengine.errors.OutputError` when the ledger or the checkpoint cannot be
+    written; the previous checkpoint is then left as it was, and no partial file.
+    """
     ledger_bytes = sink.flush()
     kept = store.sink
     store.sink = None  # type: ignore[assignment]  # a file handle does not pickle
@@ -67,12 +105,7 @@ def save(path: Path, store: MemoryStore, sink: FileSink,
                                 "progress": progress}, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         store.sink = kept
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    write_whole(path, payload, durable=True)
 
 
 def load(path: Path) -> tuple[MemoryStore, int, dict[str, Any] | None]:
@@ -107,7 +140,8 @@ def restore(path: Path, ledger: Path) -> Restored:
     """The store saved in ``path``, with ``ledger`` cut back to the checkpoint's length.
 
     Raises :class:`CheckpointError` when ``path`` is not a checkpoint of the embedded store, or
-    when ``ledger`` is shorter than the checkpoint recorded.
+    when ``ledger`` is shorter than the checkpoint recorded, and
+    :class:`~pointengine.errors.OutputError` when it is longer and cannot be cut back.
     """
     store, recorded, progress = load(path)
     actual = ledger.stat().st_size if ledger.exists() else 0
@@ -153,8 +187,12 @@ def _fingerprints(events: Path, offset: int) -> tuple[str, str]:
 
 
 def _cut(path: Path, length: int) -> int:
-    """Cut ``path`` back to ``length`` bytes; the number of lines cut."""
-    with path.open("r+b") as handle:
+    """Cut ``path`` back to ``length`` bytes; the number of lines cut. Raises
+    :class:`~pointengine.errors.OutputError` when it cannot."""
+    current = length_of(path)
+    if current is None or current <= length:
+        return 0  # nothing to cut: a read-only file system need not be written then
+    with writing(path), path.open("r+b") as handle:
         handle.seek(length)
         lines = handle.read().count(b"\n")
         handle.truncate(length)

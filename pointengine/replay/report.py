@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import orjson
 
 from pointengine.decide.engine import Decision
+from pointengine.errors import OutputError
 from pointengine.model.privacy import redact
 
 if TYPE_CHECKING:
@@ -69,15 +71,24 @@ class ReplayReport:
 
 
 class Rejects:
-    """The rejects file: one JSON line per refused input, with its line number and reason."""
+    """The rejects file: one JSON line per refused input, with its line number and reason.
+
+    A write that fails raises :class:`~pointengine.errors.OutputError` naming the file.
+    """
 
     def __init__(self, handle: IO[bytes] | None) -> None:
         self._handle = handle
 
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError(Path(getattr(self._handle, "name", "the rejects file")), exc)
+
     def flush(self) -> None:
         """Write out what is buffered."""
         if self._handle is not None:
-            self._handle.flush()
+            try:
+                self._handle.flush()
+            except OSError as exc:
+                raise self._failed(exc) from exc
 
     def write(self, line: int, reason: str, message: str, raw: bytes | None = None) -> None:
         """Record one refusal; ``message`` and ``raw`` are masked before they are written."""
@@ -87,7 +98,10 @@ class Rejects:
                                      "message": redact(message.encode()).decode()}
         if raw is not None:
             record["input"] = redact(raw.strip()[:500]).decode("utf-8", "replace")
-        self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        try:
+            self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        except OSError as exc:
+            raise self._failed(exc) from exc
 
 
 class InLineOrder(Rejects):

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from pointengine.decide.engine import Decision, Engine, fewer_collections, frozen_between_batches
 from pointengine.lane.attach import lane_for
 from pointengine.lane.lane import Lane
+from pointengine.model.output import appending
 from pointengine.replay.reading import (
     BATCH,
     Lines,
@@ -57,7 +58,10 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     file is flushed first, so that a checkpoint taken then is consistent with it), and
     ``should_stop`` is asked whether to go on; when it says no the replay ends there, between
     batches, and the report says so.
-    Raises :class:`UnreadableEvents` before writing anything when ``events`` cannot be read.
+    Raises :class:`UnreadableEvents` before writing anything when ``events`` cannot be read,
+    and :class:`~pointengine.errors.OutputError` when the rejects file or the ledger cannot be
+    written (the replay stops there; what it wrote since its last checkpoint is for the caller
+    to cut back).
 
     Unless ``on_decisions`` asks for every decision, the lines the engine's compiled lane
     takes (:mod:`pointengine.lane.lane`: charges, purchases, refunds, applications,
@@ -70,7 +74,7 @@ def replay(events: Path, engine: Engine, *, rejects: Path | None = None,
     lane = lane_for(engine) if on_decisions is None else None
     on_redis = isinstance(engine.store, RedisStore)
     with open_events(events) as handle, contextlib.ExitStack() as stack:
-        reject_handle = stack.enter_context(rejects.open("ab")) if rejects is not None else None
+        reject_handle = stack.enter_context(appending(rejects)) if rejects is not None else None
         sink = Rejects(reject_handle)
         stack.enter_context(fewer_collections())
         settle = stack.enter_context(frozen_between_batches())

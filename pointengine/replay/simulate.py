@@ -19,6 +19,7 @@ import datetime as dt
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -32,10 +33,11 @@ from pointengine.catalog.loading import Catalog, Program, load_catalog
 from pointengine.catalog.programs import Lottery, PerActivity
 from pointengine.catalog.rulefile import load_yaml
 from pointengine.decide.engine import Decision, Engine
-from pointengine.errors import Problem, RuleFileError, UnreadableEvents
-from pointengine.model.events import JST
+from pointengine.errors import OutputError, Problem, RuleFileError, UnreadableEvents
+from pointengine.model.jst import JST
 from pointengine.model.ledger import ListSink
 from pointengine.model.municipalities import registry
+from pointengine.model.output import writing
 from pointengine.replay.run import replay
 from pointengine.store.memory import MemoryStore
 
@@ -77,7 +79,8 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
     """The shipped catalog in ``rules`` with ``rulefile`` added (or replacing its namesake).
 
     Returns the catalog and the proposed program's id. Raises :class:`RuleFileError` with
-    every problem located in ``rulefile`` itself (or in the shipped files, if those are broken).
+    every problem located in ``rulefile`` itself (or in the shipped files, if those are broken),
+    and :class:`OutputError` when the temporary copy of the rules cannot be written.
     """
     if not rulefile.is_file():
         raise RuleFileError([Problem(str(rulefile), 1, "file", "no such rule file")])
@@ -91,13 +94,13 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
     replaced = {rulefile.resolve()}
     if program_id in shipped.programs:
         replaced.add(shipped.programs[program_id].path.resolve())
-    with tempfile.TemporaryDirectory(prefix="pointengine-simulate-") as tmp:
+    with _scratch() as tmp:
         root = Path(tmp) / "rules"
 
         def skip(folder: str, names: list[str]) -> set[str]:
             return {n for n in names if (Path(folder) / n).resolve() in replaced}
 
-        shutil.copytree(rules, root, ignore=skip)
+        _copy_rules(rules, root, skip)
         # The folder is named from the file's own text: only a known code may name it, never
         # a path ("/tmp/x", "../.."). Any other value is left for load_catalog to report at
         # its line.
@@ -109,8 +112,10 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
         else:
             folder = "proposed"
         dest = root / folder / rulefile.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(rulefile.read_bytes())
+        proposed = rulefile.read_bytes()
+        with writing(dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(proposed)
 
         def home(problem: Problem) -> Problem:
             if problem.file == str(dest):
@@ -130,6 +135,31 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
     if program_id not in catalog.programs:  # pragma: no cover - load_catalog checks the id
         raise RuleFileError([Problem(str(rulefile), 1, "id", "the file defines no program")])
     return catalog, program_id
+
+
+def _scratch() -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder of its own; :class:`OutputError` if none can be made."""
+    with writing(Path(tempfile.gettempdir())):
+        return tempfile.TemporaryDirectory(prefix="pointengine-simulate-")
+
+
+def _copy_rules(rules: Path, root: Path, skip: Callable[[str, list[str]], set[str]]) -> None:
+    """Copy the rules folder to ``root``; :class:`OutputError` naming ``root`` if it cannot."""
+    failures: list[OSError] = []
+
+    def copy(source: str, target: str) -> object:
+        try:
+            return shutil.copy2(source, target)
+        except OSError as exc:
+            failures.append(exc)
+            raise
+
+    try:
+        shutil.copytree(rules, root, ignore=skip, copy_function=copy)
+    except OSError as exc:
+        # copytree gathers every file's failure into one shutil.Error whose text is a list:
+        # the first file's own error says why
+        raise OutputError(root, failures[0] if failures else exc) from exc
 
 
 def run_simulation(catalog: Catalog, program_id: str, events: Path) -> SimulationReport:
@@ -226,7 +256,7 @@ def simulate(rulefile: Path, *, rules: Path = Path("rules"), persons: int = 20_0
     jurisdiction = program.current.jurisdiction
     focus = () if jurisdiction == "national" else (jurisdiction,)
     activities = activities_for(program, focus)
-    with tempfile.TemporaryDirectory(prefix="pointengine-simulate-") as tmp:
+    with _scratch() as tmp:
         path = Path(tmp) / "events.jsonl"
         generate(path, persons=persons, events=events, seed=seed, focus=focus,
                  focus_share=focus_share, activities=activities)
@@ -351,6 +381,9 @@ def simulate_command(
     except UnreadableEvents as exc:
         err.print(f"simulate: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    except OutputError as exc:  # the temporary copy of the rules, or the generated stream
+        err.print(f"simulate: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if as_json:

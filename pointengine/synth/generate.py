@@ -49,6 +49,7 @@ from typing import IO, Any
 
 import orjson
 
+from pointengine.model.output import make_folder, whole_file
 from pointengine.synth.population import (
     DAY,
     EPOCH,
@@ -553,7 +554,10 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     output is unchanged. ``activities`` adds participations and lottery draws (see
     :class:`Activities`); without it the output is unchanged. Raises ``ValueError`` when the
     persons' own events
-    (applications, registrations, moves) alone exceed ``events``.
+    (applications, registrations, moves) alone exceed ``events``, and
+    :class:`~pointengine.errors.OutputError` when ``out`` cannot be written: ``out`` is written
+    whole or not at all (``out.partial`` is renamed over it at the end), so a file that exists
+    is a whole stream.
     """
     started = time.perf_counter()
     if not 0 <= persons < 1 << 29:
@@ -574,8 +578,8 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     first = min(PHASE1_FIRST, (fixed[0] >> 32) // DAY if fixed else PHASE1_FIRST)
     last = max(LAST_DAY, (fixed[-1] >> 32) // DAY if fixed else LAST_DAY)
     slots = _slots_per_day(people, first, last, budget)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("wb") as handle:
+    make_folder(out.parent)
+    with whole_file(out) as handle:
         writer = _Writer(handle)
         adversary = _Adversary(frozenset(adversarial), seed, writer, report)
         sim = _Simulation(pop, people, seed, adversary.emit, report, activities)

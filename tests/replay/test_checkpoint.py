@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pointengine.errors import OutputError
 from pointengine.model.ledger import FileSink, LedgerEntry
-from pointengine.replay.checkpoint import CheckpointError, load, restore, save
+from pointengine.replay.checkpoint import CheckpointError, Kept, load, restore, save
 from pointengine.store.memory import MemoryStore
 from pointengine.synth.generate import generate
 from tests.world import ROOT, RULES
@@ -146,3 +147,29 @@ def test_ctrl_c_stops_after_the_batch_and_saves(stream: tuple[Path, bytes, bytes
     assert _replay(path, out).wait() == 0
     assert (out / "ledger.jsonl").read_bytes() == expected
     assert (out / "rejects.jsonl").read_bytes() == rejects
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_the_previous_one(tmp_path: Path) -> None:
+    ledger, state = tmp_path / "ledger.jsonl", tmp_path / "state.pickle"
+    sink = FileSink(ledger)
+    sink.append([_entry(1)])
+    save(state, MemoryStore(sink), sink)
+    before = state.read_bytes()
+    sink.append([_entry(2)])
+    partial = tmp_path / "state.pickle.partial"
+    partial.symlink_to("/dev/full")  # a full disk
+    with pytest.raises(OutputError, match=f"cannot write {state}: No space left on device"):
+        save(state, MemoryStore(sink), sink)
+    sink.close()
+    assert state.read_bytes() == before and not partial.is_symlink()
+    assert restore(state, ledger).dropped_lines == 1  # the next run cuts the ledger back
+
+
+def test_kept_cuts_back_to_the_last_checkpoint_or_removes(tmp_path: Path) -> None:
+    ledger, rejects = tmp_path / "ledger.jsonl", tmp_path / "rejects.jsonl"
+    ledger.write_bytes(b"1\n")
+    kept = Kept.now(ledger, rejects)  # no rejects yet
+    ledger.write_bytes(b"1\n2\nhal")
+    rejects.write_bytes(b"r\n")
+    assert kept.cut_back() is None
+    assert ledger.read_bytes() == b"1\n" and not rejects.exists()
