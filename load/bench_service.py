@@ -141,9 +141,9 @@ def bench_http(redis_url: str, scenario: Scenario, size: int, clients: int) -> d
     def client(part: Sequence[tuple[str, bytes, int]], base: str) -> None:
         with httpx.Client(base_url=base, timeout=60) as http:
             for provider, body, n in part:
-                headers = sign(provider, keys[provider].encode(), body)
-                response = http.post(f"/providers/{provider}/batch", content=body,
-                                     headers=headers)
+                path = f"/providers/{provider}/batch"
+                headers = sign(provider, keys[provider].encode(), body, path=path)
+                response = http.post(path, content=body, headers=headers)
                 with lock:
                     if response.status_code == 202:
                         done["transactions"] += int(response.json()["accepted"])

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.decide.engine import Engine
-from pointengine.errors import RuleFileError
+from pointengine.errors import RuleFileError, SignatureRejected
 from pointengine.model.events import parse_event
 from pointengine.store.memory import MemoryStore
 from tests.world import RULES
@@ -74,5 +78,45 @@ def test_the_readme_names_every_answer_of_the_service() -> None:
     section = readme[readme.index("## The service"):readme.index("## Municipalities")]
     text = " ".join(section.split())
     for answer in ("401", "403", "404 `unknown_provider`", "413 `too_large`", "422",
-                   "503 `unavailable`", "503 `not_replicated`", "202"):
+                   "503 `unavailable`", "503 `not_replicated`", "503 `state_lost`", "202"):
         assert answer in text, answer
+
+
+def _verify_signed(headers: dict[str, str], body: bytes, path: str, query: str) -> str:
+    from pointengine.service.signing import MemoryReplayGuard, Verifier
+
+    verifier = Verifier({"quickpay": SECRET.encode()}, MemoryReplayGuard())
+    return verifier.verify(headers, body, method="POST", path=path, query=query,
+                           provider="quickpay")
+
+
+SECRET = "0123456789abcdef-doc-example"
+BATCH = b'[{"eventType": "PAYMENT", "amount": 1280}]\n'
+
+
+def test_the_shell_signing_example_signs_what_the_service_verifies(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    script = examples("signing.md", "sh")[0]
+    (tmp_path / "batch.json").write_bytes(BATCH)
+    # curl is replaced by a function that prints its arguments, one a line
+    sent = subprocess.run(["bash", "-c", "curl() { printf '%s\\n' \"$@\"; }\n" + script],
+                          cwd=tmp_path, env={"PATH": os.environ["PATH"],
+                                             "QUICKPAY_SECRET": SECRET},
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+    args = sent.splitlines()
+    url = urlsplit(next(a for a in args if a.startswith("https://")))
+    headers = dict(a.split(": ", 1) for a in args if a.startswith("X-"))
+    assert headers["X-Signature"].startswith("v2=")
+    assert _verify_signed(headers, BATCH, url.path, url.query) == "quickpay"
+    with pytest.raises(SignatureRejected):
+        _verify_signed(headers, BATCH, url.path, "")
+
+
+def test_the_python_signing_example_signs_what_the_service_verifies() -> None:
+    namespace: dict[str, Any] = {}
+    exec(examples("signing.md", "python")[0], namespace)
+    path, query = "/providers/quickpay/batch", "lenient=true"
+    headers = namespace["signed_headers"]("quickpay", SECRET.encode(), "POST", path, query,
+                                          BATCH)
+    assert _verify_signed(headers, BATCH, path, query) == "quickpay"

@@ -1,4 +1,5 @@
-"""The service commands of ``pointengine``: ``serve``, ``worker``, ``settle`` and ``rejects``.
+"""The service commands of ``pointengine``: ``serve``, ``worker``, ``settle``, ``rejects`` and
+``reinit``.
 
 :func:`register` adds them to the typer app of :mod:`pointengine.cli.main`. FastAPI and uvicorn (the
 ``service`` extra) are imported only when ``serve`` runs.
@@ -26,23 +27,29 @@ from pointengine.decide.reload import CatalogWatcher
 from pointengine.errors import (
     IntegrityError,
     OperationalError,
+    OutputError,
     PointEngineError,
     RuleFileError,
 )
+from pointengine.model.output import write_whole
 from pointengine.service.jsonlog import configure as configure_logging
 from pointengine.service.settlement import Settlement, settle_file, settle_redis
 from pointengine.service.signing import load_secrets
 from pointengine.service.streams import DEFAULT_SHARDS, StreamKeys, read_rejects
-from pointengine.service.worker import Worker, log_reload
-from pointengine.store.redis_store import RedisStore
+from pointengine.service.worker import WORKER_TIMEOUT, Worker, log_reload
+from pointengine.store.generation import read_generation, reinit
+from pointengine.store.redis_store import CONNECT_TIMEOUT, TIMEOUT, RedisStore, connect
 
-__all__ = ["register", "rejects_command", "serve", "settle_command", "worker_command"]
+__all__ = ["register", "reinit_command", "rejects_command", "serve", "settle_command",
+           "worker_command"]
 
 RedisUrl = Annotated[str, typer.Option("--redis-url", envvar="POINTENGINE_REDIS_URL",
                                        help="the Redis server")]
 Prefix = Annotated[str, typer.Option("--prefix", envvar="POINTENGINE_PREFIX",
                                      help="key prefix of the store and the stream")]
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+ConnectTimeout = Annotated[float, typer.Option(
+    "--redis-connect-timeout", help="seconds a connection to Redis may take to open")]
 
 
 def serve(
@@ -59,12 +66,22 @@ def serve(
         help="answer 202 only once this many Redis replicas hold the entries (WAIT)")] = 0,
     replica_timeout_ms: Annotated[int, typer.Option(
         help="how long to wait for the replicas before answering 503")] = 1_000,
+    redis_timeout: Annotated[float, typer.Option(
+        help="seconds a Redis command may take: then a request or /health answers 503")]
+    = TIMEOUT,
+    redis_connect_timeout: ConnectTimeout = CONNECT_TIMEOUT,
+    retry_after: Annotated[int | None, typer.Option(
+        help="the Retry-After of a 503, in seconds (default 5)")] = None,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Run the HTTP ingestion service (providers post signed transactions)."""
     import uvicorn
 
     os.environ["POINTENGINE_REDIS_URL"] = redis_url
+    os.environ["POINTENGINE_REDIS_TIMEOUT"] = str(redis_timeout)
+    os.environ["POINTENGINE_REDIS_CONNECT_TIMEOUT"] = str(redis_connect_timeout)
+    if retry_after is not None:
+        os.environ["POINTENGINE_RETRY_AFTER"] = str(retry_after)
     os.environ["POINTENGINE_PREFIX"] = prefix
     os.environ["POINTENGINE_SHARDS"] = str(shards)
     os.environ["POINTENGINE_MIN_REPLICAS"] = str(min_replicas)
@@ -108,6 +125,10 @@ def worker_command(
         help="exit once the stream is drained (and no refund waits for a retry)")] = False,
     watch: Annotated[bool, typer.Option(
         help="reload changed rule files between batches, without a restart")] = True,
+    redis_timeout: Annotated[float, typer.Option(
+        help="seconds a Redis command may take: then the batch fails and is tried again")]
+    = WORKER_TIMEOUT,
+    redis_connect_timeout: ConnectTimeout = CONNECT_TIMEOUT,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Evaluate the ingestion stream's shards as one worker of the group (per-person order).
@@ -126,8 +147,11 @@ def worker_command(
         for problem in exc.problems:
             typer.echo(f"worker: {problem}", err=True)
         raise typer.Exit(2) from None
-    client = redis.Redis.from_url(redis_url)
-    engine = Engine(catalog, RedisStore(redis.Redis.from_url(redis_url), prefix=prefix))
+    def client_of_redis() -> redis.Redis:
+        return connect(redis_url, timeout=redis_timeout, connect_timeout=redis_connect_timeout)
+
+    client = client_of_redis()
+    engine = Engine(catalog, RedisStore(client_of_redis(), prefix=prefix))
     watcher = CatalogWatcher(rules, engine, on_result=log_reload) if watch else None
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
                     lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
@@ -162,7 +186,9 @@ def worker_command(
     report = worker.report
     typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
                f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried, "
-               f"{report.taken} shard leases taken",
+               f"{report.taken} shard leases taken, {report.failures} failures, "
+               f"{report.groups_recreated} groups recreated"
+               + (f"; state lost: {report.state_lost}" if report.state_lost else ""),
                err=True)
 
 
@@ -190,7 +216,11 @@ def settle_command(
     except (PointEngineError, OSError) as exc:
         typer.echo(f"settle failed: {exc}", err=True)
         raise typer.Exit(1) from None
-    _write(result, out)
+    try:
+        _write(result, out)
+    except OutputError as exc:
+        typer.echo(f"settle failed: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def rejects_command(
@@ -212,12 +242,47 @@ def rejects_command(
     typer.echo(f"{len(rejects)} rejected event(s)", err=True)
 
 
+def reinit_command(
+    redis_url: RedisUrl = DEFAULT_URL,
+    prefix: Prefix = "pe:",
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="do it; without it, only show the store's generation")] = False,
+) -> None:
+    """After Redis lost the store's state: go on from the state it holds now.
+
+    Once the service or a worker found the state lost (a flush, a restart without
+    persistence), every POST and /health answer 503 state_lost and workers apply nothing,
+    since caps and budgets would count again from zero. When that is what you want (or you
+    restored the state from a backup), this starts a new generation of the store, which the
+    service and every worker take up within seconds: they accept and apply again, from what
+    Redis holds. It deletes nothing. Without --yes it only shows the generation and why the
+    state was found lost.
+    """
+    client = connect(redis_url)
+    try:
+        marker, lost = read_generation(client, prefix)
+        if not yes:
+            typer.echo(f"generation: {marker or 'none'}")
+            typer.echo(f"found lost: {lost}" if lost else "found lost: no (not recorded)")
+            typer.echo("nothing changed; with --yes, a new generation starts on the state "
+                       "Redis holds now, and the service and workers go on from it", err=True)
+            raise typer.Exit(1)
+        generation = reinit(client, prefix)
+    except redis.RedisError as exc:
+        typer.echo(f"reinit: Redis is unavailable: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    typer.echo(f"generation {generation} started (the previous one: {marker or 'none'}); the "
+               "service accepts and the workers apply again", err=True)
+
+
 def _write(result: Settlement, out: Path | None) -> None:
     text = result.to_csv()
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_whole(out, text.encode("utf-8"))
     check = "reconciled with the store's totals" if result.reconciled_with_totals else \
         "ledger checked (no totals to reconcile with)"
     typer.echo(f"{result.ledger_lines:,} ledger lines, {result.total:,} yen net; {check}",
@@ -225,8 +290,9 @@ def _write(result: Settlement, out: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``worker``, ``settle`` and ``rejects`` to ``app``."""
+    """Add ``serve``, ``worker``, ``settle``, ``rejects`` and ``reinit`` to ``app``."""
     app.command("serve")(serve)
     app.command("worker")(worker_command)
     app.command("settle")(settle_command)
     app.command("rejects")(rejects_command)
+    app.command("reinit")(reinit_command)

@@ -15,10 +15,18 @@ Endpoints (FastAPI; run with ``pointengine serve`` or uvicorn's factory
 
 Answers: 202 ``{"accepted": n, "entries": [...]}`` once the events were XADDed to the Redis
 shard streams of their persons (:mod:`pointengine.service.streams`; ``entries`` are
-``<shard>/<id>``); 401 unsigned, wrongly signed, stale or replayed; 403 a provider posting for
-another; 404 an unknown provider; 413 a body over the limit; 422 a malformed payload or record, with
+``<shard>/<id>``); 401 unsigned, wrongly signed (the signature covers the method, path and
+query as received, the timestamp and the body: :mod:`pointengine.service.signing`), signed by a
+sender without a secret (answered exactly as a wrong signature), stale or replayed; 403 a
+provider posting for
+another; 404 an unknown provider; 408 a body that took longer than ``body_seconds`` (30 s) to
+arrive; 413 a body over ``max_body`` (8 MiB), as soon as it is (a chunked upload too); 422 a
+malformed payload or record (one nested more than 64 levels deep included), with
 ``reason`` (the error's ``reason_code``), ``detail`` and ``rejects`` (``item``, ``position``,
-``reason``, ``detail``); 503 Redis unavailable. A refused request writes nothing to the stream,
+``reason``, ``detail``); 503 ``unavailable`` when Redis did not answer within its socket timeout
+(the answer never names Redis's address), 503 ``state_lost`` when Redis lost the store's state
+(:mod:`pointengine.store.generation`: nothing is accepted that could not be applied), each 503
+with ``Retry-After``. A refused request writes nothing to the stream,
 except a 503 ``not_replicated`` (fewer than ``min_replicas`` replicas confirmed the entries in
 time): its entries may be in the primary's stream, and a retry is safe because every event is
 applied once by its key. Nor does it keep a place in the replay guard: only a 202 and a replay
@@ -29,9 +37,11 @@ a My Number.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +57,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.base import ProviderAdapter, RecordAdapter, json_body
 from adapters.registry import ADAPTERS
@@ -55,6 +67,7 @@ from pointengine.errors import (
     InputError,
     MalformedEvent,
     SignatureRejected,
+    StateLost,
 )
 from pointengine.model.events import AnyEvent
 from pointengine.service.jsonlog import configure as configure_logging
@@ -63,18 +76,23 @@ from pointengine.service.signing import RedisReplayGuard, Verifier, load_secrets
 from pointengine.service.streams import (
     DEFAULT_SHARDS,
     ENTRY_EVENTS,
+    Appender,
     StreamKeys,
     encode_entry,
     lag_and_pending,
     route,
     shard_count,
 )
-from pointengine.store.redis_store import Keys
+from pointengine.store.generation import Generation
+from pointengine.store.redis_store import CONNECT_TIMEOUT, TIMEOUT, Keys, connect
 
 __all__ = ["ServiceConfig", "app_from_env", "create_app", "default_adapters"]
 
 log = logging.getLogger("pointengine.service.app")
-MAX_BODY = 32 * 1024 * 1024
+MAX_BODY = 8 * 1024 * 1024
+BODY_SECONDS = 30.0
+PARSERS = 4
+RETRY_AFTER = 5
 
 AdapterFactory = Callable[[], ProviderAdapter]
 
@@ -96,11 +114,38 @@ class ServiceConfig:
     prefix: str = "pe:"
     adapters: Mapping[str, AdapterFactory] = field(default_factory=default_adapters)
     max_body: int = MAX_BODY
+    body_seconds: float = BODY_SECONDS
+    """How long a request's body may take to arrive."""
+    parsers: int = PARSERS
+    """How many bodies are converted at once. Parsing a body takes up to about 60 times its
+    size in memory (a body of nothing but empty arrays or elements), so this and ``max_body``
+    bound what all requests together can hold; waiting requests hold only their bodies."""
     shards: int = DEFAULT_SHARDS
     """K, the number of person shards, unless Redis already holds one."""
     min_replicas: int = 0
     """Replicas that must hold the entries before a 202 (Redis ``WAIT``); 0 trusts the primary."""
     replica_timeout_ms: int = 1_000
+    retry_after: int = RETRY_AFTER
+    """Seconds a 503's ``Retry-After`` asks the sender to wait."""
+
+
+@dataclass(frozen=True)
+class _RequestLine:
+    """What a signature covers of the request line: the method, and the path and query as
+    they were received (undecoded; the query without its ``?``)."""
+
+    method: str
+    path: str
+    query: str
+
+    @classmethod
+    def of(cls, request: Request) -> _RequestLine:
+        """The request line of ``request``."""
+        raw = request.scope.get("raw_path")
+        # an ASGI server may leave raw_path out; the decoded path is then the best there is
+        path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+        query = request.scope.get("query_string", b"")
+        return cls(request.method, path, query.decode("latin-1"))
 
 
 @dataclass
@@ -124,18 +169,29 @@ class _Refusal(Exception):
         self.status, self.reason, self.detail, self.rejects = status, reason, detail, rejects
 
 
-class _StreamCollector(Collector):
-    """Reads what lives in Redis at scrape time: stream lag and pending, worker counters,
-    points awarded per program and provider."""
+_REDIS_UP = "1 when Redis answered this scrape within its socket timeout, else 0"
 
-    def __init__(self, client: redis.Redis, keys: StreamKeys, totals_key: str) -> None:
+
+class _StreamCollector(Collector):
+    """Reads what lives in Redis at scrape time: whether Redis answers and still holds the
+    store's state, stream lag and pending, worker counters, points awarded per program and
+    provider."""
+
+    def __init__(self, client: redis.Redis, keys: StreamKeys, totals_key: str,
+                 generation: Generation) -> None:
         self.client = client
         self.keys = keys
         self.totals_key = totals_key
+        self.generation = generation
 
     def collect(self) -> Iterator[Any]:
-        """The metrics; nothing when Redis does not answer (the health check says so)."""
+        """The metrics; only ``pointengine_redis_up 0`` when Redis does not answer."""
         try:
+            try:
+                self.generation.check()
+                lost = 0
+            except StateLost:
+                lost = 1
             pipe = self.client.pipeline(transaction=False)
             pipe.get(self.keys.shards)
             pipe.hgetall(self.keys.stats)
@@ -154,7 +210,12 @@ class _StreamCollector(Collector):
                 lengths, parked = replies[:len(shards)], replies[len(shards):]
             per_shard = lag_and_pending(self.client, self.keys, shards)
         except redis.RedisError:
+            yield GaugeMetricFamily("pointengine_redis_up", _REDIS_UP, value=0)
             return
+        yield GaugeMetricFamily("pointengine_redis_up", _REDIS_UP, value=1)
+        yield GaugeMetricFamily("pointengine_state_lost",
+                                "1 when Redis lost the store's state (nothing is accepted or "
+                                "applied until `pointengine reinit`), else 0", value=lost)
         yield GaugeMetricFamily("pointengine_stream_length",
                                 "entries in the ingestion streams (all shards)",
                                 value=sum(int(n) for n in lengths))
@@ -176,14 +237,20 @@ class _StreamCollector(Collector):
                                      labels=["status"])
         rejected = CounterMetricFamily("pointengine_events_rejected",
                                        "events the engine refused, by reason", labels=["reason"])
+        recreated = 0
         for name, value in stats.items():
             key = _text(name)
             if key.startswith("rejected:"):
                 rejected.add_metric([key.removeprefix("rejected:")], int(value))
+            elif key == "groups_recreated":
+                recreated = int(value)
             else:
                 events.add_metric([key], int(value))
         yield events
         yield rejected
+        yield CounterMetricFamily("pointengine_worker_groups_recreated",
+                                  "consumer groups the workers found missing and made again",
+                                  value=recreated)
         awarded = GaugeMetricFamily("pointengine_points_awarded",
                                     "net points awarded (yen), by program and provider",
                                     labels=["program", "provider"])
@@ -199,6 +266,7 @@ class _Service:
         self.keys = StreamKeys.under(config.prefix)
         self.shards: int | None = None
         """K, read from Redis (or stored there) on the first request."""
+        self._parsing = threading.BoundedSemaphore(config.parsers)
         self.registry = CollectorRegistry()
         """What ``/metrics`` shows."""
         counters = self.registry
@@ -219,15 +287,22 @@ class _Service:
         self.rejected_records = Counter(
             "pointengine_records_rejected", "native records refused, by reason",
             ["provider", "reason"], registry=counters)
-        self.registry.register(
-            _StreamCollector(config.client, self.keys, Keys.under(config.prefix).totals))
+        self.generation = Generation(config.client, config.prefix)
+        """The store's generation as this process knows it: nothing is accepted once Redis
+        has lost the state (:mod:`pointengine.store.generation`)."""
+        self.appender = Appender(config.client, self.keys, self.generation)
+        self._shards_of: str | None = None
+        """The generation :attr:`shards` was read under."""
+        self.registry.register(_StreamCollector(
+            config.client, self.keys, Keys.under(config.prefix).totals, self.generation))
 
     def ingest(self, provider: str, body: bytes, headers: Mapping[str, str], *,
-               batch: bool, lenient: bool) -> tuple[int, dict[str, object]]:
+               batch: bool, lenient: bool, line: _RequestLine) -> tuple[int, dict[str, object]]:
         started = time.perf_counter()
         label = provider if provider in self.config.adapters else "unknown"
         try:
-            status, doc = self._ingest(provider, body, headers, batch=batch, lenient=lenient)
+            status, doc = self._ingest(provider, body, headers, batch=batch, lenient=lenient,
+                                       line=line)
         except _Refusal as refusal:
             return self.refused(provider, refusal, batch=batch, size=len(body), started=started)
         self._log(label, batch, status, len(body), started, doc)
@@ -259,21 +334,22 @@ class _Service:
                 extra={"fields": fields})
 
     def _ingest(self, provider: str, body: bytes, headers: Mapping[str, str], *,
-                batch: bool, lenient: bool) -> tuple[int, dict[str, object]]:
+                batch: bool, lenient: bool, line: _RequestLine) -> tuple[int, dict[str, object]]:
         factory = self.config.adapters.get(provider)
         if factory is None:
             raise _Refusal(404, "unknown_provider", f"no provider {provider!r}")
         if len(body) > self.config.max_body:
             raise _Refusal(413, "too_large", f"body over {self.config.max_body} bytes")
         try:
-            signer = self.config.verifier.verify(headers, body, provider=provider)
+            signer = self.config.verifier.verify(headers, body, method=line.method,
+                                                 path=line.path, query=line.query,
+                                                 provider=provider)
         except ForeignTransaction as exc:
             raise _Refusal(403, exc.reason_code, str(exc)) from None
         except SignatureRejected as exc:
             raise _Refusal(401, exc.reason_code, str(exc)) from None
         except redis.RedisError as exc:  # the replay guard lives in Redis
-            raise _Refusal(503, "unavailable", f"the replay guard is unavailable: {exc}") \
-                from None
+            raise _unavailable(exc) from None
         try:
             return self._store(provider, signer, body, batch=batch, lenient=lenient)
         except BaseException:
@@ -287,7 +363,7 @@ class _Service:
                lenient: bool) -> tuple[int, dict[str, object]]:
         """Convert a verified body and write its events to the shard streams."""
         factory = self.config.adapters[provider]
-        with factory() as adapter:
+        with self._parsing, factory() as adapter:
             payloads = _split(body, adapter) if batch else [body]
             events, rejects = _convert(adapter, payloads)
         if rejects and (not lenient or not events):
@@ -301,19 +377,22 @@ class _Service:
         except ForeignTransaction as exc:
             raise _Refusal(403, exc.reason_code, str(exc)) from None
         try:
-            if self.shards is None:
+            generation = self.generation.expected()
+            if self.shards is None or self._shards_of != generation:
                 self.shards = shard_count(self.config.client, self.keys, self.config.shards)
-            pipe = self.config.client.pipeline(transaction=True)
-            names: list[str] = []
+                self._shards_of = generation
+            entries: list[tuple[str, dict[str, bytes]]] = []
             for shard, group in route(events, self.shards).items():
                 for start in range(0, len(group), ENTRY_EVENTS):
-                    entry: Any = encode_entry(signer, group[start:start + ENTRY_EVENTS])
-                    pipe.xadd(self.keys.shard(shard), entry)
-                    names.append(shard)
-            ids = [f"{shard}/{_text(i)}" for shard, i in zip(names, pipe.execute(), strict=True)]
+                    entries.append((shard, encode_entry(signer,
+                                                        group[start:start + ENTRY_EVENTS])))
+            written = self.appender.append(entries)
+            ids = [f"{shard}/{i}" for (shard, _), i in zip(entries, written, strict=True)]
             self._wait_for_replicas()
+        except StateLost as exc:
+            raise _Refusal(503, exc.reason_code, str(exc)) from None
         except redis.RedisError as exc:
-            raise _Refusal(503, "unavailable", f"the stream is unavailable: {exc}") from None
+            raise _unavailable(exc) from None
         self.accepted_requests.labels(provider).inc()
         self.accepted_events.labels(provider).inc(len(events))
         for reject in rejects:
@@ -336,6 +415,14 @@ class _Service:
                            f"{confirmed} of {wanted} replica(s) confirmed the entries within "
                            f"{self.config.replica_timeout_ms} ms; retry the request (events "
                            "are applied once, so a retry is safe)")
+
+
+def _unavailable(exc: redis.RedisError) -> _Refusal:
+    """The 503 of a Redis that failed: the answer says so without Redis's own message (which
+    names its address); the log keeps that message."""
+    log.warning("redis unavailable", extra={"fields": {"detail": str(exc)}})
+    return _Refusal(503, "unavailable", "the service's storage did not answer in time; retry "
+                    "the request (events are applied once, so a retry is safe)")
 
 
 def _split(body: bytes, adapter: ProviderAdapter) -> list[bytes]:
@@ -387,22 +474,46 @@ def _convert(adapter: ProviderAdapter,
     return events, rejects
 
 
+async def _bounded_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The request's body, read as it arrives: refused (413) as soon as it is over ``limit``
+    bytes, declared or not (a chunked upload declares no length), and (408) when it has not
+    all arrived within ``seconds``, so that no request holds more than ``limit`` bytes of
+    memory or a worker thread for longer."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _Refusal(413, "too_large", f"body over {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(seconds):
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    raise _Refusal(413, "too_large", f"body over {limit} bytes")
+                parts.append(part)
+    except TimeoutError:
+        raise _Refusal(408, "body_timeout",
+                       f"the body did not arrive within {seconds:g} s") from None
+    return b"".join(parts)
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The FastAPI application over ``config``."""
     service = _Service(config)
     app = FastAPI(title="pointengine ingestion", version="1")
+    app.add_middleware(_RetryAfter, seconds=config.retry_after)
     app.state.service = service
 
     async def _post(provider: str, request: Request, *, batch: bool) -> JSONResponse:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > config.max_body:
-            status, doc = service.refused(provider, _Refusal(
-                413, "too_large", f"body over {config.max_body} bytes"), batch=batch, size=0)
+        try:
+            body = await _bounded_body(request, config.max_body, config.body_seconds)
+        except _Refusal as refusal:
+            status, doc = service.refused(provider, refusal, batch=batch, size=0)
             return JSONResponse(doc, status_code=status)
-        body = await request.body()
         lenient = request.query_params.get("lenient", "").lower() in ("1", "true", "yes")
         status, doc = await run_in_threadpool(service.ingest, provider, body, request.headers,
-                                              batch=batch, lenient=lenient)
+                                              batch=batch, lenient=lenient,
+                                              line=_RequestLine.of(request))
         return JSONResponse(doc, status_code=status)
 
     @app.post("/providers/{provider}/transactions", status_code=202)
@@ -417,11 +528,18 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/health")
     def health() -> JSONResponse:
-        """200 when Redis answers, 503 otherwise."""
+        """200 when Redis answers and holds the store's state; 503 ``unavailable`` when it
+        does not answer within its socket timeout, 503 ``state_lost`` when it lost the state
+        (``status`` and ``reason`` say which, ``detail`` what to do)."""
         try:
-            config.client.ping()
+            service.generation.check()
+        except StateLost as exc:
+            return JSONResponse({"status": exc.reason_code, "reason": exc.reason_code,
+                                 "detail": str(exc)}, status_code=503)
         except redis.RedisError as exc:
-            return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+            refusal = _unavailable(exc)
+            return JSONResponse({"status": refusal.reason, "reason": refusal.reason,
+                                 "detail": refusal.detail}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics")
@@ -438,11 +556,17 @@ def app_from_env() -> FastAPI:
     ``POINTENGINE_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``POINTENGINE_PREFIX``
     (``pe:``), ``POINTENGINE_SECRETS_FILE`` and ``POINTENGINE_SECRET_<PROVIDER>``,
     ``POINTENGINE_LOG_LEVEL`` (``INFO``), ``POINTENGINE_SHARDS`` (K if Redis holds none; 16),
-    ``POINTENGINE_MIN_REPLICAS`` (0) and ``POINTENGINE_REPLICA_TIMEOUT_MS`` (1000).
+    ``POINTENGINE_MIN_REPLICAS`` (0), ``POINTENGINE_REPLICA_TIMEOUT_MS`` (1000),
+    ``POINTENGINE_REDIS_TIMEOUT`` and ``POINTENGINE_REDIS_CONNECT_TIMEOUT`` (seconds a Redis
+    command and a connection may take: 2 and 1) and ``POINTENGINE_RETRY_AFTER`` (a 503's
+    ``Retry-After``, seconds: 5).
     """
     configure_logging(os.environ.get("POINTENGINE_LOG_LEVEL", "INFO"))
-    client = redis.Redis.from_url(os.environ.get("POINTENGINE_REDIS_URL",
-                                                 "redis://127.0.0.1:6379/0"))
+    client = connect(
+        os.environ.get("POINTENGINE_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        timeout=float(os.environ.get("POINTENGINE_REDIS_TIMEOUT", TIMEOUT)),
+        connect_timeout=float(os.environ.get("POINTENGINE_REDIS_CONNECT_TIMEOUT",
+                                             CONNECT_TIMEOUT)))
     prefix = os.environ.get("POINTENGINE_PREFIX", "pe:")
     secrets_file = os.environ.get("POINTENGINE_SECRETS_FILE")
     secrets = load_secrets(Path(secrets_file) if secrets_file else None)
@@ -451,7 +575,29 @@ def app_from_env() -> FastAPI:
     return create_app(ServiceConfig(
         client, verifier, prefix=prefix, shards=shards,
         min_replicas=int(os.environ.get("POINTENGINE_MIN_REPLICAS", 0)),
-        replica_timeout_ms=int(os.environ.get("POINTENGINE_REPLICA_TIMEOUT_MS", 1_000))))
+        replica_timeout_ms=int(os.environ.get("POINTENGINE_REPLICA_TIMEOUT_MS", 1_000)),
+        retry_after=int(os.environ.get("POINTENGINE_RETRY_AFTER", RETRY_AFTER))))
+
+
+class _RetryAfter:
+    """Gives every 503 a ``Retry-After`` (seconds): each one is worth retrying, a little later
+    (ASGI middleware; it only adds the header)."""
+
+    def __init__(self, app: ASGIApp, seconds: int) -> None:
+        self.app = app
+        self.value = str(max(1, seconds))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                MutableHeaders(scope=message).setdefault("Retry-After", self.value)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def _text(value: bytes | str) -> str:

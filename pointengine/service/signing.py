@@ -1,15 +1,37 @@
-"""Provider request signing: HMAC-SHA256 over ``timestamp + "." + body`` with the provider's secret.
+r"""Provider request signing: HMAC-SHA256, under the provider's secret, of the request's
+timestamp, method, path, query and body.
 
 A provider sends three headers with every request::
 
     X-Provider:  quickpay
     X-Timestamp: 1646105700                      (Unix seconds, UTC)
-    X-Signature: v1=<hex HMAC-SHA256(secret, "1646105700." + body)>
+    X-Signature: v2=<hex HMAC-SHA256(secret, canonical string)>
+
+The canonical string (:func:`canonical_string`) is five fields joined by a line feed (``\n``,
+byte 0x0A), the body last and taken whole::
+
+    timestamp \n METHOD \n path \n query \n body
+
+* ``timestamp``: the ``X-Timestamp`` value, ASCII digits;
+* ``METHOD``: the HTTP method in upper case (``POST``);
+* ``path``: the request target's path exactly as sent on the request line, percent-encoding
+  unchanged, without the query (``/providers/quickpay/batch``);
+* ``query``: the query string exactly as sent, without the ``?``; empty when there is none
+  (``lenient=true``);
+* ``body``: the body's bytes as sent.
+
+For ``POST /providers/quickpay/batch?lenient=true`` at 1646105700 the string is
+``b"1646105700\nPOST\n/providers/quickpay/batch\nlenient=true\n" + body``. None of the first
+four fields can hold a line feed, so each string has one reading. The service verifies the path
+and query it receives: a proxy in front of it must pass them on unchanged. A ``v1=`` signature
+(of ``timestamp + "." + body`` only, which let anyone add ``?lenient=true``) is refused.
 
 :class:`Verifier` refuses, with a :class:`~pointengine.errors.SignatureRejected` (or a subclass,
 each with its ``reason_code``):
 
-* an unsigned request, an unknown provider or a wrong signature (``signature``);
+* an unsigned request or a wrong signature (``signature``); a signer the service has no secret
+  for gets the same answer after the same work (an HMAC under a dummy secret and a
+  constant-time comparison), so neither the answer nor its time tells which providers exist;
 * a timestamp more than ``skew`` seconds (300) from the server's clock (``stale``);
 * the same signature again within the window (``replayed``); the guard that remembers
   signatures is shared through Redis so that every service instance sees every request;
@@ -64,6 +86,7 @@ __all__ = [
     "RedisReplayGuard",
     "ReplayGuard",
     "Verifier",
+    "canonical_string",
     "load_secrets",
     "sign",
     "signature",
@@ -75,23 +98,49 @@ HEADER_SIGNATURE = "X-Signature"
 MAX_SKEW = 300
 """Seconds a request's timestamp may differ from the server's clock."""
 MIN_SECRET_LENGTH = 16
-_VERSION = "v1="
+_VERSION = "v2="
+_RETIRED = "v1="
 _ENV_PREFIX = "POINTENGINE_SECRET_"
 
 Clock = Callable[[], float]
 
 
-def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """``v1=`` and the hex HMAC-SHA256 of ``timestamp + "." + body`` under ``secret``."""
-    mac = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256)
-    return _VERSION + mac.hexdigest()
+def canonical_string(timestamp: str, method: str, path: str, query: str, body: bytes) -> bytes:
+    """What a ``v2`` signature is the HMAC of: ``timestamp``, ``method``, ``path`` and
+    ``query`` each followed by a line feed, then ``body`` (see the module's description).
+
+    The four text fields are encoded byte for byte (Latin-1), so that the service's reading of
+    the request line's raw bytes gives back exactly the bytes that were sent.
+    """
+    head = f"{timestamp}\n{method}\n{path}\n{query}\n"
+    return head.encode("latin-1") + body
 
 
-def sign(provider: str, secret: bytes, body: bytes, *, now: float | None = None) -> dict[str, str]:
-    """The headers a provider sends with ``body`` (timestamp ``now``, default the clock)."""
+def signature(secret: bytes, timestamp: str, body: bytes, *, method: str, path: str,
+              query: str = "") -> str:
+    """``v2=`` and the hex HMAC-SHA256 under ``secret`` of the request's canonical string."""
+    message = canonical_string(timestamp, method, path, query, body)
+    return _VERSION + hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def sign(provider: str, secret: bytes, body: bytes, *, path: str, query: str = "",
+         method: str = "POST", now: float | None = None) -> dict[str, str]:
+    """The headers a provider sends with ``body`` to ``method path?query`` (timestamp
+    ``now``, default the clock).
+
+    ``path`` and ``query`` are what the request line will carry, already percent-encoded
+    (``query`` without its ``?``; send the URL built from them, not one an HTTP client encodes
+    again). Raises ``ValueError`` when either holds a character that cannot be sent as it is.
+    """
+    for name, value in (("path", path), ("query", query)):
+        if not value.isascii() or any(c in value for c in " \t\r\n#") or \
+                (name == "path" and "?" in value):
+            raise ValueError(f"{name} {value!r}: give it as sent on the request line, "
+                             "percent-encoded, the query apart from the path")
     timestamp = str(int(time.time() if now is None else now))
     return {HEADER_PROVIDER: provider, HEADER_TIMESTAMP: timestamp,
-            HEADER_SIGNATURE: signature(secret, timestamp, body)}
+            HEADER_SIGNATURE: signature(secret, timestamp, body, method=method.upper(),
+                                        path=path, query=query)}
 
 
 TRANSACTION_TYPES = frozenset({"charge", "purchase", "refund"})
@@ -164,6 +213,9 @@ class Verifier:
     def __init__(self, secrets: Mapping[str, bytes], guard: ReplayGuard, *,
                  skew: int = MAX_SKEW, clock: Clock = time.time) -> None:
         self._secrets = dict(secrets)
+        # An unknown signer's request is checked against this, so that it costs what a known
+        # signer's does; it is never accepted, whatever it compares equal to.
+        self._dummy = os.urandom(32)
         self.guard = guard
         self.skew = skew
         self.clock = clock
@@ -173,12 +225,14 @@ class Verifier:
         """The providers that have a secret."""
         return frozenset(self._secrets)
 
-    def verify(self, headers: Mapping[str, str], body: bytes, *,
-               provider: str | None = None) -> str:
+    def verify(self, headers: Mapping[str, str], body: bytes, *, method: str, path: str,
+               query: str, provider: str | None = None) -> str:
         """The signing provider of a request; raise SignatureRejected (or a subclass).
 
-        ``headers`` are looked up case-insensitively when it is a case-insensitive mapping
-        (Starlette's ``Headers``); ``provider``, when given, is the provider the request is for.
+        ``method``, ``path`` and ``query`` are the request line's, as received (the path and
+        query undecoded, the query without its ``?``). ``headers`` are looked up
+        case-insensitively when it is a case-insensitive mapping (Starlette's ``Headers``);
+        ``provider``, when given, is the provider the request is for.
         """
         signer = headers.get(HEADER_PROVIDER) or headers.get(HEADER_PROVIDER.lower())
         stamp = headers.get(HEADER_TIMESTAMP) or headers.get(HEADER_TIMESTAMP.lower())
@@ -187,12 +241,21 @@ class Verifier:
             raise SignatureRejected(
                 f"unsigned request: {HEADER_PROVIDER}, {HEADER_TIMESTAMP} and "
                 f"{HEADER_SIGNATURE} are required")
-        secret = self._secrets.get(signer)
-        if secret is None:
-            raise SignatureRejected(f"no secret for provider {signer!r}")
+        # Every check up to the comparison reads the headers only, never whether the signer
+        # is known: an unknown signer must get the same answer, after the same work.
         if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
             raise SignatureRejected(f"{HEADER_TIMESTAMP} must be Unix seconds")
-        if not hmac.compare_digest(signature(secret, stamp, body), given):
+        if given.startswith(_RETIRED):
+            raise SignatureRejected(
+                "v1 signatures (of the timestamp and body only) are no longer accepted: sign "
+                "v2, the timestamp, method, path, query and body")
+        secret = self._secrets.get(signer)
+        known = secret is not None
+        expected = signature(secret if secret is not None else self._dummy, stamp, body,
+                             method=method, path=path, query=query)
+        # Bytes, not text: compare_digest refuses text that is not ASCII, and a header may be.
+        matches = hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+        if not (matches and known):
             raise SignatureRejected("wrong signature")
         drift = self.clock() - int(stamp)
         if abs(drift) > self.skew:

@@ -23,7 +23,19 @@ again; a worker that holds the shard moves it back to the end of the shard strea
 time has come (:mod:`pointengine.service.worker` says for how long it keeps trying).
 
 ``<prefix>stats`` is a hash of counters the workers keep (events, applied, duplicate,
-``rejected:<reason>``, retried) so that the service's ``/metrics`` shows what the workers did.
+``rejected:<reason>``, retried, and ``groups_recreated``: consumer groups a worker found
+missing and made again) so that the service's ``/metrics`` shows what the workers did.
+
+``<prefix>stream:delivered:<shard>`` is a hash a worker writes before it applies a batch: for
+each entry, one character per event, ``1`` for an event that was applied before (or repeated
+earlier in the batch), else ``0``; it is deleted with the entry's acknowledgement. When a worker
+dies between applying a batch and acknowledging it, the worker that takes the entries over reads
+there which events the first attempt applied, so that each is counted once, as applied, not as
+a duplicate (:mod:`pointengine.service.worker`).
+
+The service appends a request's entries with one script (:class:`Appender`) that first checks
+the store's generation marker (:mod:`pointengine.store.generation`): once Redis has lost the
+store's state, nothing is accepted that could not be applied.
 
 ``<prefix>rejects`` is a stream of the events the workers refused after the service had
 answered 202 (an application naming an unknown provider, a refund of more than is left, a
@@ -43,7 +55,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +63,14 @@ import orjson
 import redis
 from redis.client import Pipeline
 
-from pointengine.errors import MalformedEvent
+from pointengine.errors import MalformedEvent, StateLost
 from pointengine.model.events import AnyEvent, event_from_dict
 from pointengine.model.privacy import redact
+from pointengine.store.generation import Generation
 
-__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Reject",
-           "StreamKeys", "decode_entry", "encode_entry", "encode_parked", "first_attempt_ms",
-           "lag_and_pending", "read_rejects",
+__all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Appender",
+           "Reject", "StreamKeys", "decode_entry", "encode_entry", "encode_parked",
+           "first_attempt_ms", "lag_and_pending", "read_rejects",
            "record_reject", "route", "shard_count", "shard_of"]
 
 GROUP = "workers"
@@ -107,6 +120,10 @@ class StreamKeys:
         """The lease of ``shard``: the token of the worker that holds it, with a TTL."""
         return f"{self.stream}:lease:{shard}"
 
+    def delivered(self, shard: str) -> str:
+        """The hash of what ``shard``'s entries being applied found applied before them."""
+        return f"{self.stream}:delivered:{shard}"
+
     def all_shards(self, count: int) -> list[str]:
         """Every shard: the ``count`` person shards, then the draws."""
         return [*(str(i) for i in range(count)), DRAWS]
@@ -114,6 +131,53 @@ class StreamKeys:
     def all_streams(self, count: int) -> list[str]:
         """The stream of every shard."""
         return [self.shard(s) for s in self.all_shards(count)]
+
+
+# Append entries while the store's generation holds; nil (nothing written) otherwise.
+# KEYS[1] the generation marker, KEYS[2] the record of a lost state, KEYS[3..] each entry's
+# stream; ARGV[1] the generation expected, then each entry's p, a and e.
+_APPEND = """
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return false
+end
+local ids = {}
+for i = 3, #KEYS do
+  local j = 2 + (i - 3) * 3
+  ids[#ids + 1] = redis.call('XADD', KEYS[i], '*', 'p', ARGV[j], 'a', ARGV[j + 1],
+                             'e', ARGV[j + 2])
+end
+return ids
+"""
+
+
+class Appender:
+    """Appends a request's entries to the shard streams: all or none, and only while Redis
+    holds the store's generation, so that a 202 is never given for events that could not be
+    applied (the generation is checked in the script that appends)."""
+
+    def __init__(self, client: redis.Redis, keys: StreamKeys, generation: Generation) -> None:
+        self.keys = keys
+        self.generation = generation
+        self._script = client.register_script(_APPEND)
+
+    def append(self, entries: Sequence[tuple[str, Mapping[str, bytes]]]) -> list[str]:
+        """Append each ``(shard, fields of encode_entry)``; the entry IDs, in order.
+
+        Raises :class:`~pointengine.errors.StateLost` (nothing was written) when the store's
+        state is lost, and :class:`redis.RedisError` when Redis fails.
+        """
+        marker = self.generation.keys
+        keys = [marker.marker, marker.lost, *(self.keys.shard(shard) for shard, _ in entries)]
+        values = [fields[name] for _, fields in entries for name in ("p", "a", "e")]
+        for _ in range(2):
+            reply: Any = self._script(keys=keys, args=[self.generation.expected(), *values])
+            if reply is not None:
+                return [_text(i) for i in reply]
+            # The marker changed: an operator's re-initialisation is taken up and the entries
+            # appended under it; a lost state raises here.
+            self.generation.check()
+        raise StateLost("the store's generation changed while the request was stored; "
+                        "nothing was")
 
 
 def shard_count(client: redis.Redis, keys: StreamKeys, default: int = DEFAULT_SHARDS) -> int:

@@ -50,6 +50,27 @@ refund whose transaction is still unknown then is refused and recorded in ``reje
 A caveat every lease has: a worker stalled for longer than its lease (a long GC pause, a frozen
 VM) may still apply the batch it holds after another worker took the shard; the store's
 idempotency keeps each event applied once, but that batch may then be applied out of order.
+
+Counting. A worker that dies after the store applied its batch and before the acknowledgement
+leaves entries whose events the next attempt finds applied: duplicates, to the store. So before
+applying a batch the worker records, per entry, which of its events were applied before
+(:meth:`StreamKeys.delivered <pointengine.service.streams.StreamKeys.delivered>`; an entry
+recorded by an earlier attempt keeps its record), and counts a duplicate that was not applied
+before as ``applied``: every event is counted once, by what it did, however often it is
+delivered.
+
+Redis failures. Every command of a client made by
+:func:`~pointengine.store.redis_store.connect` answers or fails within its socket timeout
+(:data:`WORKER_TIMEOUT` for the ``worker`` command), so a frozen Redis makes batches fail, not
+hang: the worker logs each failure, counts it (``failures`` in its report), waits a moment and
+tries again, and goes on once Redis answers. A missing consumer group (``NOGROUP``: the group
+was deleted, or its stream with it) while the store's state is intact is made again at once,
+from the start of the stream (the events it delivers again are applied once by their key),
+logged, and counted (``groups_recreated`` in the stats). A lost state (the store's generation
+marker gone or replaced, :mod:`pointengine.store.generation`) stops all applying: the store's
+script refuses every batch, and the worker waits, reporting the loss (``state_lost`` in its
+report, an error in its log), until an operator runs ``pointengine reinit``; it then makes the
+groups again and goes on.
 """
 
 from __future__ import annotations
@@ -68,11 +89,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis
 
 from pointengine.decide.engine import Engine
 from pointengine.decide.reload import CatalogWatcher, ReloadResult
-from pointengine.errors import InputError, OperationalError
+from pointengine.errors import InputError, OperationalError, StateLost
 from pointengine.model.events import AnyEvent
 from pointengine.model.refusals import Refusal
 from pointengine.service.streams import (
@@ -86,10 +108,16 @@ from pointengine.service.streams import (
     record_reject,
     shard_count,
 )
+from pointengine.store.generation import Generation
+from pointengine.store.redis_store import Keys, RedisStore
 
-__all__ = ["Entry", "Worker", "WorkerReport"]
+__all__ = ["WORKER_TIMEOUT", "Entry", "Worker", "WorkerReport"]
 
 log = logging.getLogger("pointengine.service.worker")
+
+WORKER_TIMEOUT = 5.0
+"""Seconds a worker's Redis command may take (``worker --redis-timeout``): longer than the
+service's, since one apply script call carries a whole batch."""
 
 Entry = tuple[str, str, dict[Any, Any] | None]
 """One stream entry to evaluate: (shard, entry ID, fields; None when it was deleted)."""
@@ -150,6 +178,39 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Record, for the entries of a batch about to be applied, which of their events were applied
+# before or come earlier in the batch: one character each, 1 or 0. An entry that an earlier
+# attempt recorded keeps that record.
+# KEYS[1] the store's applied set; KEYS[1 + i] the delivered hash of entry i's shard
+# ARGV[2i - 1] entry i's ID, ARGV[2i] its event keys (a JSON array)
+# Returns, per entry: 1 if an earlier attempt recorded it, else 0; then its record.
+_RECORD = """
+local out, seen = {}, {}
+for i = 1, #KEYS - 1 do
+  local key, id, events = KEYS[i + 1], ARGV[2 * i - 1], cjson.decode(ARGV[2 * i])
+  local record = redis.call('HGET', key, id)
+  if record then
+    out[#out + 1] = 1
+    for j = 1, #events do seen[events[j]] = true end
+  else
+    local hits, flags = {}, {}
+    for s = 1, #events, 1000 do
+      local e = math.min(s + 999, #events)
+      local r = redis.call('SMISMEMBER', KEYS[1], unpack(events, s, e))
+      for j = 1, #r do hits[s + j - 1] = r[j] end
+    end
+    for j = 1, #events do
+      if hits[j] == 1 or seen[events[j]] then flags[j] = '1' else flags[j] = '0' end
+      seen[events[j]] = true
+    end
+    record = table.concat(flags)
+    redis.call('HSET', key, id, record)
+    out[#out + 1] = 0
+  end
+  out[#out + 1] = record
+end
+return out
+"""
 
 
 @dataclass
@@ -164,6 +225,12 @@ class WorkerReport:
     """Shard leases acquired (at start, by rebalancing, or from a dead worker)."""
     statuses: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
+    failures: int = 0
+    """Reads or batches that failed on Redis (not answering, in time or at all)."""
+    groups_recreated: int = 0
+    """Consumer groups found missing (NOGROUP) and made again."""
+    state_lost: str | None = None
+    """Why nothing is applied, while the store's state is lost; None otherwise."""
 
 
 class Worker:
@@ -175,6 +242,11 @@ class Worker:
     changed rule files take effect without a restart (see :mod:`pointengine.decide.reload`).
     ``retry_delay_ms``, ``retry_max_delay_ms`` and ``retry_window_ms`` say when a refund of a
     transaction not seen yet is tried again, and for how long (see the module's docstring).
+
+    The worker checks the store's generation (:attr:`generation`) and gives it to the engine's
+    RedisStore when that has none, so that no batch is applied onto a lost state. A blocking
+    read waits at most half the client's socket timeout, so that it returns before the socket
+    gives up.
     """
 
     def __init__(self, client: redis.Redis, engine: Engine, *, prefix: str = "pe:",
@@ -192,6 +264,9 @@ class Worker:
         self.count = count
         self.lease_ms = max(30, claim_idle_ms if claim_idle_ms is not None else lease_ms)
         self.block_ms = max(1, min(block_ms, self.lease_ms // 3))
+        timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        if timeout:
+            self.block_ms = max(1, min(self.block_ms, int(timeout * 500)))
         self.retry_delay_ms = max(1, retry_delay_ms)
         self.retry_max_delay_ms = max(self.retry_delay_ms, retry_max_delay_ms)
         self.retry_window_ms = max(0, retry_window_ms)
@@ -209,6 +284,13 @@ class Worker:
         self._release = client.register_script(_RELEASE)
         self._unpark_script = client.register_script(_UNPARK)
         self._trim = client.register_script(_TRIM)
+        self._record = client.register_script(_RECORD)
+        self._applied_set = Keys.under(prefix).applied
+        self.generation = Generation(client, prefix)
+        """The store's generation as this worker knows it."""
+        store = getattr(engine, "store", None)
+        if isinstance(store, RedisStore) and store.generation is None:
+            store.generation = self.generation
 
     # -- the group, the registry and the leases -------------------------------------------
 
@@ -220,16 +302,38 @@ class Worker:
                 shard_count(self.client, self.keys, self.default_shards))
         return self._shards
 
-    def ensure_group(self) -> None:
-        """Create the consumer group on every shard stream unless it exists; register."""
+    def ensure_group(self) -> int:
+        """Check the store's generation (StateLost when the state is lost: nothing is created
+        then), create the consumer group on every shard stream unless it exists, register;
+        the number of groups created.
+
+        A group is created at the start of its stream, so that the entries appended before
+        it are delivered too."""
+        self.generation.check()
+        created = 0
         for shard in self.shards:
             try:
                 self.client.xgroup_create(self.keys.shard(shard), self.keys.group, id="0",
                                           mkstream=True)
+                created += 1
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise OperationalError(f"cannot create the consumer group: {exc}") from exc
         self.client.zadd(self.keys.workers, {self.name: _now_ms() + self.lease_ms})
+        return created
+
+    def recover_groups(self) -> int:
+        """Make the consumer groups that are missing (after NOGROUP) again, when the store's
+        state is intact (StateLost otherwise); how many were made. Logged and counted: the
+        report's and the stats' ``groups_recreated``."""
+        created = self.ensure_group()
+        if created:
+            self.report.groups_recreated += created
+            self.client.hincrby(self.keys.stats, "groups_recreated", created)
+            log.warning("consumer group recreated", extra={"fields": {
+                "worker": self.name, "groups": created}})
+        self._fresh.update(self.held)
+        return created
 
     def maintain(self, *, force: bool = False) -> None:
         """Heartbeat, renew the leases held, release a surplus or take free shards."""
@@ -239,13 +343,17 @@ class Worker:
         self._next_maintain = now + self.lease_ms / 3000
         wall = _now_ms()
         pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.generation.keys.marker)
+        pipe.get(self.generation.keys.lost)
         pipe.zadd(self.keys.workers, {self.name: wall + self.lease_ms})
         pipe.zremrangebyscore(self.keys.workers, "-inf", wall)
         pipe.zcard(self.keys.workers)
         for shard in self.held:
             self._extend(keys=[self.keys.lease(shard)], args=[self.token, self.lease_ms],
                          client=pipe)
-        _, _, live, *renewed = pipe.execute()
+        marker, lost, _, _, live, *renewed = pipe.execute()
+        # found here even while no batch comes, so that the loss is reported at once
+        self.generation.judge(marker, lost)
         self._valid_until = now + self.lease_ms / 1000
         for shard, ok in zip(list(self.held), renewed, strict=True):
             if not int(ok):
@@ -302,7 +410,10 @@ class Worker:
                                                self.name, 0, "0-0", count=self.count)
             deleted = [_text(i) for i in (reply[2] if len(reply) > 2 else [])]
             if deleted:
-                self.client.xack(self.keys.shard(shard), self.keys.group, *deleted)
+                pipe = self.client.pipeline(transaction=True)
+                pipe.xack(self.keys.shard(shard), self.keys.group, *deleted)
+                pipe.hdel(self.keys.delivered(shard), *deleted)
+                pipe.execute()
             entries = [(shard, _text(i), f) for i, f in reply[1]]
             if not entries and not deleted:
                 self._fresh.discard(shard)
@@ -415,6 +526,7 @@ class Worker:
         """Evaluate ``entries`` in order, then acknowledge them with the counters, atomically."""
         events: list[AnyEvent] = []
         origin: list[tuple[str, str, int, int | None]] = []
+        readable: list[tuple[str, str, list[AnyEvent]]] = []
         stats: Counter[str] = Counter()
         rejects: list[dict[str, str]] = []
         for shard, entry_id, fields in entries:
@@ -430,11 +542,17 @@ class Worker:
                 continue
             events.extend(batch)
             origin.extend([(shard, provider, attempt, first_attempt_ms(fields))] * len(batch))
+            readable.append((shard, entry_id, batch))
+        earlier = self._applied_earlier(readable)
         decisions = self.engine.process(events) if events else []
         now = _now_ms()
         parked: list[tuple[str, bytes, int]] = []
-        for decision, (shard, provider, attempt, first) in zip(decisions, origin, strict=True):
+        for decision, (shard, provider, attempt, first), by_earlier in zip(
+                decisions, origin, earlier, strict=True):
             status = decision.applied.status
+            if status == "duplicate" and by_earlier:
+                # an earlier attempt of this entry applied it and died before the ack
+                status = "applied"
             if status == "rejected":
                 code, detail = decision.applied.refusal()
                 # a refund may arrive before its purchase, which a later entry carries
@@ -466,6 +584,7 @@ class Worker:
             acks.setdefault(shard, []).append(entry_id)
         for shard, ids in acks.items():
             pipe.xack(self.keys.shard(shard), self.keys.group, *ids)
+            pipe.hdel(self.keys.delivered(shard), *ids)
             self._trim(keys=[self.keys.shard(shard)], client=pipe)
         for name, value in stats.items():
             pipe.hincrby(self.keys.stats, name, value)
@@ -477,6 +596,28 @@ class Worker:
         self.report.entries += len(entries)
         self.report.events += len(events)
         self.report.retried += len(parked)
+
+    def _applied_earlier(self, entries: Sequence[tuple[str, str, list[AnyEvent]]]) -> list[bool]:
+        """For each event of ``entries``, before any is applied: True when an earlier attempt
+        to apply its entry may have applied it (the entry was recorded then, and the event was
+        neither applied before it nor repeated earlier in that batch); see the module's
+        docstring. Records the entries that no attempt recorded yet."""
+        entries = [e for e in entries if e[2]]
+        if not entries:
+            return []
+        keys = [self._applied_set, *(self.keys.delivered(shard) for shard, _, _ in entries)]
+        args: list[Any] = []
+        for _, entry_id, batch in entries:
+            args += [entry_id, orjson.dumps([event.key for event in batch])]
+        reply: Any = self._record(keys=keys, args=args)
+        out: list[bool] = []
+        for index, (_, _, batch) in enumerate(entries):
+            recorded_before, record = int(reply[2 * index]), _text(reply[2 * index + 1])
+            if recorded_before and len(record) == len(batch):
+                out.extend(flag == "0" for flag in record)
+            else:
+                out.extend([False] * len(batch))
+        return out
 
     def _retry_at(self, attempt: int, first: int, now: int) -> int | None:
         """When to try a refund of an unknown transaction again (Unix ms), None to give up:
@@ -503,24 +644,83 @@ class Worker:
     def run(self, *, stop: threading.Event | None = None, until_empty: bool = False) -> None:
         """Work until ``stop`` is set, or (``until_empty``) until every shard is drained.
 
-        Redis failures are logged and retried after a pause; the entries of a failed batch
-        stay pending and are evaluated again first. The leases are released on the way out.
+        Redis failures are logged, counted and retried after a pause; the entries of a failed
+        batch stay pending and are evaluated again first. A missing consumer group is made
+        again. While the store's state is lost nothing is applied: the worker checks again
+        after each pause until an operator re-initialises the store (a worker with
+        ``until_empty`` keeps waiting too). The leases are released on the way out. Only a
+        Redis that does not answer at the start ends it (with the error).
         """
-        self.ensure_group()
+        try:
+            self.ensure_group()
+        except StateLost as exc:
+            self._lose(exc)
         try:
             while stop is None or not stop.is_set():
                 try:
+                    if self.report.state_lost is not None:
+                        self._await_state(stop)
+                        continue
                     handled = self.step()
                     if not handled and until_empty and self.drained():
                         return
                 except (OperationalError, redis.RedisError) as exc:
-                    log.error("batch failed", extra={"fields": {"worker": self.name,
-                                                                "detail": str(exc)}})
-                    with contextlib.suppress(Exception):
-                        time.sleep(min(1.0, self.lease_ms / 3000))
+                    self._failed(exc, stop)
         finally:
             with contextlib.suppress(redis.RedisError):
                 self.leave()
+
+    def _failed(self, exc: OperationalError | redis.RedisError,
+                stop: threading.Event | None) -> None:
+        """What a failed step leads to: waiting for the state, groups made again, or a
+        failure logged and counted; then a pause (except after groups were made again)."""
+        if isinstance(exc, redis.ResponseError) and str(exc).startswith("NOGROUP"):
+            try:
+                self.recover_groups()
+                return
+            except (OperationalError, redis.RedisError) as again:
+                exc = again
+        if isinstance(exc, StateLost):
+            self._lose(exc)
+        else:
+            self.report.failures += 1
+            log.error("batch failed", extra={"fields": {"worker": self.name,
+                                                        "detail": str(exc)}})
+        self._pause(stop)
+
+    def _lose(self, exc: StateLost) -> None:
+        """Stop applying: the store's state is lost."""
+        if self.report.state_lost is None:
+            log.error("store state lost: nothing is applied until `pointengine reinit`",
+                      extra={"fields": {"worker": self.name, "detail": str(exc)}})
+        self.report.state_lost = str(exc)
+        # The leases went with the state (or expire by themselves); the shards are taken
+        # again, and their groups made again, once the state is re-initialised.
+        self.held.clear()
+        self._fresh.clear()
+
+    def _await_state(self, stop: threading.Event | None) -> None:
+        """Check the store's generation once: go on when an operator re-initialised it,
+        else pause."""
+        try:
+            self.generation.check()
+        except StateLost as exc:
+            self.report.state_lost = str(exc)
+            self._pause(stop)
+            return
+        log.warning("store re-initialised: applying again", extra={"fields": {
+            "worker": self.name, "generation": self.generation.known}})
+        self._shards = []  # K is read (or stored) again with the new state
+        self._next_maintain = 0.0
+        self.ensure_group()
+        self.report.state_lost = None
+
+    def _pause(self, stop: threading.Event | None) -> None:
+        pause = min(1.0, self.lease_ms / 3000)
+        if stop is not None:
+            stop.wait(pause)
+        else:
+            time.sleep(pause)
 
 
 def log_reload(result: ReloadResult) -> None:

@@ -98,6 +98,14 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def pid(self) -> int:
+        """The process id of the running server (to signal it: a test freezes it with
+        SIGSTOP and resumes it with SIGCONT)."""
+        if self._process is None:
+            raise OperationalError("the redis server is not started")
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         """True while the child process is alive."""
         return self._process is not None and self._process.poll() is None

@@ -35,6 +35,14 @@ up to 10**7, amounts up to 10**8) are far below. An intent outside these bounds 
 Redis failures raise :class:`~pointengine.errors.OperationalError`. If a call fails after the
 server applied the batch (a lost reply), sending the batch again reports its intents as
 duplicates: the state is right, the second report says so.
+
+A store given a :class:`~pointengine.store.generation.Generation` (the workers' is) applies a
+batch only while Redis holds the generation it knows, checked in the same script: once Redis
+has lost the state, every batch raises :class:`~pointengine.errors.StateLost` and writes
+nothing, rather than counting caps and budgets again from zero.
+
+:func:`connect` makes the clients of the service and the workers: every command answers or fails
+within a socket timeout, so that a frozen Redis is reported instead of waited for.
 """
 
 from __future__ import annotations
@@ -46,9 +54,11 @@ from typing import Any, NamedTuple
 
 import orjson
 import redis
+from redis.backoff import NoBackoff
 from redis.client import Pipeline
+from redis.retry import Retry
 
-from pointengine.errors import IntegrityError, OperationalError
+from pointengine.errors import IntegrityError, OperationalError, StateLost
 from pointengine.model.events import in_jst
 from pointengine.model.ledger import LedgerEntry
 from pointengine.model.persons import Enrolment, Person
@@ -61,8 +71,16 @@ from pointengine.store.contract import (
     refund_exceeds,
     unknown_transaction,
 )
+from pointengine.store.generation import Generation
 
-__all__ = ["MAX_EXACT", "Keys", "RedisStore", "person_from_json", "person_to_json"]
+__all__ = ["CONNECT_TIMEOUT", "MAX_EXACT", "TIMEOUT", "Keys", "RedisStore", "connect",
+           "person_from_json", "person_to_json"]
+
+TIMEOUT = 2.0
+"""Seconds a command may take before :func:`connect`'s client gives up on it (the service's
+default; the workers' is longer, :data:`pointengine.service.worker.WORKER_TIMEOUT`)."""
+CONNECT_TIMEOUT = 1.0
+"""Seconds a connection may take to open."""
 
 MAX_EXACT = 2**53 - 1
 """The largest integer a Lua number (a double) holds exactly."""
@@ -106,7 +124,8 @@ class Keys(NamedTuple):
 #   transaction or false, amount, refund of or false, refund amount, [[tally key, n]...],
 #   [claim...], payer], claim = [program, version, points, provider, refundable, member key or '',
 #   [[admission key, limit]...], [[cap key, limit]...]]
-# ARGV[2] (optional) the claim plans of a compact batch (the replay's lane writes these): then
+# ARGV[2] (optional; '' is none) the claim plans of a compact batch (the replay's lane writes
+#   these): then
 #   ARGV[1] is [compact intent...], compact intent = [event, person, at, person JSON or '',
 #   transaction or false, amount, refund of or false, refund amount, payer,
 #   [plan index, points, plan index, points...]], and plan = [program, version, provider,
@@ -115,6 +134,9 @@ class Keys(NamedTuple):
 #   its first caps are the prefixes followed by the intent's person, its other caps the plan's
 #   own, in that order; it is refundable and tallies nothing. A compact intent of 11 elements,
 #   the last 1, is one the engine refused: it answers 1 if its event was applied, else 4.
+# KEYS[11], KEYS[12] (optional) the generation marker and the record of a lost state
+#   (pointengine.store.generation): the batch is applied only while the marker holds ARGV[3]
+#   and no lost state is recorded; otherwise the answer is nil and nothing is written
 # Returns a flat array, per intent: 1 (duplicate) | 2 (unknown transaction) | 4 (refused)
 #   | 3, left, amount (refund exceeds payment)
 #   | 0, R, R x (program, reversed points), C x (awarded, which), where which is 0 (not
@@ -130,10 +152,13 @@ if redis.call('EXISTS', KEYS[10]) == 1 then
   return redis.error_reply('LEASED the store is held by an exclusive replay ('
                            .. redis.call('GET', KEYS[10]) .. '); try again when it ends')
 end
+if KEYS[11] and (redis.call('EXISTS', KEYS[12]) == 1 or redis.call('GET', KEYS[11]) ~= ARGV[3]) then
+  return false
+end
 local CHUNK = 500
 local fmt, floor, unpack = string.format, math.floor, unpack
 local batch = cjson.decode(ARGV[1])
-if ARGV[2] then
+if ARGV[2] and ARGV[2] ~= '' then
   -- a compact batch: each intent made the full one in place (its claims from the plans)
   local plans, none = cjson.decode(ARGV[2]), {}  -- none: read only
   for i = 1, #batch do
@@ -500,16 +525,19 @@ class RedisStore(Store):
     ``client`` may decode responses or not. The store owns it: :meth:`close` closes it.
     Batches longer than ``max_batch`` intents are sent as several script calls (each intent
     is atomic either way; a long script blocks the server for the others meanwhile).
+    With ``generation`` (its prefix the store's), every script call applies only while Redis
+    holds the generation it knows, and raises :class:`~pointengine.errors.StateLost` instead.
     """
 
     def __init__(self, client: redis.Redis, *, prefix: str = "pe:",
-                 max_batch: int = 5000) -> None:
+                 max_batch: int = 5000, generation: Generation | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.client = client
         self.prefix = prefix
         self.keys = Keys.under(prefix)
         self.max_batch = max_batch
+        self.generation = generation
         self._key_list = list(self.keys)
         self._apply = client.register_script(_APPLY_LUA)
 
@@ -596,8 +624,20 @@ class RedisStore(Store):
         results: list[Applied] = []
         for index, blob in enumerate(encoded):
             batch = intents[index * self.max_batch:(index + 1) * self.max_batch]
+            generation = self.generation
             with _translated("apply a batch"):
-                reply = self._apply(keys=self._key_list, args=[blob])
+                if generation is None:
+                    reply = self._apply(keys=self._key_list, args=[blob])
+                else:
+                    marker = generation.keys
+                    reply = self._apply(keys=[*self._key_list, marker.marker, marker.lost],
+                                        args=[blob, "", generation.expected()])
+                    if reply is None:
+                        # Gone or replaced: the check says which and records it. Either way
+                        # this batch was not applied and must not pass for applied.
+                        generation.check()
+                        raise StateLost("the store's generation changed before the batch was "
+                                        "applied; nothing of it was")
             results.extend(_decode(batch, reply))
         return results
 
@@ -610,6 +650,22 @@ class RedisStore(Store):
         """Close the client's connections."""
         with _translated("close the connection"):
             self.client.close()
+
+
+def connect(url: str, *, timeout: float = TIMEOUT,
+            connect_timeout: float = CONNECT_TIMEOUT) -> redis.Redis:
+    """A client of the Redis at ``url`` on which every command answers or fails (a
+    :class:`redis.TimeoutError`) within ``timeout`` seconds, and a connection opens within
+    ``connect_timeout``: a frozen Redis is then an error to report, not a wait without end.
+
+    A command is sent again once, at once, only when its connection turns out closed (Redis
+    restarted, an idle connection dropped); a timed-out one is not, so the time a command
+    takes stays bounded by about ``timeout``. A blocking read (``XREADGROUP BLOCK``) must
+    block for less than ``timeout``.
+    """
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
 
 
 def _totals(raw: dict[Any, Any]) -> dict[tuple[str, str], int]:

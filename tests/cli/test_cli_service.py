@@ -8,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from typer.testing import CliRunner
 
 from load.service_scenario import build
 from pointengine.cli.main import app
+from pointengine.errors import StateLost
 from pointengine.service.streams import (
     StreamKeys,
     encode_entry,
@@ -20,6 +22,7 @@ from pointengine.service.streams import (
     route,
     shard_count,
 )
+from pointengine.store.generation import Generation
 from pointengine.store.redis_server import RedisServer
 from tests.redis_fixtures import redis_client, redis_server
 
@@ -89,3 +92,29 @@ def test_sigterm_stops_the_worker_after_its_batch_with_its_leases_released(
     lag = lag_and_pending(redis_client, KEYS, KEYS.all_shards(count))
     assert not any(pending for _, pending in lag.values()), "its last batch was acknowledged"
     assert any(undelivered for undelivered, _ in lag.values()), "it stopped before the end"
+
+
+def test_reinit_asks_for_yes_then_lets_a_lost_store_be_used_again(
+        redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    seen = Generation(redis_client)
+    first = seen.check()
+    redis_client.flushall()  # Redis came back empty
+    with pytest.raises(StateLost):
+        seen.check()
+    asked = CliRunner().invoke(app, ["reinit", "--redis-url", redis_server.url])
+    assert asked.exit_code == 1
+    assert "lost" in asked.output and "--yes" in asked.output
+    with pytest.raises(StateLost):  # nothing changed without --yes
+        seen.check()
+    done = CliRunner().invoke(app, ["reinit", "--redis-url", redis_server.url, "--yes"])
+    assert done.exit_code == 0, done.output
+    generation = seen.check()
+    assert generation != first and generation in done.output
+
+
+def test_reinit_without_redis_says_so_in_one_line() -> None:
+    result = CliRunner().invoke(app, ["reinit", "--redis-url", "redis://127.0.0.1:1/0",
+                                      "--yes"])
+    assert result.exit_code == 1
+    assert result.output.startswith("reinit: Redis is unavailable")
+    assert "Traceback" not in result.output

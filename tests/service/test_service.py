@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
@@ -64,9 +65,11 @@ def post(http: TestClient, keys: dict[str, bytes], provider: str, body: bytes, *
     """Sign ``body`` as ``signer`` (default ``provider``) and post it; the JSON answer plus
     ``_status``."""
     signer = signer or provider
-    headers = sign(signer, keys[signer], body, now=now)
-    response = http.post(f"/providers/{provider}/{path}", content=body, headers=headers,
-                         params=params)
+    target, query = f"/providers/{provider}/{path}", urlencode(params)
+    headers = sign(signer, keys[signer], body, path=target, query=query, now=now)
+    # the query is sent as it was signed, not re-encoded from params by the client
+    response = http.post(f"{target}?{query}" if query else target, content=body,
+                         headers=headers)
     answer: dict[str, object] = response.json()
     answer["_status"] = response.status_code
     return answer
@@ -211,19 +214,21 @@ def test_a_lenient_batch_keeps_the_records_without_a_my_number(
     assert FULL_WIDTH not in orjson.dumps(answer).decode() and FULL_WIDTH not in caplog.text
 
 
-@pytest.mark.parametrize("case", ["unsigned", "forged", "stale", "replayed", "cross",
-                                  "unknown"])
+@pytest.mark.parametrize("case", ["unsigned", "forged", "unknown_signer", "stale", "replayed",
+                                  "cross", "unknown"])
 def test_bad_signatures_are_refused_and_change_nothing(
         http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis, case: str) -> None:
     body = quickpay_body()
-    headers = sign("quickpay", keys["quickpay"], body)
     path, expected, reason = "/providers/quickpay/transactions", 401, "signature"
+    headers = sign("quickpay", keys["quickpay"], body, path=path)
     if case == "unsigned":
         headers = {}
     elif case == "forged":
-        headers[HEADER_SIGNATURE] = "v1=" + "0" * 64
+        headers[HEADER_SIGNATURE] = "v2=" + "0" * 64
+    elif case == "unknown_signer":
+        headers = sign("nobody", secrets.token_hex(16).encode(), body, path=path)
     elif case == "stale":
-        headers = sign("quickpay", keys["quickpay"], body,
+        headers = sign("quickpay", keys["quickpay"], body, path=path,
                        now=dt.datetime.now(dt.UTC).timestamp() - 301)
         reason = "stale"
     elif case == "replayed":
@@ -231,7 +236,7 @@ def test_bad_signatures_are_refused_and_change_nothing(
         redis_client.delete(*shard_streams(redis_client))
         reason = "replayed"
     elif case == "cross":
-        headers = sign("towncoin", keys["towncoin"], body)
+        headers = sign("towncoin", keys["towncoin"], body, path=path)
         expected, reason = 403, "cross_provider"
     elif case == "unknown":
         path, expected, reason = "/providers/nobody/transactions", 404, "unknown_provider"
@@ -239,6 +244,61 @@ def test_bad_signatures_are_refused_and_change_nothing(
     assert response.status_code == expected, response.text
     assert response.json()["reason"] == reason
     assert not shard_streams(redis_client)
+
+
+def lenient_batch() -> bytes:
+    """A QuickPay batch of three good records and a bad one."""
+    bad = quickpay_body(transactionId="QP-bad", amount="12")
+    return b"[" + b",".join([*webhooks("quickpay", 3), bad]) + b"]"
+
+
+@pytest.mark.parametrize("method, path, query, sent", [
+    ("POST", "/providers/quickpay/batch", "", "/providers/quickpay/batch?lenient=true"),
+    ("POST", "/providers/quickpay/batch", "lenient=false",
+     "/providers/quickpay/batch?lenient=true"),
+    ("POST", "/providers/quickpay/transactions", "", "/providers/quickpay/batch"),
+    ("POST", "/providers/transitcard/batch", "", "/providers/quickpay/batch"),
+    ("GET", "/providers/quickpay/batch", "", "/providers/quickpay/batch"),
+    ("PUT", "/providers/quickpay/batch", "lenient=true",
+     "/providers/quickpay/batch?lenient=true"),
+])
+def test_a_request_sent_otherwise_than_it_was_signed_is_refused(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis, method: str,
+        path: str, query: str, sent: str) -> None:
+    body = lenient_batch()
+    headers = sign("quickpay", keys["quickpay"], body, method=method, path=path, query=query)
+    response = http.post(sent, content=body, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.json()["reason"] == "signature"
+    assert not shard_streams(redis_client) and not replay_keys(redis_client)
+
+
+def test_a_request_signed_with_its_query_is_accepted(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    body = lenient_batch()
+    headers = sign("quickpay", keys["quickpay"], body, path="/providers/quickpay/batch",
+                   query="lenient=true")
+    response = http.post("/providers/quickpay/batch?lenient=true", content=body,
+                         headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 3 and len(response.json()["rejects"]) == 1
+
+
+def test_an_unknown_signer_is_answered_as_a_known_one_with_a_wrong_signature(
+        http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
+    body = quickpay_body()
+    path = "/providers/quickpay/transactions"
+    wrong = sign("quickpay", keys["quickpay"], body, path=path)
+    wrong[HEADER_SIGNATURE] = "v2=" + "0" * 64
+    unknown = sign("nobody", secrets.token_hex(16).encode(), body, path=path)
+    answers = [http.post(path, content=body, headers=headers) for headers in (wrong, unknown)]
+    assert [a.status_code for a in answers] == [401, 401]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["reason"] == "signature"
+    assert answers[0].headers["content-length"] == answers[1].headers["content-length"]
+    assert not shard_streams(redis_client) and not replay_keys(redis_client)
+    assert 'pointengine_requests_rejected_total{provider="quickpay",reason="signature"} 2.0' \
+        in http.get("/metrics").text
 
 
 def test_a_platform_source_cannot_post_another_sources_events(
@@ -341,7 +401,8 @@ def test_with_min_replicas_a_202_waits_for_a_replica(keys: dict[str, bytes]) -> 
                 assert post(http, keys, "quickpay", quickpay_body())["_status"] == 202
                 replica.stop()
                 body = quickpay_body(transactionId="QP-0002")
-                headers = sign("quickpay", keys["quickpay"], body)
+                headers = sign("quickpay", keys["quickpay"], body,
+                               path="/providers/quickpay/transactions")
                 for _ in range(2):  # the retry is not refused as a replay
                     answer = http.post("/providers/quickpay/transactions", content=body,
                                        headers=headers)
@@ -382,8 +443,8 @@ def test_a_refused_request_leaves_no_replay_key(
 def test_an_accepted_or_replayed_request_keeps_its_replay_key(
         http: TestClient, keys: dict[str, bytes], redis_client: redis.Redis) -> None:
     body = quickpay_body()
-    headers = sign("quickpay", keys["quickpay"], body)
     path = "/providers/quickpay/transactions"
+    headers = sign("quickpay", keys["quickpay"], body, path=path)
     assert http.post(path, content=body, headers=headers).status_code == 202
     assert len(replay_keys(redis_client)) == 1
     answer = http.post(path, content=body, headers=headers)
@@ -434,7 +495,9 @@ def test_serve_with_two_processes_counts_every_request_in_each_scrape(
         for n in range(12):  # a connection each, spread over both processes
             body = quickpay_body(transactionId=f"QP-{n}")
             answer = httpx.post(f"{base}/providers/quickpay/transactions", content=body,
-                                headers=sign("quickpay", keys["quickpay"], body), timeout=10)
+                                headers=sign("quickpay", keys["quickpay"], body,
+                                             path="/providers/quickpay/transactions"),
+                                timeout=10)
             assert answer.status_code == 202, answer.text
         line = 'pointengine_requests_accepted_total{provider="quickpay"} 12.0'
         for _ in range(6):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -19,11 +22,13 @@ from pointengine.errors import (
 )
 from pointengine.model.events import Purchase, event_from_dict
 from pointengine.service.signing import (
+    HEADER_PROVIDER,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     MemoryReplayGuard,
     RedisReplayGuard,
     Verifier,
+    canonical_string,
     load_secrets,
     sign,
 )
@@ -33,6 +38,9 @@ __all__ = ["redis_client", "redis_server"]
 
 NOW = 1_700_000_000.0
 BODY = b'{"eventType": "PAYMENT", "amount": 1280}'
+PATH = "/providers/quickpay/transactions"
+POST = {"method": "POST", "path": PATH, "query": ""}
+"""The request line every test verifies unless it says otherwise."""
 
 
 @pytest.fixture
@@ -48,74 +56,179 @@ def verifier(keys: dict[str, bytes]) -> Verifier:
 
 
 def test_a_signed_request_is_accepted(verifier: Verifier, keys: dict[str, bytes]) -> None:
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW)
-    assert verifier.verify(headers, BODY, provider="quickpay") == "quickpay"
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
+    assert verifier.verify(headers, BODY, **POST, provider="quickpay") == "quickpay"
 
 
 def test_unsigned_and_partial_headers_are_refused(verifier: Verifier,
                                                   keys: dict[str, bytes]) -> None:
     with pytest.raises(SignatureRejected, match="unsigned"):
-        verifier.verify({}, BODY)
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW)
+        verifier.verify({}, BODY, **POST)
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
     del headers[HEADER_SIGNATURE]
     with pytest.raises(SignatureRejected, match="unsigned"):
-        verifier.verify(headers, BODY)
+        verifier.verify(headers, BODY, **POST)
 
 
 def test_forged_signatures_are_refused(verifier: Verifier, keys: dict[str, bytes]) -> None:
-    forged = sign("quickpay", secrets.token_bytes(32), BODY, now=NOW)
+    forged = sign("quickpay", secrets.token_bytes(32), BODY, path=PATH, now=NOW)
     with pytest.raises(SignatureRejected, match="wrong signature") as caught:
-        verifier.verify(forged, BODY)
+        verifier.verify(forged, BODY, **POST)
     assert caught.value.reason_code == "signature"
-    tampered = sign("quickpay", keys["quickpay"], BODY, now=NOW)
+    tampered = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
     with pytest.raises(SignatureRejected, match="wrong signature"):
-        verifier.verify(tampered, BODY.replace(b"1280", b"9280"))
-    moved = sign("quickpay", keys["quickpay"], BODY, now=NOW)
+        verifier.verify(tampered, BODY.replace(b"1280", b"9280"), **POST)
+    moved = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
     moved[HEADER_TIMESTAMP] = str(int(NOW) + 1)
     with pytest.raises(SignatureRejected, match="wrong signature"):
-        verifier.verify(moved, BODY)
-    with pytest.raises(SignatureRejected, match="no secret"):
-        verifier.verify(sign("nobody", b"x" * 32, BODY, now=NOW), BODY)
+        verifier.verify(moved, BODY, **POST)
+
+
+def _v2(secret: bytes, stamp: str, method: str, path: str, query: str, body: bytes) -> str:
+    """The signature of the documented canonical string, computed here on its own."""
+    canonical = f"{stamp}\n{method}\n{path}\n{query}\n".encode() + body
+    return "v2=" + hmac.new(secret, canonical, hashlib.sha256).hexdigest()
+
+
+def test_the_signature_is_the_hmac_of_the_documented_canonical_string(
+        keys: dict[str, bytes]) -> None:
+    batch = "/providers/quickpay/batch"
+    assert canonical_string("1700000000", "POST", batch, "lenient=true", BODY) == (
+        b"1700000000\nPOST\n/providers/quickpay/batch\nlenient=true\n" + BODY)
+    headers = sign("quickpay", keys["quickpay"], BODY, path=batch, query="lenient=true", now=NOW)
+    assert headers == {
+        HEADER_PROVIDER: "quickpay", HEADER_TIMESTAMP: "1700000000",
+        HEADER_SIGNATURE: _v2(keys["quickpay"], "1700000000", "POST", batch, "lenient=true", BODY)}
+
+
+@pytest.mark.parametrize("change", [
+    {"method": "PUT"},
+    {"method": "GET"},
+    {"path": "/providers/quickpay/batch"},
+    {"path": "/providers/towncoin/transactions"},
+    {"query": "lenient=true"},
+    {"path": PATH + "?lenient=true"},
+])
+def test_a_request_sent_otherwise_than_it_was_signed_is_refused(
+        verifier: Verifier, keys: dict[str, bytes], change: dict[str, str]) -> None:
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
+    with pytest.raises(SignatureRejected, match="wrong signature") as caught:
+        verifier.verify(headers, BODY, **{**POST, **change})
+    assert type(caught.value) is SignatureRejected and caught.value.reason_code == "signature"
+    assert verifier.verify(headers, BODY, **POST) == "quickpay"  # no place kept in the guard
+
+
+def test_a_signed_query_is_accepted_with_that_query_only(verifier: Verifier,
+                                                         keys: dict[str, bytes]) -> None:
+    batch = {"method": "POST", "path": "/providers/quickpay/batch"}
+    headers = sign("quickpay", keys["quickpay"], BODY, path=batch["path"], query="lenient=true",
+                   now=NOW)
+    for query in ("", "lenient=false", "lenient=true&lenient=true", "lenient=TRUE"):
+        with pytest.raises(SignatureRejected, match="wrong signature"):
+            verifier.verify(headers, BODY, **batch, query=query)
+    assert verifier.verify(headers, BODY, **batch, query="lenient=true") == "quickpay"
+
+
+@pytest.mark.parametrize("target", [{"path": PATH + "?lenient=true"}, {"path": "/プロバイダ"},
+                                    {"query": "a b"}, {"query": "x#y"}])
+def test_sign_refuses_a_target_that_would_not_be_sent_as_signed(
+        keys: dict[str, bytes], target: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="as sent on the request line"):
+        sign("quickpay", keys["quickpay"], BODY, **{"path": PATH, **target})
+
+
+def test_a_v1_signature_of_the_timestamp_and_body_only_is_refused(
+        verifier: Verifier, keys: dict[str, bytes]) -> None:
+    v1 = "v1=" + hmac.new(keys["quickpay"], b"1700000000." + BODY, hashlib.sha256).hexdigest()
+    headers = {HEADER_PROVIDER: "quickpay", HEADER_TIMESTAMP: "1700000000", HEADER_SIGNATURE: v1}
+    with pytest.raises(SignatureRejected, match=r"v1 signatures .* no longer accepted") as caught:
+        verifier.verify(headers, BODY, **POST)
+    assert caught.value.reason_code == "signature"
+
+
+def _refusal(verifier: Verifier, headers: dict[str, str]) -> tuple[type, str, str]:
+    with pytest.raises(SignatureRejected) as caught:
+        verifier.verify(headers, BODY, **POST)
+    return type(caught.value), caught.value.reason_code, str(caught.value)
+
+
+@pytest.mark.parametrize("given", ["v2=" + "0" * 64, "v2=0", "", "v1=" + "0" * 64, "v2=\u0394"])
+@pytest.mark.parametrize("stamp", ["1700000000", "soon"])
+def test_an_unknown_signer_is_refused_as_a_known_one_with_a_wrong_signature(
+        verifier: Verifier, given: str, stamp: str) -> None:
+    known = {HEADER_PROVIDER: "quickpay", HEADER_TIMESTAMP: stamp, HEADER_SIGNATURE: given}
+    assert _refusal(verifier, {**known, HEADER_PROVIDER: "nobody"}) == _refusal(verifier, known)
+
+
+def test_an_unknown_signers_own_signature_is_a_wrong_signature(verifier: Verifier) -> None:
+    headers = sign("nobody", secrets.token_bytes(32), BODY, path=PATH, now=NOW)
+    assert _refusal(verifier, headers) == (SignatureRejected, "signature", "wrong signature")
+
+
+def test_an_unknown_signer_costs_the_same_hmac_and_comparison(
+        verifier: Verifier, monkeypatch: pytest.MonkeyPatch) -> None:
+    macs: list[int] = []
+    compared: list[tuple[int, int]] = []
+    real_new, real_compare = hmac.new, hmac.compare_digest
+
+    def new(key: bytes, msg: bytes | None = None, digestmod: Any = None) -> hmac.HMAC:
+        macs.append(len(msg or b""))
+        return real_new(key, msg, digestmod)
+
+    def compare(a: Any, b: Any) -> bool:
+        compared.append((len(a), len(b)))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(hmac, "new", new)
+    monkeypatch.setattr(hmac, "compare_digest", compare)
+    for signer in ("quickpay", "nobody"):
+        headers = {HEADER_PROVIDER: signer, HEADER_TIMESTAMP: "1700000000",
+                   HEADER_SIGNATURE: "v2=" + "0" * 64}
+        with pytest.raises(SignatureRejected):
+            verifier.verify(headers, BODY, **POST)
+    # one HMAC of the same canonical string and one constant-time comparison each
+    assert len(macs) == 2 and macs[0] == macs[1] > len(BODY)
+    assert len(compared) == 2 and compared[0] == compared[1]
 
 
 @pytest.mark.parametrize("offset", [-301, 301, -86_400])
 def test_stale_requests_are_refused(verifier: Verifier, keys: dict[str, bytes],
                                     offset: int) -> None:
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW + offset)
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW + offset)
     with pytest.raises(StaleRequest) as caught:
-        verifier.verify(headers, BODY)
+        verifier.verify(headers, BODY, **POST)
     assert caught.value.reason_code == "stale"
 
 
 @pytest.mark.parametrize("offset", [-300, 0, 300])
 def test_requests_within_the_skew_are_accepted(verifier: Verifier, keys: dict[str, bytes],
                                                offset: int) -> None:
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW + offset)
-    assert verifier.verify(headers, BODY) == "quickpay"
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW + offset)
+    assert verifier.verify(headers, BODY, **POST) == "quickpay"
 
 
 def test_a_replayed_request_is_refused_but_a_resigned_one_is_not(
         verifier: Verifier, keys: dict[str, bytes]) -> None:
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW)
-    verifier.verify(headers, BODY)
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
+    verifier.verify(headers, BODY, **POST)
     with pytest.raises(ReplayedRequest):
-        verifier.verify(headers, BODY)
-    again = sign("quickpay", keys["quickpay"], BODY, now=NOW + 1)
-    assert verifier.verify(again, BODY) == "quickpay"
+        verifier.verify(headers, BODY, **POST)
+    again = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW + 1)
+    assert verifier.verify(again, BODY, **POST) == "quickpay"
 
 
 def test_a_forged_request_does_not_poison_the_replay_guard(
         verifier: Verifier, keys: dict[str, bytes]) -> None:
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW)
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
     with pytest.raises(SignatureRejected):
-        verifier.verify(headers, BODY + b" ")
-    assert verifier.verify(headers, BODY) == "quickpay"
+        verifier.verify(headers, BODY + b" ", **POST)
+    assert verifier.verify(headers, BODY, **POST) == "quickpay"
 
 
 def test_a_provider_cannot_sign_for_another(verifier: Verifier, keys: dict[str, bytes]) -> None:
-    headers = sign("towncoin", keys["towncoin"], BODY, now=NOW)
+    headers = sign("towncoin", keys["towncoin"], BODY, path=PATH, now=NOW)
     with pytest.raises(ForeignTransaction) as caught:
-        verifier.verify(headers, BODY, provider="quickpay")
+        verifier.verify(headers, BODY, **POST, provider="quickpay")
     assert caught.value.reason_code == "cross_provider"
 
 
@@ -174,10 +287,10 @@ def test_the_redis_guard_is_shared_by_verifiers(redis_client: redis.Redis,
                                                 keys: dict[str, bytes]) -> None:
     first = Verifier(keys, RedisReplayGuard(redis_client), clock=lambda: NOW)
     second = Verifier(keys, RedisReplayGuard(redis_client), clock=lambda: NOW)
-    headers = sign("quickpay", keys["quickpay"], BODY, now=NOW)
-    first.verify(headers, BODY)
+    headers = sign("quickpay", keys["quickpay"], BODY, path=PATH, now=NOW)
+    first.verify(headers, BODY, **POST)
     with pytest.raises(ReplayedRequest):
-        second.verify(headers, BODY)
+        second.verify(headers, BODY, **POST)
     ttl = redis_client.ttl(next(iter(redis_client.scan_iter("pe:replay:*"))))
     assert 0 < ttl <= 601
 

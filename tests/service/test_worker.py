@@ -495,3 +495,40 @@ def test_trimming_keeps_every_entry_a_group_has_not_acknowledged(
     redis_client.xack(stream, "audit", ids[1], ids[3])  # all four acknowledged by both
     assert worker._trim(keys=[stream]) == 3
     assert redis_client.xlen(stream) == before[stream.rsplit(":", 1)[1]] - 4
+
+
+def test_events_redelivered_after_a_crash_are_counted_by_what_they_did(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [e for e in mixed(scenario, seed=4) if e.type != "refund"][:400]
+    repeated = events[:10]  # a provider delivering these twice: true duplicates
+    stream = [*repeated, *repeated, *events[10:]]
+    engine = Engine(catalog, MemoryStore())
+    expected = Counter(d.applied.status for d in engine.process(stream))
+    engine.close()
+    assert expected["duplicate"] == len(repeated) and expected["applied"] > 300
+    enqueue(redis_client, stream, per_entry=5)
+    crashed = make_worker(redis_server, catalog, "crashed", count=10, lease_ms=300)
+    crashed.ensure_group()
+    crashed.maintain(force=True)
+    applied: list[int] = []
+    process = crashed.engine.process
+
+    def apply_then_crash(batch: Sequence[AnyEvent]) -> list[Any]:
+        applied.append(sum(d.applied.status == "applied" for d in process(batch)))
+        raise RuntimeError("crashed after the store applied the batch, before the ack")
+
+    monkeypatch.setattr(crashed.engine, "process", apply_then_crash)
+    with pytest.raises(RuntimeError):
+        while True:
+            crashed.step(block_ms=0)
+    assert applied and applied[0] > 0
+    survivors = run_workers(redis_server, catalog, 1, lease_ms=300)
+    assert survivors[0].report.claimed > 0
+    stats = {k.decode(): int(v) for k, v in redis_client.hgetall(KEYS.stats).items()}
+    assert stats["events"] == len(stream)
+    assert (stats.get("applied", 0), stats.get("duplicate", 0)) == (
+        expected["applied"], expected["duplicate"])
+    assert survivors[0].report.statuses == expected
+    assert not list(redis_client.scan_iter("pe:stream:delivered:*")), "journal left behind"
+    crashed.engine.close()
