@@ -9,8 +9,9 @@ bounds are far above anything a provider or the platform sends: a canonical even
 object of a few hundred bytes, a provider's record nests four or five levels.
 
 - :data:`MAX_NESTING` levels of arrays and objects in JSON, of elements in XML;
-- :data:`MAX_EVENT_BYTES` for one canonical event (a line of an events file, or a body of the
-  platform's canonical endpoint); longer lines of a file are refused without being held whole.
+- :data:`MAX_EVENT_BYTES` for one canonical event, its line break not counted (a line of an
+  events file, or a body of the platform's canonical endpoint); longer lines of a file are
+  refused without being held whole.
 
 A request body's size is bounded by the service (``ServiceConfig.max_body``), before it is read.
 """
@@ -35,8 +36,8 @@ def refuse_deep_json(raw: bytes, what: str) -> None:
 
 
 def refuse_large_event(raw: bytes) -> None:
-    """Raise :class:`TooLarge` when one canonical event's text is over
-    :data:`MAX_EVENT_BYTES`."""
-    if len(raw) > MAX_EVENT_BYTES:
+    """Raise :class:`TooLarge` when one canonical event's text (without a line break after
+    it) is over :data:`MAX_EVENT_BYTES`."""
+    if len(raw) > MAX_EVENT_BYTES and len(raw.rstrip(b"\r\n")) > MAX_EVENT_BYTES:
         raise TooLarge(f"event: over {MAX_EVENT_BYTES} bytes; an event is one flat object of "
                        "a few hundred bytes")

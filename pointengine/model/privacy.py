@@ -3,16 +3,20 @@
 Persons are MyKey IDs. A value of exactly 12 digits whose last digit is a valid My Number check
 digit (個人番号の検査用数字, the MIC ordinance's weights) is treated as a My Number wherever it
 appears, and the input carrying it is rejected without repeating the value. So are 12 such
-digits however they are grouped: in two or more groups of digits with the same separator between
-every two groups (``1234 5678 9018``, ``4712:1186:2524``, ``064-589-943-161``, ``6273.1280.0619``,
-``2464_6924_6999``). A separator is one to three of: spaces of any kind and tabs (not line
-breaks), hyphens, dashes, minus signs and the long-vowel mark, dots and middle dots, colons,
-underscores, slashes, and the invisible format characters (zero-width spaces and joiners, the word
-joiner, the soft hyphen, the byte order mark), in their full-width forms too. Groups next to more
-groups with the same separator (a 16-digit card number) are not one; the same separator
-throughout is what sets a number apart from a date and time, which mix them
-(``2022/07/01 10:00``, ``10:00:00.123456``). The rule errs on the side of refusing: an IPv4
-address of four 3-digit parts whose last digit happens to be a check digit is refused too.
+digits in the card's layouts, three groups of four or four groups of three, however they are
+separated (``1234 5678 9018``, ``4712:1186:2524``, ``064-589-943-161``, ``6273.1280.0619``,
+``2464_6924_6999``, ``4712 1186-2524``). A separator is one to three of: spaces of any kind and
+tabs (not line breaks), hyphens, dashes, minus signs and the long-vowel mark, dots and middle
+dots, colons, underscores, slashes, and every invisible format character (zero-width spaces and
+joiners, the soft hyphen, direction marks, the byte order mark), in their full-width forms too.
+
+Only those layouts: ids, phone numbers and times group their digits otherwise
+(``20220704-1523``, ``+81-90-3740-6812``, ``10:00:00.123456``, a UUID), and would be refused
+about one time in ten by a looser rule. Groups that continue a longer chain are not one (a
+16-digit card number ``4111 1234 5678 9018``), unless one separator stands between each two of
+them and another one outside (``MK9 1234:5678:9018``). The rule errs on the side of refusing
+where it can: an IPv4 address of four 3-digit parts whose last digit happens to be a check
+digit is refused too.
 
 A digit is anything that reads as one once the input is decoded: a JSON ``\\u`` escape of a
 digit (``"\\u0031..."`` is ``"1..."`` to every JSON parser), and any character that NFKC
@@ -38,19 +42,25 @@ _DIGIT_RUNS = re.compile(rb"[0-9]{12,}")
 # bytes.find, several times faster than any regular expression, and most input has none.
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _TWELVE_ZEROS = b"0" * 12
-# The separators between groups (see the module), each as it is written in UTF-8.
-SEPARATORS = ("\t \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
-              "\u00ad\u200b\u200c\u200d\u2060\ufeff"
-              "-" + "".join(map(chr, range(0x2010, 0x2016))) + "\u2212\u30fc\uff0d\uff70"
-              ".\u00b7\u30fb\uff0e\uff65:\uff1a_\uff3f/\uff0f")
-_SEPARATOR = b"(?:" + b"|".join(re.escape(c.encode()) for c in SEPARATORS) + b")"
-# Digit groups joined by separators of any kind: where groups with one separator throughout
-# are looked for (_twelve_in_groups).
-_CHAIN = re.compile(rb"[0-9]+(?:" + _SEPARATOR + rb"{1,3}[0-9]+)+")
-_GROUP = re.compile(rb"[0-9]+")
-# Twelve digits close enough to be grouped: the cheap test before _CHAIN.
-_MAY_BE_GROUPED = re.compile(rb"[0-9](?:" + _SEPARATOR + rb"{0,3}[0-9]){11}")
-_NOT_DIGITS = re.compile(rb"[^0-9]")
+# What may stand between the groups of a My Number (see the module): spaces of every kind
+# (Unicode Zs) and tabs, every dash (Pd), minus sign and long-vowel mark, every invisible format
+# character (Cf: zero-width spaces and joiners, soft hyphen, direction marks, BOM, tags) and the
+# variation selectors, and dots, middle dots, colons, underscores and slashes, full-width too.
+_SEPARATOR_CLASS = (
+    r"[\t\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+    r"\u002d\u058a\u05be\u1400\u1806\u2010-\u2015\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d"
+    r"\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead\u2212\u30fc\uff70"
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    r"\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    r"\U000e0020-\U000e007f\ufe00-\ufe0f"
+    r".\u00b7\u30fb\uff0e\uff65:\uff1a_\uff3f/\uff0f]")
+_SEPARATOR = re.compile(_SEPARATOR_CLASS)
+_RUN = _SEPARATOR_CLASS + "{1,3}"
+# The card's layouts: three groups of four digits, or four of three.
+_LAYOUT = re.compile(f"(?<![0-9])(?:[0-9]{{4}}{_RUN}[0-9]{{4}}{_RUN}[0-9]{{4}}"
+                     f"|[0-9]{{3}}{_RUN}[0-9]{{3}}{_RUN}[0-9]{{3}}{_RUN}[0-9]{{3}})(?![0-9])")
+_DIGIT_GROUP = re.compile("[0-9]+")
 _MASK = b"*" * 12
 # Whether a line has a backslash at all: an int is looked for with memchr, several times faster
 # than looking for b"\\u", and few lines have any backslash.
@@ -78,31 +88,34 @@ def my_number_check_digit(first_eleven: str) -> int:
 
 
 def is_my_number(value: str) -> bool:
-    """True when ``value`` is 12 digits, grouped or not (in any form, see the module), with a
-    valid check digit."""
+    """True when ``value`` is 12 digits, or the card's groups of them (see the module), in any
+    form, with a valid check digit."""
     raw = value.encode("utf-8", "surrogatepass")
     if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
     if len(raw) == 12 and raw.isdigit():
-        return _valid(raw)
-    return any(start == 0 and end == len(raw) and _valid(digits)
-               for start, end, digits in _twelve_in_groups(raw))
+        return _valid(raw.decode())
+    text = raw.decode("utf-8", "surrogateescape")
+    return any(start == 0 and end == len(text) and _valid(digits)
+               for start, end, digits in _grouped(text))
 
 
 def carries_my_number(raw: bytes) -> bool:
     """True when ``raw`` carries a valid My Number: a standalone run of 12 digits, or 12 in
-    groups (see the module), in any of the forms a digit or a separator may take."""
+    the card's groups (see the module), in any of the forms a digit or a separator may take."""
     if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
     if raw.translate(_DIGITS_AS_ZEROS).find(_TWELVE_ZEROS) >= 0 and any(
-            m.end() - m.start() == 12 and _valid(m.group()) for m in _DIGIT_RUNS.finditer(raw)):
+            m.end() - m.start() == 12 and _valid(m.group().decode())
+            for m in _DIGIT_RUNS.finditer(raw)):
         return True
-    return any(_valid(digits) for _, _, digits in _twelve_in_groups(raw))
+    return any(_valid(digits)
+               for _, _, digits in _grouped(raw.decode("utf-8", "surrogateescape")))
 
 
 def redact(raw: bytes) -> bytes:
-    """``raw`` with every 12-digit run, and every 12 digits in groups (see the module), masked,
-    so a reject file never repeats a My Number; the separators of a group stay.
+    """``raw`` with every 12-digit run, and every 12 digits in the card's groups (see the
+    module), masked, so a reject file never repeats a My Number; the separators stay.
 
     Digits and separators written otherwise (escaped, full-width) are shown plainly first, so
     that they are masked the same way; the rest of ``raw`` is returned as it was.
@@ -110,48 +123,75 @@ def redact(raw: bytes) -> bytes:
     if not raw.isascii() or _BACKSLASH in raw:
         raw = plain_digits(raw)
     raw = _TWELVE_DIGITS.sub(_MASK, raw)
-    spans = _twelve_in_groups(raw)
+    text = raw.decode("utf-8", "surrogateescape")
+    spans = _grouped(text)
     if not spans:
         return raw
-    masked = bytearray(raw)
+    parts, last = [], 0
     for start, end, _ in spans:
-        masked[start:end] = raw[start:end].translate(_DIGITS_AS_STARS)
-    return bytes(masked)
+        parts += [text[last:start], text[start:end].translate(_DIGITS_AS_STARS)]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts).encode("utf-8", "surrogateescape")
 
 
-def _valid(digits: bytes) -> bool:
+def _valid(digits: str) -> bool:
     """12 ASCII digits whose last is the check digit of the first 11."""
-    return my_number_check_digit(digits[:11].decode()) == digits[11] - 0x30
+    return my_number_check_digit(digits[:11]) == int(digits[11])
 
 
-def _twelve_in_groups(raw: bytes) -> list[tuple[int, int, bytes]]:
-    """``(start, end, digits)`` of each run of two or more digit groups in ``raw`` with one
-    separator throughout, as long as it can be, that holds exactly 12 digits (any check digit).
+def _grouped(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, digits)`` of the card's groups of digits in ``text`` (any check digit).
 
-    Groups may be joined by different separators (``MK9 1234:5678:9018``, ``2022/07/01
-    10:00``): each stretch with one separator is taken on its own, and two stretches share
-    the group between them.
+    Groups in a card's layout are one number when nothing continues them (any separators
+    between them: ``4712 1186-2524``), or when one separator stands between each two of them
+    and another one, or none, outside (``MK9 1234:5678:9018``; but ``4111 1234 5678 9018`` is
+    a card number's 16 digits, and a date and time is no layout). Overlapping candidates are
+    all tried, so an earlier refusal never hides a later number.
     """
-    if _MAY_BE_GROUPED.search(raw) is None:
-        return []
     found = []
-    for chain in _CHAIN.finditer(raw):
-        groups = [(m.start(), m.end()) for m in _GROUP.finditer(raw, chain.start(), chain.end())]
-        separators = [raw[end:start] for (_, end), (start, _) in itertools.pairwise(groups)]
-        first = 0
-        while first < len(separators):
-            last = first  # the stretch is groups[first .. last + 1]
-            while last + 1 < len(separators) and separators[last + 1] == separators[first]:
-                last += 1
-            start, end = groups[first][0], groups[last + 1][1]
-            digits = b"".join(raw[a:b] for a, b in groups[first:last + 2])
-            if len(digits) == 12:
-                found.append((start, end, digits))
-            first = last + 1
+    position = 0
+    while (match := _LAYOUT.search(text, position)) is not None:
+        start, end = match.span()
+        before, after = _separator_before(text, start), _separator_after(text, end)
+        if before is None and after is None:
+            kept = True
+        else:
+            inner = {text[a.end():b.start()]
+                     for a, b in itertools.pairwise(_DIGIT_GROUP.finditer(text, start, end))}
+            kept = len(inner) == 1 and not inner & {before, after}
+        if kept:
+            found.append((start, end, "".join(_DIGIT_GROUP.findall(text, start, end))))
+            position = end
+        else:
+            position = start + 1
     return found
 
 
-_DIGITS_AS_STARS = bytes(0x2A if 0x30 <= b <= 0x39 else b for b in range(256))
+def _separator_before(text: str, start: int) -> str | None:
+    """The separators between ``start`` and a digit before it, or None when no digit is there
+    (across one to three separators)."""
+    at = start
+    while at > 0 and start - at < 3 and _SEPARATOR.match(text, at - 1):
+        at -= 1
+    while at < start:
+        if at > 0 and "0" <= text[at - 1] <= "9":
+            return text[at:start]
+        at += 1
+    return None
+
+
+def _separator_after(text: str, end: int) -> str | None:
+    """The separators between ``end`` and a digit after it, or None (as for ``before``)."""
+    at = end
+    while at < len(text) and at - end < 3 and _SEPARATOR.match(text, at):
+        at += 1
+        if at < len(text) and "0" <= text[at] <= "9":
+            return text[end:at]
+    return None
+
+
+_DIGITS_AS_STARS = str.maketrans("0123456789", "**********")
 
 
 def plain_digits(raw: bytes) -> bytes:
@@ -184,7 +224,7 @@ def _unescaped(match: re.Match[str]) -> str:
     else:
         high, low = int(match.group(1), 16), int(match.group(2), 16)
         char = chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-    if char in SEPARATORS:
+    if _SEPARATOR.fullmatch(char):
         return char
     digits = _digits(char)
     return digits if digits is not None else match.group()

@@ -59,16 +59,16 @@ def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
         if not raws:
             return
         offset += sum(map(len, raws))
-        if longest(raws) == _LONGEST:
+        if longest(raws) > MAX_EVENT_BYTES:
             raws, skipped = _cut_long_lines(raws, pieces)
             offset += skipped
         yield Lines(number, raws), Position(offset, number + len(raws) - 1)
         number += len(raws)
 
 
-# A line (with its line break) is read up to one byte over the bound, so that a longer one
-# shows as such.
-_LONGEST = MAX_EVENT_BYTES + 1
+# A line is read up to the bound, its line break (\r\n at most) and one byte more, so that a
+# longer one shows as such.
+_LONGEST = MAX_EVENT_BYTES + 3
 
 
 def _cut_long_lines(pieces: list[bytes], more: Iterator[bytes]) -> tuple[list[bytes], int]:
@@ -78,7 +78,7 @@ def _cut_long_lines(pieces: list[bytes], more: Iterator[bytes]) -> tuple[list[by
     read = 0
     rest = iter(pieces)
     for piece in rest:
-        if len(piece) < _LONGEST:
+        if len(piece) < _LONGEST and len(piece.rstrip(b"\r\n")) <= MAX_EVENT_BYTES:
             lines.append(piece)
             continue
         # A NUL is no part of a JSON text: the cut line is no event to any reader.

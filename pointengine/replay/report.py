@@ -97,7 +97,7 @@ class Rejects:
         record: dict[str, object] = {"line": line, "reason": reason,
                                      "message": redact(message.encode()).decode()}
         if raw is not None:
-            record["input"] = redact(raw.strip()[:500]).decode("utf-8", "replace")
+            record["input"] = redact(raw.strip())[:500].decode("utf-8", "replace")
         try:
             self._handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         except OSError as exc:

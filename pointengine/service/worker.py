@@ -490,18 +490,26 @@ class Worker:
         pipe.xinfo_groups(stream)
         try:
             pending, groups = pipe.execute()
-        except redis.ResponseError:  # no stream or no group yet: nothing to wait for
-            return None
+        except redis.ResponseError:  # no stream (nothing to wait for) or no group
+            return self._first_entry(stream)
         found: list[tuple[int, int]] = []
         if int(pending.get("pending", 0)) and pending.get("min"):
             found.append(_id(_text(pending["min"])))
         group = next((g for g in groups if _text(g["name"]) == self.keys.group), None)
-        if group is not None and group.get("lag") != 0:
+        if group is None:
+            return self._first_entry(stream)
+        if group.get("lag") != 0:
             after = _text(group["last-delivered-id"])
             reply: Any = self.client.xrange(stream, f"({after}", "+", count=1)
             if reply:
                 found.append(_id(_text(reply[0][0])))
         return min(found) if found else None
+
+    def _first_entry(self, stream: str) -> tuple[int, int] | None:
+        """The first entry of ``stream``, or None when it has none: a group found missing is
+        made again from the start of its stream, so every entry there is still to be done."""
+        reply: Any = self.client.xrange(stream, "-", "+", count=1)
+        return _id(_text(reply[0][0])) if reply else None
 
     # -- evaluating -----------------------------------------------------------------------
 

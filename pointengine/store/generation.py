@@ -21,9 +21,15 @@ process, and any process started later, finds it lost too, and raises
 :class:`~pointengine.errors.StateLost` until an operator re-initialises the store, which
 writes a ``reset:`` marker and removes that record.
 
-What the marker cannot tell: if Redis loses its state while no process that saw the marker is
-running (everything restarted together after the loss), the first process to start takes the
-empty Redis for a new deployment.
+What the marker cannot tell: a loss that no process which saw the marker has checked for yet.
+A process started after the loss and before that (everything restarted together, or a new
+worker in the moment before a running service's next request) takes the empty Redis for a new
+deployment and may accept or apply events until a process that saw the old marker checks and
+records the loss; the service checks on every request, ``/health`` and ``/metrics`` scrape,
+and workers before every batch. Nor does the marker tell a partial rollback (Redis restarted
+from an older snapshot, a failover to a lagging replica): the marker is the same, and what
+was applied after the snapshot is gone. Run Redis with the append-only file
+(``appendfsync always``, or ``everysec`` accepting a second) and ``--min-replicas``.
 
 The check is atomic where it matters: the Redis store's apply script (when the store is given a
 :class:`Generation`) and the service's append script compare the marker with the generation
@@ -101,7 +107,8 @@ class Generation:
         if marker is None:
             if self.known is not None:
                 raise self._lost(f"the store's generation {self.known} is no longer in Redis: "
-                                 "Redis lost the store's state (flushed, or restarted empty)")
+                                 "Redis lost the store's state (flushed, or restarted empty)",
+                                 seen=None)
             return self._adopt(self._start(), "started")
         found = _text(marker)
         if self.known is None:
@@ -112,7 +119,8 @@ class Generation:
         if found.startswith(RESET):
             return self._adopt(found, "re-initialised by the operator")
         raise self._lost(f"the store's generation {self.known} was replaced by {found}, which "
-                         "a process started on an empty Redis: Redis lost the store's state")
+                         "a process started on an empty Redis: Redis lost the store's state",
+                         seen=found)
 
     def _start(self) -> str:
         """Write a new marker unless another process just did; the one in force."""
@@ -128,16 +136,28 @@ class Generation:
         self.known, self.lost = generation, None
         return generation
 
-    def _lost(self, why: str, *, record: bool = True) -> StateLost:
-        """The error to raise; the reason is recorded in Redis for every other process."""
+    def _lost(self, why: str, *, record: bool = True, seen: str | None = None) -> StateLost:
+        """The error to raise; the reason is recorded in Redis for every other process, unless
+        the marker is no longer the one ``seen`` (an operator's reinit came in between: its
+        decision stands)."""
         if record:
             with contextlib.suppress(redis.RedisError):  # the next check records it then
-                self.client.set(self.keys.lost, why, nx=True)
+                self.client.eval(_RECORD_LOSS, 2, self.keys.marker, self.keys.lost,
+                                 "" if seen is None else seen, why)
         if self.lost is None:
             log.error("store state lost", extra={"fields": {"detail": why}})
         self.lost = why
         return StateLost(f"{why}; nothing is accepted or applied until an operator runs "
                          "`pointengine reinit`")
+
+
+# Record the loss only while the marker is still what the process read (none: "").
+_RECORD_LOSS = """
+local marker = redis.call('GET', KEYS[1])
+if (marker or '') == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'NX')
+end
+"""
 
 
 def read_generation(client: redis.Redis, prefix: str = "pe:") -> tuple[str | None, str | None]:

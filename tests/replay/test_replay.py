@@ -132,11 +132,16 @@ def test_a_line_longer_than_any_event_is_counted_unread_and_the_run_goes_on(
     from pointengine.model.bounds import MAX_EVENT_BYTES
 
     huge = buy(id="b2")[:-1] + b',"note":"' + b"x" * (3 * MAX_EVENT_BYTES) + b'"}'
-    padded = buy(id="b4")[:-1] + b" " * (MAX_EVENT_BYTES + 10) + b"}"  # valid JSON, too long
-    report, rejects = run(world, tmp_path, huge, buy(id="b3"), padded, buy(id="b5"))
-    assert report.reasons == {"too_large": 2} and report.applied == 3
+    def padded(n: int, id: str) -> bytes:  # valid JSON of exactly n bytes
+        line = buy(id=id)
+        return line[:-1] + b" " * (n - len(line)) + b"}"
+
+    report, rejects = run(world, tmp_path, huge, buy(id="b3"),
+                          padded(MAX_EVENT_BYTES + 1, "b4"), padded(MAX_EVENT_BYTES, "b5"),
+                          padded(MAX_EVENT_BYTES, "b6") + b"\r")
+    assert report.reasons == {"too_large": 2} and report.applied == 4  # b6 with a CRLF too
     assert [(r["line"], r["reason"]) for r in rejects] == [(2, "too_large"), (4, "too_large")]
-    assert [e.event for e in world.sink.entries] == ["t/b3", "t/b5"]
+    assert [e.event for e in world.sink.entries] == ["t/b3", "t/b5"]  # b6: the cap was full
 
 
 def test_blocks_end_where_their_bytes_end_however_long_the_lines(tmp_path: Path) -> None:
@@ -157,7 +162,7 @@ def test_blocks_end_where_their_bytes_end_however_long_the_lines(tmp_path: Path)
     assert [position.line for _, position in blocks] == [2, 4, 5, 7]
     kept = [len(raw) for block, _ in blocks for raw in block.raws]
     cut = MAX_EVENT_BYTES + 2
-    assert kept == [11, MAX_EVENT_BYTES, cut, cut, cut, 4, cut]
+    assert kept == [11, MAX_EVENT_BYTES, MAX_EVENT_BYTES + 1, cut, cut, 4, cut]
 
 
 def test_a_my_number_however_grouped_is_rejected_and_masked(world: World,
@@ -174,3 +179,14 @@ def test_a_my_number_however_grouped_is_rejected_and_masked(world: World,
         assert not carries_my_number(orjson.dumps(reject)), reject
         for grouped in groupings:
             assert grouped not in str(reject)
+
+
+def test_a_my_number_across_the_cut_of_a_rejected_line_is_masked(world: World,
+                                                                 tmp_path: Path) -> None:
+    """The rejects file keeps the first 500 bytes of a line: masked first, then cut."""
+    line = buy(id="b2", note="PLACEHOLDER")
+    start = line.index(b"PLACEHOLDER")
+    padded = line.replace(b"PLACEHOLDER", b"x" * (489 - start) + MY_NUMBER.encode())
+    assert padded.index(MY_NUMBER.encode()) < 500 < padded.index(MY_NUMBER.encode()) + 12
+    _, rejects = run(world, tmp_path, padded)
+    assert MY_NUMBER[:11] not in str(rejects[0]["input"])

@@ -10,6 +10,7 @@ several workers do not keep (only its sum and caps are checked).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -532,3 +533,18 @@ def test_events_redelivered_after_a_crash_are_counted_by_what_they_did(
     assert survivors[0].report.statuses == expected
     assert not list(redis_client.scan_iter("pe:stream:delivered:*")), "journal left behind"
     crashed.engine.close()
+
+
+def test_a_shard_whose_group_was_deleted_still_holds_back_a_draw(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog,
+        scenario: Scenario) -> None:
+    """Its group is made again from the start of the stream: every entry there comes first."""
+    enqueue(redis_client, scenario.applications[:3], per_entry=1)
+    worker = Worker(redis_server.client(), Engine(catalog, MemoryStore()), name="w",
+                    block_ms=50)
+    count = shard_count(redis_client, KEYS)
+    shard = next(s for s in KEYS.all_shards(count) if redis_client.xlen(KEYS.shard(s)))
+    first = redis_client.xrange(KEYS.shard(shard), "-", "+", count=1)[0][0].decode()
+    with contextlib.suppress(redis.ResponseError):
+        redis_client.xgroup_destroy(KEYS.shard(shard), KEYS.group)
+    assert worker.first_unacked(shard) == tuple(map(int, first.split("-")))

@@ -83,6 +83,20 @@ def test_reinit_starts_a_generation_that_every_process_takes_up(
     assert read_generation(redis_client, "pe:") == (generation, None)
 
 
+def test_a_loss_seen_before_a_reinit_is_not_recorded_after_it(
+        redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    """A process that read the empty Redis just before the operator's reinit, and records
+    the loss just after it, leaves the operator's decision standing."""
+    slow = Generation(redis_client)
+    slow.check()
+    redis_client.flushall()
+    generation = reinit(redis_server.client(), "pe:")  # lands between the read and the record
+    with pytest.raises(StateLost):
+        slow.judge(None, None)  # what it read before
+    assert read_generation(redis_client, "pe:") == (generation, None)
+    assert Generation(redis_server.client()).check() == generation
+
+
 def test_a_guarded_store_applies_nothing_once_the_state_is_lost(
         redis_client: redis.Redis) -> None:
     generation = Generation(redis_client)
