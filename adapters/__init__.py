@@ -1,13 +1,17 @@
 """Payment-provider adapters: each provider's native payloads in, canonical events out.
 
-One module per (mock) provider: :mod:`adapters.quickpay` (QR-code app, JSON webhooks),
-:mod:`adapters.transitcard` (prepaid card, JSON deliveries), :mod:`adapters.carrierpay`
-(carrier payments, XML), :mod:`adapters.towncoin` (local currency, daily CSV files). Each can
-also generate realistic native traffic for a seed (:func:`generate`). Adapters import the
-engine's events; the engine never imports adapters.
+One module per (mock) provider: :mod:`~pointengine.adapters.quickpay` (QR-code app, JSON
+webhooks), :mod:`~pointengine.adapters.transitcard` (prepaid card, JSON deliveries),
+:mod:`~pointengine.adapters.carrierpay` (carrier payments, XML),
+:mod:`~pointengine.adapters.towncoin` (local currency, daily CSV files). Each can also generate
+realistic native traffic for a seed (:func:`generate`). Adapters import the engine's events; the
+engine never imports adapters.
+
+The folder is the repository's top-level ``adapters/``; it is imported, and installed, as
+``pointengine.adapters`` only (``pointengine/adapters`` links to it).
 """
 
-from adapters.base import (
+from pointengine.adapters.base import (
     CallableAdapter,
     NativeAdapter,
     NativeRecord,
@@ -15,8 +19,8 @@ from adapters.base import (
     RecordAdapter,
     Rejects,
 )
-from adapters.registry import ADAPTERS, adapter_for
-from adapters.traffic import GENERATORS, generate
+from pointengine.adapters.registry import ADAPTERS, adapter_for
+from pointengine.adapters.traffic import GENERATORS, generate
 
 __all__ = [
     "ADAPTERS",

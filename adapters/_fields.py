@@ -1,7 +1,8 @@
 """Reading native fields: each helper returns a typed value or raises :class:`FieldProblem`.
 
-``FieldProblem`` is private to the adapters: :class:`adapters.base.NativeAdapter` translates it
-into :class:`pointengine.errors.MalformedEvent`, naming the provider, the record and the field.
+``FieldProblem`` is private to the adapters: :class:`~pointengine.adapters.base.NativeAdapter`
+translates it into :class:`pointengine.errors.MalformedEvent`, naming the provider, the record
+and the field.
 Helpers never put the raw value into a message when it might be long; values quoted are short.
 """
 

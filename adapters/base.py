@@ -44,7 +44,7 @@ from typing import ClassVar, NoReturn, Self
 
 import orjson
 
-from adapters._fields import FieldProblem
+from pointengine.adapters._fields import FieldProblem
 from pointengine.errors import InputError, MalformedEvent, MyNumberRejected
 from pointengine.model.bounds import refuse_deep_json
 from pointengine.model.events import AnyEvent, event_from_dict
@@ -159,7 +159,7 @@ class NativeAdapter(RecordAdapter):
     """A payment provider's adapter: native records with native field names.
 
     Subclasses implement :meth:`canonical` (one native record to a canonical event dict,
-    raising :class:`~adapters._fields.FieldProblem` with the native field name), and set
+    raising :class:`~pointengine.adapters._fields.FieldProblem` with the native field name), and set
     :attr:`native_fields` (canonical field name to native name, so errors found by the
     canonical validation name the native field) and :attr:`id_field`.
     """

@@ -52,9 +52,9 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
-from adapters import _fields as f
-from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, refuse_my_number
+from pointengine.adapters import _fields as f
+from pointengine.adapters import _synth
+from pointengine.adapters.base import NativeAdapter, NativeRecord, refuse_my_number
 from pointengine.errors import MalformedEvent, NestedTooDeeply
 from pointengine.model.bounds import MAX_NESTING
 

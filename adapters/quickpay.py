@@ -32,9 +32,9 @@ from typing import ClassVar
 
 import orjson
 
-from adapters import _fields as f
-from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, json_body, refuse_my_number
+from pointengine.adapters import _fields as f
+from pointengine.adapters import _synth
+from pointengine.adapters.base import NativeAdapter, NativeRecord, json_body, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "quickpay"

@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-from adapters.base import ProviderAdapter
-from adapters.carrierpay import CarrierPayAdapter
-from adapters.quickpay import QuickPayAdapter
-from adapters.towncoin import TownCoinAdapter
-from adapters.transitcard import TransitCardAdapter
+from pointengine.adapters.base import ProviderAdapter
+from pointengine.adapters.carrierpay import CarrierPayAdapter
+from pointengine.adapters.quickpay import QuickPayAdapter
+from pointengine.adapters.towncoin import TownCoinAdapter
+from pointengine.adapters.transitcard import TransitCardAdapter
 
 ADAPTERS: dict[str, type[ProviderAdapter]] = {
     cls.provider_id: cls

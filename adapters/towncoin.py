@@ -20,8 +20,8 @@ has no store (both store columns empty); a 支払 needs both. A 取消 becomes a
 :class:`~pointengine.model.events.Refund` of 金額.
 
 Positions are file line numbers (the header is line 1). Use
-:meth:`~adapters.base.RecordAdapter.to_events_lenient` to keep the good lines of a file with a
-bad one; a file without a usable header is refused whole.
+:meth:`~pointengine.adapters.base.RecordAdapter.to_events_lenient` to keep the good lines of a file
+with a bad one; a file without a usable header is refused whole.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
-from adapters import _fields as f
-from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, refuse_my_number
+from pointengine.adapters import _fields as f
+from pointengine.adapters import _synth
+from pointengine.adapters.base import NativeAdapter, NativeRecord, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "towncoin"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from adapters import carrierpay, quickpay, towncoin, transitcard
+from pointengine.adapters import carrierpay, quickpay, towncoin, transitcard
 
 TrafficGenerator = Callable[
     [Sequence[str], Sequence[tuple[str, str]], int, int, dt.datetime, dt.datetime],

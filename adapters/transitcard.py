@@ -19,7 +19,8 @@ amount is a refund of the charge named by ``original_record_id`` (a canonical
 without ``original_record_id`` or a positive one with it is malformed, and so is a record that gives
 a field twice (``"amount"`` twice, say: which value is meant is unknowable); a delivery that gives
 one of its own fields twice (``records``, say) is refused whole. Each record is converted on its
-own: :meth:`~adapters.base.RecordAdapter.to_events_lenient` keeps the good records of a delivery.
+own: :meth:`~pointengine.adapters.base.RecordAdapter.to_events_lenient` keeps the good records of a
+delivery.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import ClassVar
 
 import orjson
 
-from adapters import _fields as f
-from adapters import _synth
-from adapters.base import NativeAdapter, NativeRecord, json_records, refuse_my_number
+from pointengine.adapters import _fields as f
+from pointengine.adapters import _synth
+from pointengine.adapters.base import NativeAdapter, NativeRecord, json_records, refuse_my_number
 from pointengine.errors import MalformedEvent
 
 PROVIDER_ID = "transitcard"

@@ -7,17 +7,19 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.catalog.programs import ProgramDocument, ProviderList
+from pointengine.catalog.shipped import rules_folder
+from pointengine.cli.generate import register as register_generate
 from pointengine.cli.service import register as register_service_commands
 from pointengine.decide.engine import Decision, Engine
 from pointengine.decide.reload import CatalogWatcher, ReloadResult
@@ -26,6 +28,7 @@ from pointengine.model.ledger import FileSink
 from pointengine.model.output import cut_back, length_of, make_folder, write_whole
 from pointengine.model.privacy import carries_my_number
 from pointengine.replay import checkpoint
+from pointengine.replay.progress import DEFAULT_EVERY, MEGABYTE, ProgressEvery, progress
 from pointengine.replay.run import START, Position, ReplayReport, open_events, replay
 from pointengine.replay.simulate import register as register_simulate
 from pointengine.store.contract import Outcome, Store
@@ -35,7 +38,32 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Mynapoint and municipal point programs as declarative rules.")
 console = Console(soft_wrap=True)  # problem and explain lines stay whole for grep
 err = Console(stderr=True, soft_wrap=True)
-RulesOption = Annotated[Path, typer.Option("--rules", help="the rules folder")]
+RULES_DEFAULT = "rules/ if the working directory has one, else the shipped rules"
+RulesOption = Annotated[Path | None, typer.Option(
+    "--rules", help="the rules folder", show_default=RULES_DEFAULT)]
+ENV_REDIS_URL = "POINTENGINE_REDIS_URL"
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"pointengine {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="print the version and exit")] = False) -> None:
+    # the options every command shares; the commands themselves are registered below
+    pass
+
+
+def package_version() -> str:
+    """The installed package's version (``unknown`` when run from a tree not installed)."""
+    try:
+        return metadata.version("pointengine")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _catalog(rules: Path) -> Catalog:
@@ -52,10 +80,10 @@ def _catalog(rules: Path) -> Catalog:
 
 
 @app.command()
-def validate(rules: Annotated[Path, typer.Argument(help="the rules folder")] = Path("rules")
-             ) -> None:
+def validate(rules: Annotated[Path | None, typer.Argument(
+        help="the rules folder", show_default=RULES_DEFAULT)] = None) -> None:
     """Check every rule file; print each problem as file:line: field: message."""
-    catalog = _catalog(rules)
+    catalog = _catalog(rules_folder(rules))
     table = Table("program", "jurisdiction", "type", "versions", "on")
     for program in catalog.programs.values():
         current = program.current
@@ -84,17 +112,19 @@ def schema(out: Annotated[Path, typer.Argument(help="folder to write the schemas
 
 @app.command("replay")
 def replay_command(
+    ctx: typer.Context,
     events: Annotated[Path, typer.Argument(help="JSON-lines file of canonical events")],
-    rules: RulesOption = Path("rules"),
+    rules: RulesOption = None,
     out: Annotated[Path, typer.Option(help="folder for ledger, rejects, summary, state")]
     = Path("out"),
     fresh: Annotated[bool, typer.Option(
         help="start over: delete the state, ledger and rejects in --out")] = False,
     redis_url: Annotated[str | None, typer.Option(
-        "--redis", help="keep state and ledger in Redis (redis://host:port/db) instead of "
-        "the embedded store")] = None,
+        "--redis-url", "--redis", envvar=ENV_REDIS_URL,
+        help="keep state and ledger in Redis (redis://host:port/db) instead of the embedded "
+        "store (--redis: its former name)")] = None,
     exclusive: Annotated[bool, typer.Option(
-        help="with --redis: hold the store alone under a lease while the replay runs, apply "
+        help="with --redis-url: hold the store alone under a lease while the replay runs, apply "
         "in memory and write each batch back (several times faster; workers' batches are "
         "refused until it ends)")] = False,
     watch: Annotated[bool, typer.Option(
@@ -105,6 +135,7 @@ def replay_command(
     from_start: Annotated[bool, typer.Option(
         help="read the file from its first line even if a checkpoint says how far it got")]
     = False,
+    progress_every: ProgressEvery = DEFAULT_EVERY,
 ) -> None:
     """Evaluate a stream; append to the ledger; write rejects and a summary.
 
@@ -116,7 +147,7 @@ def replay_command(
     """
     _check_readable(events)
     if exclusive and redis_url is None:
-        err.print("--exclusive: only with --redis (the embedded store is exclusive already)",
+        err.print("--exclusive: only with --redis-url (the embedded store is exclusive already)",
                   markup=False, highlight=False)
         raise typer.Exit(2)
     if redis_url is not None:
@@ -125,10 +156,16 @@ def replay_command(
             ("--checkpoint-every", checkpoint_every is not None)) if given]
         if embedded_only:
             err.print(f"{', '.join(embedded_only)}: only for the embedded store's files in "
-                      "--out; with --redis the state lives in Redis, where events already "
-                      "applied count as duplicates (to start over, use an empty database)",
-                      markup=False, highlight=False)
+                      f"--out; with {_redis_named(ctx)} the state lives in Redis, where events "
+                      "already applied count as duplicates (to start over, use an empty "
+                      "database)", markup=False, highlight=False)
             raise typer.Exit(2)
+        if _redis_named(ctx) == ENV_REDIS_URL:
+            # an exported variable must not turn a replay meant for files into one on a
+            # shared store unnoticed
+            err.print(f"replaying on the Redis store {ENV_REDIS_URL} names (unset it to "
+                      "replay on the embedded store)", markup=False, highlight=False)
+    rules = rules_folder(rules)
     catalog = _catalog(rules)
     try:
         make_folder(out)
@@ -136,7 +173,7 @@ def replay_command(
         _cannot_write(str(exc))
     if redis_url is not None:
         _replay_on_redis(events, catalog, redis_url, out, rules if watch else None,
-                         exclusive=exclusive)
+                         exclusive=exclusive, every=progress_every)
         return
     state, ledger, rejects = out / "state.pickle", out / "ledger.jsonl", out / "rejects.jsonl"
     # what a failure cuts the ledger and the rejects back to, once the run has begun: their
@@ -184,7 +221,7 @@ def replay_command(
             with _stop_on_interrupt() as stop:
                 report = _replay_with_progress(
                     events, engine, rejects, watcher.after_batch if watcher else None, stop,
-                    start=start, on_position=at_position)
+                    start=start, on_position=at_position, every=progress_every)
             save(report.position)
         except OutputError:
             sink.abandon()
@@ -208,6 +245,13 @@ def replay_command(
         err.print(f"interrupted after line {report.position.line:,}: the state is saved in "
                   f"{state}; replay {events} again to continue from there")
         raise typer.Exit(130)
+
+
+def _redis_named(ctx: typer.Context) -> str:
+    """How the command of ``ctx`` was given its Redis URL: ``--redis-url``, or the variable."""
+    source = ctx.get_parameter_source("redis_url")
+    return ENV_REDIS_URL if source is not None and source.name == "ENVIRONMENT" else \
+        "--redis-url"
 
 
 def _cannot_write(message: str) -> NoReturn:
@@ -267,7 +311,7 @@ def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
 
 
 def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
-                     watch: Path | None, *, exclusive: bool) -> None:
+                     watch: Path | None, *, exclusive: bool, every: float) -> None:
     import redis
 
     from pointengine.store.redis_store import RedisStore
@@ -286,7 +330,7 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
     began = length_of(rejects)
     try:
         report = _replay_with_progress(events, engine, rejects,
-                                       watcher.after_batch if watcher else None)
+                                       watcher.after_batch if watcher else None, every=every)
     except OutputError as exc:
         try:
             cut_back(rejects, began)
@@ -327,14 +371,12 @@ def _replay_with_progress(events: Path, engine: Engine, rejects: Path,
                           should_stop: Callable[[], bool] | None = None, *,
                           start: Position = START,
                           on_position: Callable[[Position], None] | None = None,
-                          ) -> ReplayReport:
+                          every: float = DEFAULT_EVERY) -> ReplayReport:
     size = events.stat().st_size
-    columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True, disable=size < 5_000_000) as bar:
-        task = bar.add_task("replay", total=size)
+    with progress("replay", size, err, unit="MB", scale=MEGABYTE, every=every,
+                  start=start.offset, bar=size >= 5_000_000) as update:
         return replay(events, engine, rejects=rejects,
-                      on_progress=lambda done: bar.update(task, completed=done),
+                      on_progress=lambda done: update(done, None),
                       after_batch=after_batch, should_stop=should_stop, start=start,
                       on_position=on_position)
 
@@ -373,7 +415,7 @@ def _print_report(report: ReplayReport, out: Path, ledger: str | None = None) ->
 def explain(
     person: Annotated[str, typer.Argument(help="the MyKey ID")],
     events: Annotated[Path, typer.Option("--events", help="the stream to evaluate")],
-    rules: RulesOption = Path("rules"),
+    rules: RulesOption = None,
 ) -> None:
     """For each of a person's events: what each program awarded or why it did not."""
     if carries_my_number(person.encode()):
@@ -381,7 +423,7 @@ def explain(
         err.print("PERSON carries a My Number, which is never a MyKey ID; nothing was looked up")
         raise typer.Exit(2)
     _check_readable(events)
-    catalog = _catalog(rules)
+    catalog = _catalog(rules_folder(rules))
     engine = Engine(catalog, MemoryStore(), explain=True)
     mine: list[Decision] = []
 
@@ -436,11 +478,13 @@ def describe(decision: Decision) -> list[str]:
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     persons: Annotated[int, typer.Option(help="persons in the generated population")] = 20_000,
     events: Annotated[int, typer.Option(help="events in the generated stream")] = 200_000,
     seed: Annotated[int, typer.Option(help="generator seed")] = 2022,
-    rules: RulesOption = Path("rules"),
+    rules: RulesOption = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("out/demo"),
+    progress_every: ProgressEvery = DEFAULT_EVERY,
 ) -> None:
     """The main job on the embedded store: generate a stream, replay it, print the awards."""
     from pointengine.synth.generate import generate
@@ -449,14 +493,17 @@ def demo(
     if not stream.exists():  # a stream is written whole or not at all: one that exists is whole
         console.print(f"generating {events:,} events over {persons:,} persons -> {stream}")
         try:
-            generate(stream, persons=persons, events=events, seed=seed)
+            with progress("generate", events, err, every=progress_every) as update:
+                generate(stream, persons=persons, events=events, seed=seed, progress=update)
         except OutputError as exc:
             _cannot_write(str(exc))
-    replay_command(stream, rules=rules, out=out, fresh=True)
+    replay_command(ctx, stream, rules=rules, out=out, fresh=True,
+                   progress_every=progress_every)
 
 
 register_service_commands(app)
 register_simulate(app)
+register_generate(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

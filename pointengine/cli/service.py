@@ -8,6 +8,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import enum
+import logging
 import os
 import shutil
 import signal
@@ -20,8 +23,10 @@ from typing import Annotated
 import orjson
 import redis
 import typer
+from rich.console import Console
 
 from pointengine.catalog.loading import load_catalog
+from pointengine.catalog.shipped import rules_folder
 from pointengine.decide.engine import Engine
 from pointengine.decide.reload import CatalogWatcher
 from pointengine.errors import (
@@ -32,11 +37,19 @@ from pointengine.errors import (
     RuleFileError,
 )
 from pointengine.model.output import write_whole
+from pointengine.replay.progress import DEFAULT_EVERY, ProgressEvery, progress
 from pointengine.service.jsonlog import configure as configure_logging
-from pointengine.service.settlement import Settlement, settle_file, settle_redis
+from pointengine.service.jsonlog import uvicorn_log_config
+from pointengine.service.settlement import (
+    Periods,
+    Settlement,
+    payers,
+    settle_file,
+    settle_redis,
+)
 from pointengine.service.signing import load_secrets
 from pointengine.service.streams import DEFAULT_SHARDS, StreamKeys, read_rejects
-from pointengine.service.worker import WORKER_TIMEOUT, Worker, log_reload
+from pointengine.service.worker import WORKER_TIMEOUT, Worker, log_reload, report_log
 from pointengine.store.generation import read_generation, reinit
 from pointengine.store.redis_store import CONNECT_TIMEOUT, TIMEOUT, RedisStore, connect
 
@@ -73,10 +86,23 @@ def serve(
     retry_after: Annotated[int | None, typer.Option(
         help="the Retry-After of a 503, in seconds (default 5)")] = None,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
+    access_log: Annotated[bool, typer.Option(
+        help="also log uvicorn's access line for each request (the service logs every answer "
+        "to a provider itself)")] = False,
 ) -> None:
-    """Run the HTTP ingestion service (providers post signed transactions)."""
+    """Run the HTTP ingestion service (providers post signed transactions).
+
+    Every log line, uvicorn's included, is a JSON object on stderr.
+    """
     import uvicorn
 
+    # checked before the settings below go into this process's environment, so that a refused
+    # start leaves the environment as it found it
+    try:  # refuse bad secrets here, in one line, rather than in each uvicorn process
+        load_secrets(secrets)
+    except (PointEngineError, OSError) as exc:
+        typer.echo(f"serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     os.environ["POINTENGINE_REDIS_URL"] = redis_url
     os.environ["POINTENGINE_REDIS_TIMEOUT"] = str(redis_timeout)
     os.environ["POINTENGINE_REDIS_CONNECT_TIMEOUT"] = str(redis_connect_timeout)
@@ -89,11 +115,6 @@ def serve(
     os.environ["POINTENGINE_LOG_LEVEL"] = log_level.upper()
     if secrets is not None:
         os.environ["POINTENGINE_SECRETS_FILE"] = str(secrets.resolve())
-    try:  # refuse bad secrets here, in one line, rather than in each uvicorn process
-        load_secrets(secrets)
-    except (PointEngineError, OSError) as exc:
-        typer.echo(f"serve: {exc}", err=True)
-        raise typer.Exit(2) from None
     metrics_dir: str | None = None
     if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # each process counts in files here, so that /metrics adds up all processes
@@ -101,7 +122,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run("pointengine.service.app:app_from_env", factory=True, host=host, port=port,
-                    workers=processes, log_level=log_level.lower(), access_log=False)
+                    workers=processes, log_level=log_level.lower(), access_log=access_log,
+                    log_config=uvicorn_log_config(log_level))
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -110,7 +132,9 @@ def serve(
 def worker_command(
     redis_url: RedisUrl = DEFAULT_URL,
     prefix: Prefix = "pe:",
-    rules: Annotated[Path, typer.Option("--rules", help="the rules folder")] = Path("rules"),
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="the rules folder",
+        show_default="rules/ if the working directory has one, else the shipped rules")] = None,
     name: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
     count: Annotated[int, typer.Option(help="stream entries per batch")] = 100,
     lease_ms: Annotated[int, typer.Option(
@@ -130,14 +154,22 @@ def worker_command(
     = WORKER_TIMEOUT,
     redis_connect_timeout: ConnectTimeout = CONNECT_TIMEOUT,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
+    report_every: Annotated[float, typer.Option(
+        min=0.0, metavar="SECONDS",
+        help="seconds between two reports in the log (counts and events/s); 0: only the last")]
+    = 60.0,
 ) -> None:
     """Evaluate the ingestion stream's shards as one worker of the group (per-person order).
 
-    SIGTERM and Ctrl-C stop it after the batch in hand: it acknowledges it, releases its shard
-    leases (so that other workers take them at once, not after ``--lease-ms``) and prints its
-    report. A second Ctrl-C interrupts at once.
+    Logs are JSON lines on stderr, and so is the worker's report: every --report-every seconds
+    and when it stops (written at any --log-level). SIGTERM and Ctrl-C stop it after the batch
+    in hand: it acknowledges it, releases its shard leases (so that other workers take them at
+    once, not after ``--lease-ms``) and logs its last report. A second Ctrl-C interrupts at
+    once.
     """
     configure_logging(log_level)
+    report_log.setLevel(logging.INFO)
+    rules = rules_folder(rules)
     if not rules.is_dir():
         typer.echo(f"worker: rules folder not found: {rules}", err=True)
         raise typer.Exit(2)
@@ -168,11 +200,11 @@ def worker_command(
         signal.signal(sig, finish)
     failed: str | None = None
     try:
-        worker.run(stop=stop, until_empty=until_empty)
+        worker.run(stop=stop, until_empty=until_empty, report_every=report_every)
     except KeyboardInterrupt:
         pass
     except (redis.RedisError, OperationalError) as exc:  # at start: Redis unreachable
-        failed = f"worker: Redis is unavailable: {exc}"
+        failed = str(exc)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -181,15 +213,17 @@ def worker_command(
             engine.store.close()
         client.close()
     if failed is not None:
-        typer.echo(failed, err=True)
+        report_log.error("Redis is unavailable", extra={"fields": {
+            "worker": worker.name, "detail": failed}})
         raise typer.Exit(1)
-    report = worker.report
-    typer.echo(f"{worker.name}: {report.entries} entries, {report.events} events "
-               f"({dict(report.statuses)}), {report.claimed} claimed, {report.retried} retried, "
-               f"{report.taken} shard leases taken, {report.failures} failures, "
-               f"{report.groups_recreated} groups recreated"
-               + (f"; state lost: {report.state_lost}" if report.state_lost else ""),
-               err=True)
+    worker.log_report(final=True)
+
+
+class Period(enum.StrEnum):
+    """What ``settle --period`` cuts the settlement into."""
+
+    total = "total"
+    month = "month"
 
 
 def settle_command(
@@ -201,26 +235,76 @@ def settle_command(
     prefix: Prefix = "pe:",
     out: Annotated[Path | None, typer.Option(help="write the CSV here (default stdout)")]
     = None,
+    period: Annotated[Period, typer.Option(
+        help="total: one figure per provider and program; month: one per JST calendar month "
+        "as well")] = Period.total,
+    first: Annotated[dt.datetime | None, typer.Option(
+        "--from", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD",
+        help="with --to: settle the JST days from this one (included)")] = None,
+    last: Annotated[dt.datetime | None, typer.Option(
+        "--to", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD",
+        help="with --from: settle the JST days up to this one (included)")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="the rules folder, for each program's payer (its jurisdiction)",
+        show_default="rules/ if the working directory has one, else the shipped rules")]
+    = None,
+    progress_every: ProgressEvery = DEFAULT_EVERY,
 ) -> None:
-    """Points to pay per provider and program, as CSV, reconciled with the ledger to the yen."""
+    """Points to pay per provider and program, as CSV, reconciled with the ledger to the yen.
+
+    --period month and --from/--to cut it by JST calendar month or into one range of JST days,
+    each ledger line counting in the period of its event's time (a refund in the month of the
+    refund); the whole ledger is still checked and reconciled.
+    """
+    if (first is None) != (last is None):
+        raise typer.BadParameter("--from and --to go together (both JST days, included)")
     try:
-        if ledger is not None:
-            result = settle_file(ledger, state)
-        else:
-            with RedisStore(redis.Redis.from_url(redis_url), prefix=prefix) as store:
-                assert isinstance(store, RedisStore)
-                result = settle_redis(store)
+        periods = None if period is Period.total and first is None else Periods(
+            monthly=period is Period.month, first=first.date() if first else None,
+            last=last.date() if last else None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        with progress("settle", None, err, unit="ledger lines", every=progress_every,
+                      bar=False) as update:
+            if ledger is not None:
+                result = settle_file(ledger, state, periods=periods, progress=update)
+            else:
+                with RedisStore(redis.Redis.from_url(redis_url), prefix=prefix) as store:
+                    assert isinstance(store, RedisStore)
+                    result = settle_redis(store, periods=periods, progress=update)
     except IntegrityError as exc:
         typer.echo(f"does not reconcile: {exc}", err=True)
         raise typer.Exit(2) from None
     except (PointEngineError, OSError) as exc:
         typer.echo(f"settle failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    result.payers = _payers(rules_folder(rules), {program for _, program in result.lines})
     try:
         _write(result, out)
     except OutputError as exc:
         typer.echo(f"settle failed: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _payers(rules: Path, programs: set[str]) -> dict[str, str]:
+    """Each program's payer from the catalog in ``rules``; what cannot be known is said on
+    stderr and left blank, since the yen to pay do not depend on it."""
+    try:
+        found = payers(load_catalog(rules)) if rules.is_dir() else {}
+    except RuleFileError as exc:
+        typer.echo(f"settle: payer left blank: {len(exc.problems)} problem(s) in {rules} "
+                   "(pointengine validate says which)", err=True)
+        return {}
+    if not rules.is_dir():
+        typer.echo(f"settle: payer left blank: rules folder not found: {rules}", err=True)
+        return {}
+    unknown = sorted(programs - set(found))
+    if unknown:
+        typer.echo(f"settle: payer left blank for programs not in {rules}: "
+                   f"{', '.join(unknown)}", err=True)
+    return found
 
 
 def rejects_command(
@@ -285,8 +369,11 @@ def _write(result: Settlement, out: Path | None) -> None:
         write_whole(out, text.encode("utf-8"))
     check = "reconciled with the store's totals" if result.reconciled_with_totals else \
         "ledger checked (no totals to reconcile with)"
-    typer.echo(f"{result.ledger_lines:,} ledger lines, {result.total:,} yen net; {check}",
-               err=True)
+    spans = result.spans()
+    within = (f"; {result.period_total:,} yen net from {spans[0][0]} to {spans[-1][1]} "
+              f"({len(spans)} period(s))" if spans else "")
+    typer.echo(f"{result.ledger_lines:,} ledger lines, {result.total:,} yen net; {check}"
+               f"{within}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ All figures are integer yen, net of refunds. Days are JST calendar days.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
@@ -32,12 +33,20 @@ from rich.table import Table
 from pointengine.catalog.loading import Catalog, Program, load_catalog
 from pointengine.catalog.programs import Lottery, PerActivity
 from pointengine.catalog.rulefile import load_yaml
+from pointengine.catalog.shipped import rules_folder
 from pointengine.decide.engine import Decision, Engine
 from pointengine.errors import OutputError, Problem, RuleFileError, UnreadableEvents
 from pointengine.model.jst import JST
 from pointengine.model.ledger import ListSink
 from pointengine.model.municipalities import registry
 from pointengine.model.output import writing
+from pointengine.replay.progress import (
+    DEFAULT_EVERY,
+    MEGABYTE,
+    ProgressEvery,
+    Update,
+    progress,
+)
 from pointengine.replay.run import replay
 from pointengine.store.memory import MemoryStore
 
@@ -162,8 +171,10 @@ def _copy_rules(rules: Path, root: Path, skip: Callable[[str, list[str]], set[st
         raise OutputError(root, failures[0] if failures else exc) from exc
 
 
-def run_simulation(catalog: Catalog, program_id: str, events: Path) -> SimulationReport:
-    """Replay ``events`` on a fresh in-memory store and report on ``program_id``."""
+def run_simulation(catalog: Catalog, program_id: str, events: Path,
+                   on_progress: Callable[[int], None] | None = None) -> SimulationReport:
+    """Replay ``events`` on a fresh in-memory store and report on ``program_id``;
+    ``on_progress`` gets the bytes read after each batch."""
     program = catalog.programs[program_id]
     current = program.current
     report = SimulationReport(
@@ -189,7 +200,7 @@ def run_simulation(catalog: Catalog, program_id: str, events: Path) -> Simulatio
                     refused_by_budget.append(_day(decision.event.at))
 
     try:
-        replayed = replay(events, engine, on_decisions=watch)
+        replayed = replay(events, engine, on_decisions=watch, on_progress=on_progress)
     finally:
         engine.close()
     report.events = replayed.lines
@@ -227,26 +238,32 @@ def _day(at: dt.datetime) -> str:
     return at.astimezone(JST).date().isoformat()
 
 
-def simulate(rulefile: Path, *, rules: Path = Path("rules"), persons: int = 20_000,
+def simulate(rulefile: Path, *, rules: Path | None = None, persons: int = 20_000,
              events: int = 100_000, seed: int = 2022, focus_share: float = 0.25,
-             stream: Path | None = None) -> SimulationReport:
+             stream: Path | None = None, console: Console | None = None,
+             progress_every: float = DEFAULT_EVERY) -> SimulationReport:
     """Validate ``rulefile`` with the shipped catalog, build or read a stream, and report.
 
     Without ``stream``, ``events`` events over ``persons`` persons are generated with ``seed``,
     with ``focus_share`` of the persons living in the program's jurisdiction (none is moved for
-    a national program). Raises :class:`RuleFileError` for an invalid file and ``ValueError``
-    for generator arguments it refuses (fewer than 1 person, a share outside 0..1, fewer events
-    than the persons' own applications and registrations).
+    a national program). ``rules`` is the shipped rules folder (by default ``rules/`` of the
+    working directory, else the rules installed with the package:
+    :func:`~pointengine.catalog.shipped.rules_folder`). With ``console`` (stderr), the
+    generation and the replay report their progress there
+    (:func:`pointengine.replay.progress.progress`). Raises :class:`RuleFileError` for an
+    invalid file and ``ValueError`` for generator arguments it refuses (fewer than 1 person,
+    a share outside 0..1, fewer events than the persons' own applications and
+    registrations).
     """
     if stream is None:  # checked before the catalog is loaded: the answer does not depend on it
         if persons < 1:
             raise ValueError(f"persons: a population needs at least 1 person, got {persons}")
         if not 0 <= focus_share <= 1:
             raise ValueError(f"focus_share: a share is between 0 and 1, got {focus_share}")
-    catalog, program_id = load_with_proposal(rulefile, rules)
+    catalog, program_id = load_with_proposal(rulefile, rules_folder(rules))
     warnings = [str(w) for w in catalog.warnings if w.file == str(rulefile)]
     if stream is not None:
-        report = run_simulation(catalog, program_id, stream)
+        report = _simulate_with_progress(catalog, program_id, stream, console, progress_every)
         report.stream = {"file": str(stream)}
         report.warnings = warnings
         return report
@@ -258,9 +275,10 @@ def simulate(rulefile: Path, *, rules: Path = Path("rules"), persons: int = 20_0
     activities = activities_for(program, focus)
     with _scratch() as tmp:
         path = Path(tmp) / "events.jsonl"
-        generate(path, persons=persons, events=events, seed=seed, focus=focus,
-                 focus_share=focus_share, activities=activities)
-        report = run_simulation(catalog, program_id, path)
+        with _progress("generate", events, console, every=progress_every) as update:
+            generate(path, persons=persons, events=events, seed=seed, focus=focus,
+                     focus_share=focus_share, activities=activities, progress=update)
+        report = _simulate_with_progress(catalog, program_id, path, console, progress_every)
     report.stream = {"persons": persons, "events": events, "seed": seed,
                      "focus": list(focus), "focus_share": focus_share if focus else 0.0}
     if activities is not None:
@@ -270,6 +288,29 @@ def simulate(rulefile: Path, *, rules: Path = Path("rules"), persons: int = 20_0
             "draws": [[p, at.isoformat()] for p, at in activities.draws]}
     report.warnings = warnings
     return report
+
+
+def _simulate_with_progress(catalog: Catalog, program_id: str, events: Path,
+                            console: Console | None, every: float) -> SimulationReport:
+    try:
+        size: int | None = events.stat().st_size
+    except OSError:
+        size = None  # the replay says why it cannot read the file
+    with _progress("simulate", size, console, unit="MB", scale=MEGABYTE, every=every,
+                   bar=size is not None and size >= 5_000_000) as update:
+        return run_simulation(catalog, program_id, events, lambda done: update(done, None))
+
+
+def _progress(label: str, total: int | None, console: Console | None, **options: Any,
+              ) -> contextlib.AbstractContextManager[Update]:
+    """:func:`progress` to ``console``; nothing without one (the function called as a library)."""
+    if console is None:
+        return contextlib.nullcontext(_ignore)
+    return progress(label, total, console, **options)
+
+
+def _ignore(done: int, total: int | None = None) -> None:
+    pass
 
 
 def activities_for(program: Program, places: tuple[str, ...]) -> Activities | None:
@@ -356,8 +397,10 @@ def print_report(report: SimulationReport, console: Console) -> None:
 
 def simulate_command(
     rulefile: Annotated[Path, typer.Argument(help="the proposed program file")],
-    rules: Annotated[Path, typer.Option("--rules", help="the shipped rules folder")]
-    = Path("rules"),
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="the shipped rules folder",
+        show_default="rules/ if the working directory has one, else the shipped rules")]
+    = None,
     persons: Annotated[int, typer.Option(
         min=1, help="persons in the synthetic population")] = 20_000,
     events: Annotated[int, typer.Option(min=1, help="events in the synthetic stream")] = 100_000,
@@ -367,12 +410,15 @@ def simulate_command(
     stream: Annotated[Path | None, typer.Option(
         "--events-file", help="replay this JSON-lines stream instead of generating one")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    progress_every: ProgressEvery = DEFAULT_EVERY,
 ) -> None:
     """Run a proposed program over a synthetic stream: reach, points, budget run-out day."""
     err = Console(stderr=True)
     try:
         report = simulate(rulefile, rules=rules, persons=persons, events=events, seed=seed,
-                          focus_share=focus_share, stream=stream)
+                          focus_share=focus_share, stream=stream,
+                          console=Console(stderr=True, soft_wrap=True),
+                          progress_every=progress_every)
     except RuleFileError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)

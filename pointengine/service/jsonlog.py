@@ -17,7 +17,7 @@ import orjson
 
 from pointengine.model.privacy import redact
 
-__all__ = ["JsonFormatter", "configure"]
+__all__ = ["AccessFormatter", "JsonFormatter", "configure", "uvicorn_log_config"]
 
 
 def _clean(value: Any) -> Any:
@@ -48,6 +48,44 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             doc["error"] = self.formatException(record.exc_info)
         return orjson.dumps(_clean(doc), default=str).decode()
+
+
+class AccessFormatter(JsonFormatter):
+    """uvicorn's access lines, with the request's parts as fields of their own (the path, and
+    its query, masked like every other string)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The access line as JSON: client, method, path, HTTP version and status."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and not hasattr(record, "fields"):
+            client, method, path, version, status = args
+            record.fields = {"client": client, "method": method, "path": path,
+                             "http_version": version, "status": status}
+        return super().format(record)
+
+
+def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
+    """uvicorn's ``log_config``: its own logs (startup, shutdown, errors) and its access lines
+    as JSON lines on stderr, beside the service's; given to every process it starts."""
+    level = level.upper()
+
+    def handler(formatter: str) -> dict[str, str]:
+        return {"class": "logging.StreamHandler", "formatter": formatter,
+                "stream": "ext://sys.stderr"}
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"},
+                       "access": {"()": f"{__name__}.AccessFormatter"}},
+        "handlers": {"default": handler("json"), "access": handler("access")},
+        # uvicorn's loggers do not propagate: the root logger's handler (configure) would
+        # write each line twice
+        "loggers": {"uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+                    "uvicorn.error": {"level": level},
+                    "uvicorn.access": {"handlers": ["access"], "level": level,
+                                       "propagate": False}},
+    }
 
 
 def configure(level: str = "INFO") -> None:

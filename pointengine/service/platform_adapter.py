@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from adapters.base import NativeRecord, RecordAdapter
+from pointengine.adapters.base import NativeRecord, RecordAdapter
 from pointengine.errors import InputError, MalformedEvent
 from pointengine.model.events import AnyEvent, parse_event
 from pointengine.service.signing import PLATFORM_EVENT_TYPES

@@ -114,6 +114,9 @@ from pointengine.store.redis_store import Keys, RedisStore
 __all__ = ["WORKER_TIMEOUT", "Entry", "Worker", "WorkerReport"]
 
 log = logging.getLogger("pointengine.service.worker")
+report_log = logging.getLogger("pointengine.service.worker.report")
+"""The worker's reports (:meth:`Worker.log_report`): the command's result, so they are written
+at any ``--log-level`` (``worker`` sets this logger to info)."""
 
 WORKER_TIMEOUT = 5.0
 """Seconds a worker's Redis command may take (``worker --redis-timeout``): longer than the
@@ -232,6 +235,14 @@ class WorkerReport:
     state_lost: str | None = None
     """Why nothing is applied, while the store's state is lost; None otherwise."""
 
+    def doc(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict (the counters as objects, never as Python text)."""
+        return {"entries": self.entries, "events": self.events, "claimed": self.claimed,
+                "retried": self.retried, "taken": self.taken,
+                "statuses": dict(self.statuses), "rejected": dict(self.rejected),
+                "failures": self.failures, "groups_recreated": self.groups_recreated,
+                "state_lost": self.state_lost}
+
 
 class Worker:
     """One consumer of the group; ``engine`` must run on a RedisStore with the same prefix.
@@ -272,6 +283,8 @@ class Worker:
         self.retry_window_ms = max(0, retry_window_ms)
         self.default_shards = shards
         self.report = WorkerReport()
+        self._reported = (time.monotonic(), 0)
+        """When the report was last logged, and the events counted then."""
         self.held: dict[str, None] = {}
         """Shards whose lease this worker holds, in the order taken."""
         self._fresh: set[str] = set()
@@ -649,8 +662,11 @@ class Worker:
             pipe.zcard(self.keys.parked(shard))
         return not any(int(n) for n in pipe.execute())
 
-    def run(self, *, stop: threading.Event | None = None, until_empty: bool = False) -> None:
-        """Work until ``stop`` is set, or (``until_empty``) until every shard is drained.
+    def run(self, *, stop: threading.Event | None = None, until_empty: bool = False,
+            report_every: float = 0.0) -> None:
+        """Work until ``stop`` is set, or (``until_empty``) until every shard is drained;
+        log the report every ``report_every`` seconds (0: never), so that a worker without a
+        terminal shows that it is alive and how fast it goes.
 
         Redis failures are logged, counted and retried after a pause; the entries of a failed
         batch stay pending and are evaluated again first. A missing consumer group is made
@@ -663,8 +679,12 @@ class Worker:
             self.ensure_group()
         except StateLost as exc:
             self._lose(exc)
+        next_report = time.monotonic() + report_every
         try:
             while stop is None or not stop.is_set():
+                if report_every > 0 and time.monotonic() >= next_report:
+                    self.log_report()
+                    next_report = time.monotonic() + report_every
                 try:
                     if self.report.state_lost is not None:
                         self._await_state(stop)
@@ -677,6 +697,17 @@ class Worker:
         finally:
             with contextlib.suppress(redis.RedisError):
                 self.leave()
+
+    def log_report(self, *, final: bool = False) -> None:
+        """Log the report as one JSON line (:data:`report_log`), with the events applied per
+        second since the last report (or the start)."""
+        now = time.monotonic()
+        since, events = self._reported
+        rate = (self.report.events - events) / (now - since) if now > since else 0.0
+        self._reported = (now, self.report.events)
+        report_log.info("worker report", extra={"fields": {
+            "worker": self.name, "final": final, **self.report.doc(),
+            "events_per_second": round(rate, 1)}})
 
     def _failed(self, exc: OperationalError | redis.RedisError,
                 stop: threading.Event | None) -> None:

@@ -1,10 +1,11 @@
 """Generate a load-test event file: canonical events as JSON lines, streamed to disk.
 
-``generate(out, persons=..., events=..., seed=...)`` writes exactly ``events`` canonical events
-(plus re-deliveries when ``duplicates`` is asked, and lottery draws when asked) with orjson, in
-time order except for the adversarial mixes. Memory depends on ``persons`` (flat arrays, about
-60 bytes a person), never on ``events``: days are generated one at a time and merged with the
-persons' own events.
+``pointengine generate OUT --persons N --events N --seed S`` runs it from the command line
+(:mod:`pointengine.cli.generate`). ``generate(out, persons=..., events=..., seed=...)`` writes
+exactly ``events`` canonical events (plus re-deliveries when ``duplicates`` is asked, and
+lottery draws when asked) with orjson, in time order except for the adversarial mixes.
+Memory depends on ``persons`` (flat arrays, about 60 bytes a person), never on ``events``: days
+are generated one at a time and merged with the persons' own events.
 
 What is written (see :mod:`pointengine.synth.population` for the synthetic assumptions):
 
@@ -621,27 +622,3 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     if progress is not None:
         progress(events, events)
     return report
-
-
-def main() -> None:
-    """``python -m pointengine.synth.generate OUT PERSONS EVENTS [SEED] [mix,...]``: write the
-    stream and print the speed."""
-    import sys
-
-    args = sys.argv[1:]
-    if len(args) < 3:
-        raise SystemExit("usage: python -m pointengine.synth.generate OUT PERSONS EVENTS [SEED] "
-                         "[MIX,...]")
-    mixes = frozenset(args[4].split(",")) if len(args) > 4 and args[4] else frozenset()
-    report = generate(Path(args[0]), persons=int(args[1]), events=int(args[2]),
-                      seed=int(args[3]) if len(args) > 3 else 1, adversarial=mixes)
-    print(f"{report.events:,} events ({report.lines:,} lines) for {report.persons:,} persons "
-          f"({report.appliers:,} appliers) in {report.seconds:.1f} s: "
-          f"{report.events_per_second:,.0f} events/s; sha256 {report.sha256}")
-    print(f"by type: {report.by_type}; outside window {report.outside_window:,}; "
-          f"duplicates {report.duplicates}; out of order {report.out_of_order}; "
-          f"malformed {report.malformed}")
-
-
-if __name__ == "__main__":
-    main()

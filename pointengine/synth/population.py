@@ -39,10 +39,11 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from pointengine.catalog.shipped import SHIPPED_RULES
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
-CODES_PATH = ROOT / "pointengine" / "data" / "municipalities.csv"
-PROVIDERS_PATH = ROOT / "rules" / "providers.yaml"
+CODES_PATH = Path(__file__).resolve().parents[1] / "data" / "municipalities.csv"
+PROVIDERS_PATH = SHIPPED_RULES / "providers.yaml"
 
 JST = dt.timezone(dt.timedelta(hours=9))
 #: Time origin of every ``int`` timestamp in this package: 2020-01-01T00:00:00+09:00.

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.base import CallableAdapter, ProviderAdapter, RecordAdapter
-from adapters.registry import ADAPTERS, adapter_for
-from adapters.traffic import GENERATORS, generate
+from pointengine.adapters.base import CallableAdapter, ProviderAdapter, RecordAdapter
+from pointengine.adapters.registry import ADAPTERS, adapter_for
+from pointengine.adapters.traffic import GENERATORS, generate
 from pointengine.errors import MalformedEvent
 from pointengine.model.events import AnyEvent, Charge, Purchase, Refund, event_from_dict
 

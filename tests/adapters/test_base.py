@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import my_number_path, refuse_my_number
+from pointengine.adapters.base import my_number_path, refuse_my_number
 from pointengine.errors import MyNumberRejected
 
 MY_NUMBER = "123456789018"

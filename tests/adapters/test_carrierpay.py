@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from adapters.carrierpay import CarrierPayAdapter, generate
+from pointengine.adapters.carrierpay import CarrierPayAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.model.events import Purchase, Refund, parse_event
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from adapters import _fields as f
+from pointengine.adapters import _fields as f
 
 JST = dt.timezone(dt.timedelta(hours=9))
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 import pytest
 
-from adapters.base import NativeAdapter
-from adapters.quickpay import QuickPayAdapter
-from adapters.registry import ADAPTERS, adapter_for
-from adapters.traffic import generate
+from pointengine.adapters.base import NativeAdapter
+from pointengine.adapters.quickpay import QuickPayAdapter
+from pointengine.adapters.registry import ADAPTERS, adapter_for
+from pointengine.adapters.traffic import generate
 from pointengine.errors import MyNumberRejected
 from pointengine.model.events import event_from_dict
 from tests.adapters.test_quickpay import PAYMENT

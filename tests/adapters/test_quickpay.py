@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from adapters.quickpay import QuickPayAdapter, generate
+from pointengine.adapters.quickpay import QuickPayAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.model.events import Purchase, Refund, parse_event
 from tests.adapters.conftest import in_json

@@ -14,11 +14,11 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from adapters.base import json_body, json_records
-from adapters.carrierpay import CarrierPayAdapter
-from adapters.quickpay import QuickPayAdapter
-from adapters.towncoin import TownCoinAdapter
-from adapters.transitcard import TransitCardAdapter
+from pointengine.adapters.base import json_body, json_records
+from pointengine.adapters.carrierpay import CarrierPayAdapter
+from pointengine.adapters.quickpay import QuickPayAdapter
+from pointengine.adapters.towncoin import TownCoinAdapter
+from pointengine.adapters.transitcard import TransitCardAdapter
 from pointengine.errors import MalformedEvent, MyNumberRejected, NestedTooDeeply
 from tests.adapters.conftest import in_json
 from tests.adapters.test_carrierpay import REFUND as CARRIER_REFUND

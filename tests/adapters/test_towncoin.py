@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.towncoin import TownCoinAdapter, generate
+from pointengine.adapters.towncoin import TownCoinAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.model.events import Charge, Purchase, Refund, parse_event
 from tests.adapters.conftest import GROUPINGS

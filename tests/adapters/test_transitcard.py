@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from adapters.transitcard import TransitCardAdapter, generate
+from pointengine.adapters.transitcard import TransitCardAdapter, generate
 from pointengine.errors import MalformedEvent, MyNumberRejected, UnknownMunicipality
 from pointengine.model.events import Charge, Refund, parse_event
 

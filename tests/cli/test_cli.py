@@ -113,7 +113,7 @@ def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
         url = server.url
         for watch in ([], ["--watch"]):  # the second replay finds every event applied
             result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES),
-                                         "--out", str(tmp_path / "out"), "--redis", url,
+                                         "--out", str(tmp_path / "out"), "--redis-url", url,
                                          *watch])
             assert result.exit_code == 0, result.output
         store = RedisStore(server.client())
@@ -130,23 +130,23 @@ def test_an_exclusive_replay_on_redis_holds_the_store_and_writes_it_back(
     stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
     args = ["replay", str(stream), "--rules", str(RULES), "--out", str(tmp_path / "out")]
     with RedisServer() as server:
-        result = runner.invoke(app, [*args, "--redis", server.url, "--exclusive"])
+        result = runner.invoke(app, [*args, "--redis-url", server.url, "--exclusive"])
         assert result.exit_code == 0, result.output
-        result = runner.invoke(app, [*args, "--redis", server.url])  # shared: all applied
+        result = runner.invoke(app, [*args, "--redis-url", server.url])  # shared: all applied
         assert result.exit_code == 0, result.output
         assert "0 applied, 2 duplicates" in result.output
         store = RedisStore(server.client())
         assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
         holder = WriteBackStore(store)
         try:
-            result = runner.invoke(app, [*args, "--redis", server.url, "--exclusive"])
+            result = runner.invoke(app, [*args, "--redis-url", server.url, "--exclusive"])
         finally:
             holder.close()
         assert result.exit_code == 1, result.output
         assert "held by another exclusive replay" in result.output
     result = runner.invoke(app, [*args, "--exclusive"])
     assert result.exit_code == 2, result.output
-    assert "--exclusive: only with --redis" in result.output
+    assert "--exclusive: only with --redis-url" in result.output
 
 
 def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> 
     out = tmp_path / "out"
     for option in (["--fresh"], ["--from-start"], ["--checkpoint-every", "5"]):
         result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out",
-                                     str(out), "--redis", "redis://127.0.0.1:1/0", *option])
+                                     str(out), "--redis-url", "redis://127.0.0.1:1/0", *option])
         assert result.exit_code == 2, result.output
         assert f"{option[0]}: only for the embedded store" in result.output
     assert not out.exists()  # refused before anything was written or connected to

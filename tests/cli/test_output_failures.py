@@ -193,12 +193,12 @@ def test_a_replay_on_redis_that_cannot_write_its_rejects_or_summary_says_so(
     out = tmp_path / "out"
     _full(out / "rejects.jsonl")
     with RedisServer() as server:
-        line = _one_line(_replay(stream, out, "--redis", server.url),
+        line = _one_line(_replay(stream, out, "--redis-url", server.url),
                          re.escape(f"cannot write {out / 'rejects.jsonl'}: {ENOSPC}") + ";.*")
         assert "count as duplicates" in line
         (out / "rejects.jsonl").unlink()
         _full(out / "summary.json.partial")
-        line = _one_line(_replay(stream, out, "--redis", server.url),
+        line = _one_line(_replay(stream, out, "--redis-url", server.url),
                          re.escape(f"cannot write {out / 'summary.json'}: {ENOSPC}") + ";.*")
     assert "the replay is complete" in line
     assert sorted(p.name for p in out.iterdir()) == ["rejects.jsonl"]

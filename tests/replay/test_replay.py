@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 
+from pointengine.decide.engine import FROZEN_BY_THE_INTERPRETER
 from pointengine.model.privacy import carries_my_number
 from pointengine.replay.run import ReplayReport, replay
 from tests.world import APPLY, BUY, World
@@ -98,10 +99,12 @@ def test_a_replay_freezes_what_outlives_a_batch_and_unfreezes_it_at_the_end(
     frozen: list[int] = []
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join([orjson.dumps(APPLY), buy(), buy(id="b2")]) + b"\n")
-    assert gc.get_freeze_count() == 0
+    # On 3.12 the interpreter's own immortal objects are in the permanent generation already.
+    before = gc.get_freeze_count()
+    assert before <= FROZEN_BY_THE_INTERPRETER
     replay(events, world.engine, batch=1, after_batch=lambda: frozen.append(gc.get_freeze_count()))
-    assert len(frozen) == 3 and all(count > 0 for count in frozen)
-    assert gc.get_freeze_count() == 0
+    assert len(frozen) == 3 and all(count > before for count in frozen)
+    assert gc.get_freeze_count() <= before
     assert [(e.event, e.points) for e in world.sink.entries] == [("t/b1", 4_750), ("t/b2", 250)]
 
 
