@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
+import redis
 
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.decide.engine import Engine
 from pointengine.errors import RuleFileError, SignatureRejected
 from pointengine.model.events import parse_event
 from pointengine.store.memory import MemoryStore
+from pointengine.store.redis_server import RedisServer
+from tests.redis_fixtures import redis_client, redis_server
 from tests.world import RULES
+
+__all__ = ["redis_client", "redis_server"]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -120,3 +133,151 @@ def test_the_python_signing_example_signs_what_the_service_verifies() -> None:
     headers = namespace["signed_headers"]("quickpay", SECRET.encode(), "POST", path, query,
                                           BATCH)
     assert _verify_signed(headers, BATCH, path, query) == "quickpay"
+
+
+def _verify(headers: dict[str, str], body: bytes, method: str, path: str, query: str) -> str:
+    from pointengine.service.signing import MemoryReplayGuard, Verifier
+
+    verifier = Verifier({"quickpay": SECRET.encode()}, MemoryReplayGuard())
+    return verifier.verify(headers, body, method=method, path=path, query=query,
+                           provider="quickpay")
+
+
+def test_the_provider_guides_format_examples_are_what_the_adapters_accept() -> None:
+    from pointengine.adapters.registry import adapter_for
+    from pointengine.service.answers import Accepted, RejectsPage, Unprocessable
+
+    found: dict[str, list[bytes]] = {"quickpay": [], "transitcard": []}
+    answers = []
+    for example in examples("providers.md", "json"):
+        if '"eventType"' in example:
+            found["quickpay"].append(example.encode())
+        elif '"records"' in example:
+            found["transitcard"].append(example.encode())
+        else:
+            answers.append(example)
+    found["carrierpay"] = [e.encode() for e in examples("providers.md", "xml")]
+    (csv_file,) = examples("providers.md", "csv")
+    found["towncoin"] = [csv_file.replace("\n", "\r\n").encode(encoding) + b"\r\n"
+                         for encoding in ("cp932", "utf-8-sig", "utf-8")]
+    kinds: dict[str, set[str]] = {}
+    for provider, bodies in found.items():
+        assert bodies, provider
+        with adapter_for(provider) as adapter:
+            for body in bodies:
+                kinds.setdefault(provider, set()).update(e.type for e in adapter.to_events(body))
+    assert kinds == {"quickpay": {"purchase", "refund"}, "transitcard": {"charge", "refund"},
+                     "carrierpay": {"purchase", "refund"},
+                     "towncoin": {"charge", "purchase", "refund"}}
+    models = {"accepted": Accepted, "rejected": Unprocessable, "ok": RejectsPage}
+    assert len(answers) == 3
+    for answer in answers:
+        document = orjson.loads(answer)
+        models[document["status"]].model_validate(document)
+
+
+def _run_shell(script: str, tmp_path: Path) -> tuple[urllib.parse.SplitResult, dict[str, str]]:
+    """What ``script`` would send: its URL and headers (curl replaced by a function that
+    prints its arguments, one a line)."""
+    sent = subprocess.run(["bash", "-c", "curl() { printf '%s\\n' \"$@\"; }\n" + script],
+                          cwd=tmp_path, env={"PATH": os.environ["PATH"],
+                                             "QUICKPAY_SECRET": SECRET},
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+    args = sent.splitlines()
+    url = urlsplit(next(a for a in args if a.startswith("https://")))
+    return url, dict(a.split(": ", 1) for a in args if a.startswith("X-"))
+
+
+def test_the_provider_guides_shell_examples_sign_what_the_service_verifies(
+        tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    post, read = examples("providers.md", "sh")
+    webhook = examples("providers.md", "json")[0].encode()
+    (tmp_path / "webhook.json").write_bytes(webhook)
+    url, headers = _run_shell(post, tmp_path)
+    assert (url.path, url.query) == ("/providers/quickpay/transactions", "")
+    assert _verify(headers, webhook, "POST", url.path, url.query) == "quickpay"
+    url, headers = _run_shell(read, tmp_path)
+    assert (url.path, url.query) == ("/providers/quickpay/rejects", "after=0&limit=1000")
+    assert _verify(headers, b"", "GET", url.path, url.query) == "quickpay"
+    with pytest.raises(SignatureRejected):
+        _verify(headers, b"", "POST", url.path, url.query)
+
+
+@contextlib.contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port; its base URL."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_provider_guides_python_example_posts_and_reads_its_rejects(
+        redis_server: RedisServer, redis_client: redis.Redis, catalog: Catalog) -> None:
+    """Against the real service and a worker on a real Redis: the example's requests are
+    accepted, and it reads back the two refunds the worker refused, then nothing new."""
+    from pointengine.service.app import ServiceConfig, create_app
+    from pointengine.service.signing import RedisReplayGuard, Verifier
+    from pointengine.service.worker import Worker
+    from pointengine.store.redis_store import RedisStore
+
+    namespace: dict[str, Any] = {}
+    exec(examples("providers.md", "python")[0], namespace)
+    signed_request, refused_after_202 = namespace["signed_request"], namespace[
+        "refused_after_202"]
+    secret = SECRET.encode()
+    payment, refund = (orjson.loads(e) for e in examples("providers.md", "json")[:2])
+    bodies = [orjson.dumps(payment), orjson.dumps(refund | {"amount": 5000}),
+              orjson.dumps(refund | {"transactionId": "QP-2", "originalTransactionId": "QP-0"})]
+    verifier = Verifier({"quickpay": secret}, RedisReplayGuard(redis_client))
+    with _serving(create_app(ServiceConfig(redis_client, verifier))) as base:
+        for body in bodies:
+            request = signed_request(base, "quickpay", secret, "POST",
+                                     "/providers/quickpay/transactions", body=body)
+            with urllib.request.urlopen(request) as answer:
+                assert answer.status == 202
+        engine = Engine(catalog, RedisStore(redis_server.client()))
+        try:
+            Worker(redis_server.client(), engine, block_ms=10, retry_window_ms=0).run(
+                until_empty=True)
+        finally:
+            engine.close()
+        refused, after = refused_after_202(base, "quickpay", secret)
+        assert sorted((r["event"], r["reason"]) for r in refused) == [
+            (f"quickpay/{refund['transactionId']}", "refund_exceeds_payment"),
+            ("quickpay/QP-2", "unknown_transaction")]
+        assert after == refused[-1]["id"]
+        assert refused_after_202(base, "quickpay", secret, after) == ([], after)
+
+
+def test_the_provider_guides_tables_name_every_reason_the_service_answers() -> None:
+    from pointengine.service import answers
+
+    text = (DOCS / "providers.md").read_text(encoding="utf-8")
+    head, _, after = text.partition("## After a 202")
+    documented = set(re.findall(r"^\| (\d{3}) \| `(\w+)` \|", head, re.M))
+    expected = {("401", r) for r in answers.SIGNATURE_REASONS} | {
+        ("403", r) for r in answers.OWNERSHIP_REASONS} | {
+        ("404", answers.UNKNOWN_PROVIDER), ("408", answers.BODY_TIMEOUT),
+        ("413", "too_large")} | {("422", r) for r in answers.PAYLOAD_REASONS} | {
+        ("503", r) for r in answers.UNAVAILABLE_REASONS}
+    assert documented == expected
+    later = re.findall(r"^\| `(\w+)` \|", after, re.M)
+    assert sorted(later) == sorted(answers.AFTER_ACCEPTANCE_REASONS)
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    assert "(docs/providers.md)" in readme

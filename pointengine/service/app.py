@@ -11,7 +11,13 @@ Endpoints (FastAPI; run with ``pointengine serve`` or uvicorn's factory
     Many: a JSON array of native bodies (objects, or strings for XML), or one native body that
     holds many records (a CSV file). ``?lenient=true`` keeps the good records and lists the
     bad ones in the answer; by default one bad record refuses the whole batch.
+``GET /providers/{provider}/rejects?after=<id>&limit=<n>``
+    The provider's own events refused after their 202, a page at a time, signed like a post
+    (over an empty body); the query is read only once the signature holds.
 ``GET /health``, ``GET /metrics`` (Prometheus text).
+``GET /openapi.json``, ``/docs``, ``/redoc``
+    The description of all this (answers, native bodies with examples, the signature) and its
+    two viewers, served without any CDN (:mod:`pointengine.service.openapi`).
 
 Answers: 202 ``{"accepted": n, "entries": [...]}`` once the events were XADDed to the Redis
 shard streams of their persons (:mod:`pointengine.service.streams`; ``entries`` are
@@ -41,17 +47,21 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import orjson
 import redis
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Path as PathParameter
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -60,8 +70,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.base import ProviderAdapter, RecordAdapter, json_body
-from adapters.registry import ADAPTERS
+from pointengine.adapters.base import ProviderAdapter, RecordAdapter, json_body
+from pointengine.adapters.registry import ADAPTERS
 from pointengine.errors import (
     ForeignTransaction,
     InputError,
@@ -70,7 +80,26 @@ from pointengine.errors import (
     StateLost,
 )
 from pointengine.model.events import AnyEvent
+from pointengine.model.privacy import redact
+from pointengine.service.answers import (
+    BODY_TIMEOUT,
+    EMPTY,
+    NOT_REPLICATED,
+    UNAVAILABLE,
+    UNKNOWN_PROVIDER,
+    Healthy,
+    Unhealthy,
+)
 from pointengine.service.jsonlog import configure as configure_logging
+from pointengine.service.openapi import (
+    DESCRIPTION,
+    DocumentedApp,
+    add_docs_pages,
+    ingest_operation,
+    ingest_responses,
+    rejects_operation,
+    rejects_responses,
+)
 from pointengine.service.platform_adapter import PLATFORM_SOURCES, CanonicalAdapter
 from pointengine.service.signing import RedisReplayGuard, Verifier, load_secrets
 from pointengine.service.streams import (
@@ -80,6 +109,7 @@ from pointengine.service.streams import (
     StreamKeys,
     encode_entry,
     lag_and_pending,
+    read_provider_rejects,
     route,
     shard_count,
 )
@@ -89,10 +119,15 @@ from pointengine.store.redis_store import CONNECT_TIMEOUT, TIMEOUT, Keys, connec
 __all__ = ["ServiceConfig", "app_from_env", "create_app", "default_adapters"]
 
 log = logging.getLogger("pointengine.service.app")
+_T = TypeVar("_T")
 MAX_BODY = 8 * 1024 * 1024
 BODY_SECONDS = 30.0
 PARSERS = 4
 RETRY_AFTER = 5
+REJECTS_PAGE = 100
+"""Rejects in a page of ``GET /providers/{provider}/rejects`` unless ``limit`` says."""
+MAX_REJECTS_PAGE = 1_000
+_STREAM_ID = re.compile(r"[0-9]{1,20}(?:-[0-9]{1,20})?")
 
 AdapterFactory = Callable[[], ProviderAdapter]
 
@@ -161,10 +196,12 @@ class _Reject:
 
 
 class _Refusal(Exception):
-    """A request refused with an HTTP status and a reason code."""
+    """A request refused with an HTTP status and a reason code; the detail is masked, since
+    it may quote the request (a path naming a provider that is a My Number)."""
 
     def __init__(self, status: int, reason: str, detail: str,
                  rejects: Sequence[_Reject] = ()) -> None:
+        detail = redact(detail.encode()).decode()
         super().__init__(detail)
         self.status, self.reason, self.detail, self.rejects = status, reason, detail, rejects
 
@@ -304,11 +341,12 @@ class _Service:
             status, doc = self._ingest(provider, body, headers, batch=batch, lenient=lenient,
                                        line=line)
         except _Refusal as refusal:
-            return self.refused(provider, refusal, batch=batch, size=len(body), started=started)
-        self._log(label, batch, status, len(body), started, doc)
+            return self.refused(provider, refusal, endpoint=_endpoint(batch), size=len(body),
+                                started=started)
+        self._log(label, _endpoint(batch), status, len(body), started, doc)
         return status, doc
 
-    def refused(self, provider: str, refusal: _Refusal, *, batch: bool, size: int,
+    def refused(self, provider: str, refusal: _Refusal, *, endpoint: str, size: int,
                 started: float | None = None) -> tuple[int, dict[str, object]]:
         """Count and log a refusal; its answer."""
         label = provider if provider in self.config.adapters else "unknown"
@@ -318,15 +356,14 @@ class _Service:
         doc: dict[str, object] = {
             "status": "rejected", "reason": refusal.reason, "detail": refusal.detail,
             "rejects": [r.doc() for r in refusal.rejects[:100]]}
-        self._log(label, batch, refusal.status, size, started, doc)
+        self._log(label, endpoint, refusal.status, size, started, doc)
         return refusal.status, doc
 
     @staticmethod
-    def _log(label: str, batch: bool, status: int, size: int, started: float | None,
+    def _log(label: str, endpoint: str, status: int, size: int, started: float | None,
              doc: Mapping[str, object]) -> None:
         fields: dict[str, object] = {
-            "provider": label, "endpoint": "batch" if batch else "transactions",
-            "status": status, "bytes": size}
+            "provider": label, "endpoint": endpoint, "status": status, "bytes": size}
         if started is not None:
             fields["ms"] = round((time.perf_counter() - started) * 1000, 2)
         fields.update({k: doc[k] for k in ("accepted", "reason", "detail") if k in doc})
@@ -335,21 +372,7 @@ class _Service:
 
     def _ingest(self, provider: str, body: bytes, headers: Mapping[str, str], *,
                 batch: bool, lenient: bool, line: _RequestLine) -> tuple[int, dict[str, object]]:
-        factory = self.config.adapters.get(provider)
-        if factory is None:
-            raise _Refusal(404, "unknown_provider", f"no provider {provider!r}")
-        if len(body) > self.config.max_body:
-            raise _Refusal(413, "too_large", f"body over {self.config.max_body} bytes")
-        try:
-            signer = self.config.verifier.verify(headers, body, method=line.method,
-                                                 path=line.path, query=line.query,
-                                                 provider=provider)
-        except ForeignTransaction as exc:
-            raise _Refusal(403, exc.reason_code, str(exc)) from None
-        except SignatureRejected as exc:
-            raise _Refusal(401, exc.reason_code, str(exc)) from None
-        except redis.RedisError as exc:  # the replay guard lives in Redis
-            raise _unavailable(exc) from None
+        signer = self._verify(provider, body, headers, line)
         try:
             return self._store(provider, signer, body, batch=batch, lenient=lenient)
         except BaseException:
@@ -358,6 +381,71 @@ class _Service:
             with contextlib.suppress(redis.RedisError):
                 self.config.verifier.forget(headers)
             raise
+
+    def _verify(self, provider: str, body: bytes, headers: Mapping[str, str],
+                line: _RequestLine) -> str:
+        """The signer of a request for ``provider``'s endpoint, or a refusal (404, 413, 401,
+        403, 503)."""
+        if provider not in self.config.adapters:
+            raise _Refusal(404, UNKNOWN_PROVIDER, f"no provider {provider!r}")
+        if len(body) > self.config.max_body:
+            raise _Refusal(413, "too_large", f"body over {self.config.max_body} bytes")
+        try:
+            return self.config.verifier.verify(headers, body, method=line.method,
+                                               path=line.path, query=line.query,
+                                               provider=provider)
+        except ForeignTransaction as exc:
+            raise _Refusal(403, exc.reason_code, str(exc)) from None
+        except SignatureRejected as exc:
+            raise _Refusal(401, exc.reason_code, str(exc)) from None
+        except redis.RedisError as exc:  # the replay guard lives in Redis
+            raise _unavailable(exc) from None
+
+    def rejects(self, provider: str, body: bytes, headers: Mapping[str, str], *,
+                line: _RequestLine, after: str | None,
+                limit: str | None) -> tuple[int, dict[str, object]]:
+        """``provider``'s own events refused after a 202, for a request it signed: a page of
+        at most ``limit`` (1 to 1000, 100 when None) after the entry ``after``."""
+        started = time.perf_counter()
+        try:
+            self._verify(provider, body, headers, line)
+            try:
+                status, doc, detail = 200, *self._rejects_page(provider, after, limit)
+            except BaseException:
+                with contextlib.suppress(redis.RedisError):
+                    self.config.verifier.forget(headers)
+                raise
+        except _Refusal as refusal:
+            return self.refused(provider, refusal, endpoint="rejects", size=len(body),
+                                started=started)
+        self._log(provider, "rejects", status, len(body), started, {"detail": detail})
+        return status, doc
+
+    def _rejects_page(self, provider: str, after: str | None,
+                      limit: str | None) -> tuple[dict[str, object], str]:
+        # The query is read only once the request is known to be the provider's: an unsigned
+        # one learns nothing, not even that its query was wrong.
+        if after is not None and not _STREAM_ID.fullmatch(after):
+            raise _Refusal(422, MalformedEvent.reason_code,
+                           f"after: {after[:40]!r} is not a reject's id (like 1646105700000-0)")
+        count = int(limit) if limit is not None and limit.isascii() and limit.isdigit() else 0
+        if limit is not None and not 1 <= count <= MAX_REJECTS_PAGE:
+            raise _Refusal(422, MalformedEvent.reason_code,
+                           f"limit: {limit[:20]!r} is not an integer from 1 to "
+                           f"{MAX_REJECTS_PAGE}")
+        try:
+            # Rejects lost with the rest of the state would read as "nothing refused".
+            self.generation.check()
+            rejects, more = read_provider_rejects(self.config.client, self.keys, provider,
+                                                  after=after, count=count or REJECTS_PAGE)
+        except StateLost as exc:
+            raise _Refusal(503, exc.reason_code, str(exc)) from None
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from None
+        page: dict[str, object] = {
+            "status": "ok", "rejects": [r.doc() for r in rejects],
+            "next": rejects[-1].id if rejects else (after or "0"), "more": more}
+        return page, f"{len(rejects)} reject(s)"
 
     def _store(self, provider: str, signer: str, body: bytes, *, batch: bool,
                lenient: bool) -> tuple[int, dict[str, object]]:
@@ -371,7 +459,7 @@ class _Service:
             raise _Refusal(422, first.reason, f"{len(rejects)} bad record(s); first: "
                            f"{first.detail}; nothing was stored", rejects)
         if not events:
-            raise _Refusal(422, "empty", "no transactions in the body; nothing was stored")
+            raise _Refusal(422, EMPTY, "no transactions in the body; nothing was stored")
         try:
             self.config.verifier.check_events(signer, events)
         except ForeignTransaction as exc:
@@ -411,17 +499,21 @@ class _Service:
             return
         confirmed = int(self.config.client.wait(wanted, self.config.replica_timeout_ms))
         if confirmed < wanted:
-            raise _Refusal(503, "not_replicated",
+            raise _Refusal(503, NOT_REPLICATED,
                            f"{confirmed} of {wanted} replica(s) confirmed the entries within "
                            f"{self.config.replica_timeout_ms} ms; retry the request (events "
                            "are applied once, so a retry is safe)")
+
+
+def _endpoint(batch: bool) -> str:
+    return "batch" if batch else "transactions"
 
 
 def _unavailable(exc: redis.RedisError) -> _Refusal:
     """The 503 of a Redis that failed: the answer says so without Redis's own message (which
     names its address); the log keeps that message."""
     log.warning("redis unavailable", extra={"fields": {"detail": str(exc)}})
-    return _Refusal(503, "unavailable", "the service's storage did not answer in time; retry "
+    return _Refusal(503, UNAVAILABLE, "the service's storage did not answer in time; retry "
                     "the request (events are applied once, so a retry is safe)")
 
 
@@ -492,7 +584,7 @@ async def _bounded_body(request: Request, limit: int, seconds: float) -> bytes:
                     raise _Refusal(413, "too_large", f"body over {limit} bytes")
                 parts.append(part)
     except TimeoutError:
-        raise _Refusal(408, "body_timeout",
+        raise _Refusal(408, BODY_TIMEOUT,
                        f"the body did not arrive within {seconds:g} s") from None
     return b"".join(parts)
 
@@ -500,15 +592,21 @@ async def _bounded_body(request: Request, limit: int, seconds: float) -> bytes:
 def create_app(config: ServiceConfig) -> FastAPI:
     """The FastAPI application over ``config``."""
     service = _Service(config)
-    app = FastAPI(title="pointengine ingestion", version="1")
+    providers = sorted(config.adapters)
+    app = DocumentedApp(title="pointengine ingestion", version="1", description=DESCRIPTION,
+                        docs_url=None, redoc_url=None, senders=providers)
+    add_docs_pages(app)
     app.add_middleware(_RetryAfter, seconds=config.retry_after)
     app.state.service = service
+
+    def sender(what: str) -> Any:
+        return PathParameter(description=what, json_schema_extra={"enum": providers})
 
     async def _post(provider: str, request: Request, *, batch: bool) -> JSONResponse:
         try:
             body = await _bounded_body(request, config.max_body, config.body_seconds)
         except _Refusal as refusal:
-            status, doc = service.refused(provider, refusal, batch=batch, size=0)
+            status, doc = service.refused(provider, refusal, endpoint=_endpoint(batch), size=0)
             return JSONResponse(doc, status_code=status)
         lenient = request.query_params.get("lenient", "").lower() in ("1", "true", "yes")
         status, doc = await run_in_threadpool(service.ingest, provider, body, request.headers,
@@ -516,21 +614,63 @@ def create_app(config: ServiceConfig) -> FastAPI:
                                               line=_RequestLine.of(request))
         return JSONResponse(doc, status_code=status)
 
-    @app.post("/providers/{provider}/transactions", status_code=202)
-    async def transactions(provider: str, request: Request) -> JSONResponse:
-        """One signed native body."""
+    @app.post("/providers/{provider}/transactions", status_code=202, tags=["ingestion"],
+              summary="Post one native body", operation_id="postTransactions",
+              responses=ingest_responses(),
+              response_description="Accepted",
+              openapi_extra=ingest_operation(batch=False))
+    async def transactions(request: Request,
+                           provider: str = sender("The sender; the signer.")) -> JSONResponse:
+        """One signed native body: a QuickPay webhook, a TransitCard delivery, a CarrierPay
+        notification, a TownCoin file, or canonical JSON lines from `mykey` and `juki-net`.
+        A bad record refuses the whole body."""
         return await _post(provider, request, batch=False)
 
-    @app.post("/providers/{provider}/batch", status_code=202)
-    async def batch(provider: str, request: Request) -> JSONResponse:
-        """A signed batch: a JSON array of native bodies, or a native batch file."""
+    @app.post("/providers/{provider}/batch", status_code=202, tags=["ingestion"],
+              summary="Post a batch", operation_id="postBatch", responses=ingest_responses(),
+              response_description="Accepted",
+              openapi_extra=ingest_operation(batch=True))
+    async def batch(request: Request,
+                    provider: str = sender("The sender; the signer.")) -> JSONResponse:
+        """A signed batch: a JSON array of native bodies (objects, or strings for XML and
+        CSV), or one native body that holds many records. One bad record refuses the batch
+        unless `lenient=true`."""
         return await _post(provider, request, batch=True)
 
-    @app.get("/health")
-    def health() -> JSONResponse:
+    @app.get("/providers/{provider}/rejects", tags=["ingestion"],
+             summary="Read the events refused after a 202", operation_id="getRejects",
+             responses=rejects_responses(),
+             response_description="A page of rejects", openapi_extra=rejects_operation())
+    async def rejects(request: Request,
+                      provider: str = sender("The sender; the signer.")) -> JSONResponse:
+        """The caller's own events that were accepted (202) and then refused when applied
+        (a refund whose transaction never came, an application naming an unknown provider),
+        oldest first, a page at a time: pass each page's `next` as `after`. Signed like a
+        post, over an empty body; kept for the last 100,000 or so of each sender."""
+        try:
+            body = await _bounded_body(request, config.max_body, config.body_seconds)
+        except _Refusal as refusal:
+            status, doc = service.refused(provider, refusal, endpoint="rejects", size=0)
+            return JSONResponse(doc, status_code=status)
+        query = request.query_params
+        status, doc = await run_in_threadpool(
+            service.rejects, provider, body, request.headers, line=_RequestLine.of(request),
+            after=query.get("after"), limit=query.get("limit"))
+        return JSONResponse(doc, status_code=status)
+
+    @app.get("/health", tags=["operations"], operation_id="health", responses={
+        200: {"model": Healthy, "description": "Redis answers and holds the state."},
+        503: {"model": Unhealthy, "description": "Redis does not answer, or lost the state.",
+              "headers": {"Retry-After": {"description": "Seconds to wait before asking "
+                                                          "again.",
+                                          "schema": {"type": "integer", "minimum": 1}}}}})
+    async def health() -> JSONResponse:
         """200 when Redis answers and holds the store's state; 503 ``unavailable`` when it
         does not answer within its socket timeout, 503 ``state_lost`` when it lost the state
         (``status`` and ``reason`` say which, ``detail`` what to do)."""
+        return await _aside(checked_health)
+
+    def checked_health() -> JSONResponse:
         try:
             service.generation.check()
         except StateLost as exc:
@@ -542,10 +682,22 @@ def create_app(config: ServiceConfig) -> FastAPI:
                                  "detail": refusal.detail}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics")
-    def metrics() -> Response:
+    @app.get("/metrics", tags=["operations"], operation_id="metrics",
+             response_class=PlainTextResponse,
+             response_description="Prometheus text exposition")
+    async def metrics() -> Response:
         """Prometheus text exposition."""
-        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
+        text = await _aside(generate_latest, service.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    # /health and /metrics wait for Redis in threads of their own: the request threads may all
+    # be taken by uploads waiting for a parser, and a health check must answer all the same.
+    operations: list[anyio.CapacityLimiter] = []
+
+    async def _aside(call: Callable[..., _T], *args: object) -> _T:
+        if not operations:
+            operations.append(anyio.CapacityLimiter(2))
+        return await anyio.to_thread.run_sync(call, *args, limiter=operations[0])
 
     return app
 

@@ -48,7 +48,11 @@ entries (the oldest go first)::
     reason    the reason code, as counted in ``rejected:<reason>``
     detail    the engine's message (ids and amounts; 12-digit runs masked)
 
-``pointengine rejects`` lists them (:func:`read_rejects`).
+``pointengine rejects`` lists them (:func:`read_rejects`). The same entry goes to
+``<prefix>rejects:<provider>`` too, a stream per signer, capped alike, which
+``GET /providers/{provider}/rejects`` pages through (:func:`read_provider_rejects`): a provider
+reads its own refusals without a filter over everyone's, so no page can hold another's and each
+costs what it returns.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ from pointengine.store.generation import Generation
 
 __all__ = ["DEFAULT_SHARDS", "DRAWS", "ENTRY_EVENTS", "GROUP", "REJECTS_KEPT", "Appender",
            "Reject", "StreamKeys", "decode_entry", "encode_entry", "encode_parked",
-           "first_attempt_ms", "lag_and_pending", "read_rejects",
+           "first_attempt_ms", "lag_and_pending", "read_provider_rejects", "read_rejects",
            "record_reject", "route", "shard_count", "shard_of"]
 
 GROUP = "workers"
@@ -107,6 +111,10 @@ class StreamKeys:
     def workers(self) -> str:
         """The sorted set of live workers, scored by the time (ms) their heartbeat expires."""
         return self.stream + ":workers"
+
+    def provider_rejects(self, provider: str) -> str:
+        """The stream of the events refused after a 202 that ``provider`` had signed."""
+        return f"{self.rejects}:{provider}"
 
     def shard(self, shard: str) -> str:
         """The stream of ``shard`` (a person shard's number, or :data:`DRAWS`)."""
@@ -265,21 +273,35 @@ class Reject:
 
 def record_reject(pipe: Pipeline, keys: StreamKeys, *, event: str, person: str,
                   provider: str, reason: str, detail: str, kept: int = REJECTS_KEPT) -> None:
-    """Queue on ``pipe`` the entry of one refused event in the capped ``rejects`` stream."""
+    """Queue on ``pipe`` the entry of one refused event in the capped ``rejects`` stream,
+    and in the signing ``provider``'s own (an entry that could not be read has none)."""
     fields: Any = {"event": event, "person": person, "provider": provider, "reason": reason,
                    "detail": redact(detail.encode()).decode()}
     pipe.xadd(keys.rejects, fields, maxlen=kept, approximate=True)
+    if provider:
+        pipe.xadd(keys.provider_rejects(provider), fields, maxlen=kept, approximate=True)
 
 
 def read_rejects(client: redis.Redis, keys: StreamKeys, count: int = 100) -> list[Reject]:
     """The last ``count`` rejects, oldest first."""
     rows: Any = client.xrevrange(keys.rejects, "+", "-", count=count) or []
-    out: list[Reject] = []
-    for entry_id, fields in reversed(rows):
-        f = {_text(k): _text(v) for k, v in fields.items()}
-        out.append(Reject(_text(entry_id), f.get("event", ""), f.get("person", ""),
-                          f.get("provider", ""), f.get("reason", ""), f.get("detail", "")))
-    return out
+    return [_reject(entry_id, fields) for entry_id, fields in reversed(rows)]
+
+
+def read_provider_rejects(client: redis.Redis, keys: StreamKeys, provider: str, *,
+                          after: str | None = None, count: int = 100) -> tuple[list[Reject], bool]:
+    """The first ``count`` events refused after a 202 that ``provider`` signed, oldest first,
+    after the entry ``after`` (an ID a previous page returned; from the start when None), and
+    whether more follow them."""
+    start = "-" if after is None else f"({after}"
+    rows: Any = client.xrange(keys.provider_rejects(provider), start, "+", count=count + 1) or []
+    return [_reject(entry_id, fields) for entry_id, fields in rows[:count]], len(rows) > count
+
+
+def _reject(entry_id: bytes | str, fields: dict[Any, Any]) -> Reject:
+    f = {_text(k): _text(v) for k, v in fields.items()}
+    return Reject(_text(entry_id), f.get("event", ""), f.get("person", ""),
+                  f.get("provider", ""), f.get("reason", ""), f.get("detail", ""))
 
 
 def lag_and_pending(client: redis.Redis, keys: StreamKeys,

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -31,6 +32,8 @@ from tests.service.test_service import (
 __all__ = ["http", "keys", "redis_client", "redis_server"]
 
 LIMIT = 1024 * 1024
+_SERVICES: dict[int, Any] = {}
+"""The service behind each running server, by port, for tests that hold its parsers."""
 
 
 @pytest.fixture
@@ -49,7 +52,9 @@ def server(redis_client: redis.Redis, keys: dict[str, bytes]) -> Iterator[int]:
     deadline = time.monotonic() + 10
     while not running.started and time.monotonic() < deadline:
         time.sleep(0.01)
+    _SERVICES[port] = app.state.service
     yield port
+    _SERVICES.pop(port)
     running.should_exit = True
     thread.join(timeout=10)
 
@@ -132,3 +137,36 @@ def test_a_my_number_however_grouped_is_refused_and_never_echoed(
     digits = [grouped[:4], grouped[-4:]]
     for text in (orjson.dumps(answer).decode(), caplog.text):
         assert not any(part in text for part in digits), text
+
+
+def test_health_answers_while_every_request_thread_waits_for_a_parser(
+        server: int, keys: dict[str, bytes]) -> None:
+    """Uploads waiting for one of the few parsers hold request threads; /health and /metrics
+    answer from threads of their own."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pointengine.service.signing import sign
+
+    app_service = _SERVICES[server]
+    held = [app_service._parsing.acquire(timeout=5) for _ in range(app_service.config.parsers)]
+    assert all(held)
+
+    def upload(n: int) -> int:
+        body = quickpay_body(transactionId=f"QP-{n:04d}")  # each its own signature
+        path = "/providers/quickpay/transactions"
+        connection = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+        connection.request("POST", path, body, sign("quickpay", keys["quickpay"], body,
+                                                    path=path))
+        return connection.getresponse().status
+
+    with ThreadPoolExecutor(60) as pool:
+        waiting = [pool.submit(upload, n) for n in range(60)]  # more than the 40 request threads
+        time.sleep(1.0)
+        for path in ("/health", "/metrics"):
+            connection = http.client.HTTPConnection("127.0.0.1", server, timeout=5)
+            connection.request("GET", path)
+            assert connection.getresponse().status == 200, path
+        for _ in held:
+            app_service._parsing.release()
+        assert [future.result() for future in waiting] == [202] * 60

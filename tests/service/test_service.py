@@ -20,8 +20,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from adapters.traffic import generate
 from load.service_scenario import STORES
+from pointengine.adapters.traffic import generate
 from pointengine.catalog.loading import load_catalog
 from pointengine.decide.engine import Engine
 from pointengine.model.privacy import my_number_check_digit
