@@ -11,19 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from load.fuzz import ODD_YAML
 from pointengine.catalog.loading import load_catalog
 from pointengine.errors import RuleFileError
 from tests.world import RULES
-
-_ODD = [
-    "!!timestamp x", "!!timestamp 2022-13-45", "!!binary aGVsbG8=", "!!set {a, b}",
-    "!!omap [a: 1]", "!!pairs [a: 1]", "!!python/object:os.system ls", "!!float x", "!!int x",
-    "!!bool x", "!!null x", "!!str 1", "!!map {}", "!!seq []", "!<tag:example.com,2000:x> y",
-    "&a 1", "*a", "<<: {a: 1}", "? [a, b]\n  : 1", "- 1", "\t1", "{", "[", "}", "]", "'",
-    '"\\x"', "%YAML 1.1", "---", "...", "名前", "\x07", "\ufeff", "1e999", "-.inf", ".nan",
-    "2022-02-30", "0x1F", "0o17", "10_000", "99999999999999999999999999",
-    "[" * 200 + "]" * 200, "{a: " * 60 + "1" + "}" * 60,
-]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def test_a_mutated_rule_file_is_loaded_or_refused_with_located_problems(
     lines = original.splitlines()
     for _ in range(data.draw(st.integers(1, 3))):
         at = data.draw(st.integers(0, len(lines) - 1))
-        odd = data.draw(st.sampled_from(_ODD))
+        odd = data.draw(st.sampled_from(ODD_YAML))
         how = data.draw(st.sampled_from(["value", "line", "key"]))
         if how == "value" and ":" in lines[at]:
             key, _, _ = lines[at].partition(":")

@@ -29,6 +29,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from load.harness import enqueue, make_worker, reference, run_workers
 from load.service_scenario import Scenario, build, rules_with_tight_budget
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.cli.main import app
@@ -37,14 +38,7 @@ from pointengine.decide.reload import CatalogWatcher
 from pointengine.model.events import AnyEvent, event_from_dict
 from pointengine.model.ledger import ListSink
 from pointengine.service.settlement import settle_redis
-from pointengine.service.streams import (
-    DRAWS,
-    StreamKeys,
-    encode_entry,
-    read_rejects,
-    route,
-    shard_count,
-)
+from pointengine.service.streams import DRAWS, StreamKeys, read_rejects, shard_count
 from pointengine.service.worker import Worker
 from pointengine.store.memory import MemoryStore
 from pointengine.store.redis_server import RedisServer
@@ -87,61 +81,6 @@ def mixed(scenario: Scenario, seed: int = 1) -> list[AnyEvent]:
     for application in scenario.applications:
         out.insert(rng.randrange(len(out) + 1), application)
     return out
-
-
-def enqueue(client: redis.Redis, events: Sequence[AnyEvent], *, per_entry: int = 25,
-            shards: int = 16) -> None:
-    """Write ``events`` to the shard streams as the service does, a request of ``per_entry``
-    events at a time."""
-    count = shard_count(client, KEYS, shards)
-    for start in range(0, len(events), per_entry):
-        chunk = events[start:start + per_entry]
-        pipe = client.pipeline(transaction=True)
-        for shard, group in route(chunk, count).items():
-            fields: Any = encode_entry(group[0].source, group)
-            pipe.xadd(KEYS.shard(shard), fields)
-        pipe.execute()
-
-
-def reference(catalog: Catalog, events: Sequence[AnyEvent]) -> tuple[MemoryStore, ListSink]:
-    """One engine, the embedded store, stream order, batches of 500."""
-    sink = ListSink()
-    store = MemoryStore(sink)
-    engine = Engine(catalog, store)
-    for start in range(0, len(events), 500):
-        engine.process(events[start:start + 500])
-    engine.close()
-    return store, sink
-
-
-def make_worker(server: RedisServer, catalog: Catalog, name: str, *, count: int = 100,
-                lease_ms: int = 1000, **kwargs: Any) -> Worker:
-    """A worker with its own connections and engine."""
-    engine = Engine(catalog, RedisStore(server.client()))
-    return Worker(server.client(), engine, name=name, block_ms=50, count=count,
-                  lease_ms=lease_ms, **kwargs)
-
-
-def run_workers(server: RedisServer, catalog: Catalog, n: int, **kwargs: Any) -> list[Worker]:
-    """``n`` workers in threads until every shard is drained."""
-    workers = [make_worker(server, catalog, f"w{i}", **kwargs) for i in range(n)]
-    for worker in workers:
-        worker.ensure_group()  # all registered: the shards are shared from the start
-    stop = threading.Event()
-    threads = [threading.Thread(target=w.run, kwargs={"until_empty": True, "stop": stop})
-               for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
-        if thread.is_alive():
-            stop.set()  # so that a failed test does not leave pytest waiting for its threads
-            for other in threads:
-                other.join(timeout=10)
-            raise AssertionError("a worker did not finish")
-    for worker in workers:
-        worker.engine.close()
-    return workers
 
 
 def per_person(entries: Iterable[object]) -> Counter[tuple[str, str]]:
