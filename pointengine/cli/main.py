@@ -314,13 +314,20 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
                      watch: Path | None, *, exclusive: bool, every: float) -> None:
     import redis
 
+    from pointengine.store.generation import Generation
     from pointengine.store.redis_store import RedisStore
     from pointengine.store.writeback import WriteBackStore
 
-    store = RedisStore(redis.Redis.from_url(url))
+    client = redis.Redis.from_url(url)
+    # As the workers do: nothing is applied onto a store that lost its state. The shared
+    # store checks the marker in its script; an exclusive replay holds the lease, which a
+    # flush deletes, and stops when it finds it gone.
+    generation = Generation(client)
+    store = RedisStore(client, generation=generation)
     try:
+        generation.check()
         working: Store = WriteBackStore(store) if exclusive else store
-    except OperationalError as exc:
+    except (OperationalError, redis.RedisError) as exc:
         store.close()
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None

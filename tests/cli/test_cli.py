@@ -6,9 +6,11 @@ import shutil
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from pointengine.cli.main import app
+from pointengine.errors import StateLost
 from pointengine.model.ledger import read_ledger
 from tests.world import APPLY, BUY, RULES
 
@@ -147,6 +149,29 @@ def test_an_exclusive_replay_on_redis_holds_the_store_and_writes_it_back(
     result = runner.invoke(app, [*args, "--exclusive"])
     assert result.exit_code == 2, result.output
     assert "--exclusive: only with --redis-url" in result.output
+
+
+def test_replay_on_redis_applies_nothing_once_the_store_lost_its_state(tmp_path: Path) -> None:
+    """As the workers: a replay, shared or exclusive, does not start counting again from zero
+    on a Redis that lost the store's state."""
+    from pointengine.store.generation import Generation
+    from pointengine.store.redis_server import RedisServer
+
+    stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY))
+    args = ["replay", str(stream), "--rules", str(RULES), "--out", str(tmp_path / "out")]
+    with RedisServer() as server:
+        client = server.client()
+        Generation(client).check()
+        seen = Generation(server.client())
+        seen.check()
+        client.flushall()  # Redis comes back empty; a process that saw the marker notices
+        with pytest.raises(StateLost):
+            seen.check()
+        for exclusive in ([], ["--exclusive"]):
+            result = runner.invoke(app, [*args, "--redis-url", server.url, *exclusive])
+            assert result.exit_code == 1, result.output
+            assert "lost the store's state" in result.output
+            assert client.xlen("pe:ledger") == 0 and not client.exists("pe:applied")
 
 
 def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> None:
