@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -22,3 +23,14 @@ def world(catalog: Catalog) -> Iterator[World]:
     w = World(catalog)
     yield w
     w.engine.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_as_it_was() -> Iterator[None]:
+    """Commands configure the root logger (JSON to stderr); one test's configuration must not
+    reach the next test's output."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -20,6 +20,7 @@ from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.catalog.programs import ProgramDocument, ProviderList
 from pointengine.catalog.shipped import rules_folder
 from pointengine.cli.generate import register as register_generate
+from pointengine.cli.service import Prefix
 from pointengine.cli.service import register as register_service_commands
 from pointengine.decide.engine import Decision, Engine
 from pointengine.decide.reload import CatalogWatcher, ReloadResult
@@ -136,6 +137,7 @@ def replay_command(
         help="read the file from its first line even if a checkpoint says how far it got")]
     = False,
     progress_every: ProgressEvery = DEFAULT_EVERY,
+    prefix: Prefix = "pe:",
 ) -> None:
     """Evaluate a stream; append to the ledger; write rejects and a summary.
 
@@ -173,7 +175,7 @@ def replay_command(
         _cannot_write(str(exc))
     if redis_url is not None:
         _replay_on_redis(events, catalog, redis_url, out, rules if watch else None,
-                         exclusive=exclusive, every=progress_every)
+                         exclusive=exclusive, every=progress_every, prefix=prefix)
         return
     state, ledger, rejects = out / "state.pickle", out / "ledger.jsonl", out / "rejects.jsonl"
     # what a failure cuts the ledger and the rejects back to, once the run has begun: their
@@ -311,7 +313,8 @@ def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
 
 
 def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
-                     watch: Path | None, *, exclusive: bool, every: float) -> None:
+                     watch: Path | None, *, exclusive: bool, every: float,
+                     prefix: str) -> None:
     import redis
 
     from pointengine.store.generation import Generation
@@ -322,8 +325,8 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
     # As the workers do: nothing is applied onto a store that lost its state. The shared
     # store checks the marker in its script; an exclusive replay holds the lease, which a
     # flush deletes, and stops when it finds it gone.
-    generation = Generation(client)
-    store = RedisStore(client, generation=generation)
+    generation = Generation(client, prefix)
+    store = RedisStore(client, prefix=prefix, generation=generation)
     try:
         generation.check()
         working: Store = WriteBackStore(store) if exclusive else store
@@ -335,6 +338,7 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
     watcher = CatalogWatcher(watch, engine, on_result=_log_reload) if watch else None
     rejects = out / "rejects.jsonl"
     began = length_of(rejects)
+    failure: Exception | None = None
     try:
         report = _replay_with_progress(events, engine, rejects,
                                        watcher.after_batch if watcher else None, every=every)
@@ -346,9 +350,21 @@ def _replay_on_redis(events: Path, catalog: Catalog, url: str, out: Path,
         # a new run reads the file from its start again and writes its bad lines again
         _cannot_write(f"{exc}; {rejects} is cut back to where this run began: replay {events} "
                       "again (the events already applied count as duplicates)")
+    except (OperationalError, redis.RedisError) as exc:  # Redis failed, or lost the state
+        failure = exc
     finally:
         engine.close()
-        working.close()
+        try:
+            working.close()
+        except (OperationalError, redis.RedisError) as exc:
+            failure = failure or exc
+    if failure is not None:
+        # a flush mid-run shows as a lost lease: the marker tells every process what it was
+        with contextlib.suppress(OperationalError, redis.RedisError):
+            generation.check()
+        err.print(f"{failure}; what was applied before stays in Redis", markup=False,
+                  highlight=False)
+        raise typer.Exit(1)
     try:
         _write_summary(report, out / "summary.json")
     except OutputError as exc:

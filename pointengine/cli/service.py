@@ -188,6 +188,11 @@ def worker_command(
     worker = Worker(client, engine, prefix=prefix, name=name, count=count,
                     lease_ms=lease_ms, claim_idle_ms=claim_idle_ms, shards=shards,
                     retry_window_ms=int(refund_wait * 1000), watcher=watcher)
+    # which rules decide the money, said once: run elsewhere than a rules folder, a worker
+    # uses the rules shipped with the package, and every worker of a store should use the same
+    report_log.info("worker rules", extra={"fields": {
+        "worker": worker.name, "rules": str(rules.resolve()),
+        "programs": len(catalog.programs)}})
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 

@@ -30,7 +30,7 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError
 
-from pointengine.errors import IntegrityError, OperationalError
+from pointengine.errors import IntegrityError, OperationalError, StateLost
 from pointengine.lane.attach import lane_for
 from pointengine.lane.lane import fresh, tally
 from pointengine.model.persons import Person
@@ -114,8 +114,15 @@ class RedisLaneReplay:
         return [hmget(key, ids[page:page + _PAGE]) for page in range(0, len(ids), _PAGE)]
 
     def _evalsha(self, batch: Batch) -> bytes:
-        return command(b"EVALSHA", [self._sha, len(self._keys), *self._keys, batch.intents,
-                                    batch.plans])
+        generation = self.store.generation
+        if generation is None:
+            return command(b"EVALSHA", [self._sha, len(self._keys), *self._keys,
+                                        batch.intents, batch.plans])
+        # applied only while Redis holds the generation this process knows (see the script)
+        marker = generation.keys
+        keys = [*self._keys, marker.marker.encode(), marker.lost.encode()]
+        return command(b"EVALSHA", [self._sha, len(keys), *keys, batch.intents, batch.plans,
+                                    generation.expected().encode()])
 
     # -- replaying ---------------------------------------------------------------------------
 
@@ -247,13 +254,19 @@ class RedisLaneReplay:
             self.count_decision(block, batch, self._answer(batch))
 
     def _answer(self, batch: Batch) -> list[Any]:
-        """The script's answer for ``batch`` (sent last)."""
+        """The script's answer for ``batch`` (sent last); StateLost when Redis no longer holds
+        the store's generation (nothing of the batch was applied)."""
         try:
-            return list(self._receive())
+            reply = self._receive()
         except NoScriptError:
             self._sha = self.store.client.script_load(_APPLY_LUA).encode()
             self._send(self._evalsha(batch))
-            return list(self._receive())
+            reply = self._receive()
+        if reply is None and self.store.generation is not None:
+            self.store.generation.check()  # says which, and records it for every process
+            raise StateLost("the store's generation changed before the batch was applied; "
+                            "nothing of it was")
+        return list(reply)
 
     def count_decision(self, block: _Block, batch: Batch, reply: list[Any]) -> None:
         """Count what the script answered for ``batch``, one of ``block``'s."""

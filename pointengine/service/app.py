@@ -425,10 +425,12 @@ class _Service:
                       limit: str | None) -> tuple[dict[str, object], str]:
         # The query is read only once the request is known to be the provider's: an unsigned
         # one learns nothing, not even that its query was wrong.
-        if after is not None and not _STREAM_ID.fullmatch(after):
+        if after is not None and not (_STREAM_ID.fullmatch(after) and all(
+                int(part) < 1 << 64 for part in after.split("-"))):  # Redis's own bound
             raise _Refusal(422, MalformedEvent.reason_code,
                            f"after: {after[:40]!r} is not a reject's id (like 1646105700000-0)")
-        count = int(limit) if limit is not None and limit.isascii() and limit.isdigit() else 0
+        count = (int(limit) if limit is not None and limit.isascii() and limit.isdigit()
+                 and len(limit) <= 4 else 0)
         if limit is not None and not 1 <= count <= MAX_REJECTS_PAGE:
             raise _Refusal(422, MalformedEvent.reason_code,
                            f"limit: {limit[:20]!r} is not an integer from 1 to "

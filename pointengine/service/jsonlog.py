@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import sys
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -59,6 +60,10 @@ class AccessFormatter(JsonFormatter):
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and not hasattr(record, "fields"):
             client, method, path, version, status = args
+            # uvicorn gives the path as sent: a percent-encoded My Number (1234%205678%209018)
+            # is masked once decoded
+            path = unquote(str(path))
+            record.args = (client, method, path, version, status)
             record.fields = {"client": client, "method": method, "path": path,
                              "http_version": version, "status": status}
         return super().format(record)
@@ -88,9 +93,22 @@ def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written, not to the one there was
+    when logging was configured (which a caller that swaps it, a test runner, closes)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always sys.stderr
+
+
 def configure(level: str = "INFO") -> None:
     """Log JSON lines to stderr from the root logger at ``level``."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

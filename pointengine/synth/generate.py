@@ -547,9 +547,10 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     """Write ``events`` canonical events for ``persons`` persons to ``out`` (JSON lines).
 
     Same arguments, same bytes. ``data_dir`` holds ``prefectures.csv`` and
-    ``municipalities.csv`` (default ``load/data``). ``progress(done, events)`` is called after
-    each simulated day once 65,536 more events are done, and at the end. ``names_out``, when
-    given, receives a CSV of faker ``ja_JP`` names per MyKey ID (slow: about 30 µs a person).
+    ``municipalities.csv`` (default ``pointengine/synth/data``). ``progress(done, events)`` is
+    called after each simulated day once 65,536 more events are done, and at the end.
+    ``names_out``, when given, receives a CSV of faker ``ja_JP`` names per MyKey ID (slow: about
+    30 µs a person).
     ``focus``, local government codes (a prefecture's code means all its municipalities),
     moves about ``focus_share`` of the persons there (see :func:`concentrate`); without it the
     output is unchanged. ``activities`` adds participations and lottery draws (see

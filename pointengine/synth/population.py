@@ -1,7 +1,7 @@
 """A synthetic population for load tests: residents, their cards, Mynapoint choices and names.
 
 Residence is drawn from the real local government codes, weighted by the seeds' populations
-(``load/data``, see its ``SOURCE.md``):
+(``pointengine/synth/data``, see its ``SOURCE.md``):
 
 - a municipality listed in ``municipalities.csv`` (designated cities, Tokyo's special wards, core
   cities) gets its listed population; a designated city is one unit under the city's own code,

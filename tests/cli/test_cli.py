@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -121,6 +122,14 @@ def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
         store = RedisStore(server.client())
         assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
         store.close()
+        # under the deployment's prefix, as the service and the workers read it
+        result = runner.invoke(app, ["replay", str(stream), "--rules", str(RULES), "--out",
+                                     str(tmp_path / "out"), "--redis-url", url],
+                               env={"POINTENGINE_PREFIX": "town:"})
+        assert result.exit_code == 0, result.output
+        store = RedisStore(server.client(), prefix="town:")
+        assert [(e.event, e.points) for e in store.ledger()] == [("t/b1", 4_750)]
+        store.close()
 
 
 def test_an_exclusive_replay_on_redis_holds_the_store_and_writes_it_back(
@@ -172,6 +181,43 @@ def test_replay_on_redis_applies_nothing_once_the_store_lost_its_state(tmp_path:
             assert result.exit_code == 1, result.output
             assert "lost the store's state" in result.output
             assert client.xlen("pe:ledger") == 0 and not client.exists("pe:applied")
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_store_that_loses_its_state_during_a_replay_stops_it_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exclusive: bool) -> None:
+    """Redis flushed after the first batch: the replay says so in one line, records the loss
+    for every process, and a second run refuses instead of starting again from zero."""
+    from collections.abc import Iterator
+
+    from pointengine.replay import redis_replay, run
+    from pointengine.store.generation import read_generation
+    from pointengine.store.redis_server import RedisServer
+
+    lines = [orjson.dumps(APPLY)] + [orjson.dumps({**BUY, "id": f"b{n}"}) for n in range(5)]
+    stream = write_stream(tmp_path / "events.jsonl", *lines)
+    args = ["replay", str(stream), "--rules", str(RULES), "--out", str(tmp_path / "out"),
+            *(["--exclusive"] if exclusive else [])]
+    read_blocks = run.read_blocks
+    with RedisServer() as server:
+        client = server.client()
+
+        def flushed_after_the_first(handle: Any, batch: int, start: Any) -> Iterator[Any]:
+            for n, block in enumerate(read_blocks(handle, 2, start)):
+                if n == 1:
+                    client.flushall()  # Redis comes back empty
+                yield block
+
+        for module in (run, redis_replay):  # the exclusive and the shared replay's reading
+            monkeypatch.setattr(module, "read_blocks", flushed_after_the_first)
+        result = runner.invoke(app, [*args, "--redis-url", server.url])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and len(result.output.splitlines()) <= 3
+        assert read_generation(client, "pe:")[1] is not None  # the loss is recorded
+        for module in (run, redis_replay):
+            monkeypatch.setattr(module, "read_blocks", read_blocks)
+        result = runner.invoke(app, [*args, "--redis-url", server.url])
+        assert result.exit_code == 1 and "lost the store's state" in result.output
 
 
 def test_replay_on_redis_refuses_the_embedded_stores_options(tmp_path: Path) -> None:

@@ -119,6 +119,13 @@ def test_the_access_formatter_and_the_config_uvicorn_is_given() -> None:
     doc = orjson.loads(AccessFormatter().format(record))
     assert doc["status"] == 404 and doc["path"] == "/x?n=" + "*" * 12
     assert MY_NUMBER not in doc["message"]
+    encoded = f"/providers/{MY_NUMBER[:4]}%20{MY_NUMBER[4:8]}%20{MY_NUMBER[8:]}/transactions"
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d',
+                               ("10.0.0.1:5000", "POST", encoded, "1.1", 404), None)
+    line = AccessFormatter().format(record)  # percent-encoded by the client: masked all the same
+    assert orjson.loads(line)["path"] == "/providers/**** **** ****/transactions"
+    assert MY_NUMBER[:4] not in line and MY_NUMBER[8:] not in line
     config = uvicorn_log_config("warning")
     assert config["loggers"]["uvicorn.access"]["level"] == "WARNING"
     assert not config["loggers"]["uvicorn"]["propagate"]
@@ -161,5 +168,6 @@ def test_a_worker_that_finds_no_redis_says_so_in_json(tmp_path: Path) -> None:
                    str(ROOT / "rules"), "--redis-connect-timeout", "0.5")
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 1
-    [doc] = _json_lines(stderr)
+    rules, doc = _json_lines(stderr)
+    assert rules["message"] == "worker rules" and rules["rules"] == str((ROOT / "rules").resolve())
     assert doc["level"] == "error" and doc["message"] == "Redis is unavailable"

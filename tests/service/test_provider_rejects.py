@@ -142,7 +142,8 @@ def test_unsigned_forged_and_foreign_requests_are_refused(
 
 
 @pytest.mark.parametrize("query", ["after=yesterday", "after=1-2-3", "limit=0", "limit=1001",
-                                   "limit=ten", "limit=-1"])
+                                   "limit=ten", "limit=-1", "limit=" + "9" * 5_000,
+                                   "after=99999999999999999999-0", "after=0-18446744073709551616"])
 def test_a_bad_query_of_a_signed_request_is_malformed(
         http: TestClient, keys: dict[str, bytes], query: str) -> None:
     answer = rejects_of(http, keys, "quickpay", query)
