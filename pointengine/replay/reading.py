@@ -3,9 +3,9 @@ way (a My Number masked, never repeated)."""
 
 from __future__ import annotations
 
-import functools
+import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,50 +45,86 @@ def read_blocks(handle: BinaryIO, batch: int = BATCH, start: Position = START,
     """Blocks of ``batch`` lines, each with the position after its last line; ``handle`` is
     read from ``start``. A block may hold blank lines.
 
-    No line is held longer than :data:`~pointengine.model.bounds.MAX_EVENT_BYTES`: of a longer
-    one the block holds its beginning, cut so that no reader takes it for an event (the
-    Python path refuses it as too large), and the rest is skipped unread by any parser.
+    No line is held longer than :data:`~pointengine.model.bounds.MAX_EVENT_BYTES` (its line
+    break not counted): of a longer one the block holds its beginning, cut so that no reader
+    takes it for an event (the Python path refuses it as too large), and the rest is skipped
+    unread by any parser.
     """
     number = start.line + 1
     offset = start.offset
-    # Read by a bounded readline, in C from start to end (a loop in Python would cost a
-    # tenth of what a replay does with a line).
-    pieces = iter(functools.partial(handle.readline, _LONGEST), b"")
+    reader = _LineReader(handle)
     while True:
-        raws = list(itertools.islice(pieces, batch))
+        raws = reader.take(batch)
         if not raws:
             return
         offset += sum(map(len, raws))
         if longest(raws) > MAX_EVENT_BYTES:
-            raws, skipped = _cut_long_lines(raws, pieces)
-            offset += skipped
+            offset += sum(reader.cut.pop(id(raw), 0) for raw in raws)
+            raws = [raw if len(raw.rstrip(b"\r\n")) <= MAX_EVENT_BYTES else _cut(raw)
+                    for raw in raws]
         yield Lines(number, raws), Position(offset, number + len(raws) - 1)
         number += len(raws)
 
 
-# A line is read up to the bound, its line break (\r\n at most) and one byte more, so that a
-# longer one shows as such.
-_LONGEST = MAX_EVENT_BYTES + 3
+_CHUNK = 1 << 20
 
 
-def _cut_long_lines(pieces: list[bytes], more: Iterator[bytes]) -> tuple[list[bytes], int]:
-    """The lines that ``pieces`` (read up to :data:`_LONGEST` bytes at a time) begin, each
-    longer than the bound cut, and the bytes taken from ``more`` to reach a cut line's end."""
-    lines: list[bytes] = []
-    read = 0
-    rest = iter(pieces)
-    for piece in rest:
-        if len(piece) < _LONGEST and len(piece.rstrip(b"\r\n")) <= MAX_EVENT_BYTES:
-            lines.append(piece)
-            continue
-        # A NUL is no part of a JSON text: the cut line is no event to any reader.
-        lines.append(piece[:MAX_EVENT_BYTES] + b"\x00\n")
-        while piece and not piece.endswith(b"\n"):
-            piece = next(rest, b"")
-            if not piece:  # the line goes on past the pieces read
-                piece = next(more, b"")
-                read += len(piece)
-    return lines, read
+def _cut(raw: bytes) -> bytes:
+    """A line longer than the bound, cut: a NUL is no part of a JSON text, so the cut line is
+    no event to any reader."""
+    return raw[:MAX_EVENT_BYTES] + b"\x00\n"
+
+
+class _LineReader:
+    """The lines of a binary file, split in C a chunk at a time (a call per line from Python
+    would cost a tenth of what a replay does with a line), none held longer than the bound: a
+    line that goes on past it is cut as soon as it does, and the rest of it read past."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._lines: Iterator[bytes] = iter(())
+        self._rest = b""  # the beginning of the line the chunks read so far end in
+        self.cut: dict[int, int] = {}
+        """Lines cut before the whole of them was read, by ``id``: the bytes left out."""
+
+    def take(self, n: int) -> list[bytes]:
+        """The next ``n`` lines (fewer at the end of the file), each with its line break."""
+        raws = list(itertools.islice(self._lines, n))
+        while len(raws) < n and self._refill():
+            raws.extend(itertools.islice(self._lines, n - len(raws)))
+        return raws
+
+    def _refill(self) -> bool:
+        """Split the next chunk's whole lines; False at the end of the file."""
+        chunk = self._handle.read(_CHUNK)
+        if not chunk:  # what is left: whole lines after a cut one, and a last line
+            last, self._rest = self._rest, b""
+            self._lines = iter(io.BytesIO(last))
+            return bool(last)
+        data = self._rest + chunk
+        end = data.rfind(b"\n") + 1
+        self._rest = data[end:]
+        whole: Iterable[bytes] = io.BytesIO(data[:end])
+        if len(self._rest) > MAX_EVENT_BYTES + 2:  # a long line, its line break not read yet
+            whole = itertools.chain(whole, (self._cut_rest(),))
+        self._lines = iter(whole)
+        return True
+
+    def _cut_rest(self) -> bytes:
+        """The line the rest begins, cut; the chunks are read past its line break."""
+        long, self._rest = self._rest, b""
+        length = len(long)
+        while True:
+            chunk = self._handle.read(_CHUNK)
+            end = chunk.find(b"\n") + 1
+            if not chunk or end:
+                length += end
+                self._rest = chunk[end:] if end else b""
+                break
+            length += len(chunk)
+        line = _cut(long)
+        self.cut[id(line)] = length - len(line)
+        return line
 
 
 class Parser:

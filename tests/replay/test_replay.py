@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import itertools
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pointengine.decide.engine import FROZEN_BY_THE_INTERPRETER
 from pointengine.model.privacy import carries_my_number
@@ -158,14 +161,47 @@ def test_blocks_end_where_their_bytes_end_however_long_the_lines(tmp_path: Path)
     events.write_bytes(b"".join(lines) + b"b" * (2 * MAX_EVENT_BYTES))  # no final line break
     with events.open("rb") as handle:
         blocks = list(read_blocks(handle, batch=2))
-    # the block of a line longer than two reads ends with that line
     assert [position.offset for _, position in blocks] == [
-        sum(map(len, lines[:2])), sum(map(len, lines[:4])), sum(map(len, lines[:5])),
+        sum(map(len, lines[:2])), sum(map(len, lines[:4])), sum(map(len, lines)),
         events.stat().st_size]
-    assert [position.line for _, position in blocks] == [2, 4, 5, 7]
+    assert [position.line for _, position in blocks] == [2, 4, 6, 7]
     kept = [len(raw) for block, _ in blocks for raw in block.raws]
     cut = MAX_EVENT_BYTES + 2
     assert kept == [11, MAX_EVENT_BYTES, MAX_EVENT_BYTES + 1, cut, cut, 4, cut]
+
+
+_LENGTHS = st.sampled_from([0, 5, 200, 65_535, 65_536, 65_537, 65_538, 140_001])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_LENGTHS, st.sampled_from([b"\n", b"\r\n"])), max_size=8),
+       st.booleans(), st.integers(1, 3), st.sampled_from([64, 1_000, 70_000, 1 << 20]))
+def test_blocks_are_the_lines_of_the_file_cut_at_the_bound(
+        lines: list[tuple[int, bytes]], unfinished: bool, batch: int, chunk: int) -> None:
+    """Whatever the chunks the file is read in: every line in order, a line over the bound
+    cut, and each block's position the byte offset after its last line."""
+    import io
+
+    from pointengine.model.bounds import MAX_EVENT_BYTES
+    from pointengine.replay import reading
+
+    texts = [b"x" * n + end for n, end in lines]
+    if unfinished and texts:
+        texts[-1] = texts[-1].rstrip(b"\r\n") or b"y"
+    data = b"".join(texts)
+    expected = [t if len(t.rstrip(b"\r\n")) <= MAX_EVENT_BYTES
+                else t[:MAX_EVENT_BYTES] + b"\x00\n" for t in texts]
+    ends = list(itertools.accumulate(map(len, texts)))
+    original = reading._CHUNK
+    reading._CHUNK = chunk
+    try:
+        blocks = list(reading.read_blocks(io.BytesIO(data), batch=batch))
+    finally:
+        reading._CHUNK = original
+    assert [raw for block, _ in blocks for raw in block.raws] == expected
+    assert [(p.offset, p.line) for _, p in blocks] == [
+        (ends[min(i + batch, len(texts)) - 1], min(i + batch, len(texts)))
+        for i in range(0, len(texts), batch)]
 
 
 def test_a_my_number_however_grouped_is_rejected_and_masked(world: World,
