@@ -7,10 +7,7 @@ import datetime as dt
 import os
 import re
 import shutil
-import socket
 import subprocess
-import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +26,7 @@ from pointengine.model.events import parse_event
 from pointengine.store.memory import MemoryStore
 from pointengine.store.redis_server import RedisServer
 from tests.redis_fixtures import redis_client, redis_server
+from tests.serving import serving
 from tests.world import RULES
 
 __all__ = ["redis_client", "redis_server"]
@@ -208,23 +206,8 @@ def test_the_provider_guides_shell_examples_sign_what_the_service_verifies(
 @contextlib.contextmanager
 def _serving(app: Any) -> Iterator[str]:
     """``app`` under uvicorn on a free loopback port; its base URL."""
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
+    with serving(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_the_provider_guides_python_example_posts_and_reads_its_rejects(

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +17,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-import uvicorn
 
 from pointengine.service.app import ServiceConfig, create_app
 from pointengine.service.signing import RedisReplayGuard, Verifier
 from tests.redis_fixtures import redis_client, redis_server
 from tests.service.test_service import keys
+from tests.serving import serving
 
 __all__ = ["keys", "redis_client", "redis_server"]
 
@@ -44,19 +41,8 @@ def _chromium() -> str:
 def served(redis_client: redis.Redis, keys: dict[str, bytes]) -> Iterator[str]:
     """The service under uvicorn on a free loopback port; yields its base URL."""
     app = create_app(ServiceConfig(redis_client, Verifier(keys, RedisReplayGuard(redis_client))))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

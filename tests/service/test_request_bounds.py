@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import orjson
 import pytest
 import redis
-import uvicorn
 from fastapi.testclient import TestClient
 
 from pointengine.service.app import ServiceConfig, create_app
@@ -28,6 +26,7 @@ from tests.service.test_service import (
     quickpay_body,
     shard_streams,
 )
+from tests.serving import serving
 
 __all__ = ["http", "keys", "redis_client", "redis_server"]
 
@@ -42,21 +41,10 @@ def server(redis_client: redis.Redis, keys: dict[str, bytes]) -> Iterator[int]:
     second for a body to arrive; yields the port."""
     verifier = Verifier(keys, RedisReplayGuard(redis_client))
     app = create_app(ServiceConfig(redis_client, verifier, max_body=LIMIT, body_seconds=0.5))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                            log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    _SERVICES[port] = app.state.service
-    yield port
-    _SERVICES.pop(port)
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as port:
+        _SERVICES[port] = app.state.service
+        yield port
+        _SERVICES.pop(port)
 
 
 def _request_head(headers: str) -> bytes:
