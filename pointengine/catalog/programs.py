@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -54,7 +55,13 @@ def _basis_points(value: Any) -> int:
     return points
 
 
-BasisPoints = Annotated[int, BeforeValidator(_basis_points)]
+# The schema says what a file holds (the percentage string), not the basis points it becomes:
+# what _basis_points takes, its range included (above 0%, at most 100%).
+_PERCENT_IN_RANGE = (r"^\s*(?!0{1,3}(\.0{1,2})?\s*%)"
+                     r"(100(\.0{1,2})?|0{0,2}[0-9]{1,2}(\.[0-9]{1,2})?)\s*%\s*$")
+BasisPoints = Annotated[int, BeforeValidator(_basis_points), WithJsonSchema({
+    "type": "string", "pattern": _PERCENT_IN_RANGE, "examples": ["25%", "12.5%"],
+    "description": "a percentage above 0% and at most 100%, with at most two decimals"})]
 Yen = Annotated[StrictInt, Field(ge=1, le=10_000_000_000_000)]
 Count = Annotated[StrictInt, Field(ge=1)]
 

@@ -283,3 +283,44 @@ def test_a_missing_events_file_is_one_line_exit_2_and_creates_nothing(tmp_path: 
             result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert not out.exists()
+
+
+def _as_an_editor_reads(value: object) -> object:
+    """A rule file's data as a YAML editor hands it to a JSON Schema: dates are text."""
+    import datetime as dt
+
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _as_an_editor_reads(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_an_editor_reads(v) for v in value]
+    return value
+
+
+def test_the_editor_schema_accepts_every_shipped_file_and_what_validate_refuses_it_flags(
+        tmp_path: Path) -> None:
+    """The schema describes the file (``rate: '25%'``), not the model it becomes (2500)."""
+    import jsonschema
+
+    from pointengine.catalog.rulefile import load_yaml
+
+    result = runner.invoke(app, ["schema", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    program = orjson.loads((tmp_path / "program.schema.json").read_bytes())
+    providers = orjson.loads((tmp_path / "providers.schema.json").read_bytes())
+    files = sorted(RULES.rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        schema = providers if path.name == "providers.yaml" else program
+        data, _ = load_yaml(path)
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(
+            _as_an_editor_reads(data)))
+        assert not errors, (path, [error.message for error in errors])
+    shipped = (RULES / "342092-miyoshi").glob("*.yaml")
+    premium = next(p for p in shipped if "rate:" in p.read_text(encoding="utf-8"))
+    data, _ = load_yaml(premium)
+    for rate in (25, "25", "0%", "125%"):
+        data["award"]["rate"] = rate
+        assert list(jsonschema.Draft202012Validator(program).iter_errors(
+            _as_an_editor_reads(data))), rate
