@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
-from load.service_scenario import PROVIDERS, Scenario, build
+from load.service_scenario import PROVIDERS, Scenario, batch_posts, build
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.decide.engine import Engine
 from pointengine.replay.run import replay
@@ -81,27 +81,8 @@ def bench_replay(catalog: Catalog, server: RedisServer, events: int, persons: in
 
 def batches(scenario: Scenario, size: int) -> Iterator[tuple[str, bytes, int]]:
     """(provider, body, native bodies or lines) of every batch post, applications first."""
-    apps = [e.model_dump_json().encode() for e in scenario.applications]
-    for start in range(0, len(apps), size):
-        chunk = apps[start:start + size]
-        yield "mykey", b"\n".join(chunk), len(chunk)
-    for provider in PROVIDERS:
-        bodies = scenario.native.get(provider, [])
-        if provider == "towncoin":
-            for file in bodies:
-                header, *lines = file.split(b"\r\n")
-                lines = [line for line in lines if line.strip()]
-                for start in range(0, len(lines), size):
-                    chunk = lines[start:start + size]
-                    yield provider, b"\r\n".join([header, *chunk]) + b"\r\n", len(chunk)
-            continue
-        for start in range(0, len(bodies), size):
-            chunk = bodies[start:start + size]
-            if provider == "carrierpay":
-                body = orjson.dumps([b.decode() for b in chunk])
-            else:
-                body = b"[" + b",".join(chunk) + b"]"
-            yield provider, body, len(chunk)
+    for provider, body, natives in batch_posts(scenario, size):
+        yield provider, body, len(natives)
 
 
 @contextmanager

@@ -456,6 +456,22 @@ def mutate_payload(rng: random.Random, body: bytes, syntax: str) -> tuple[str, b
 # -- mutating a rule file ----------------------------------------------------------------------
 
 
+EDITS = ("value", "line", "key")
+"""Where :func:`odd_edit` puts an odd value: as a line's value, as a line, as a key."""
+
+
+def odd_edit(lines: list[str], at: int, odd: str, how: str) -> None:
+    """Put ``odd`` into ``lines`` at line ``at``, ``how`` one of :data:`EDITS` (a line
+    without a key takes it as a line of its own)."""
+    if how == "value" and ":" in lines[at]:
+        key, _, _ = lines[at].partition(":")
+        lines[at] = f"{key}: {odd}"
+    elif how == "key":
+        lines[at] = f"{odd}: {lines[at].strip()}"
+    else:
+        lines.insert(at, odd)
+
+
 def mutate_rule_file(rng: random.Random, original: str) -> tuple[str, bytes]:
     """One to three edits of a rule file's text as the catalog's fuzz test makes them (an
     :data:`ODD_YAML` value, line or key), sometimes followed by a byte-level one (cut short,
@@ -465,14 +481,8 @@ def mutate_rule_file(rng: random.Random, original: str) -> tuple[str, bytes]:
     for _ in range(rng.randint(1, 3)):
         at = rng.randrange(len(lines))
         odd = rng.choice(ODD_YAML)
-        how = rng.choice(["value", "line", "key"])
-        if how == "value" and ":" in lines[at]:
-            key, _, _ = lines[at].partition(":")
-            lines[at] = f"{key}: {odd}"
-        elif how == "key":
-            lines[at] = f"{odd}: {lines[at].strip()}"
-        else:
-            lines.insert(at, odd)
+        how = rng.choice(EDITS)
+        odd_edit(lines, at, odd, how)
         names.append(f"{how} {odd[:20]!r} at line {at + 1}")
     data = ("\n".join(lines) + "\n").encode("utf-8")
     if rng.random() < 0.25:

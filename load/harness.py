@@ -25,11 +25,11 @@ from urllib.parse import urlencode
 import orjson
 import redis
 
-from load.service_scenario import PROVIDERS, Scenario
+from load.service_scenario import PROVIDERS, Scenario, batch_posts
 from pointengine.adapters.registry import adapter_for
 from pointengine.catalog.loading import Catalog
 from pointengine.decide.engine import Engine
-from pointengine.model.events import AnyEvent
+from pointengine.model.events import AnyEvent, parse_event
 from pointengine.model.ledger import LedgerEntry, ListSink
 from pointengine.service.signing import sign
 from pointengine.service.streams import (
@@ -200,30 +200,14 @@ def requests_of(scenario: Scenario, size: int) -> list[Request]:
     lines) first, then each provider's native traffic; each with the events the service makes
     of it (its own adapter's reading)."""
     out: list[Request] = []
-    apps = scenario.applications
-    for start in range(0, len(apps), size):
-        chunk = apps[start:start + size]
-        body = b"\n".join(e.model_dump_json().encode() for e in chunk)
-        out.append(("mykey", body, list(chunk)))
-    for provider in PROVIDERS:
-        bodies = scenario.native.get(provider, [])
+    for provider, body, natives in batch_posts(scenario, size):
+        if provider == "mykey":
+            out.append((provider, body, [parse_event(line) for line in natives]))
+            continue
         with adapter_for(provider) as adapter:
-            if provider == "towncoin":
-                for file in bodies:
-                    header, *lines = file.split(b"\r\n")
-                    lines = [line for line in lines if line.strip()]
-                    for start in range(0, len(lines), size):
-                        body = b"\r\n".join([header, *lines[start:start + size]]) + b"\r\n"
-                        out.append((provider, body, adapter.to_events(body)))
-                continue
-            for start in range(0, len(bodies), size):
-                natives = bodies[start:start + size]
-                if provider == "carrierpay":
-                    body = orjson.dumps([b.decode() for b in natives])
-                else:
-                    body = b"[" + b",".join(natives) + b"]"
-                events = [e for native in natives for e in adapter.to_events(native)]
-                out.append((provider, body, events))
+            events = (adapter.to_events(body) if provider == "towncoin"  # a file of lines
+                      else [e for native in natives for e in adapter.to_events(native)])
+        out.append((provider, body, events))
     return out
 
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 from pointengine.adapters.registry import adapter_for
 from pointengine.adapters.traffic import generate
@@ -87,6 +90,33 @@ def build(persons: int, transactions: int, seed: int = 2022, *,
                 scenario.transactions.extend(
                     e for e in adapter.to_events(body) if refunds or not isinstance(e, Refund))
     return scenario
+
+
+def batch_posts(scenario: Scenario, size: int) -> Iterator[tuple[str, bytes, list[bytes]]]:
+    """(sender, body, the native bodies or lines in it) of every batch post of ``scenario``,
+    ``size`` records at most: the applications (MyKey's canonical lines) first, then each
+    provider's native traffic as its batch endpoint takes it."""
+    apps = [e.model_dump_json().encode() for e in scenario.applications]
+    for start in range(0, len(apps), size):
+        chunk = apps[start:start + size]
+        yield "mykey", b"\n".join(chunk), chunk
+    for provider in PROVIDERS:
+        bodies = scenario.native.get(provider, [])
+        if provider == "towncoin":  # one CSV file a post: its header, then some lines
+            for file in bodies:
+                header, *lines = file.split(b"\r\n")
+                lines = [line for line in lines if line.strip()]
+                for start in range(0, len(lines), size):
+                    chunk = lines[start:start + size]
+                    yield provider, b"\r\n".join([header, *chunk]) + b"\r\n", chunk
+            continue
+        for start in range(0, len(bodies), size):
+            chunk = bodies[start:start + size]
+            if provider == "carrierpay":  # XML bodies travel as the strings of a JSON array
+                body = orjson.dumps([b.decode() for b in chunk])
+            else:
+                body = b"[" + b",".join(chunk) + b"]"
+            yield provider, body, chunk
 
 
 def rules_with_tight_budget(rules: Path, out: Path, budget: int) -> Path:

@@ -19,6 +19,7 @@ import orjson
 import pytest
 import redis
 
+from load.harness import run_workers
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.decide.engine import Engine
 from pointengine.errors import RuleFileError, SignatureRejected
@@ -110,14 +111,7 @@ def test_the_shell_signing_example_signs_what_the_service_verifies(tmp_path: Pat
         pytest.skip("openssl is not installed")
     script = examples("signing.md", "sh")[0]
     (tmp_path / "batch.json").write_bytes(BATCH)
-    # curl is replaced by a function that prints its arguments, one a line
-    sent = subprocess.run(["bash", "-c", "curl() { printf '%s\\n' \"$@\"; }\n" + script],
-                          cwd=tmp_path, env={"PATH": os.environ["PATH"],
-                                             "QUICKPAY_SECRET": SECRET},
-                          capture_output=True, text=True, check=True, timeout=30).stdout
-    args = sent.splitlines()
-    url = urlsplit(next(a for a in args if a.startswith("https://")))
-    headers = dict(a.split(": ", 1) for a in args if a.startswith("X-"))
+    url, headers = _run_shell(script, tmp_path)
     assert headers["X-Signature"].startswith("v2=")
     assert _verify_signed(headers, BATCH, url.path, url.query) == "quickpay"
     with pytest.raises(SignatureRejected):
@@ -216,8 +210,6 @@ def test_the_provider_guides_python_example_posts_and_reads_its_rejects(
     accepted, and it reads back the two refunds the worker refused, then nothing new."""
     from pointengine.service.app import ServiceConfig, create_app
     from pointengine.service.signing import RedisReplayGuard, Verifier
-    from pointengine.service.worker import Worker
-    from pointengine.store.redis_store import RedisStore
 
     namespace: dict[str, Any] = {}
     exec(examples("providers.md", "python")[0], namespace)
@@ -234,12 +226,7 @@ def test_the_provider_guides_python_example_posts_and_reads_its_rejects(
                                      "/providers/quickpay/transactions", body=body)
             with urllib.request.urlopen(request) as answer:
                 assert answer.status == 202
-        engine = Engine(catalog, RedisStore(redis_server.client()))
-        try:
-            Worker(redis_server.client(), engine, block_ms=10, retry_window_ms=0).run(
-                until_empty=True)
-        finally:
-            engine.close()
+        run_workers(redis_server, catalog, 1, retry_window_ms=0)
         refused, after = refused_after_202(base, "quickpay", secret)
         assert sorted((r["event"], r["reason"]) for r in refused) == [
             (f"quickpay/{refund['transactionId']}", "refund_exceeds_payment"),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from load.fuzz import ODD_YAML
+from load.fuzz import EDITS, ODD_YAML, odd_edit
 from pointengine.catalog.loading import load_catalog
 from pointengine.errors import RuleFileError
 from tests.world import RULES
@@ -36,16 +36,8 @@ def test_a_mutated_rule_file_is_loaded_or_refused_with_located_problems(
     original = (RULES / name).read_text(encoding="utf-8")
     lines = original.splitlines()
     for _ in range(data.draw(st.integers(1, 3))):
-        at = data.draw(st.integers(0, len(lines) - 1))
-        odd = data.draw(st.sampled_from(ODD_YAML))
-        how = data.draw(st.sampled_from(["value", "line", "key"]))
-        if how == "value" and ":" in lines[at]:
-            key, _, _ = lines[at].partition(":")
-            lines[at] = f"{key}: {odd}"
-        elif how == "key":
-            lines[at] = f"{odd}: {lines[at].strip()}"
-        else:
-            lines.insert(at, odd)
+        odd_edit(lines, data.draw(st.integers(0, len(lines) - 1)),
+                 data.draw(st.sampled_from(ODD_YAML)), data.draw(st.sampled_from(EDITS)))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
         load_catalog(rules)

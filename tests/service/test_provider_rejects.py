@@ -12,15 +12,13 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from load.harness import run_workers
 from pointengine.catalog.loading import Catalog
-from pointengine.decide.engine import Engine
 from pointengine.model.privacy import carries_my_number
 from pointengine.service.app import ServiceConfig, create_app
 from pointengine.service.signing import RedisReplayGuard, Verifier, sign
 from pointengine.service.streams import StreamKeys, read_rejects
-from pointengine.service.worker import Worker
 from pointengine.store.redis_server import RedisServer
-from pointengine.store.redis_store import RedisStore
 from tests.redis_fixtures import redis_client, redis_server
 from tests.service.test_service import http, keys, post, quickpay_body
 
@@ -63,12 +61,7 @@ def refused(http: TestClient, keys: dict[str, bytes], redis_server: RedisServer,
     ]
     for provider, body in posted:
         assert post(http, keys, provider, body)["_status"] == 202
-    engine = Engine(catalog, RedisStore(redis_server.client()))
-    try:
-        Worker(redis_server.client(), engine, block_ms=10, retry_window_ms=0).run(
-            until_empty=True)
-    finally:
-        engine.close()
+    run_workers(redis_server, catalog, 1, retry_window_ms=0)
     yield
 
 
