@@ -65,7 +65,7 @@ cdef bint parse_day(const unsigned char* s, Py_ssize_t n, int* year, int* month,
 cdef Py_ssize_t next_text(const unsigned char* s, Py_ssize_t i, Py_ssize_t end,
                           Py_ssize_t* start, Py_ssize_t* size) noexcept
 cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept
-cdef bint may_be_my_number(const unsigned char* s, Py_ssize_t n) noexcept
+cdef bint may_carry_my_number(const unsigned char* s, Py_ssize_t n) noexcept
 cdef bint parse_moment(const unsigned char* s, Py_ssize_t n, Moment* m) noexcept
 cdef void jst_fields(int64_t epoch_us, Moment* m) noexcept
 cdef Py_ssize_t format_jst(const Moment* m, char* out) noexcept

@@ -296,7 +296,7 @@ cdef int event_kind(const unsigned char* s, Line* line) noexcept:
     if not (_id(s, &f[F_SOURCE]) and _id(s, &f[F_ID]) and _id(s, &f[F_PERSON])
             and f[F_AT].kind == V_TEXT):
         return NOT_TAKEN
-    if may_be_my_number(s + f[F_PERSON].start, f[F_PERSON].size):
+    if may_carry_my_number(s + f[F_PERSON].start, f[F_PERSON].size):
         return NOT_TAKEN
     if kind == HEALTH or kind == ACCOUNT:
         for k in range(N_FIELDS):
@@ -390,13 +390,6 @@ cdef bint valid_id(const unsigned char* s, Py_ssize_t n) noexcept:
         if not _ID_REST[s[i]]:
             return False
     return True
-
-
-cdef bint may_be_my_number(const unsigned char* s, Py_ssize_t n) noexcept:
-    """True when the id ``s`` holds 12 digits that separators could group (see
-    :func:`may_carry_my_number`): the ids :func:`pointengine.model.privacy.is_my_number` may
-    refuse."""
-    return may_carry_my_number(s, n)
 
 
 cdef inline int _number(const unsigned char* s, Py_ssize_t size) noexcept:
