@@ -9,9 +9,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from pointengine.catalog.drafts import load_with_proposal
 from pointengine.cli.main import app
 from pointengine.errors import RuleFileError
-from pointengine.replay.simulate import load_with_proposal, simulate
+from pointengine.replay.simulate import simulate
 from tests.world import RULES
 
 PROPOSAL = """\
