@@ -57,8 +57,13 @@ def test_the_event_examples_in_their_order_are_all_applied(catalog: Catalog) -> 
     assert [(d.applied.status, d.applied.reason) for d in decisions] == [("applied", None)] * 8
 
 
-def test_the_rule_file_examples_validate_with_the_shipped_rules(tmp_path: Path) -> None:
-    program, change = examples("rules.md", "yaml")
+RULE_DOCS = ("rules.md", "rules.ja.md")
+"""The guide to rule files, in English and in Japanese: the same examples, checked alike."""
+
+
+@pytest.mark.parametrize("doc", RULE_DOCS)
+def test_the_rule_file_examples_validate_with_the_shipped_rules(doc: str, tmp_path: Path) -> None:
+    program, change = examples(doc, "yaml")
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     (rules / "342092-miyoshi" / "premium.yaml").write_text(
@@ -68,10 +73,11 @@ def test_the_rule_file_examples_validate_with_the_shipped_rules(tmp_path: Path) 
     assert [v.type_letter for v in versions] == ["D", "D"]
 
 
-def test_the_validate_examples_are_what_validate_prints(tmp_path: Path) -> None:
-    program = examples("rules.md", "yaml")[0]
+@pytest.mark.parametrize("doc", RULE_DOCS)
+def test_the_validate_examples_are_what_validate_prints(doc: str, tmp_path: Path) -> None:
+    program = examples(doc, "yaml")[0]
     documented = re.findall(r"^rules/342092-miyoshi/premium\.yaml:\d+: (.*)$",
-                            (DOCS / "rules.md").read_text(encoding="utf-8"), re.M)
+                            (DOCS / doc).read_text(encoding="utf-8"), re.M)
     assert len(documented) == 2
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
@@ -83,6 +89,36 @@ def test_the_validate_examples_are_what_validate_prints(tmp_path: Path) -> None:
         load_catalog(rules)
     printed = {str(p).split(": ", 1)[1] for p in raised.value.problems}
     assert printed == set(documented)
+
+
+@pytest.mark.parametrize(("doc", "lang"), [("rules.md", "en"), ("rules.ja.md", "ja")])
+def test_the_editor_lines_are_what_schema_prints_and_find_its_schemas(
+        doc: str, lang: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's first line, the command's output as shown and the VS Code settings: run
+    from the folder that holds rules/, each points at a schema ``pointengine schema`` wrote."""
+    from typer.testing import CliRunner
+
+    from pointengine.catalog.schema import editor_line
+    from pointengine.cli.main import app
+
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    example = Path("rules/342092-miyoshi/premium.yaml")
+    first = examples(doc, "yaml")[0].splitlines()[0]
+    assert first == editor_line(example, Path("rules/schema"))
+    shutil.copytree(RULES, tmp_path / "rules")
+    monkeypatch.chdir(tmp_path)
+    printed = CliRunner().invoke(app, ["schema", "rules/schema", "--lang", lang])
+    assert printed.exit_code == 0, printed.output
+    (shown,) = re.findall(r"^```\n((?:wrote |rules/schema/).*?)\n```$", text, re.M | re.S)
+    assert shown.splitlines() == printed.output.splitlines()
+    assert (example.parent / first.split("$schema=")[1]).resolve() == (
+        tmp_path / "rules" / "schema" / "program.schema.json")
+    (settings,) = examples(doc, "json")
+    for schema, globs in orjson.loads(settings)["yaml.schemas"].items():
+        assert Path(schema).is_file(), schema
+        matched = [p for p in Path("rules").rglob("*.yaml") if any(p.match(g) for g in globs)]
+        assert matched, globs
+        assert all((p.name == "providers.yaml") == ("providers" in schema) for p in matched)
 
 
 def test_the_readme_names_every_answer_of_the_service() -> None:
