@@ -16,6 +16,7 @@ named after their meaning, not after the module that raises them::
     │       ├── ReplayedRequest     a signed request seen before within the window
     │       └── ForeignTransaction  a provider posting another provider's transactions
     │           └── ForbiddenEventType  a sender posting a type of event it does not send
+    │   └── PublishRefused          a program version staff may not publish (code and args)
     ├── ConfigurationError          service settings missing or invalid (secrets, URLs)
     ├── RuleFileError               rule files that do not validate (one or more problems)
     ├── IntegrityError              the engine's own state would become inconsistent
@@ -26,8 +27,12 @@ named after their meaning, not after the module that raises them::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
+
+from pointengine.i18n import Lang, Text
 
 
 class PointEngineError(Exception):
@@ -125,7 +130,13 @@ class ConfigurationError(PointEngineError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a rule file, located for the person who wrote it."""
+    """One problem in a rule file, located for the person who wrote it.
+
+    ``message`` is in English. A problem the catalog made also carries its ``text`` (a code
+    and its arguments) and the ``words`` that render a text in either language, so that it
+    can say itself in Japanese too (:meth:`say`, :meth:`hint`, :meth:`describe`) without this
+    module knowing the catalog's table (which comes later in the package).
+    """
 
     file: str
     line: int
@@ -133,11 +144,44 @@ class Problem:
     message: str
     suggestion: str | None = None
     severity: str = "error"
+    # Two problems are the same problem when they say the same, whatever their code's args
+    # (a Text's args are a dict: unhashable).
+    text: Text | None = dataclass_field(default=None, compare=False, repr=False)
+    words: Callable[[Text, Lang], str] | None = dataclass_field(
+        default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
         tag = "" if self.severity == "error" else f" [{self.severity}]"
         return f"{self.file}:{self.line}: {self.field}: {self.message}{hint}{tag}"
+
+    def say(self, lang: Lang) -> str:
+        """The message in ``lang`` (``ja`` or ``en``), without the location or the hint; a
+        problem made without a text says its English ``message``."""
+        if lang == "en" or self.text is None or self.words is None:
+            return self.message
+        return self.words(self.text, lang)
+
+    def hint(self, lang: Lang) -> str | None:
+        """The suggestion as a question in ``lang`` (``did you mean 'rate'?``), or None."""
+        if not self.suggestion:
+            return None
+        if lang == "en" or self.words is None:
+            return f"did you mean {self.suggestion!r}?"
+        return self.words(Text("problem.hint", {"suggestion": repr(self.suggestion)}), lang)
+
+    def describe(self, lang: Lang) -> str:
+        """``file:line: field: message (hint) [warning]`` in ``lang``; in English ``str()``."""
+        if lang == "en" or self.words is None:
+            return str(self)
+        hint = self.hint(lang)
+        tag = ""
+        if self.severity == "warning":
+            tag = f" [{self.words(Text('problem.warning'), lang)}]"
+        elif self.severity != "error":
+            tag = f" [{self.severity}]"
+        return (f"{self.file}:{self.line}: {self.field}: {self.say(lang)}"
+                f"{f'（{hint}）' if hint else ''}{tag}")
 
 
 class RuleFileError(PointEngineError):
@@ -174,3 +218,14 @@ class OutputError(OperationalError):
         self.path = Path(path)
         self.cause = cause
         super().__init__(f"cannot write {path}: {cause.strerror or cause}")
+
+
+class PublishRefused(InputError):
+    """A new program version that is not published: not the staff's jurisdiction, dated in the
+    past, removing a field, invalid... ``code`` names the reason and ``args`` its facts (the
+    catalog's publishing messages render them in Japanese or English); nothing was written."""
+
+    def __init__(self, code: str, **args: object) -> None:
+        self.code = code
+        self.args_ = args
+        super().__init__(f"{code}: {args}" if args else code)

@@ -1,107 +1,224 @@
 """Drafts: a program file checked together with the catalog it would join.
 
 A draft (a file being written, or text in the console's editor) is validated as ``validate``
-validates the rules folder, in a temporary copy of that folder with the draft added, or in place
-of the program it revises (same id, or the same file). Its problems are reported against the
-draft's own name and lines.
+validates the rules folder, with the draft among the folder's files: in place of the program it
+revises (same id, or the same file), or as a new file in a folder named by its jurisdiction.
+Nothing is copied or written: the folder's files are read where they are (and each is checked
+once while its content stays the same), the draft from memory. Its problems are reported
+against the draft's own name and lines.
 """
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 
-from pointengine.catalog.loading import Catalog, load_catalog
-from pointengine.catalog.rulefile import load_yaml
-from pointengine.errors import OutputError, Problem, RuleFileError
+from pointengine.catalog.loading import Catalog, Program, Source, check_catalog
+from pointengine.catalog.messages import problem
+from pointengine.catalog.rulefile import parse_rule_text
+from pointengine.catalog.shipped import rules_folder
+from pointengine.errors import Problem, RuleFileError
+from pointengine.i18n import Text
 from pointengine.model.municipalities import registry
 from pointengine.model.output import writing
 
+__all__ = ["MAX_DRAFT_CHARS", "DraftCheck", "catalog_of", "check_draft", "check_rule_file",
+           "load_with_proposal", "scratch"]
+
+MAX_DRAFT_CHARS = 30_000
+"""The longest draft read. The longest shipped program file has 1,223 characters (a list of a
+thousand target stores, some 18,000); 30,000 of the densest YAML (``[1,1,1,...]``, 15,000
+values) take 0.25-0.3 s to read in pure-Python PyYAML, and a draft is checked on each pause in
+typing."""
+
+
+@dataclass
+class DraftCheck:
+    """What checking a draft found.
+
+    ``problems``: the draft's errors and warnings, each at its line in the draft, by line.
+    ``catalog``: the catalog with the draft in it, when the draft has no error (the programs of
+    other files that have errors are left out of it: see ``elsewhere``). ``program_id`` and
+    ``jurisdiction`` are what the draft says, when it says them readably.
+    """
+
+    problems: list[Problem]
+    program_id: str | None = None
+    jurisdiction: str | None = None
+    catalog: Catalog | None = None
+    elsewhere: list[Problem] = field(default_factory=list)
+    """Errors of the catalog's other files (not the draft's; they do not make it invalid)."""
+    rules: Path | None = None
+    """The rules folder the draft was checked with."""
+    in_catalog: bool = False
+    """True when the draft is a file of ``rules`` itself (checked in place), not a new one."""
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The draft's problems of severity ``error``."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def valid(self) -> bool:
+        """True when the draft has no error (it may have warnings)."""
+        return not self.errors
+
+    @property
+    def program(self) -> Program | None:
+        """The draft's program as the catalog holds it, when the draft is valid."""
+        if self.catalog is None or self.program_id is None:
+            return None
+        return self.catalog.programs.get(self.program_id)
+
+
+def check_draft(text: str, *, name: str, rules: Path) -> DraftCheck:
+    """Check ``text``, a program file not (yet) in ``rules``, with the catalog of ``rules``.
+
+    ``name`` is how the problems name the draft; a relative path inside ``rules``
+    (``342092-miyoshi/premium.yaml``) also says where the draft stands (in place of that
+    file), otherwise (``premium.yaml``, a program id, an absolute path) it stands in a folder
+    named by its ``jurisdiction``. A draft with the id of a program in ``rules`` takes that
+    program's place. Never raises: text of any kind (binary, huge, nested, tagged) gets
+    problems; none of them repeats a My Number it holds.
+    """
+    try:
+        return _check(text, name, rules, None)
+    except Exception as exc:  # a checker's bug must not take the console's editor down
+        said = Text("draft.unchecked", {"error": type(exc).__name__})
+        return DraftCheck([problem(name, 1, "<file>", said)], rules=rules)
+
+
+def check_rule_file(path: Path, *, rules: Path | None = None) -> DraftCheck:
+    """Check the program file ``path`` with the catalog it belongs to: the nearest folder
+    above it that holds ``providers.yaml`` (checked in place), else ``rules`` (default: the
+    rules :func:`~pointengine.catalog.shipped.rules_folder` finds) with ``path`` as a draft.
+
+    The problems are ``path``'s own; ``elsewhere`` says what is wrong with the other files.
+    """
+    if not path.is_file():
+        return DraftCheck([problem(str(path), 1, "file", Text("draft.no_file"))], rules=rules)
+    root = catalog_of(path)
+    if root is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            said = Text("file.unreadable", {"reason": exc.strerror or str(exc)})
+            return DraftCheck([problem(str(path), 1, "<file>", said)], rules=rules)
+        return _check(raw, str(path), rules_folder(rules), None)
+    return _check(b"", str(path), root, path)
+
+
+def catalog_of(path: Path) -> Path | None:
+    """The rules folder ``path`` is a file of: the nearest folder above it holding
+    ``providers.yaml``; None when there is none."""
+    for folder in path.parents:
+        if (folder / "providers.yaml").is_file():
+            return folder
+    return None
+
+
+def _check(source: str | bytes, name: str, rules: Path, own: Path | None) -> DraftCheck:
+    """Check a draft (``source``, named ``name``), or the file ``own`` of ``rules`` in place."""
+    if own is not None and own.name.endswith(".yaml"):
+        checked = check_catalog(rules, focus=own)
+        data = parse_rule_text(own.read_bytes(), name).data if own.is_file() else None
+        place, draft_id = own, None
+    else:
+        if own is not None:  # a file of the folder not named as rule files are: read it anyway
+            source = own.read_bytes()
+        if len(source) > MAX_DRAFT_CHARS:
+            said = Text("file.too_large", {"size": len(source), "limit": MAX_DRAFT_CHARS})
+            return DraftCheck([problem(name, 1, "<file>", said)], rules=rules)
+        parsed = parse_rule_text(source, name)
+        data = parsed.data
+        place = own or _place(name, rules, data)
+        # parsed once, under the name it is reported by; checked where it stands
+        parsed = replace(parsed, problems=[replace(p, file=str(place)) for p in parsed.problems])
+        checked = check_catalog(rules, draft=Source(place, source, own is None, parsed))
+        draft_id = checked.draft_id
+    mine, warnings = checked.of(place)
+    program_id = draft_id or _said(data, "id")
+    if own is not None and own.name.endswith(".yaml"):
+        program_id = next((p.id for p in checked.catalog.programs.values() if p.path == own),
+                          _said(data, "id"))
+    found = sorted((_named(p, name) for p in [*mine, *warnings]), key=lambda p: p.line)
+    elsewhere = [p for p in checked.problems if p.file != str(place)]
+    valid = not any(p.severity == "error" for p in found)
+    catalog = checked.catalog if valid and program_id in checked.catalog.programs else None
+    return DraftCheck(found, program_id, _said(data, "jurisdiction"), catalog, elsewhere,
+                      rules, in_catalog=own is not None)
+
+
+def _said(data: object, key: str) -> str | None:
+    """What the draft's top level says for ``key``, if it is a readable code or name."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
+def _place(name: str, rules: Path, data: object) -> Path:
+    """Where a draft named ``name`` stands among the files of ``rules`` (nothing is written).
+
+    A relative path inside the folder is taken as it is; otherwise the folder is named from
+    the draft's jurisdiction: only a known code names it, never the text itself (``/tmp/x``,
+    ``../..``), which the checks then report at its line.
+    """
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if not pure.is_absolute() and len(pure.parts) >= 2 and ".." not in pure.parts:
+        return rules.joinpath(*pure.parts)
+    code = _said(data, "jurisdiction")
+    if code == "national":
+        folder = "national"
+    elif code is not None and code in registry():
+        folder = f"{code}-proposed"
+    else:
+        folder = "proposed"
+    file_name = pure.name if pure.name not in ("", ".", "..") else "draft.yaml"
+    return rules / folder / file_name
+
+
+def _named(found: Problem, name: str) -> Problem:
+    """``found`` reported against the draft's own name."""
+    return replace(found, file=name)
+
 
 def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
-    """The shipped catalog in ``rules`` with ``rulefile`` added (or replacing its namesake).
+    """The catalog in ``rules`` with ``rulefile`` added (or replacing its namesake).
 
     Returns the catalog and the proposed program's id. Raises :class:`RuleFileError` with
-    every problem located in ``rulefile`` itself (or in the shipped files, if those are broken),
-    and :class:`OutputError` when the temporary copy of the rules cannot be written.
+    every problem located in ``rulefile`` itself, and those of the other files if they are
+    broken too (all at once: the other files' problems do not hide the draft's).
     """
     if not rulefile.is_file():
-        raise RuleFileError([Problem(str(rulefile), 1, "file", "no such rule file")])
-    shipped = load_catalog(rules)
-    data, _ = load_yaml(rulefile)
-    if not isinstance(data, dict):
-        raise RuleFileError([Problem(str(rulefile), 1, "file",
-                                     "a program file is a mapping of fields")])
-    program_id = str(data.get("id", ""))
-    jurisdiction = data.get("jurisdiction")
-    replaced = {rulefile.resolve()}
-    if program_id in shipped.programs:
-        replaced.add(shipped.programs[program_id].path.resolve())
-    with scratch() as tmp:
-        root = Path(tmp) / "rules"
-
-        def skip(folder: str, names: list[str]) -> set[str]:
-            return {n for n in names if (Path(folder) / n).resolve() in replaced}
-
-        _copy_rules(rules, root, skip)
-        # The folder is named from the file's own text: only a known code may name it, never
-        # a path ("/tmp/x", "../.."). Any other value is left for load_catalog to report at
-        # its line.
-        code = str(jurisdiction) if isinstance(jurisdiction, str | int) else None
-        if code == "national":
-            folder = "national"
-        elif code in registry():
-            folder = f"{code}-proposed"
-        else:
-            folder = "proposed"
-        dest = root / folder / rulefile.name
-        proposed = rulefile.read_bytes()
-        with writing(dest):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(proposed)
-
-        def home(problem: Problem) -> Problem:
-            if problem.file == str(dest):
-                return Problem(str(rulefile), problem.line, problem.field, problem.message,
-                               problem.suggestion, problem.severity)
-            if problem.file.startswith(str(root)):
-                name = str(rules / Path(problem.file).relative_to(root))
-                return Problem(name, problem.line, problem.field, problem.message,
-                               problem.suggestion, problem.severity)
-            return problem
-
-        try:
-            catalog = load_catalog(root)
-        except RuleFileError as exc:
-            raise RuleFileError([home(p) for p in exc.problems]) from None
-        catalog.warnings = [home(w) for w in catalog.warnings]
-    if program_id not in catalog.programs:  # pragma: no cover - load_catalog checks the id
-        raise RuleFileError([Problem(str(rulefile), 1, "id", "the file defines no program")])
-    return catalog, program_id
+        raise RuleFileError([problem(str(rulefile), 1, "file", Text("draft.no_file"))])
+    try:
+        raw = rulefile.read_bytes()
+    except OSError as exc:
+        said = Text("file.unreadable", {"reason": exc.strerror or str(exc)})
+        raise RuleFileError([problem(str(rulefile), 1, "<file>", said)]) from None
+    parsed = parse_rule_text(raw, str(rulefile))
+    if parsed.readable and not parsed.problems and not isinstance(parsed.data, dict):
+        raise RuleFileError([problem(str(rulefile), 1, "file", Text("draft.not_mapping"))])
+    own = None
+    root = rules.resolve()
+    if rulefile.resolve().is_relative_to(root):  # a file of the folder: revised in place
+        own = rules / rulefile.resolve().relative_to(root)
+    checked = _check(raw, str(rulefile), rules, own)
+    errors = [*checked.errors, *checked.elsewhere]
+    if errors:
+        raise RuleFileError(errors)
+    if checked.catalog is None or checked.program_id is None:  # pragma: no cover - no error
+        raise RuleFileError([problem(str(rulefile), 1, "id", Text("draft.no_program"))])
+    catalog = checked.catalog
+    program = catalog.programs[checked.program_id]
+    place = program.path
+    catalog.programs[checked.program_id] = Program(program.id, rulefile, program.versions)
+    catalog.warnings = [_named(w, str(rulefile)) if w.file == str(place) else w
+                        for w in catalog.warnings]
+    return catalog, checked.program_id
 
 
 def scratch() -> tempfile.TemporaryDirectory[str]:
     """A temporary folder of its own; :class:`OutputError` if none can be made."""
     with writing(Path(tempfile.gettempdir())):
         return tempfile.TemporaryDirectory(prefix="pointengine-simulate-")
-
-
-def _copy_rules(rules: Path, root: Path, skip: Callable[[str, list[str]], set[str]]) -> None:
-    """Copy the rules folder to ``root``; :class:`OutputError` naming ``root`` if it cannot."""
-    failures: list[OSError] = []
-
-    def copy(source: str, target: str) -> object:
-        try:
-            return shutil.copy2(source, target)
-        except OSError as exc:
-            failures.append(exc)
-            raise
-
-    try:
-        shutil.copytree(rules, root, ignore=skip, copy_function=copy)
-    except OSError as exc:
-        # copytree gathers every file's failure into one shutil.Error whose text is a list:
-        # the first file's own error says why
-        raise OutputError(root, failures[0] if failures else exc) from exc

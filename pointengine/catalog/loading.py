@@ -12,31 +12,41 @@ forward, and a trigger suits its award.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import threading
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from pointengine.catalog.messages import problem
 from pointengine.catalog.programs import (
+    Conditions,
+    Partner,
     ProgramDocument,
     ProgramVersion,
     Provider,
     ProviderList,
+    Restriction,
     merge_versions,
 )
 from pointengine.catalog.rulefile import (
     LineMap,
-    load_yaml,
+    Parsed,
     located,
+    parse_rule_text,
     problems_from_validation_error,
+    read_rule_file,
     suggest,
 )
 from pointengine.errors import Problem, RuleFileError
+from pointengine.i18n import Text
 from pointengine.model.events import in_jst
 from pointengine.model.jst import JST
 from pointengine.model.municipalities import registry
@@ -208,98 +218,270 @@ def watched_files(root: Path) -> list[Path]:
     return [p for p in _files(root) if p.name.endswith(".yaml") or meant_name(p.name)]
 
 
+@dataclass(frozen=True)
+class Source:
+    """A rule file given as text rather than read from disk: a draft, where it would stand."""
+
+    path: Path
+    """Where the file stands in the catalog (under its root; it need not exist)."""
+    text: str | bytes
+    revises: bool = True
+    """The draft takes the place of the file that defines a program of its id (whoever's it
+    is: who may change a program is for publishing to say)."""
+    parsed: Parsed | None = None
+    """``text`` already read (:func:`~pointengine.catalog.rulefile.parse_rule_text`)."""
+
+
+@dataclass
+class CatalogCheck:
+    """What checking a rules folder found: every problem, and the catalog of what is valid.
+
+    ``catalog`` holds the providers and the programs whose files have no error (with every
+    file's warnings); ``problems`` the errors of every file, sorted by file and line.
+    """
+
+    catalog: Catalog
+    problems: list[Problem]
+    revised: list[Path] = field(default_factory=list)
+    """The files a :class:`Source` took the place of (the program of its id)."""
+    draft_id: str | None = None
+    """The program id the :class:`Source` defines, if it says one."""
+
+    def of(self, path: Path) -> tuple[list[Problem], list[Problem]]:
+        """The errors and the warnings of the file ``path``."""
+        name = str(path)
+        return ([p for p in self.problems if p.file == name],
+                [w for w in self.catalog.warnings if w.file == name])
+
+
+@dataclass(frozen=True)
+class _Providers:
+    """The provider list as far as it could be read."""
+
+    known: dict[str, Provider]
+    unsure: frozenset[str] = frozenset()
+    """Ids listed by entries that are invalid: not unknown, but not usable either."""
+    readable: bool = True
+    """False when the list could not be read whole: no name can be called unknown."""
+
+    def unknown(self, name: str) -> bool:
+        """True when programs cannot name ``name``: the whole list is read and has no such id."""
+        return self.readable and name not in self.known and name not in self.unsure
+
+    def key(self) -> tuple[object, ...]:
+        """What a program file's checks depend on of the list (for the cache of files)."""
+        return (tuple(sorted(self.known)), tuple(sorted(self.unsure)), self.readable)
+
+
+@dataclass
+class _File:
+    """One program file, loaded and checked on its own (before the checks across files)."""
+
+    path: Path
+    lines: LineMap
+    program_id: str | None
+    versions: list[ProgramVersion | None]
+    problems: list[Problem]
+    warnings: list[Problem]
+
+    @property
+    def valid(self) -> bool:
+        """True when the file has no error and every version validates: it joins the catalog."""
+        return not self.problems and bool(self.versions) and all(self.versions)
+
+
 def load_catalog(root: Path) -> Catalog:
     """Load and check every rule file under ``root``; raise RuleFileError listing all problems."""
+    checked = check_catalog(root)
+    if checked.problems:
+        raise RuleFileError(checked.problems)
+    return checked.catalog
+
+
+def check_catalog(root: Path, *, draft: Source | None = None,
+                  focus: Path | None = None) -> CatalogCheck:
+    """Check every rule file under ``root``, with ``draft`` among them; never raises
+    :class:`RuleFileError`: every problem is in the answer.
+
+    Each file is checked as far as it can be (a version that fails does not keep the others
+    from their checks, nor a syntax error the rest of the file), and the checks across files
+    (unique ids, groups) take in the files that have other problems. A conflict between two
+    files is reported on the later one; ``focus`` (and a draft) counts as the latest, so that
+    its conflicts are reported on it.
+    """
     problems: list[Problem] = []
-    warnings: list[Problem] = []
     providers = _load_providers(root / "providers.yaml", problems)
-    programs: dict[str, Program] = {}
-    lines: dict[str, LineMap] = {}
     for path in misnamed_files(root):
-        problems.append(Problem(str(path), 1, "<file>", "not read: only files whose name ends "
-                                "in '.yaml' are rule files; rename it", meant_name(path.name)))
+        problems.append(problem(str(path), 1, "<file>", Text("file.misnamed"),
+                                meant_name(path.name)))
+    drafted = None if draft is None else str(draft.path)
+    files: list[_File] = []
     for path in rule_files(root):
-        if path.name == "providers.yaml" and path.parent == root:
+        if (path.name == "providers.yaml" and path.parent == root) or str(path) == drafted:
             continue
-        loaded = _load_program(path, root, providers, problems, warnings)
-        if loaded is None:
-            continue
-        program, program_lines = loaded
-        if program.id in programs:
-            problems.append(located(path, program_lines, ("id",), f"program id {program.id!r} is "
-                                    f"already used by {programs[program.id].path}"))
-            continue
-        programs[program.id] = program
-        lines[program.id] = program_lines
-    _check_groups(programs, lines, problems)
-    if problems:
-        raise RuleFileError(sorted(problems, key=lambda p: (p.file, p.line)))
-    return Catalog(root, providers, programs, warnings)
+        files.append(_checked_file(path, root, providers))
+    revised: list[Path] = []
+    draft_id = None
+    if draft is not None:
+        parsed = draft.parsed or parse_rule_text(draft.text, str(draft.path))
+        mine = _load_program(draft.path, root, providers, parsed)
+        draft_id = mine.program_id
+        if draft.revises and draft_id is not None:
+            revised = [f.path for f in files if f.program_id == draft_id]
+            files = [f for f in files if f.program_id != draft_id]
+        files.append(mine)
+    if focus is not None:
+        files.sort(key=lambda f: f.path == focus)  # stable: the others keep their order
+    _check_ids(files)
+    _check_groups(files)
+    programs: dict[str, Program] = {}
+    warnings: list[Problem] = []
+    for loaded in files:
+        problems.extend(loaded.problems)
+        warnings.extend(loaded.warnings)
+        if loaded.valid and loaded.program_id is not None:
+            versions = [v for v in loaded.versions if v is not None]
+            programs[loaded.program_id] = Program(loaded.program_id, loaded.path, versions)
+    if focus is not None:  # back to the files' order
+        programs = dict(sorted(programs.items(), key=lambda item: str(item[1].path)))
+    catalog = Catalog(root, providers.known, programs, warnings)
+    return CatalogCheck(catalog, sorted(problems, key=lambda p: (p.file, p.line)), revised,
+                        draft_id)
 
 
-def _load_providers(path: Path, problems: list[Problem]) -> dict[str, Provider]:
+_CACHE: OrderedDict[tuple[object, ...], _File] = OrderedDict()
+_CACHE_SIZE = 4096
+_CACHE_LOCK = threading.Lock()
+
+
+def _checked_file(path: Path, root: Path, providers: _Providers) -> _File:
+    """A program file on disk, checked; the same bytes at the same place are checked once.
+
+    The console checks its draft with the whole catalog on each pause in typing: a folder of
+    a thousand municipalities' files must not be validated again each time. The key is the
+    file's content (not its time stamp, which a quick rewrite may leave as it was).
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return _load_program(path, root, providers, read_rule_file(path))
+    key = (str(path), str(root), hashlib.blake2b(raw, digest_size=20).digest(), providers.key())
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+    if cached is None:
+        cached = _load_program(path, root, providers, parse_rule_text(raw, str(path)))
+        with _CACHE_LOCK:
+            _CACHE[key] = cached
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    # the checks across files add to a file's problems: each catalog gets its own lists
+    return _File(cached.path, cached.lines, cached.program_id, list(cached.versions),
+                 list(cached.problems), list(cached.warnings))
+
+
+def _load_providers(path: Path, problems: list[Problem]) -> _Providers:
     if not path.exists():
-        problems.append(Problem(str(path), 1, "providers", "the provider list is missing"))
-        return {}
+        problems.append(problem(str(path), 1, "providers", Text("catalog.no_providers")))
+        return _Providers({}, readable=False)
+    parsed = read_rule_file(path)
+    problems.extend(parsed.problems)
+    if not parsed.readable:
+        return _Providers({}, readable=False)
+    readable = not parsed.partial  # lines left out may list any provider
+    unsure: set[str] = set()
     try:
-        data, lines = load_yaml(path)
-        listed = ProviderList.model_validate(data)
-    except RuleFileError as exc:
-        problems.extend(exc.problems)
-        return {}
+        entries = list(ProviderList.model_validate(parsed.data).providers)
     except ValidationError as exc:
-        problems.extend(problems_from_validation_error(path, exc, lines, ProviderList))
-        return {}
+        problems.extend(p for p in problems_from_validation_error(
+            path, exc, parsed.lines, ProviderList, lenient=parsed.partial) if parsed.keeps(p))
+        # the entries that are valid are usable; the others' ids are not unknown
+        listed = parsed.data.get("providers") if isinstance(parsed.data, dict) else None
+        entries = []
+        for entry in listed if isinstance(listed, list) else ():
+            try:
+                entries.append(Provider.model_validate(entry))
+            except ValidationError:
+                said = entry.get("id") if isinstance(entry, dict) else None
+                if isinstance(said, str | int) and not isinstance(said, bool):
+                    unsure.add(str(said))
+                else:
+                    readable = False
+        if not isinstance(listed, list):
+            readable = False
     out: dict[str, Provider] = {}
-    for i, provider in enumerate(listed.providers):
+    for i, provider in enumerate(entries):
         if provider.id in out:
-            problems.append(located(path, lines, ("providers", i, "id"),
-                                    f"provider {provider.id!r} is listed twice"))
+            problems.append(located(path, parsed.lines, ("providers", i, "id"),
+                                    Text("catalog.provider_twice",
+                                         {"provider": repr(provider.id)})))
         out[provider.id] = provider
-    return out
+    return _Providers(out, frozenset(unsure), readable)
 
 
-def _load_program(path: Path, root: Path, providers: dict[str, Provider],
-                  problems: list[Problem], warnings: list[Problem]
-                  ) -> tuple[Program, LineMap] | None:
-    try:
-        data, lines = load_yaml(path)
-    except RuleFileError as exc:
-        problems.extend(exc.problems)
-        return None
+def _load_program(path: Path, root: Path, providers: _Providers, parsed: Parsed) -> _File:
+    """Check one program file on its own: syntax, each version's fields, the versions' order
+    and what each valid version says. Never raises."""
+    if not parsed.readable:
+        return _File(path, parsed.lines, None, [], list(parsed.problems), [])
+    data, lines = parsed.data, parsed.lines
     found: list[Problem] = []
     seen: set[tuple[int, str]] = set()
 
     def report(new: list[Problem]) -> None:
         # Each version is validated in full, so a mistake it inherits comes up again, placed
         # where it is written: report it once.
+        new = [p for p in new if parsed.keeps(p)]
         found.extend(p for p in new if (p.line, p.field) not in seen)
         seen.update((p.line, p.field) for p in new)
+
+    def convert(exc: ValidationError, model: type[BaseModel], index: int | None = None
+                ) -> list[Problem]:
+        where = None if index is None else partial(_written, lines, index)
+        return problems_from_validation_error(path, exc, lines, model, where=where,
+                                              lenient=parsed.partial)
 
     try:
         ProgramDocument.model_validate(data)
     except ValidationError as exc:
-        report(problems_from_validation_error(path, exc, lines, ProgramDocument))
+        report(convert(exc, ProgramDocument))
         if not isinstance(data, dict):
-            problems.extend(found)
-            return None
-    versions: list[ProgramVersion] = []
-    for i, raw in enumerate(merge_versions(_as_written(data))):
+            return _File(path, lines, None, [], [*parsed.problems, *found], [])
+    merged = merge_versions(_as_written(data))
+    versions: list[ProgramVersion | None] = []
+    for i, raw in enumerate(merged):
         try:
             versions.append(ProgramVersion.model_validate(raw))
         except ValidationError as exc:  # and on to the next version: report every one's
-            report(problems_from_validation_error(path, exc, lines, ProgramVersion,
-                                                  where=partial(_written, lines, i)))
-    if found:
-        problems.extend(found)
+            versions.append(None)
+            report(convert(exc, ProgramVersion, i))
+    checks: list[Problem] = []
+    warnings: list[Problem] = []
+    versions_line = lines.lines.get(("versions",))
+    if not parsed.partial or versions_line is None or parsed.keeps(
+            Problem("", max(versions_line, (parsed.skipped or (0, 0))[1] + 1), "", "")):
+        # (lines left out among the versions shift them: their order is not checked then)
+        _check_versions(path, lines, merged, versions, checks)
+    for i, (raw, version) in enumerate(zip(merged, versions, strict=True)):
+        _check_semantics(path, lines, i, _fields(raw, version), root, providers, checks,
+                         warnings, partial=parsed.partial)
+    # a value the file's own validation refused is not reported again by what it implies
+    report([p for p in checks if (p.line, p.field) not in seen])
+    warnings = [w for w in warnings if parsed.keeps(w) and (w.line, w.field) not in seen]
+    problems = sorted([*parsed.problems, *found], key=lambda p: p.line)
+    return _File(path, lines, _program_id(data, versions), versions, problems, warnings)
+
+
+def _program_id(data: dict[str, Any], versions: list[ProgramVersion | None]) -> str | None:
+    """The program's id: a valid version's, else the file's if it is a valid id."""
+    for version in versions:
+        if version is not None:
+            return version.id
+    try:
+        return str(_ADAPTERS["id"].validate_python(data.get("id")))
+    except ValidationError:
         return None
-    before = len(problems)
-    _check_versions(path, lines, versions, problems)
-    for i, version in enumerate(versions):
-        _check_semantics(path, lines, i, version, root, providers, problems, warnings)
-    if len(problems) > before:
-        return None
-    return Program(versions[0].id, path, versions), lines
 
 
 def _as_written(data: dict[str, Any]) -> dict[str, Any]:
@@ -334,105 +516,183 @@ def _written(lines: LineMap, index: int, loc: tuple[str | int, ...]) -> tuple[st
     return best
 
 
-def _check_versions(path: Path, lines: LineMap, versions: list[ProgramVersion],
-                    problems: list[Problem]) -> None:
-    for i, version in enumerate(versions[1:], start=1):
-        prev = versions[i - 1]
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    """A validator of one field of a version, constraints included, on its own."""
+    info = ProgramVersion.model_fields[name]
+    annotation: Any = info.annotation
+    if info.metadata:
+        annotation = Annotated[(annotation, *info.metadata)]
+    return TypeAdapter(annotation)
+
+
+_ADAPTERS = {name: _field_adapter(name) for name in ProgramVersion.model_fields}
+_VERSION, _EFFECTIVE_FROM = _ADAPTERS["version"], _ADAPTERS["effective_from"]
+_NO_VALUE = object()
+
+
+def _fields(raw: dict[str, Any], version: ProgramVersion | None) -> dict[str, Any]:
+    """A version's fields: all of a valid version's; of one that fails, those valid on their
+    own (its providers can be checked even when its award has a typo)."""
+    if version is not None:
+        return {name: getattr(version, name) for name in ProgramVersion.model_fields}
+    out: dict[str, Any] = {}
+    for name, info in ProgramVersion.model_fields.items():
+        value = raw.get(name, _NO_VALUE)
+        if value is _NO_VALUE:
+            if not info.is_required():
+                out[name] = info.get_default(call_default_factory=True)
+            continue
+        try:
+            out[name] = _ADAPTERS[name].validate_python(value)
+        except ValidationError:
+            continue
+    return out
+
+
+def _head(raw: dict[str, Any], version: ProgramVersion | None
+          ) -> tuple[int | None, dt.datetime | None]:
+    """A version's number and ``effective_from``: the valid version's, else those of its
+    fields that are valid on their own (a version that fails elsewhere is still in order)."""
+    if version is not None:
+        return version.version, version.effective_from
+    values: list[Any] = []
+    for adapter, value in ((_VERSION, raw.get("version", 1)),
+                           (_EFFECTIVE_FROM, raw.get("effective_from"))):
+        try:
+            values.append(adapter.validate_python(value))
+        except ValidationError:
+            values.append(None)
+    return values[0], values[1]
+
+
+def _check_versions(path: Path, lines: LineMap, merged: list[dict[str, Any]],
+                    versions: list[ProgramVersion | None], problems: list[Problem]) -> None:
+    heads = [_head(raw, version) for raw, version in zip(merged, versions, strict=True)]
+    for i in range(1, len(heads)):
+        (number, start), (prev_number, prev_start) = heads[i], heads[i - 1]
         loc: tuple[str | int, ...] = ("versions", i - 1)
-        if version.version != prev.version + 1:
-            problems.append(located(path, lines, (*loc, "version"),
-                                    f"expected version {prev.version + 1}, got {version.version}"))
-        if version.id != versions[0].id:
-            problems.append(located(path, lines, (*loc, "id"), "a version cannot change the id"))
-        start = version.effective_from
-        if prev.effective_from is not None and start is not None and start <= prev.effective_from:
-            problems.append(located(path, lines, (*loc, "effective_from"),
-                                    f"must be later than version {prev.version}'s "
-                                    f"({prev.effective_from.isoformat()})"))
+        if number is not None and prev_number is not None and number != prev_number + 1:
+            problems.append(located(path, lines, (*loc, "version"), Text(
+                "catalog.version_number", {"expected": prev_number + 1, "got": number})))
+        version, base = versions[i], versions[0]
+        if version is not None and base is not None and version.id != base.id:
+            problems.append(located(path, lines, (*loc, "id"), Text("catalog.version_id")))
+        if prev_start is not None and start is not None and start <= prev_start:
+            problems.append(located(path, lines, (*loc, "effective_from"), Text(
+                "catalog.version_order", {"version": prev_number if prev_number is not None
+                                          else i, "at": prev_start.isoformat()})))
 
 
 def _check_semantics(path: Path, lines: LineMap, index: int,
-                     program: ProgramVersion, root: Path, providers: dict[str, Provider],
-                     problems: list[Problem], warnings: list[Problem]) -> None:
-    def problem(loc: tuple[str | int, ...], message: str, hint: str | None = None,
-                severity: str = "error") -> None:
+                     program: dict[str, Any], root: Path, providers: _Providers,
+                     problems: list[Problem], warnings: list[Problem], *,
+                     partial: bool = False) -> None:
+    """What only the catalog knows of version ``index``'s fields (those that are valid):
+    codes, folders, providers, triggers."""
+    def said(loc: tuple[str | int, ...], text: Text, hint: str | None = None,
+             severity: str = "error") -> None:
         where = _written(lines, index, loc)
+        if partial and where[:1] not in lines.lines:
+            return  # a default, where the file may say otherwise on the lines left out
         target = warnings if severity == "warning" else problems
-        found = located(path, lines, where, message, suggestion=hint, severity=severity)
+        found = located(path, lines, where, text, suggestion=hint, severity=severity)
         if found not in target:
             target.append(found)
 
     codes = registry()
-    national = program.jurisdiction == "national"
-    if not national and program.jurisdiction not in codes:
-        problem(("jurisdiction",), f"unknown local government code {program.jurisdiction}",
-                codes.closest(program.jurisdiction))
-    elif not national and codes.get(program.jurisdiction).kind == "designated_city_ward":
-        parent = codes.local_government_of(program.jurisdiction)
-        problem(("jurisdiction",), "a designated-city ward runs no programs; use its city", parent)
+    code = program.get("jurisdiction")
+    restriction: Restriction | None = program.get("restriction")
+    letter = restriction.type_letter if restriction is not None else None
+    national = code == "national"
+    folder = path.relative_to(root).parts[0]
+    if code is None:
+        pass
+    elif not national and code not in codes:
+        said(("jurisdiction",), Text("catalog.unknown_code", {"code": code}),
+             codes.closest(code))
+    elif not national and codes.get(code).kind == "designated_city_ward":
+        said(("jurisdiction",), Text("catalog.ward"), codes.local_government_of(code))
     elif not national:
-        folder = path.relative_to(root).parts[0]
         if folder == NATIONAL_FOLDER:
-            problem(("jurisdiction",), f"a file in folder {folder!r} creates national programs "
-                    f"only; {program.jurisdiction}'s live in a folder named by its code "
-                    f"({program.jurisdiction}-...)")
-        elif not folder.startswith(program.jurisdiction):
-            problem(("jurisdiction",), f"the file is in folder {folder!r}, which is not named "
-                    f"by this code ({program.jurisdiction}-...)")
-        if program.type_letter == "A":
-            problem(("restriction",), "a municipal program of type A (no person and no store "
-                    "restriction): the seeds reserve A for the national program", None, "warning")
-    if national and path.relative_to(root).parts[0] != NATIONAL_FOLDER:
-        folder = path.relative_to(root).parts[0]
-        problem(("jurisdiction",), f"a file in folder {folder!r} creates programs of "
-                f"{folder.split('-')[0]} only; national programs live in {NATIONAL_FOLDER}/")
-    if national and program.type_letter != "A":
-        problem(("restriction",), "a national program restricts neither persons nor stores")
-    for i, partner in enumerate(program.providers):
-        if partner.provider not in providers:
-            problem(("providers", i, "provider"), f"unknown provider {partner.provider!r}",
-                    suggest(partner.provider, providers))
-    kind = program.award.kind
-    allowed = _AWARD_TRIGGERS.get(kind)
-    if allowed is not None:
-        wrong = [t for t in program.on if t not in allowed]
+            said(("jurisdiction",), Text("catalog.national_folder",
+                                         {"folder": repr(folder), "code": code}))
+        elif not folder.startswith(code):
+            said(("jurisdiction",), Text("catalog.folder_code",
+                                         {"folder": repr(folder), "code": code}))
+        if letter == "A":
+            said(("restriction",), Text("catalog.type_a"), None, "warning")
+    if national and folder != NATIONAL_FOLDER:
+        said(("jurisdiction",), Text("catalog.national_elsewhere",
+                                     {"folder": repr(folder), "code": folder.split("-")[0]}))
+    if national and letter not in (None, "A"):
+        said(("restriction",), Text("catalog.national_restricted"))
+    partners: tuple[Partner, ...] = program.get("providers", ())
+    for i, partner in enumerate(partners):
+        if providers.unknown(partner.provider):
+            said(("providers", i, "provider"),
+                 Text("catalog.unknown_provider", {"provider": repr(partner.provider)}),
+                 suggest(partner.provider, providers.known))
+    award = program.get("award")
+    on: tuple[str, ...] | None = program.get("on")
+    allowed = _AWARD_TRIGGERS.get(award.kind) if award is not None else None
+    if award is not None and allowed is not None and on is not None:
+        wrong = [t for t in on if t not in allowed]
         if wrong:
-            problem(("on",), f"an award of kind {kind!r} cannot be triggered by "
-                    f"{', '.join(wrong)}; use {', '.join(sorted(allowed))}")
-    if program.conditions.provider_basis and not set(program.on) >= {"purchase", "charge"}:
-        problem(("conditions", "provider_basis"), "provider_basis chooses between charges and "
-                "purchases: 'on' must list both")
+            said(("on",), Text("catalog.trigger", {"kind": repr(award.kind),
+                                                   "wrong": ", ".join(wrong),
+                                                   "allowed": ", ".join(sorted(allowed))}))
+    conditions: Conditions | None = program.get("conditions")
+    if conditions is not None and conditions.provider_basis and on is not None \
+            and not set(on) >= {"purchase", "charge"}:
+        said(("conditions", "provider_basis"), Text("catalog.provider_basis"))
 
 
-def _check_groups(programs: dict[str, Program], lines: dict[str, LineMap],
-                  problems: list[Problem]) -> None:
+def _check_ids(files: list[_File]) -> None:
+    """A program id is one file's: the later file that uses it again is told which has it."""
+    owners: dict[str, Path] = {}
+    for loaded in files:
+        if loaded.program_id is None:
+            continue
+        owner = owners.setdefault(loaded.program_id, loaded.path)
+        if owner != loaded.path:
+            loaded.problems.append(located(loaded.path, loaded.lines, ("id",), Text(
+                "catalog.id_taken", {"program": repr(loaded.program_id), "other": str(owner)})))
+            loaded.program_id = None  # not in the catalog, and not a group's member
+
+
+def _check_groups(files: list[_File]) -> None:
     """A group's cap is the same wherever it is named, and a group is one jurisdiction's: the
     national one's when a national program names it, else the first (by file) that does. A
-    program of another jurisdiction that names it would limit programs it does not own."""
-    caps: dict[str, tuple[int, str]] = {}
+    program of another jurisdiction that names it would limit programs it does not own.
+
+    Every valid version counts, in files with other problems too.
+    """
+    named = [(loaded, i, version) for loaded in files if loaded.program_id is not None
+             for i, version in enumerate(loaded.versions)
+             if version is not None and version.person_total is not None]
     owners: dict[str, str] = {}
-    for program in sorted(programs.values(),
-                          key=lambda p: (p.current.jurisdiction != "national", str(p.path))):
-        for version in program.versions:
-            if version.person_total is not None:
-                owners.setdefault(version.person_total.group, version.jurisdiction)
-    for program in programs.values():
-        for i, version in enumerate(program.versions):
-            total = version.person_total
-            if total is None:
-                continue
-            owner = owners[total.group]
-            if owner != version.jurisdiction:
-                where = _written(lines[program.id], i, ("person_total", "group"))
-                problems.append(located(
-                    program.path, lines[program.id], where,
-                    f"group {total.group!r} limits programs of {owner}; a program of "
-                    f"{version.jurisdiction} may share a group with its own jurisdiction's "
-                    "programs only"))
-                continue
-            seen = caps.setdefault(total.group, (total.cap, program.id))
-            if seen[0] != total.cap:
-                where = _written(lines[program.id], i, ("person_total", "cap"))
-                problems.append(located(program.path, lines[program.id], where,
-                                        f"group {total.group!r} has cap {seen[0]} in "
-                                        f"{seen[1]} but {total.cap} here"))
+    for _, _, version in sorted(named, key=lambda n: n[2].jurisdiction != "national"):
+        assert version.person_total is not None
+        owners.setdefault(version.person_total.group, version.jurisdiction)
+    caps: dict[str, tuple[int, str]] = {}
+    for loaded, i, version in named:
+        total = version.person_total
+        assert total is not None and loaded.program_id is not None
+        owner = owners[total.group]
+        if owner != version.jurisdiction:
+            where = _written(loaded.lines, i, ("person_total", "group"))
+            _add(loaded, located(loaded.path, loaded.lines, where, Text("catalog.group_owner", {
+                "group": repr(total.group), "owner": owner,
+                "jurisdiction": version.jurisdiction})))
+            continue
+        seen = caps.setdefault(total.group, (total.cap, loaded.program_id))
+        if seen[0] != total.cap:
+            where = _written(loaded.lines, i, ("person_total", "cap"))
+            _add(loaded, located(loaded.path, loaded.lines, where, Text("catalog.group_cap", {
+                "group": repr(total.group), "cap": seen[0], "program": seen[1],
+                "here": total.cap})))
+
+
+def _add(loaded: _File, found: Problem) -> None:
+    if found not in loaded.problems:
+        loaded.problems.append(found)
