@@ -14,8 +14,10 @@ folder, a folder that is a file) says so in one line naming the file and the cau
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -125,3 +127,41 @@ def cut_back(path: Path, length: int | None) -> None:
         current = length_of(path)
         if current is not None and current > length:
             os.truncate(path, length)
+
+
+def csv_bytes(rows: Iterable[Sequence[object]]) -> bytes:
+    """Rows as CSV in UTF-8 with a byte-order mark (Excel in Japan reads it so), CRLF lines."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def write_all(folder: Path, files: Mapping[str, bytes]) -> list[Path]:
+    """Write ``files`` (name → bytes) into ``folder``, all whole or none.
+
+    Each goes to its partial file first; only when all are written are they renamed over their
+    names. When anything fails the partial files are removed, the folder's files are as they
+    were, and :class:`OutputError` names the file.
+    """
+    make_folder(folder)
+    paths = [folder / name for name in files]
+    written: list[Path] = []
+    current = folder
+    try:
+        for path, data in zip(paths, files.values(), strict=True):
+            current = path
+            partial = partial_of(path)
+            written.append(partial)
+            with partial.open("wb") as handle:
+                handle.write(data)
+        for path in paths:
+            current = path
+            os.replace(partial_of(path), path)
+    except OSError as exc:
+        for partial in written:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        raise OutputError(current, exc) from exc
+    return paths

@@ -543,7 +543,8 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
              adversarial: set[str] | frozenset[str] = frozenset(),
              progress: Progress | None = None, names_out: Path | None = None,
              focus: Sequence[str] = (), focus_share: float = 0.25,
-             activities: Activities | None = None) -> GenerateReport:
+             activities: Activities | None = None,
+             residents_of: Sequence[str] = ()) -> GenerateReport:
     """Write ``events`` canonical events for ``persons`` persons to ``out`` (JSON lines).
 
     Same arguments, same bytes. ``data_dir`` holds ``prefectures.csv`` and
@@ -554,8 +555,12 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     ``focus``, local government codes (a prefecture's code means all its municipalities),
     moves about ``focus_share`` of the persons there (see :func:`concentrate`); without it the
     output is unchanged. ``activities`` adds participations and lottery draws (see
-    :class:`Activities`); without it the output is unchanged. Raises ``ValueError`` when the
-    persons' own events
+    :class:`Activities`); without it the output is unchanged. ``residents_of``, local
+    government codes (a prefecture's code means all its municipalities), draws every person's
+    residence among those places, by population and with their own card and application rates
+    (a sample of their residents, for a forecast scaled to their real size); without it the
+    output is unchanged. Raises ``ValueError`` when no code of ``residents_of`` names a
+    municipality, and when the persons' own events
     (applications, registrations, moves) alone exceed ``events``, and
     :class:`~pointengine.errors.OutputError` when ``out`` cannot be written: ``out`` is written
     whole or not at all (``out.partial`` is renamed over it at the end), so a file that exists
@@ -565,7 +570,10 @@ def generate(out: Path, *, persons: int, events: int, seed: int, data_dir: Path 
     if not 0 <= persons < 1 << 29:
         raise ValueError("persons must be between 0 and 2**29")
     pop = load_population(data_dir)
-    people = build_persons(pop, persons, seed)
+    homes = sorted({i for code in residents_of for i in _units_of(pop, code)})
+    if residents_of and not homes:
+        raise ValueError(f"no municipality of the population is in {list(residents_of)}")
+    people = build_persons(pop, persons, seed, homes)
     if focus:
         concentrate(pop, people, focus, focus_share, seed)
     if names_out is not None:

@@ -345,9 +345,16 @@ class Persons:
         return sum(1 for t in self.applied if t != NONE)
 
 
-def build_persons(pop: Population, n: int, seed: int) -> Persons:
-    """``n`` persons drawn with ``random.Random(f"{seed}:persons")`` (deterministic)."""
+def build_persons(pop: Population, n: int, seed: int,
+                  homes: Sequence[int] = ()) -> Persons:
+    """``n`` persons drawn with ``random.Random(f"{seed}:persons")`` (deterministic).
+
+    A person's residence is drawn among every unit by population, or among ``homes`` (unit
+    indexes) only when given: a sample of those places' residents, whose cards and applications
+    follow their own places' rates (not the rates of wherever they would have been drawn).
+    """
     rng = random.Random(f"{seed}:persons")
+    home_cum = list(itertools.accumulate(max(pop.units[i].population, 1) for i in homes))
     people = Persons(seed, _keys=_mix_keys(seed))
     hi_start = dt.date(2021, 10, 20)  # health-insurance use of the card started (synthetic)
     pf_start = dt.date(2022, 3, 28)  # public-funds account registration opened (synthetic)
@@ -355,7 +362,9 @@ def build_persons(pop: Population, n: int, seed: int) -> Persons:
     end = dt.date(2023, 2, 28)
     months = [m for m, _ in APPLY_MONTHS]
     for _ in range(n):
-        unit = pop.draw(rng)
+        # one draw either way, so the persons' other draws keep their order
+        unit = (homes[bisect.bisect_right(home_cum, rng.random() * home_cum[-1])] if homes
+                else pop.draw(rng))
         u = pop.units[unit]
         people.residence.append(unit)
         people.birth.append(birth_day(rng))

@@ -14,10 +14,12 @@ from pointengine.errors import OperationalError, OutputError
 from pointengine.model.ledger import FileSink, LedgerEntry
 from pointengine.model.output import (
     appending,
+    csv_bytes,
     cut_back,
     make_folder,
     partial_of,
     whole_file,
+    write_all,
     write_whole,
 )
 
@@ -93,3 +95,20 @@ def test_a_ledger_on_a_full_disk_says_which_file(tmp_path: Path) -> None:
     plain.write_text("")
     with pytest.raises(OutputError, match=f"cannot write {plain}: File exists"):
         FileSink(plain / "ledger.jsonl")
+
+
+def test_csv_is_utf8_with_a_bom_and_crlf_lines() -> None:
+    data = csv_bytes([["日付", "ポイント（円）"], ["2022-03-01", 100], ["a,b", None]])
+    assert data == ("\ufeff日付,ポイント（円）\r\n2022-03-01,100\r\n\"a,b\",\r\n").encode()
+
+
+def test_files_are_written_all_or_none(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    assert [p.name for p in write_all(folder, {"a.csv": b"1", "b.csv": b"2"})] == [
+        "a.csv", "b.csv"]
+    (folder / "b.csv.partial").mkdir()  # the second file cannot be written
+    with pytest.raises(OutputError) as caught:
+        write_all(folder, {"a.csv": b"new", "b.csv": b"new"})
+    assert "b.csv" in str(caught.value)
+    assert (folder / "a.csv").read_bytes() == b"1"  # as it was
+    assert sorted(p.name for p in folder.iterdir()) == ["a.csv", "b.csv", "b.csv.partial"]

@@ -119,11 +119,138 @@ def test_generated_stream_reaches_residents_and_the_cli_prints_json(tmp_path: Pa
                                       "--persons", "2000", "--events", "12000", "--json"])
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
-    assert report["stream"]["focus"] == ["342092"]
+    assert report["stream"]["residents_of"] == ["342092"]
     assert report["persons_reached"] > 0
     assert sum(report["points_per_provider"].values()) == report["points_total"]
     assert sum(report["points_per_day"].values()) == report["points_total"]
     assert report["budget_exhausted_on"] is None
+    assert [a["code"] for a in report["assumptions"]][:2] == ["a_sample", "a_scope_residents"]
+    assert report["assumptions"][0]["ja"].startswith("広島県三次市の74,884人を模擬標本2,000人で")
+    assert report["assumptions"][0]["en"].startswith("2,000 simulated persons stand for the "
+                                                     "74,884 persons of 広島県三次市")
+    series = report["series"]
+    assert len(series["days"]) == len(series["budget_left"]) == len(
+        series["persons_reached"]) == 424  # 2022-01-01 to 2023-02-28
+    assert series["cumulative_points"][-1] == report["points_total"]
+
+
+def test_a_seeded_run_gives_exact_figures_scaled_to_the_real_population() -> None:
+    report = simulate(RULES / "342092-miyoshi" / "premium.yaml", rules=RULES, persons=2_000,
+                      events=12_000, seed=2022)
+    assert (report.population, report.population_scope) == (74_884, "residents")
+    assert report.scale == {"population": 74_884, "sample": 2_000, "factor": "37.44"}
+    # the sample's budget: 300,000,000 x 2,000 / 74,884 = 8,012,392.5004, to the nearest yen
+    assert report.sample["budget_yen"] == 8_012_393
+    assert report.sample["persons_reached"] == 568
+    assert report.sample["points_total"] == 1_810_045
+    assert report.persons_reached == 21_267  # 568 x 37.442 = 21,267.06
+    assert report.points_total == 67_771_705  # 1,810,045 x 37.442 = 67,771,704.89
+    assert report.reached_share == round(21_267 / 74_884, 6)
+    assert report.budget_share == round(67_771_705 / 300_000_000, 6)
+    assert report.points_per_provider["paypay"] == 26_579_627  # 709,888 of the sample's
+    assert report.persons_per_provider["paypay"] == 7_039  # 188 x 37.442 = 7,039.1
+    assert report.limited == {"person cap": 2_011}
+    assert report.budget_exhausted_on is None and report.notices == []
+    assert report.stream_period == ["2022-01-01", "2023-02-28"]
+
+
+def test_a_tight_budget_runs_out_and_the_burn_down_reaches_zero(tmp_path: Path) -> None:
+    shipped = (RULES / "342092-miyoshi" / "premium.yaml").read_text(encoding="utf-8")
+    rulefile = _write(tmp_path / "premium.yaml",
+                      shipped.replace("yen: 300000000", "yen: 30000000"))
+    report = simulate(rulefile, rules=RULES, persons=2_000, events=12_000)
+    assert report.sample["budget_yen"] == 801_239  # 30,000,000 / 37.442 = 801,239.25
+    assert report.sample["points_total"] == 801_239  # the sample spends its budget exactly
+    # 801,239 x 37.442 = 29,999,990.6: the sample's budget spent whole is the budget spent
+    assert report.points_total == 30_000_000
+    day = report.budget_exhausted_on
+    assert day is not None and "2022-01-01" < day < "2023-02-28"
+    series = report.series
+    assert series.budget_left is not None
+    assert day == "2022-11-15"  # the first claim the budget clipped
+    at = series.days.index(day)
+    # a refund that day gave back budget (sample: 328 yen), which the next day's claims took;
+    # later refunds free a little more now and then
+    assert series.budget_left[at - 1:at + 2] == [278_091, 12_290, 0]
+    assert report.limited["program budget"] == 2_016
+
+
+def test_a_town_smaller_than_the_sample_is_simulated_whole(tmp_path: Path) -> None:
+    rulefile = _write(tmp_path / "atsuma.yaml", PROPOSAL.replace('"131016"', '"015814"')
+                      .replace("2022-03-01", "2022-06-01").replace("2022-03-31", "2022-12-31"))
+    report = simulate(rulefile, rules=RULES, persons=20_000, events=30_000)
+    assert report.population == 7_336  # 厚真町, an estimate
+    assert report.stream["persons"] == 7_336
+    assert report.stream["events"] == 11_004  # 30,000 x 7,336 / 20,000: the same per person
+    assert report.scale["factor"] == "1.00"
+    assert report.persons_reached == report.sample["persons_reached"]
+    codes = [a.code for a in report.assumptions]
+    assert "a_events_cut" in codes and "a_population_spread" in codes
+
+
+def test_a_program_for_anyone_at_local_stores_warns_of_a_thin_sample_and_its_period() -> None:
+    result = CliRunner().invoke(app, ["simulate", str(RULES / "015814-atsuma" / "premium.yaml"),
+                                      "--rules", str(RULES), "--persons", "2000", "--events",
+                                      "12000", "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert ("warning: The program's period 2020-09-01 to 2021-12-31 lies wholly outside the "
+            "stream's period 2022-01-01 to 2023-02-28") in out
+    assert "warning: The sample holds only about 3 residents of 北海道厚真町" in out
+    assert "Population concerned: the residents of 北海道, who may shop in 北海道厚真町" in out
+
+
+def test_the_cli_prints_in_japanese_and_writes_csv(tmp_path: Path) -> None:
+    rulefile = _write(tmp_path / "chiyoda.yaml", PROPOSAL)
+    stream = _stream(tmp_path / "events.jsonl", HANDCRAFTED)
+    folder = tmp_path / "csv"
+    result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES),
+                                      "--events-file", str(stream), "--lang", "ja",
+                                      "--csv", str(folder)])
+    assert result.exit_code == 0, result.output
+    out = "".join(result.stdout.split())
+    assert "予算が尽きる日│2022-03-03" in out
+    assert "注意:事業の期間（2022-03-01〜2022-03-31）の一部がデータの期間（2022-02-20〜" \
+        "2022-03-05）の外にあり、31日のうち26日は予測に含まれません。" in out
+    assert "イベントファイル" in out
+    assert sorted(p.name for p in folder.iterdir()) == ["days.csv", "providers.csv",
+                                                         "summary.csv"]
+    days = (folder / "days.csv").read_bytes()
+    assert days.startswith(b"\xef\xbb\xbf")
+    lines = days.decode("utf-8-sig").splitlines()
+    assert lines[0] == "日付,ポイント（円）,累計ポイント（円）,予算残額（円）,到達人数（累計）"
+    assert lines[1:] == ["2022-03-01,100,100,150,1", "2022-03-02,120,220,30,2",
+                         "2022-03-03,30,250,0,2", "2022-03-04,0,250,0,2",
+                         "2022-03-05,-60,190,60,2"]
+    providers = (folder / "providers.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert providers == ["決済事業者,名称,人数,ポイント（円）,ポイントの割合",
+                         "paypay,PayPay,2,190,1.0", "合計,,2,190,"]
+    summary = (folder / "summary.csv").read_text(encoding="utf-8-sig")
+    assert "予算が尽きる日,2022-03-03" in summary and "注意," in summary
+
+
+def test_a_csv_folder_that_cannot_be_written_exits_1_and_leaves_nothing(
+        tmp_path: Path) -> None:
+    rulefile = _write(tmp_path / "chiyoda.yaml", PROPOSAL)
+    stream = _stream(tmp_path / "events.jsonl", HANDCRAFTED)
+    blocker = _write(tmp_path / "csv", "a file, not a folder")
+    result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES),
+                                      "--events-file", str(stream), "--csv", str(blocker)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith(f"simulate: cannot write {blocker}")
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_the_library_reports_progress_to_a_callback() -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    simulate(RULES / "342092-miyoshi" / "premium.yaml", rules=RULES, persons=2_000,
+             events=12_000, on_progress=lambda stage, done, total: seen.append(
+                 (stage, done, total)))
+    stages = [s for s, _, _ in seen]
+    assert stages[0] == "generate" and stages[-1] == "simulate"
+    assert ("generate", 12_000, 12_000) in seen
+    [(_, done, total)] = [x for x in seen if x[0] == "simulate"][-1:]
+    assert total is not None and done == total  # the whole stream read
 
 
 def test_a_participation_program_is_simulated_with_generated_activities() -> None:
@@ -133,17 +260,22 @@ def test_a_participation_program_is_simulated_with_generated_activities() -> Non
     assert report.stream["activities"]["names"] == [
         "cancer-screening", "health-checkup", "health-walk", "sports-festival"]
     assert report.persons_reached > 0
-    assert report.points_total % 100 == 0  # every activity is worth a multiple of 100
+    assert report.sample["points_total"] % 100 == 0  # every activity is worth a multiple of 100
+    assert report.population == 186_249 and report.population_scope == "residents"
 
 
 def test_a_lottery_is_drawn_after_its_period() -> None:
     report = simulate(RULES / "431001-kumamoto" / "health-lottery.yaml", rules=RULES,
-                      persons=3_000, events=20_000)
+                      persons=20_000, events=60_000)
     assert report.trigger_events == {"lottery_draw": 1,
                                      "participation": report.trigger_events["participation"]}
-    assert 0 < report.persons_reached <= 1_000
-    assert report.points_total == 5_000 * report.persons_reached  # each winner gets 5,000
+    # 1,000 winners of 731,722 residents: 27 in a sample of 20,000 (27.33)
+    assert report.sample["points_total"] == 5_000 * report.sample["persons_reached"]
+    assert 0 < report.sample["persons_reached"] <= 27
+    assert report.points_total <= 5_000_000  # never above the budget
+    assert report.persons_reached <= 1_000  # nor above the winners
     assert list(report.points_per_day) == ["2023-04-01"]  # the morning after the period
+    assert [n.code for n in report.notices] == ["w_period_partly"]  # it ends 2023-03-31
 
 
 def test_the_cli_reports_problems_and_exits_1(tmp_path: Path) -> None:
@@ -167,8 +299,7 @@ def test_a_jurisdiction_that_is_a_path_is_an_unknown_code_and_writes_nothing(
 
 
 @pytest.mark.parametrize(("option", "value"), [
-    ("--persons", "0"), ("--persons", "-5"), ("--events", "0"), ("--focus-share", "1.5"),
-    ("--focus-share", "-0.1"),
+    ("--persons", "0"), ("--persons", "-5"), ("--events", "0"), ("--lang", "fr"),
 ])
 def test_the_cli_refuses_impossible_options_with_a_clear_message(option: str, value: str) -> None:
     rulefile = RULES / "342092-miyoshi" / "premium.yaml"
@@ -184,8 +315,8 @@ def test_simulate_refuses_an_empty_population_before_generating() -> None:
     rulefile = RULES / "342092-miyoshi" / "premium.yaml"
     with pytest.raises(ValueError, match="at least 1 person, got 0"):
         simulate(rulefile, rules=RULES, persons=0)
-    with pytest.raises(ValueError, match="between 0 and 1, got 2"):
-        simulate(rulefile, rules=RULES, focus_share=2)
+    with pytest.raises(ValueError, match="at least 1 event, got 0"):
+        simulate(rulefile, rules=RULES, events=0)
 
 
 def test_a_missing_events_file_exits_2_without_a_traceback(tmp_path: Path) -> None:
