@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pointengine.catalog.loading import load_catalog
-from pointengine.cli.main import describe
+from pointengine.cli.explain import describe
 from pointengine.decide.engine import Decision, Engine
 from pointengine.model.events import AnyEvent
 from pointengine.model.refusals import Refusal

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from pointengine.errors import IntegrityError
+from pointengine.i18n import Text
 
 Value: TypeAlias = str | int
 """What a fact field holds: ``str`` or ``int`` (never ``float``, ``None`` or ``bool``)."""
@@ -113,17 +114,35 @@ class Check:
     """One named eligibility check.
 
     ``name`` is a short id (``"window"``); ``explain`` is the human text shown when the check
-    fails (``"the event's day is within 2022-01-01..2023-02-28"``).
+    fails (``"the event's day is within 2022-01-01..2023-02-28"``). ``requirement`` is the same
+    requirement as a :class:`~pointengine.i18n.Text` (rendered in Japanese or English), and
+    ``observed`` the fact fields a reader needs to see beside it (by default every field the
+    condition reads: :func:`fields_read`). Neither takes part in matching, equality or hashing:
+    only explaining reads them.
     """
 
     name: str
     condition: Condition
     explain: str
+    requirement: Text | None = field(default=None, compare=False)
+    observed: tuple[str, ...] = field(default=(), compare=False)
+
+    def shown(self) -> tuple[str, ...]:
+        """The fact fields to show beside the requirement when the check fails."""
+        return self.observed or fields_read(self.condition)
 
 
 def one_of(field: str, values: Iterable[Value]) -> Condition:
     """``fact[field]`` equals one of ``values`` (an ``AnyOf`` of ``==``; duplicates dropped)."""
     return AnyOf(tuple(Compare(field, "==", v) for v in dict.fromkeys(values)))
+
+
+def fields_read(c: Condition) -> tuple[str, ...]:
+    """Every fact field ``c`` reads, compared or referred to, in the order it names them."""
+    if isinstance(c, Compare):
+        names = (c.field, c.value.field) if isinstance(c.value, FieldRef) else (c.field,)
+        return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(name for part in c.parts for name in fields_read(part)))
 
 
 def negate(c: Condition) -> Condition:

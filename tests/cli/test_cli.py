@@ -65,6 +65,90 @@ def test_validate_fails_on_a_misnamed_rule_file(tmp_path: Path) -> None:
     assert "did you mean 'premium.yaml'?" in result.output
 
 
+def _break(path: Path, old: str, new: str) -> Path:
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    return path
+
+
+def test_validate_lists_every_file_s_problems_at_once(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    miyoshi = _break(rules / "342092-miyoshi" / "premium.yaml", "rate: 30%", "rat: 30%")
+    atsuma = _break(rules / "015814-atsuma" / "premium.yaml", "provider: paypay",
+                    "provider: paypey")
+    _break(atsuma, "on: [purchase]", "on: [purchase")  # a syntax error hides nothing
+    result = runner.invoke(app, ["validate", str(rules)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if ".yaml:" in line]
+    assert [line.split(": ")[:2] for line in lines] == [
+        [f"{atsuma}:8", "<yaml>"], [f"{atsuma}:10", "providers.0.provider"],
+        [f"{miyoshi}:{_line_of(miyoshi, 'rat: 30%')}", "award.rat"]]
+    assert f"3 problem(s) in {rules}" in result.output
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(n for n, row in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if text in row)
+
+
+def test_validate_checks_one_file_with_the_catalog_it_is_in(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    miyoshi = rules / "342092-miyoshi" / "premium.yaml"
+    atsuma = _break(rules / "015814-atsuma" / "premium.yaml", "provider: paypay",
+                    "provider: paypey")
+    result = runner.invoke(app, ["validate", str(miyoshi)])
+    assert result.exit_code == 0, result.output
+    assert (f"{miyoshi}: valid: miyoshi-premium of 342092, type D, 1 version(s) (0 warning(s))"
+            in result.output)
+    assert f"other files of {rules} have 1 problem(s)" in result.output
+    assert str(atsuma) not in result.output
+    _break(miyoshi, "rate: 30%", "rat: 30%")
+    result = runner.invoke(app, ["validate", str(miyoshi)])
+    assert result.exit_code == 1
+    assert (f"{miyoshi}:{_line_of(miyoshi, 'rat: 30%')}: award.rat: unknown field 'rat' (did "
+            "you mean 'rate'?)") in result.output
+    assert f"1 problem(s) in {miyoshi}" in result.output
+    result = runner.invoke(app, ["validate", str(atsuma), "--lang", "ja"])
+    assert result.exit_code == 1
+    assert (f"{atsuma}:10: providers.0.provider: 決済事業者 'paypey' は一覧（providers.yaml）に"
+            "ありません（'paypay' ではありませんか？）") in result.output
+    assert f"{atsuma} に問題が 1 件あります" in result.output
+
+
+def test_validate_checks_a_file_outside_any_rules_folder_as_a_draft(tmp_path: Path) -> None:
+    draft = tmp_path / "chiyoda.yaml"
+    draft.write_text((RULES / "342092-miyoshi" / "premium.yaml").read_text(encoding="utf-8")
+                     .replace("id: miyoshi-premium", "id: miyoshi-more")
+                     .replace("rate: 30%", "rate: 300%"), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(draft), "--rules", str(RULES)])
+    assert result.exit_code == 1
+    assert f"{draft} is not in a rules folder: checked as a draft with the rules in {RULES}" \
+        in result.output
+    assert (f"{draft}:{_line_of(draft, 'rate: 300%')}: award.rate: '300%': a rate must be above "
+            "0% and at most 100%") in result.output
+    _break(draft, "rate: 300%", "rate: 3%")
+    result = runner.invoke(app, ["validate", str(draft), "--rules", str(RULES), "--lang", "ja"])
+    assert result.exit_code == 0, result.output
+    assert (f"{draft}: 問題ありません: 342092 の事業 miyoshi-more、類型 D、1 版（警告 0 件）"
+            in result.output)
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1  # not a file: taken for a rules folder without providers.yaml
+    assert "the provider list is missing" in result.output
+
+
+def test_validate_speaks_japanese_when_asked(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["validate", str(RULES), "--lang", "ja"])
+    assert result.exit_code == 0, result.output
+    assert "事業 23 件、決済事業者" in result.output and "付与の契機" in result.output
+    monkeypatch.setenv("POINTENGINE_LANG", "ja")
+    assert "問題ありません" in runner.invoke(app, ["validate", str(RULES)]).output
+    result = runner.invoke(app, ["validate", str(RULES), "--lang", "fr"])
+    assert result.exit_code == 2
+    assert "give ja or en" in result.output
+
+
 def test_replay_writes_ledger_rejects_summary_and_is_idempotent(tmp_path: Path) -> None:
     my_number_line = orjson.dumps({**BUY, "id": "b2", "store": "123456789018"})
     stream = write_stream(tmp_path / "events.jsonl", orjson.dumps(APPLY), orjson.dumps(BUY),
@@ -102,9 +186,13 @@ def test_explain_names_the_failed_condition_and_the_cap(tmp_path: Path) -> None:
                                  "--rules", str(RULES)])
     assert result.exit_code == 0, result.output
     assert "national-phase2-card@v1: awarded 4,750" in result.output
-    assert "national-phase2-card@v1: awarded 250 of 500; limited by person cap" in result.output
-    assert ("national-phase2-card@v3: nothing; failed period: the event's day (JST) is within "
-            "2022-01-01..2023-02-28") in result.output
+    assert "national-phase2-card@v1: awarded 250 of 500; limited by person cap (5,000)" in (
+        result.output)
+    # what was observed, beside what was required
+    assert ("national-phase2-card@v3: nothing; failed period: observed the event's day "
+            "2023-03-01 (JST); required: the event's day (JST) is within 2022-01-01..2023-02-28"
+            ) in result.output
+    assert "  total: awarded 5,000, reversed 0, net 5,000" in result.output
 
 
 def test_replay_on_redis_keeps_the_ledger_in_redis(tmp_path: Path) -> None:
