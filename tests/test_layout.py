@@ -14,7 +14,7 @@ from tests.world import ROOT
 
 PACKAGE = ROOT / "pointengine"
 ORDER = ["errors", "model", "catalog", "store", "decide", "lane", "synth", "replay", "service",
-         "cli"]
+         "console", "cli"]
 """The folders in pipeline order: a module imports from its own folder and earlier ones only."""
 
 _IMPORT = re.compile(r"^\s*(?:from|import)\s+((?:pointengine|load|adapters)(?:\.\w+)*)", re.M)

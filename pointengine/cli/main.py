@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -17,22 +16,25 @@ from rich.console import Console
 from rich.table import Table
 
 from pointengine.catalog.loading import Catalog, load_catalog
-from pointengine.catalog.programs import ProgramDocument, ProviderList
+from pointengine.catalog.schema import SCHEMA_TEXTS, first_lines, write_schemas
 from pointengine.catalog.shipped import rules_folder
+from pointengine.cli.compare import register as register_compare
+from pointengine.cli.console import register as register_console
+from pointengine.cli.explain import register as register_explain
 from pointengine.cli.generate import register as register_generate
 from pointengine.cli.service import Prefix
 from pointengine.cli.service import register as register_service_commands
-from pointengine.decide.engine import Decision, Engine
+from pointengine.decide.engine import Engine
 from pointengine.decide.reload import CatalogWatcher, ReloadResult
 from pointengine.errors import OperationalError, OutputError, RuleFileError, UnreadableEvents
+from pointengine.i18n import Text, lang_from_env, lang_of, say
 from pointengine.model.ledger import FileSink
 from pointengine.model.output import cut_back, length_of, make_folder, write_whole
-from pointengine.model.privacy import carries_my_number
 from pointengine.replay import checkpoint
 from pointengine.replay.progress import DEFAULT_EVERY, MEGABYTE, ProgressEvery, progress
 from pointengine.replay.run import START, Position, ReplayReport, open_events, replay
 from pointengine.replay.simulate import register as register_simulate
-from pointengine.store.contract import Outcome, Store
+from pointengine.store.contract import Store
 from pointengine.store.memory import MemoryStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -81,34 +83,97 @@ def _catalog(rules: Path) -> Catalog:
 
 
 @app.command()
-def validate(rules: Annotated[Path | None, typer.Argument(
-        help="the rules folder", show_default=RULES_DEFAULT)] = None) -> None:
-    """Check every rule file; print each problem as file:line: field: message."""
-    catalog = _catalog(rules_folder(rules))
-    table = Table("program", "jurisdiction", "type", "versions", "on")
+def validate(
+    rules: Annotated[Path | None, typer.Argument(
+        metavar="[PATH]", help="the rules folder, or one program file: checked with the rules "
+        "folder it is in, or else (a draft) with --rules", show_default=RULES_DEFAULT)] = None,
+    with_rules: Annotated[Path | None, typer.Option(
+        "--rules", help="the rules folder to check a file outside any rules folder with",
+        show_default=RULES_DEFAULT)] = None,
+    lang: Annotated[str | None, typer.Option(
+        help="ja or en (default: POINTENGINE_LANG or LANG, else en)")] = None,
+) -> None:
+    """Check every rule file, or one; print every problem at once as file:line: field: message.
+
+    Exit status 1 when a file checked has an error. For one file, the other files' problems
+    are counted, not listed, and do not fail it.
+    """
+    # the catalog's words and checks, imported here: this command alone uses them
+    from rich.markup import escape
+
+    from pointengine.catalog.drafts import check_rule_file
+    from pointengine.catalog.loading import check_catalog
+    from pointengine.catalog.messages import render
+    from pointengine.errors import Problem
+    from pointengine.i18n import Text, lang_from_env, lang_of
+
+    chosen = lang_of(lang) if lang is not None else lang_from_env()
+    if chosen is None:
+        raise typer.BadParameter(f"{lang!r}: give ja or en", param_hint="--lang")
+
+    def words(code: str, **args: object) -> str:
+        return render(Text(code, args), chosen)
+
+    def show(problems: list[Problem]) -> None:
+        for problem in problems:
+            err.print(problem.describe(chosen), markup=False, highlight=False)
+
+    if rules is not None and rules.is_file():
+        checked = check_rule_file(rules, rules=with_rules)
+        if not checked.in_catalog:
+            err.print(words("validate.as_draft", file=rules, rules=checked.rules), markup=False,
+                      highlight=False)
+        show(checked.problems)
+        if checked.elsewhere:
+            err.print(words("validate.others", rules=checked.rules, count=len(checked.elsewhere)),
+                      markup=False, highlight=False)
+        program = checked.program
+        if checked.errors or program is None:
+            count = max(len(checked.errors), 1)
+            err.print(f"[red]{escape(words('validate.problems', count=count, rules=rules))}[/red]")
+            raise typer.Exit(1)
+        console.print(words("validate.file_valid", file=rules, program=program.id,
+                            jurisdiction=program.current.jurisdiction,
+                            type=program.current.type_letter, versions=len(program.versions),
+                            warnings=len(checked.problems)), markup=False, highlight=False)
+        return
+    folder = rules_folder(rules or with_rules)
+    found = check_catalog(folder)
+    if found.problems:
+        show(found.problems)
+        said = words("validate.problems", count=len(found.problems), rules=folder)
+        err.print(f"[red]{escape(said)}[/red]")
+        raise typer.Exit(1)
+    catalog = found.catalog
+    show(catalog.warnings)
+    table = Table(*(words(f"validate.head.{name}")
+                    for name in ("program", "jurisdiction", "type", "versions", "on")))
     for program in catalog.programs.values():
         current = program.current
         table.add_row(program.id, current.jurisdiction, current.type_letter,
                       str(len(program.versions)), ", ".join(current.on))
     console.print(table)
-    console.print(f"{len(catalog.programs)} programs and {len(catalog.providers)} providers: "
-                  f"valid ({len(catalog.warnings)} warning(s))")
+    console.print(words("validate.valid", programs=len(catalog.programs),
+                        providers=len(catalog.providers), warnings=len(catalog.warnings)))
 
 
 @app.command()
 def schema(out: Annotated[Path, typer.Argument(help="folder to write the schemas to")]
-           = Path("rules/schema")) -> None:
+           = Path("rules/schema"),
+           lang: Annotated[str | None, typer.Option(
+               help="ja or en (default: POINTENGINE_LANG or LANG, else en)")] = None) -> None:
     """Write JSON Schemas of program files and the provider list, for editors."""
+    chosen = lang_of(lang) if lang is not None else lang_from_env()
+    if chosen is None:
+        raise typer.BadParameter(f"{lang!r}: give ja or en", param_hint="--lang")
     try:
-        make_folder(out)
-        for name, model in (("program", ProgramDocument), ("providers", ProviderList)):
-            path = out / f"{name}.schema.json"
-            text = json.dumps(model.model_json_schema(by_alias=True), indent=2,
-                              ensure_ascii=False) + "\n"
-            write_whole(path, text.encode("utf-8"))
-            console.print(f"wrote {path}")
+        for path in write_schemas(out):
+            console.print(say(SCHEMA_TEXTS, Text("schema.wrote", {"path": path}), chosen),
+                          markup=False, highlight=False)
     except OutputError as exc:
         _cannot_write(str(exc))
+    for line in first_lines(out):
+        console.print(say(SCHEMA_TEXTS, line, chosen), markup=False, highlight=False)
 
 
 @app.command("replay")
@@ -435,71 +500,6 @@ def _print_report(report: ReplayReport, out: Path, ledger: str | None = None) ->
 
 
 @app.command()
-def explain(
-    person: Annotated[str, typer.Argument(help="the MyKey ID")],
-    events: Annotated[Path, typer.Option("--events", help="the stream to evaluate")],
-    rules: RulesOption = None,
-) -> None:
-    """For each of a person's events: what each program awarded or why it did not."""
-    if carries_my_number(person.encode()):
-        # Refused, not searched for: no event can carry one, and it must not be echoed.
-        err.print("PERSON carries a My Number, which is never a MyKey ID; nothing was looked up")
-        raise typer.Exit(2)
-    _check_readable(events)
-    catalog = _catalog(rules_folder(rules))
-    engine = Engine(catalog, MemoryStore(), explain=True)
-    mine: list[Decision] = []
-
-    def keep(decisions: list[Decision]) -> None:
-        mine.extend(d for d in decisions if d.event.person == person)
-
-    replay(events, engine, on_decisions=keep)
-    engine.close()
-    if not mine:
-        console.print(f"no events for {person}")
-        raise typer.Exit(1)
-    for decision in mine:
-        for line in describe(decision):
-            console.print(line, markup=False, highlight=False)
-
-
-def describe(decision: Decision) -> list[str]:
-    """Human lines for one decision: the event, then one line per program."""
-    event = decision.event
-    amount = getattr(event, "amount", None)
-    head = f"{event.at.isoformat()} {event.type} {event.key}"
-    lines = [head + (f" {amount:,} yen" if amount is not None else "")]
-    applied = decision.applied
-    if applied.status != "applied":
-        lines.append(f"  {applied.status}: {applied.reason}")
-    # A program may make several claims for one event (a per-child grant to a known household:
-    # one per birth date); its line adds them up and names every cap that limited one.
-    outcomes: dict[str, list[Outcome]] = {}
-    for outcome in applied.outcomes:
-        outcomes.setdefault(outcome.program, []).append(outcome)
-    for verdict in decision.verdicts:
-        name = f"{verdict.program}@v{verdict.version}"
-        if verdict.failed is not None:
-            lines.append(f"  {name}: nothing; failed {verdict.failed.name}: "
-                         f"{verdict.failed.explain}")
-            continue
-        claims = outcomes.get(verdict.program)
-        if not claims:
-            lines.append(f"  {name}: eligible, nothing to award")
-            continue
-        awarded = sum(o.awarded for o in claims)
-        wanted = sum(o.wanted for o in claims)
-        if awarded < wanted:
-            limits = ", ".join(dict.fromkeys(o.limited_by for o in claims if o.limited_by))
-            lines.append(f"  {name}: awarded {awarded:,} of {wanted:,}; limited by {limits}")
-        else:
-            lines.append(f"  {name}: awarded {awarded:,}")
-    for program, points in applied.reversed.items():
-        lines.append(f"  {program}: reversed {points:,}")
-    return lines
-
-
-@app.command()
 def demo(
     ctx: typer.Context,
     persons: Annotated[int, typer.Option(help="persons in the generated population")] = 20_000,
@@ -526,7 +526,10 @@ def demo(
 
 register_service_commands(app)
 register_simulate(app)
+register_explain(app)
+register_compare(app)
 register_generate(app)
+register_console(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

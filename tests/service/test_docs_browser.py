@@ -8,18 +8,15 @@ them.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
 
 from pointengine.service.app import ServiceConfig, create_app
 from pointengine.service.signing import RedisReplayGuard, Verifier
+from tests.browser import offline_page
 from tests.redis_fixtures import redis_client, redis_server
 from tests.service.test_service import keys
 from tests.serving import serving
@@ -27,14 +24,6 @@ from tests.serving import serving
 __all__ = ["keys", "redis_client", "redis_server"]
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def _chromium() -> str:
-    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name) if name else None
-        if found:
-            return found
-    pytest.skip("no Chromium on this machine (apt-get install chromium)")
 
 
 @pytest.fixture
@@ -50,25 +39,8 @@ def page(served: str) -> Iterator[tuple[object, list[str]]]:
     """A browser page that may reach only ``served``, and the list of what else it asked,
     or of a script error. What the pages' Content-Security-Policy kept the browser from asking
     (ReDoc's footer logo) never leaves it, so is not listed."""
-    elsewhere: list[str] = []
-    local = urlsplit(served).netloc
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True)
-        context = browser.new_context()
-
-        def guard(route: Any) -> None:
-            url = route.request.url
-            if urlsplit(url).netloc == local or url.startswith(("data:", "blob:")):
-                route.continue_()
-            else:
-                elsewhere.append(url)
-                route.abort()
-
-        context.route("**/*", guard)
-        tab = context.new_page()
-        tab.on("pageerror", lambda error: elsewhere.append(str(error)))
-        yield tab, elsewhere
-        browser.close()
+    with offline_page(served) as opened:
+        yield opened
 
 
 def test_swagger_ui_renders_every_operation_offline(served: str, page: tuple[object, list[str]],

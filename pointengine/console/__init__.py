@@ -1,0 +1,1 @@
+"""The staff console: a local web application for municipal staff (see app.py)."""
