@@ -7,6 +7,12 @@ be a :class:`Text` (a message built of parts: a type error and the value found),
 :class:`Either` (alternatives, "a, b or c") or :class:`Phrase` (a sentence of PyYAML or of
 pydantic's date parser, English, in Japanese where :data:`PHRASES` knows it).
 
+Nothing of ours is read back from its English: the rule language's checks
+(:mod:`pointengine.catalog.programs`) raise pydantic errors whose ``type`` is their ``model.*``
+code and whose ``ctx`` their arguments (:func:`from_model_error`), and pydantic's own errors are
+known by their ``type`` and ``ctx`` (:func:`from_pydantic`). Only the libraries' sentences, whose
+words we do not choose, are matched as text (:data:`PHRASES`).
+
 Problems are made with :func:`problem`, which also keeps a My Number out of them: a rule file
 that holds one gets the problem, never the number back.
 """
@@ -416,27 +422,24 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"invalid timezone sign", "時差の符号（+ か -）が正しくありません"),
         (r"timezone offset must be less than 24 hours", "時差は 24 時間未満にしてください"),
     ))
-"""An English phrase (a full match) → its Japanese, ``{name}`` from the phrase's groups."""
+"""An English phrase (a full match) → its Japanese, ``{name}`` from the phrase's groups.
+
+These sentences are PyYAML's (a syntax error's problem and context) and pydantic's date and
+time parser's (the ``error`` of ``date_parsing`` and its kin): the libraries give them as
+English text only, with no code to say them by, so matching the text is the one way to say
+them in Japanese. One a library adds or rewords is shown in English, never lost. Our own
+messages never come through here: they carry their code (see :func:`from_model_error`).
+"""
 
 _PARTS = {"year": "年", "month": "月", "day": "日", "hour": "時", "minute": "分", "second": "秒"}
 
-_PYDANTIC_ARGS: Mapping[str, tuple[str, ...]] = {
-    code.removeprefix("pydantic."): tuple(
-        name for name in re.findall(r"{(\w+)}", texts["en"]))
-    for code, texts in MESSAGES.items() if code.startswith("pydantic.")
+_ARGS: Mapping[str, tuple[str, ...]] = {
+    code: tuple(re.findall(r"{(\w+)}", texts["en"]))
+    for code, texts in MESSAGES.items() if code.startswith(("pydantic.", "model."))
 }
-"""pydantic's error type → the ``ctx`` entries its message names."""
+"""The code of an error pydantic reports → the ``ctx`` entries its message names."""
 _PHRASED = {"error"}
 """``ctx`` entries that are a library's English sentence (a date parser's reason)."""
-
-_MODEL_ERRORS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (code, re.compile("".join(
-        f"(?P<{part[1:-1]}>.+?)" if part.startswith("{") else re.escape(part)
-        for part in re.split(r"({\w+})", texts["en"]) if part)))
-    for code, texts in MESSAGES.items() if code.startswith("model.")
-)
-"""Each check of :mod:`pointengine.catalog.programs` by its English message: its validators
-raise ``ValueError`` (pydantic's way), whose text is all that reaches the catalog."""
 
 
 def render(text: Text, lang: Lang) -> str:
@@ -528,13 +531,21 @@ def as_dict(found: Problem, lang: Lang) -> dict[str, Any]:
             "hint": hint(found, lang)}
 
 
-def from_model_error(english: str) -> Text:
-    """The :class:`Text` of a rule-language check's ``ValueError`` message; one this table
-    does not know is ``value.invalid`` with the English as its detail."""
-    for code, pattern in _MODEL_ERRORS:
-        match = pattern.fullmatch(english)
-        if match:
-            return Text(code, match.groupdict())
+def from_model_error(kind: str, ctx: Mapping[str, Any], english: str) -> Text:
+    """The :class:`Text` of an error a check of the rule language raised: its ``type`` (a
+    ``model.*`` code) is the code, its ``ctx`` the arguments and ``msg`` (``english``) the
+    English pydantic made of them.
+
+    A type the table does not know, or a ``ctx`` without the arguments its words name, is
+    ``value.invalid`` with the English as its detail: the problem is still said, as it reads.
+    """
+    names = _ARGS.get(kind) if kind.startswith("model.") else None
+    if names is not None and all(name in ctx for name in names):
+        text = Text(kind, {name: ctx[name] for name in names})
+        # the English pydantic formatted is the table's own (programs.py raises it from the
+        # table): rendering it again only confirms that, so str(problem) never changes
+        if render(text, "en") == english:
+            return text
     return Text("value.invalid", {"detail": english})
 
 
@@ -545,7 +556,7 @@ def from_pydantic(kind: str, ctx: Mapping[str, Any], english: str) -> Text:
     (pydantic words some errors by their context: 'item' or 'items', 'Tuple' or 'List');
     else ``value.invalid`` with pydantic's message, so the English never changes.
     """
-    names = _PYDANTIC_ARGS.get(kind)
+    names = _ARGS.get(f"pydantic.{kind}")
     if names is not None and all(name in ctx for name in names):
         args: dict[str, object] = {
             name: Phrase(str(ctx[name])) if name in _PHRASED else

@@ -27,6 +27,9 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from pointengine.catalog.messages import MESSAGES
 
 Trigger = Literal[
     "purchase",
@@ -41,17 +44,29 @@ Registration = Literal["health_insurance", "public_funds_account"]
 _PERCENT = re.compile(r"^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*%\s*$")
 
 
+def _refusal(code: str, **args: str) -> PydanticCustomError:
+    """A check of the rule language failing, as pydantic's error whose ``type`` is ``code`` (a
+    ``model.*`` code of :data:`~pointengine.catalog.messages.MESSAGES`) and whose ``ctx`` is
+    ``args``: the problem is made from the code and its arguments, never by reading the English
+    back, and the English is the table's, formatted by pydantic (the same words as ``render``).
+
+    Validators of every kind raise it (``mode="before"``/``"after"``, ``BeforeValidator``,
+    ``AfterValidator``): pydantic reports it as it is, without the ``Value error,`` prefix.
+    """
+    return PydanticCustomError(code, MESSAGES[code]["en"], args)
+
+
 def _basis_points(value: Any) -> int:
     """``"25%"`` → 2500. Floats are refused: a rate is exact."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("write a rate as a percentage string, e.g. '25%' or '12.5%'")
+        raise _refusal("model.rate_not_text")
     match = _PERCENT.match(value)
     if not match:
-        raise ValueError(f"{value!r} is not a percentage like '25%' or '12.5%'")
+        raise _refusal("model.rate_not_percent", value=repr(value))
     whole, frac = match.group(1), (match.group(2) or "").ljust(2, "0")
     points = int(whole) * 100 + int(frac)
     if not 0 < points <= 10_000:
-        raise ValueError(f"{value!r}: a rate must be above 0% and at most 100%")
+        raise _refusal("model.rate_range", value=repr(value))
     return points
 
 
@@ -182,7 +197,7 @@ class Period(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.to < self.from_:
-            raise ValueError(f"the period ends ({self.to}) before it starts ({self.from_})")
+            raise _refusal("model.period_reversed", to=str(self.to), start=str(self.from_))
         return self
 
 
@@ -228,9 +243,9 @@ class Restriction(Strict):
     @model_validator(mode="after")
     def _stores_listed(self) -> Restriction:
         if self.stores == "target_stores" and not self.target_stores:
-            raise ValueError("stores: target_stores needs a non-empty target_stores list")
+            raise _refusal("model.no_target_stores")
         if self.stores != "target_stores" and self.target_stores:
-            raise ValueError("target_stores is only read when stores is 'target_stores'")
+            raise _refusal("model.target_stores_unused")
         return self
 
     @property
@@ -488,7 +503,7 @@ class ProgramVersion(Strict):
     def _one_cap_per_period(self) -> ProgramVersion:
         periods = [c.per for c in self.period_caps]
         if len(periods) != len(set(periods)):
-            raise ValueError("period_caps: give each period (per) once")
+            raise _refusal("model.period_cap_twice")
         return self
 
     @property
@@ -520,8 +535,8 @@ class ProgramDocument(ProgramVersion):
 
 def _one_basis(value: object) -> object:
     if value == "both":
-        raise ValueError("a provider awards on one basis, 'charge' or 'purchase': counting both "
-                         "would pay twice for money charged and then spent")
+        # counting both would pay twice for money charged and then spent
+        raise _refusal("model.both_bases")
     return value
 
 

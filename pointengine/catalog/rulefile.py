@@ -634,9 +634,11 @@ def _convert(
         hint = suggest(value, strings) if isinstance(value, str) else None
         return located(path, lines, spot, said, suggestion=hint), empty, ()
     msg = str(err["msg"])
-    if kind in ("value_error", "assertion_error"):
-        said = from_model_error(msg.removeprefix("Value error, ")
-                                .removeprefix("Assertion failed, "))
+    if kind.startswith("model."):  # a check of the rule language: its code and arguments
+        said = from_model_error(kind, ctx, msg)
+    elif kind in ("value_error", "assertion_error"):  # a check that has no code: its English
+        said = Text("value.invalid", {"detail": msg.removeprefix("Value error, ")
+                                      .removeprefix("Assertion failed, ")})
     else:
         said = from_pydantic(kind, ctx, msg)
         if said.code == "pydantic.string_pattern_mismatch" and data[-1:] == ("id",):

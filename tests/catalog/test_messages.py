@@ -22,6 +22,7 @@ from pointengine.catalog.programs import (
     Provider,
     Restriction,
 )
+from pointengine.catalog.rulefile import LineMap, problems_from_validation_error
 from pointengine.errors import Problem, RuleFileError
 from pointengine.i18n import Text, check_table
 from tests.catalog.test_catalog import ATSUMA, rules, write
@@ -38,14 +39,16 @@ def test_the_table_has_both_languages_with_the_same_placeholders() -> None:
 
 
 def _codes_in_source() -> set[str]:
-    """Every code written in the source that makes problems, and in the validate command."""
+    """Every code written in the source that makes problems (the rule language's checks
+    included), and in the validate command."""
     command = CLI.read_text(encoding="utf-8").split("\ndef validate(")[1].split("\n@app.")[0]
     texts = [(CATALOG / name).read_text(encoding="utf-8")
              for name in ("rulefile.py", "loading.py", "drafts.py", "messages.py",
-                          "../errors.py")]
+                          "programs.py", "../errors.py")]
     found: set[str] = set()
     for text in [*texts, command]:
-        found |= set(re.findall(r'Text\(\s*["\']([a-z_]+(?:\.[a-z_0-9]+)*)["\']', text))
+        found |= set(re.findall(
+            r'(?:Text|_refusal)\(\s*["\']([a-z_]+(?:\.[a-z_0-9]+)*)["\']', text))
         found |= set(re.findall(r'words\(\s*"(validate\.[a-z_.]+)"', text))
         found |= {f"validate.head.{name}" for name in re.findall(
             r'words\(f"validate\.head\.\{name\}"\)[^)]*\(([^)]*)\)', text, re.DOTALL)
@@ -56,8 +59,8 @@ def _codes_in_source() -> set[str]:
 def test_every_code_the_source_uses_is_in_the_table_and_every_one_is_used() -> None:
     used = _codes_in_source()
     assert used - set(MESSAGES) == set()
-    # pydantic's and the rule language's are chosen by the error, not written out
-    dynamic = {c for c in MESSAGES if c.startswith(("pydantic.", "model."))}
+    # pydantic's are chosen by the error's type, not written out
+    dynamic = {c for c in MESSAGES if c.startswith("pydantic.")}
     assert set(MESSAGES) - used - dynamic == set()
     assert {"field.unknown", "validate.head.on", "catalog.group_cap"} <= used
 
@@ -77,44 +80,105 @@ def test_the_english_of_pydantic_s_errors_is_pydantic_s_own(code: str) -> None:
     assert messages.render(text, "ja") != english
 
 
-def _value_errors() -> list[str]:
-    """The message of each ``ValueError`` the rule language raises, by triggering each."""
-    base: dict[str, Any] = {"id": "x-y", "name": "n", "jurisdiction": "015814",
-                            "on": ["purchase"],
-                            "award": {"kind": "premium", "rate": "25%", "cap": 1}}
-    attempts: list[tuple[Any, dict[str, Any]]] = [
-        (ProgramVersion, {**base, "award": {"kind": "premium", "rate": 0.25, "cap": 1}}),
-        (ProgramVersion, {**base, "award": {"kind": "premium", "rate": "a lot", "cap": 1}}),
-        (ProgramVersion, {**base, "award": {"kind": "premium", "rate": "0%", "cap": 1}}),
-        (Period, {"from": "2022-03-01", "to": "2022-02-01"}),
-        (Restriction, {"stores": "target_stores"}),
-        (Restriction, {"target_stores": ["S1"]}),
-        (ProgramVersion, {**base, "period_caps": [{"per": "month", "cap": 1},
-                                                  {"per": "month", "cap": 2}]}),
-        (Provider, {"id": "pp", "name": "P", "kind": "qr_code", "basis": "both"}),
-    ]
-    found = []
-    for model, data in attempts:
+_BASE: dict[str, Any] = {"id": "x-y", "name": "n", "jurisdiction": "015814",
+                         "on": ["purchase"], "award": {"kind": "premium", "rate": "25%", "cap": 1}}
+_CHECKS: list[tuple[Any, dict[str, Any], str, str, dict[str, str], str]] = [
+    # model, data, the field, the code, its arguments, the Japanese
+    (ProgramVersion, {**_BASE, "award": {"kind": "premium", "rate": 0.25, "cap": 1}},
+     "award.rate", "model.rate_not_text", {},
+     "率は百分率の文字列で書いてください（例: '25%'、'12.5%'）"),
+    (ProgramVersion, {**_BASE, "award": {"kind": "premium", "rate": "a lot", "cap": 1}},
+     "award.rate", "model.rate_not_percent", {"value": "'a lot'"},
+     "'a lot' は '25%' や '12.5%' のような百分率ではありません"),
+    (ProgramVersion, {**_BASE, "award": {"kind": "premium", "rate": "0%", "cap": 1}},
+     "award.rate", "model.rate_range", {"value": "'0%'"},
+     "'0%': 率は 0% より大きく 100% 以下にしてください"),
+    (Period, {"from": "2022-03-01", "to": "2022-02-01"},
+     "<root>", "model.period_reversed", {"to": "2022-02-01", "start": "2022-03-01"},
+     "期間の終わり（2022-02-01）が始まり（2022-03-01）より前です"),
+    (Restriction, {"stores": "target_stores"},
+     "<root>", "model.no_target_stores", {},
+     "stores: target_stores には対象店舗の一覧 target_stores が必要です"),
+    (Restriction, {"target_stores": ["S1"]},
+     "<root>", "model.target_stores_unused", {},
+     "target_stores は stores が 'target_stores' のときだけ使われます"),
+    (ProgramVersion, {**_BASE, "period_caps": [{"per": "month", "cap": 1},
+                                               {"per": "month", "cap": 2}]},
+     "<root>", "model.period_cap_twice", {},
+     "period_caps: 期間（per）はそれぞれ 1 回だけ書いてください"),
+    (Provider, {"id": "pp", "name": "P", "kind": "qr_code", "basis": "both"},
+     "basis", "model.both_bases", {},
+     "決済事業者の付与の基準は 'charge'（チャージ）か 'purchase'（お買い物）の一方です。"
+     "両方を数えると、チャージしてから使ったお金に二重に付与します"),
+]
+"""Each check of the rule language, triggered: what it says, in its code and in Japanese."""
+
+_ENGLISH = [
+    "write a rate as a percentage string, e.g. '25%' or '12.5%'",
+    "'a lot' is not a percentage like '25%' or '12.5%'",
+    "'0%': a rate must be above 0% and at most 100%",
+    "the period ends (2022-02-01) before it starts (2022-03-01)",
+    "stores: target_stores needs a non-empty target_stores list",
+    "target_stores is only read when stores is 'target_stores'",
+    "period_caps: give each period (per) once",
+    "a provider awards on one basis, 'charge' or 'purchase': counting both would pay twice "
+    "for money charged and then spent",
+]
+"""The English each check said when it raised ``ValueError``: what scripts and tests read."""
+
+
+def test_every_check_of_the_rule_language_raises_its_code() -> None:
+    source = (CATALOG / "programs.py").read_text(encoding="utf-8")
+    # one attempt per check: a new check needs its words and its case here
+    # every raise is a refusal with its code (no ValueError, no assert, read back by its words)
+    assert set(re.findall(r"^\s*(raise|assert)\b\s*(\w*)", source, re.MULTILINE)) == {
+        ("raise", "_refusal")}
+    raised = re.findall(r'raise _refusal\(\s*"(model\.\w+)"', source)
+    assert sorted(raised) == sorted(code for _, _, _, code, _, _ in _CHECKS)
+    for model, data, _, code, args, _ in _CHECKS:
         with pytest.raises(ValidationError) as caught:
             model.model_validate(data)
-        [error] = [e for e in caught.value.errors() if e["type"] == "value_error"]
-        found.append(str(error["msg"]).removeprefix("Value error, "))
-    return found
+        [error] = caught.value.errors(include_url=False)
+        assert (error["type"], error.get("ctx", {})) == (code, args)
 
 
-def test_every_check_of_the_rule_language_has_a_code() -> None:
-    source = (CATALOG / "programs.py").read_text(encoding="utf-8")
-    errors = _value_errors()
-    # one attempt per ValueError the rule language raises: a new check needs its words here
-    assert len(errors) == source.count("raise ValueError(")
-    texts = [from_model_error(message) for message in errors]
-    assert [t.code for t in texts] == [
-        "model.rate_not_text", "model.rate_not_percent", "model.rate_range",
-        "model.period_reversed", "model.no_target_stores", "model.target_stores_unused",
-        "model.period_cap_twice", "model.both_bases"]
-    assert [messages.render(t, "en") for t in texts] == errors
-    assert messages.render(texts[3], "ja") == (
-        "期間の終わり（2022-02-01）が始まり（2022-03-01）より前です")
+@pytest.mark.parametrize(("model", "data", "field", "code", "args", "ja", "english"),
+                         [(*check, english) for check, english in zip(_CHECKS, _ENGLISH,
+                                                                      strict=True)],
+                         ids=[check[3] for check in _CHECKS])
+def test_each_check_is_a_problem_with_its_code_said_in_both(
+        model: Any, data: dict[str, Any], field: str, code: str, args: dict[str, str],
+        ja: str, english: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    [found] = problems_from_validation_error(Path("f.yaml"), caught.value, LineMap(), model)
+    assert found.text == Text(code, args)
+    assert (found.field, found.message, str(found)) == (
+        field, english, f"f.yaml:1: {field}: {english}")
+    assert found.say("ja") == ja
+    assert messages.as_dict(found, "ja")["code"] == code
+
+
+def test_an_error_without_its_arguments_or_code_is_said_as_it_reads() -> None:
+    # a check's error missing an argument its words name, or of a code the table lacks:
+    # never a KeyError, the English as the detail
+    english = "the period ends (x) before it starts (y)"
+    assert from_model_error("model.period_reversed", {"to": "x"}, english) == Text(
+        "value.invalid", {"detail": english})
+    assert from_model_error("model.no_such_check", {}, "odd") == Text(
+        "value.invalid", {"detail": "odd"})
+    assert messages.render(from_model_error("model.no_such_check", {}, "odd"), "ja") == (
+        "値が正しくありません: odd")
+
+
+def test_a_rate_holding_a_my_number_is_refused_without_repeating_it() -> None:
+    data = {**_BASE, "award": {"kind": "premium", "rate": "123456789018", "cap": 1}}
+    with pytest.raises(ValidationError) as caught:
+        ProgramVersion.model_validate(data)
+    [found] = problems_from_validation_error(Path("f.yaml"), caught.value, LineMap(),
+                                             ProgramVersion)
+    assert found.text is not None and found.text.code == "model.rate_not_percent"
+    assert "123456789018" not in repr([found, found.say("ja"), found.say("en")])
 
 
 def japanese(root: Path) -> list[str]:
