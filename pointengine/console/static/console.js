@@ -165,7 +165,7 @@ function startEditor(text, name) {
 function lintDraft(text, updateLinting, options, cm) {
   const seq = ++state.checkSeq;
   document.getElementById("check-status").textContent = w("checking");
-  api("POST", "/api/check", { text, name: state.editing ? state.editing.file.split("/").pop() : "draft.yaml" })
+  api("POST", "/api/check", { text, name: state.editing ? state.editing.file : "draft.yaml" })
     .then((result) => {
       if (seq !== state.checkSeq) return;  // a later check is on its way
       if (!result.ok) { document.getElementById("check-status").textContent = result.data.message || ""; return; }
