@@ -177,6 +177,11 @@ def test_the_wheel_holds_pointengine_only(installed: Installed) -> None:
             "pointengine/synth/data/municipalities.csv", "pointengine/synth/data/prefectures.csv",
             "pointengine-0.1.0.dist-info/licenses/LICENSE"} <= have
     assert not [n for n in names if n.endswith(".c")]
+    # the console is served whole from the package (no CDN on a closed network)
+    static = ROOT / "pointengine" / "console" / "static"
+    assets = {f"pointengine/console/static/{p.relative_to(static).as_posix()}"
+              for p in static.rglob("*") if p.is_file() and p.name != "README.md"}
+    assert assets <= have and "pointengine/console/static/index.html" in assets
 
 
 @pytest.mark.slow

@@ -508,6 +508,7 @@ def _run_compare(config: ConsoleConfig, ask: CompareAsk, events: Path, paid: Pat
     from pointengine.replay.compare import MESSAGES, Row, compare
 
     with tempfile.TemporaryDirectory(prefix="pointengine-console-") as folder:
+        ask_folder = folder
         result = compare(_draft_file(folder, ask.text, ask.name), events=events,
                          rules=config.rules, paid=paid, on_progress=_bytes_read(job, "compare"))
 
@@ -517,9 +518,16 @@ def _run_compare(config: ConsoleConfig, ask: CompareAsk, events: Path, paid: Pat
                         rows=[[r.key if isinstance(r, Row) else r.person, f"{r.draft:,}",
                                f"{r.paid:,}", f"{r.difference:+,}"] for r in rows])
 
+    def local(line: str) -> str:
+        # staff see the files by the names they chose them by, not the server's folders
+        for folder in {str(events.parent), str(Path(ask_folder))}:
+            line = line.replace(folder + "/", "")
+        return line
+
     return {"sections": [
         _section(say(WORDS, Text("compare"), lang),
-                 lines=[say(MESSAGES, t, lang) for t in result.summary] + result.warnings),
+                 lines=[local(say(MESSAGES, t, lang)) for t in result.summary]
+                 + [local(w) for w in result.warnings]),
         table("per_program", "col_program", result.per_program),
         table("per_provider", "col_key", result.per_provider),
         table("gainers", "person", result.top_gainers),

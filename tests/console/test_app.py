@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,6 +22,7 @@ from pointengine.model.jst import JST
 from tests.world import RULES
 
 PASSWORD = "correct horse battery"
+MIYOSHI_FILE = "342092-miyoshi/premium.yaml"
 ORIGIN = "http://testserver"
 
 
@@ -158,3 +162,63 @@ def test_a_history_file_is_chosen_by_name_from_the_folder_only(client: TestClien
 
 def test_the_words_have_both_languages() -> None:
     assert check_table(WORDS) == []
+
+
+@pytest.fixture
+def with_history(config: ConsoleConfig, history: Path) -> Iterator[TestClient]:
+    config.history = history
+    with TestClient(create_console(config), headers={"Origin": ORIGIN}) as test_client:
+        _sign_in(test_client)
+        yield test_client
+
+
+def _run(client: TestClient, kind: str, body: dict[str, object]) -> dict[str, Any]:
+    started = client.post(f"/api/{kind}?lang=ja", json=body)
+    assert started.status_code == 200, started.text
+    for _ in range(1_200):
+        answer: dict[str, Any] = client.get(f"/api/jobs/{started.json()['job']}").json()
+        if answer["state"] != "running":
+            assert answer["state"] == "done", answer["error"]
+            return answer["result"]  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"the {kind} run did not end")
+
+
+def test_history_under_an_unchanged_draft_differs_by_nothing(with_history: TestClient) -> None:
+    text = with_history.get("/api/programs/miyoshi-premium").json()["text"]
+    same = _run(with_history, "compare", {"text": text, "name": MIYOSHI_FILE,
+                                          "events": "events-2022.jsonl",
+                                          "paid": "ledger-2022.jsonl"})
+    per_program = same["sections"][1]["rows"]
+    assert per_program and {row[3] for row in per_program} == {"+0"}
+    raised = _run(with_history, "compare", {
+        "text": text.replace("rate: 30%", "rate: 40%"), "name": MIYOSHI_FILE,
+        "events": "events-2022.jsonl", "paid": "ledger-2022.jsonl"})
+    miyoshi = next(row for row in raised["sections"][1]["rows"] if row[0] == "miyoshi-premium")
+    assert int(miyoshi[3].replace(",", "")) > 0
+    assert not [line for line in raised["sections"][0]["lines"] if "/tmp" in line]
+
+
+def test_a_person_is_explained_with_the_ledgers_totals(with_history: TestClient,
+                                                      history: Path) -> None:
+    ledger = [orjson.loads(line) for line in
+              (history / "ledger-2022.jsonl").read_bytes().splitlines()]
+    person = next(e["person"] for e in ledger if e["program"] == "miyoshi-premium")
+    net = sum(e["points"] for e in ledger if e["person"] == person)
+    result = _run(with_history, "explain", {"person": person, "events": "events-2022.jsonl",
+                                            "ledger": "ledger-2022.jsonl"})
+    titles = [s["title"] for s in result["sections"]]
+    assert titles[1:] == ["イベントごとの判定", "受け付けられなかった行", "合計"]
+    overall = result["sections"][3]["rows"][-1]
+    assert overall[0] == "*" and int(overall[3].replace(",", "")) == net
+
+
+def test_a_forecast_gives_the_charts_their_series(with_history: TestClient) -> None:
+    text = with_history.get("/api/programs/miyoshi-premium").json()["text"]
+    result = _run(with_history, "forecast", {"text": text, "name": MIYOSHI_FILE,
+                                             "persons": 500, "events": 5_000, "seed": 1})
+    days = result["days"]
+    assert days and days[-1]["cumulative"] == sum(d["points"] for d in days)
+    assert all(d["budget_left"] == 300_000_000 - d["cumulative"] for d in days)
+    assert sum(p["points"] for p in result["providers"]) == days[-1]["cumulative"]
+    assert result["assumptions"]

@@ -18,14 +18,8 @@ from typing import Any
 
 import pytest
 
-from pointengine.catalog.loading import load_catalog
 from pointengine.console.accounts import Accounts
 from pointengine.console.app import ConsoleConfig, create_console
-from pointengine.decide.engine import Engine
-from pointengine.model.ledger import FileSink
-from pointengine.replay.run import replay
-from pointengine.store.memory import MemoryStore
-from pointengine.synth.generate import generate
 from tests.browser import offline_page
 from tests.serving import serving
 from tests.world import RULES
@@ -33,20 +27,6 @@ from tests.world import RULES
 sync_api = pytest.importorskip("playwright.sync_api")
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small stream with 三次市 residents, and the ledger of what the shipped rules paid."""
-    folder = tmp_path_factory.mktemp("history")
-    events = folder / "events-2022.jsonl"
-    generate(events, persons=400, events=4_000, seed=7, focus=("342092",), focus_share=0.5)
-    sink = FileSink(folder / "ledger-2022.jsonl")
-    engine = Engine(load_catalog(RULES), MemoryStore(sink))
-    replay(events, engine)
-    engine.close()
-    sink.close()
-    return folder
 
 
 @pytest.fixture
