@@ -34,7 +34,7 @@ from pointengine.catalog import drafts
 from pointengine.catalog.loading import NATIONAL_FOLDER
 from pointengine.catalog.programs import merge_versions
 from pointengine.catalog.rulefile import RuleLoader, load_yaml
-from pointengine.errors import PublishRefused
+from pointengine.errors import Problem, PublishRefused
 from pointengine.i18n import Lang, Table, Text, say
 from pointengine.model.jst import JST
 from pointengine.model.output import make_folder, write_whole, writing
@@ -73,8 +73,8 @@ MESSAGES: Table = {
         "ja": "項目 {field} は版を重ねても変更できません",
         "en": "{field} cannot change between versions"},
     "invalid": {
-        "ja": "規則ファイルに問題が {count} 件あります。公開できません",
-        "en": "the rule file has {count} problem(s); it is not published"},
+        "ja": "規則ファイルに問題が {count} 件あります。公開できません（{problem}）",
+        "en": "the rule file has {count} problem(s); it is not published ({problem})"},
     "not_a_program": {
         "ja": "制度ファイルは項目の対応表（マッピング）です",
         "en": "a program file is a mapping of fields"},
@@ -94,8 +94,9 @@ MESSAGES: Table = {
 
 
 def publish_message(exc: PublishRefused, lang: Lang) -> str:
-    """``exc`` in ``lang``."""
-    return say(MESSAGES, Text(exc.code, exc.args_), lang)
+    """``exc`` in ``lang`` (a problem of the file it names, in ``lang`` too)."""
+    args = {k: v.describe(lang) if isinstance(v, Problem) else v for k, v in exc.args_.items()}
+    return say(MESSAGES, Text(exc.code, args), lang)
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,7 @@ def _publish(rules: Path, draft: str, staff: str, reason: str, effective_from: d
     checked = drafts.check_draft(draft, name=new_file or program_id or "draft", rules=rules)
     errors = [p for p in checked.problems if p.severity == "error"]
     if errors:
-        raise PublishRefused("invalid", count=len(errors))
+        raise PublishRefused("invalid", count=len(errors), problem=errors[0])
     # the draft loads: check_draft found no problem in it
     data = yaml.load(draft, Loader=RuleLoader)
     if not isinstance(data, dict):
@@ -310,10 +311,11 @@ def _publish_new(rules: Path, draft: str, data: dict[str, Any], staff: str, name
 
 def _must_load(rules: Path, path: Path, text: str) -> None:
     """Refuse ``text`` as ``path`` unless the catalog with it loads without an error."""
-    checked = drafts.check_draft(text, name=str(path), rules=rules)
+    # named by its place in the folder, so the draft stands in place of the file
+    checked = drafts.check_draft(text, name=path.relative_to(rules).as_posix(), rules=rules)
     errors = [p for p in checked.problems if p.severity == "error"]
     if errors:
-        raise PublishRefused("invalid", count=len(errors))
+        raise PublishRefused("invalid", count=len(errors), problem=errors[0])
 
 
 def publication_json(done: Publication) -> dict[str, Any]:

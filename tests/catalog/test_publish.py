@@ -174,3 +174,18 @@ def test_the_audit_trail_is_json_lines(tmp_path: Path) -> None:
 
 def test_the_messages_have_both_languages() -> None:
     assert check_table(MESSAGES) == []
+
+
+def test_a_rules_folder_given_relatively_publishes_too(rules: Path, trail: AuditTrail,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(rules.parent)
+    _publish(Path("rules"), trail, _draft(rules, "rate: 30%", "rate: 40%"))
+    assert [v.version for v in load_catalog(rules).programs["miyoshi-premium"].versions] == [1, 2]
+
+
+def test_an_invalid_draft_is_refused_with_its_first_problem(rules: Path,
+                                                            trail: AuditTrail) -> None:
+    with pytest.raises(PublishRefused) as refused:
+        _publish(rules, trail, _draft(rules, "rate: 30%", "rat: 30%"))
+    assert "award.rat" in publish_message(refused.value, "en")
+    assert "'rate' ではありませんか" in publish_message(refused.value, "ja")
