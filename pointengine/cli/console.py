@@ -44,6 +44,9 @@ def console(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8300,
     lang: Annotated[str, typer.Option(help="the pages' language until staff switch: ja or en")]
     = "ja",
+    server_name: Annotated[list[str] | None, typer.Option(
+        help="a host name the console is reached by besides 127.0.0.1 and localhost (repeat "
+        "for several); requests naming any other host are refused")] = None,
 ) -> None:
     """Start the staff console (http://127.0.0.1:8300 by default).
 
@@ -61,7 +64,9 @@ def console(
                    "add-staff NAME --jurisdiction CODE", err=True)
         raise typer.Exit(2)
     chosen: Lang = "en" if lang == "en" else "ja"
-    app = create_console(ConsoleConfig(rules=folder, state=state, history=history, lang=chosen))
+    hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", *(server_name or ()))))
+    app = create_console(ConsoleConfig(rules=folder, state=state, history=history, lang=chosen,
+                                       hosts=hosts))
     typer.echo(f"console: http://{host}:{port}/ (rules {folder}, state {state})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -126,7 +131,12 @@ def publish_command(
     except OutputError as exc:
         typer.echo(f"publish: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{done.file}: {done.program} version {done.version} from {done.effective_from}")
+    if chosen == "ja":
+        typer.echo(f"{done.file}: {done.program} 版 {done.version}"
+                   f"（{done.effective_from} から適用）を公開しました")
+    else:
+        typer.echo(f"{done.file}: {done.program} version {done.version} from "
+                   f"{done.effective_from}")
     typer.echo(done.appended, nl=False)
 
 

@@ -14,6 +14,7 @@ and report their progress to the page, which polls ``/api/jobs/{id}``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import tempfile
 import threading
@@ -25,13 +26,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pointengine.catalog.drafts import check_draft
 from pointengine.catalog.loading import load_catalog
+from pointengine.catalog.publish import MESSAGES as PUBLISH_MESSAGES
 from pointengine.catalog.publish import AuditTrail, publish, publish_message
 from pointengine.catalog.schema import editor_schema
 from pointengine.console.accounts import Account, Accounts
@@ -46,6 +51,8 @@ __all__ = ["ConsoleConfig", "create_console"]
 
 COOKIE = "pointengine_console"
 SESSION_SECONDS = 8 * 3600
+MAX_BODY = 1024 * 1024
+"""The largest request body read (a draft, a sign-in); a larger one is refused, unread."""
 MAX_TEXT = 256 * 1024
 """The largest program file the editor sends (the largest shipped file is under 3 KiB)."""
 _CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -64,6 +71,9 @@ class ConsoleConfig:
     history: Path | None = None
     lang: Lang = DEFAULT_LANG
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(JST))
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+    """The names the console answers to (a page served under another, a rebound DNS name, is
+    refused)."""
 
 
 class ConsoleRefused(PointEngineError):
@@ -178,6 +188,8 @@ class PublishAsk(BaseModel):
     reason: Annotated[str, Field(max_length=2000)]
     program: Annotated[str | None, Field(max_length=100)] = None
     new_file: Annotated[str | None, Field(max_length=100)] = None
+    opened_sha256: Annotated[str | None, Field(max_length=64)] = None
+    """The SHA-256 of the file as the draft was opened from it (refused if it changed)."""
     lang: Lang | None = None
 
 
@@ -209,6 +221,22 @@ def create_console(config: ConsoleConfig) -> FastAPI:
     async def refused(request: Request, exc: ConsoleRefused) -> JSONResponse:
         return JSONResponse({"code": exc.code, "message": say(
             WORDS, Text(exc.code, exc.args_), lang_for(request))}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # which fields, never their values (a body may carry anything, a My Number included)
+        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"][1:]) or "body"
+                                   for e in exc.errors()}))
+        return JSONResponse({"code": "bad_request", "message": say(
+            WORDS, Text("bad_request", {"reason": fields}), lang_for(request))},
+            status_code=400)
+
+    @app.exception_handler(PointEngineError)
+    async def failed(request: Request, exc: PointEngineError) -> JSONResponse:
+        # a broken rules folder or accounts file: said in one line, never a traceback
+        return JSONResponse({"code": "failed", "message": say(
+            WORDS, Text("failed", {"reason": _reason(exc)}), lang_for(request))},
+            status_code=500)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -247,7 +275,7 @@ def create_console(config: ConsoleConfig) -> FastAPI:
             try:
                 job.result = run(job)
                 job.state = "done"
-            except (PointEngineError, ValueError, OSError) as exc:
+            except Exception as exc:
                 job.error = _reason(exc)
                 job.state = "failed"
             finally:
@@ -319,9 +347,10 @@ def create_console(config: ConsoleConfig) -> FastAPI:
             trail.record("open_refused", who.name, who.jurisdiction, program=program_id)
             raise ConsoleRefused(403, "not_your_jurisdiction",
                                  jurisdiction=place_name(owner, lang_for(request)))
+        data = found.path.read_bytes()
         return {"id": program_id, "file": _relative(found.path, config.rules),
-                "text": found.path.read_text(encoding="utf-8"),
-                "version": found.current.version}
+                "text": data.decode("utf-8"), "version": found.current.version,
+                "sha256": hashlib.sha256(data).hexdigest()}
 
     @app.post("/api/check")
     def check(draft: Draft, who: Staff, request: Request) -> dict[str, Any]:
@@ -366,6 +395,8 @@ def create_console(config: ConsoleConfig) -> FastAPI:
         found = jobs.get(job_id)
         if found is None or found.owner != who.name:
             raise ConsoleRefused(404, "unknown_job")
+        if found.state != "running":  # collected: a person's explanation is not kept
+            jobs.pop(job_id, None)
         return {"state": found.state, "label": found.label, "done": found.done,
                 "total": found.total, "result": found.result, "error": found.error}
 
@@ -376,23 +407,76 @@ def create_console(config: ConsoleConfig) -> FastAPI:
             done = publish(rules=config.rules, draft=ask.text, who=who.name,
                            staff_jurisdiction=who.jurisdiction, reason=ask.reason,
                            effective_from=ask.effective_from, trail=trail,
-                           program=ask.program, new_file=ask.new_file, now=config.now())
+                           program=ask.program, new_file=ask.new_file, now=config.now(),
+                           opened_sha256=ask.opened_sha256)
         except PublishRefused as exc:
             return JSONResponse({"code": exc.code, "message": publish_message(exc, lang)},
                                 status_code=409 if exc.code != "not_your_jurisdiction"
                                 else 403)  # type: ignore[return-value]
-        except OutputError:
-            raise ConsoleRefused(500, "read_only_rules", folder=str(config.rules)) from None
+        except OutputError as exc:
+            raise ConsoleRefused(500, "cannot_write", file=exc.path.name) from None
         return {"file": _relative(Path(done.file), config.rules), "program": done.program,
                 "version": done.version, "effective_from": done.effective_from,
-                "appended": done.appended}
+                "appended": done.appended, "sha256": done.after_sha256}
 
     @app.get("/api/audit")
-    def audit(who: Staff) -> list[dict[str, Any]]:
-        return trail.read(who.jurisdiction)[::-1]
+    def audit(who: Staff, request: Request) -> list[dict[str, Any]]:
+        lang = lang_for(request)
+        acts = trail.read(who.jurisdiction)[::-1]
+        for act in acts:
+            if act.get("code") in PUBLISH_MESSAGES:
+                facts = act.get("facts") or {}
+                act["message"] = publish_message(PublishRefused(act["code"], **facts), lang)
+        return acts
 
     app.mount("/static", StaticFiles(directory=_static()), name="static")
+    app.add_middleware(_BodyLimit, limit=MAX_BODY)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.hosts))
     return app
+
+
+class _BodyLimit:
+    """Refuses (413) a request body over ``limit`` bytes, declared or counted as it arrives
+    (a chunked upload declares none), before the application holds it."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await _too_large(send)
+            return
+        seen = 0
+        answered = False
+
+        async def counted() -> Any:
+            nonlocal seen, answered
+            message = await receive()
+            if message["type"] == "http.request" and not answered:
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # answered here: the application, told the client left, answers no more
+                    answered = True
+                    await _too_large(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_answered(message: Any) -> None:
+            if not answered:
+                await send(message)
+
+        await self.app(scope, counted, unless_answered)
+
+
+async def _too_large(send: Any) -> None:
+    body = orjson.dumps({"code": "too_large", "message": say(WORDS, Text("too_large"), "ja")})
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _me(account: Account, lang: Lang) -> dict[str, str]:
@@ -551,7 +635,8 @@ def _run_explain(config: ConsoleConfig, person: str, events: Path, ledger: Path 
     rows: list[list[object]] = []
     for event in found.events:
         amount = "" if event.amount is None else f"{event.amount:,}"
-        head = [event.at, event.type, amount]
+        kind = f"event_{event.type}"
+        head = [event.at, say(WORDS, Text(kind), lang) if kind in WORDS else event.type, amount]
         if not event.programs:
             rows.append([*head, "", s(event.message), "", "", "", "", ""])
         for answer in event.programs:

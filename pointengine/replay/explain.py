@@ -647,10 +647,17 @@ def _read_rejects(path: Path, lines: set[int]) -> dict[int, tuple[str, str]]:
 def _ledger_lines(path: Path, person: str) -> list[LedgerEntry]:
     """The ledger's lines of ``person``, found as their events are (a byte search)."""
     try:
-        path.open("rb").close()
+        with path.open("rb") as handle:
+            first = next(((n, line) for n, line in enumerate(handle, start=1)
+                          if line.strip()), None)
     except OSError as exc:
         raise UnreadableEvents(f"cannot read the ledger {path}: "
                                f"{exc.strerror or exc}") from None
+    if first is not None:  # a file that is no ledger (a stream chosen by mistake) says so
+        try:
+            LedgerEntry.from_json(first[1])
+        except IntegrityError as exc:
+            raise IntegrityError(f"{path}:{first[0]}: not a ledger: {exc}") from None
     out = []
     for number, raw in person_lines(path, person):
         if not raw.strip():

@@ -4,6 +4,7 @@ refused (and audited) when it is not the staff's to publish or would rewrite the
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from pointengine.catalog.loading import load_catalog
 from pointengine.catalog.publish import MESSAGES, AuditTrail, changes, publish, publish_message
-from pointengine.errors import PublishRefused
+from pointengine.errors import OutputError, PublishRefused
 from pointengine.i18n import check_table
 from pointengine.model.jst import JST
 from tests.world import RULES, World
@@ -141,16 +142,19 @@ def test_a_reason_is_required(rules: Path, trail: AuditTrail) -> None:
 
 def test_a_new_program_is_written_in_the_staff_folder(rules: Path, trail: AuditTrail) -> None:
     draft = _draft(rules, "id: miyoshi-premium", "id: miyoshi-second").replace(
-        "budget: {yen: 300000000}", "budget: {yen: 1000000}")
+        "budget: {yen: 300000000}", "budget: {yen: 1000000}").replace(
+        "period: {from: 2022-01-01", "period: {from: 2022-10-01")
     done = _publish(rules, trail, draft, program=None, new_file="second.yaml")
     path = rules / "342092-miyoshi" / "second.yaml"
     assert path.read_text(encoding="utf-8") == draft
     assert "miyoshi-second" in load_catalog(rules).programs
     with pytest.raises(PublishRefused) as again:
-        _publish(rules, trail, draft, program=None, new_file="second.yaml")
+        _publish(rules, trail, draft.replace("id: miyoshi-second", "id: miyoshi-third"),
+                 program=None, new_file="second.yaml")
     assert again.value.code == "exists"
     with pytest.raises(PublishRefused) as bad:
-        _publish(rules, trail, draft, program=None, new_file="../../x.yaml")
+        _publish(rules, trail, draft.replace("id: miyoshi-second", "id: miyoshi-fourth"),
+                 program=None, new_file="../../x.yaml")
     assert bad.value.code == "bad_file_name"
     assert done is not None
 
@@ -189,3 +193,105 @@ def test_an_invalid_draft_is_refused_with_its_first_problem(rules: Path,
         _publish(rules, trail, _draft(rules, "rate: 30%", "rat: 30%"))
     assert "award.rat" in publish_message(refused.value, "en")
     assert "'rate' ではありませんか" in publish_message(refused.value, "ja")
+
+
+def _versioned(rules: Path) -> str:
+    """三次市's file with a version 2 that sets the cap to 5,000 from 2022-09-15."""
+    path = rules / MIYOSHI
+    path.write_text(path.read_text(encoding="utf-8") + (
+        "versions:\n  - version: 2\n    effective_from: 2022-09-15T00:00:00+09:00\n"
+        "    note: cap\n    award: {cap: 5000}\n"), encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def test_an_edit_that_a_later_version_overrides_is_refused(rules: Path,
+                                                          trail: AuditTrail) -> None:
+    text = _versioned(rules)
+    with pytest.raises(PublishRefused) as refused:  # the base's cap: v2 sets it again
+        _publish(rules, trail, text.replace("cap: 6000", "cap: 4000"))
+    assert (refused.value.code, refused.value.args_) == ("overridden", {"field": "award.cap"})
+    done = _publish(rules, trail, text.replace("award: {cap: 5000}", "award: {cap: 4000}"))
+    assert "award: {cap: 4000}" in done.appended  # the newest version's value: it goes in
+
+
+def test_version_entries_are_not_written_by_hand(rules: Path, trail: AuditTrail) -> None:
+    text = (rules / MIYOSHI).read_text(encoding="utf-8") + (
+        "versions:\n  - version: 2\n    effective_from: 2022-10-01T00:00:00+09:00\n"
+        "    note: x\n    award: {rate: 40%}\n")
+    with pytest.raises(PublishRefused) as refused:
+        _publish(rules, trail, text)
+    assert refused.value.code == "versions_written"
+
+
+def test_an_award_of_another_kind_replaces_the_award_whole(rules: Path,
+                                                          trail: AuditTrail) -> None:
+    done = _publish(rules, trail, _draft(rules, "award: {kind: premium, rate: 30%, cap: 6000}",
+                                         "award: {kind: grant, amount: 1000}"))
+    assert "award: {kind: grant, amount: 1000}" in done.appended
+    newest = load_catalog(rules).programs["miyoshi-premium"].current
+    assert newest.award.kind == "grant"
+
+
+def test_inline_versions_are_refused_with_a_reason(rules: Path, trail: AuditTrail) -> None:
+    path = rules / MIYOSHI
+    path.write_text(path.read_text(encoding="utf-8") + (
+        "versions: [{version: 2, effective_from: 2022-09-15T00:00:00+09:00, note: cap, "
+        "award: {cap: 5000}}]\n"), encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace("{cap: 5000}", "{cap: 4000}")
+    with pytest.raises(PublishRefused) as refused:
+        _publish(rules, trail, text)
+    assert refused.value.code == "inline_versions"
+
+
+def test_a_draft_from_a_file_that_changed_since_is_refused(rules: Path,
+                                                          trail: AuditTrail) -> None:
+    opened = hashlib.sha256((rules / MIYOSHI).read_bytes()).hexdigest()
+    first = _draft(rules, "rate: 30%", "rate: 40%")
+    second = _draft(rules, "cap: 6000", "cap: 8000")
+    publish(rules=rules, draft=first, who="a", staff_jurisdiction="342092", reason="a",
+            effective_from=OCTOBER, trail=trail, program="miyoshi-premium", now=NOW,
+            opened_sha256=opened)
+    with pytest.raises(PublishRefused) as refused:
+        publish(rules=rules, draft=second, who="b", staff_jurisdiction="342092", reason="b",
+                effective_from=OCTOBER + dt.timedelta(days=1), trail=trail,
+                program="miyoshi-premium", now=NOW, opened_sha256=opened)
+    assert refused.value.code == "changed_since_opened"
+
+
+def test_a_new_file_may_not_take_a_programs_id(rules: Path, trail: AuditTrail) -> None:
+    draft = _draft(rules, "period: {from: 2022-01-01", "period: {from: 2022-10-01")
+    with pytest.raises(PublishRefused) as refused:
+        _publish(rules, trail, draft, program=None, new_file="dup.yaml")
+    assert refused.value.code == "id_taken"
+    assert not (rules / "342092-miyoshi" / "dup.yaml").exists()
+    load_catalog(rules)  # still loads
+
+
+def test_a_new_program_may_not_start_before_it_takes_effect(rules: Path,
+                                                           trail: AuditTrail) -> None:
+    draft = _draft(rules, "id: miyoshi-premium", "id: miyoshi-second")
+    with pytest.raises(PublishRefused) as refused:
+        _publish(rules, trail, draft, program=None, new_file="second.yaml")
+    assert refused.value.code == "starts_before"
+
+
+@pytest.mark.parametrize(("reason", "new_file"), [("番号 1234 5678 9018 の方から", None),
+                                                 ("x", "123456789018.yaml")])
+def test_a_my_number_is_refused_and_never_recorded(rules: Path, trail: AuditTrail,
+                                                   reason: str, new_file: str | None) -> None:
+    with pytest.raises(PublishRefused) as refused:
+        _publish(rules, trail, _draft(rules, "rate: 30%", "rate: 40%"), reason=reason,
+                 program=None if new_file else "miyoshi-premium", new_file=new_file)
+    assert refused.value.code == "my_number"
+    written = trail.path.read_text(encoding="utf-8")
+    assert "9018" not in written and "publish_refused" in written
+
+
+def test_nothing_is_published_when_the_trail_cannot_be_written(rules: Path,
+                                                               tmp_path: Path) -> None:
+    trail = AuditTrail(tmp_path / "trail-is-a-folder")
+    trail.path.mkdir()
+    before = (rules / MIYOSHI).read_bytes()
+    with pytest.raises(OutputError):
+        _publish(rules, trail, _draft(rules, "rate: 30%", "rate: 40%"))
+    assert (rules / MIYOSHI).read_bytes() == before

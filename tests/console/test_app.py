@@ -34,7 +34,7 @@ def config(tmp_path: Path) -> ConsoleConfig:
     accounts.add("miyoshi.tanaka", "342092", PASSWORD)
     accounts.add("kumamoto.mori", "431001", PASSWORD)
     return ConsoleConfig(rules=rules, state=tmp_path / "state", history=tmp_path / "history",
-                         now=lambda: dt.datetime(2022, 9, 1, tzinfo=JST))
+                         now=lambda: dt.datetime(2022, 9, 1, tzinfo=JST), hosts=("testserver",))
 
 
 @pytest.fixture
@@ -222,3 +222,49 @@ def test_a_forecast_gives_the_charts_their_series(with_history: TestClient) -> N
     assert all(d["budget_left"] == 300_000_000 - d["cumulative"] for d in days)
     assert sum(p["points"] for p in result["providers"]) == days[-1]["cumulative"]
     assert result["assumptions"]
+
+
+def test_a_large_body_is_refused_unread(client: TestClient) -> None:
+    answer = client.post("/api/session", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["code"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:  # no length declared: counted as it arrives
+        for _ in range(40):
+            yield b" " * 65_536
+
+    streamed = client.post("/api/session", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+
+
+def test_a_malformed_request_names_fields_not_values(client: TestClient) -> None:
+    _sign_in(client)
+    answer = client.post("/api/explain?lang=ja", json={"person": "1234 5678 9018" * 20,
+                                                       "events": "x"})
+    assert answer.status_code == 400 and answer.json()["code"] == "bad_request"
+    assert "person" in answer.json()["message"] and "9018" not in answer.text
+
+
+def test_another_host_name_is_refused(config: ConsoleConfig) -> None:
+    with TestClient(create_console(config), base_url="http://rebound.example") as other:
+        assert other.get("/").status_code == 400
+
+
+def test_a_draft_opened_before_anothers_publication_is_refused(client: TestClient) -> None:
+    _sign_in(client)
+    opened = client.get("/api/programs/miyoshi-premium").json()
+    first = client.post("/api/publish", json={
+        "text": opened["text"].replace("rate: 30%", "rate: 40%"), "program": "miyoshi-premium",
+        "effective_from": "2022-10-01T00:00:00+09:00", "reason": "a",
+        "opened_sha256": opened["sha256"]})
+    assert first.status_code == 200, first.text
+    stale = client.post("/api/publish?lang=ja", json={
+        "text": opened["text"].replace("cap: 6000", "cap: 8000"), "program": "miyoshi-premium",
+        "effective_from": "2022-11-01T00:00:00+09:00", "reason": "b",
+        "opened_sha256": opened["sha256"]})
+    assert stale.status_code == 409 and stale.json()["code"] == "changed_since_opened"
+    assert "開き直して" in stale.json()["message"]
+    refused = next(a for a in client.get("/api/audit?lang=en").json()
+                   if a["action"] == "publish_refused")
+    assert refused["message"].startswith("342092-miyoshi/premium.yaml changed since")

@@ -212,6 +212,9 @@ def test_a_my_number_or_no_mykey_id_is_refused_without_searching(tmp_path: Path)
     damaged.write_bytes(b'{"person": "MK-A"}\n')
     with pytest.raises(IntegrityError, match=r"ledger\.jsonl:1:"):
         explain_person("MK-A", events=stream, rules=RULES, ledger=damaged)
+    # the events file chosen as the ledger by mistake: said, not read as "nothing paid"
+    with pytest.raises(IntegrityError, match="not a ledger"):
+        explain_person("MK-NOBODY", events=stream, rules=RULES, ledger=stream)
 
 
 def test_nothing_found_is_said_so(tmp_path: Path) -> None:

@@ -115,12 +115,12 @@ async function showPrograms() {
 async function openProgram(id) {
   const result = await api("GET", "/api/programs/" + encodeURIComponent(id));
   if (!result.ok) { await showPrograms(); return notice(result.data.message); }
-  state.editing = { program: id, file: result.data.file, newFile: null };
+  state.editing = { program: id, file: result.data.file, newFile: null, sha256: result.data.sha256 };
   startEditor(result.data.text, result.data.file);
 }
 
 function newProgram(file) {
-  state.editing = { program: null, file, newFile: file };
+  state.editing = { program: null, file, newFile: file, sha256: null };
   const code = state.me.jurisdiction;
   const id = file.replace(/\.yaml$/, "");
   const text = [
@@ -281,7 +281,8 @@ async function runJob(kind, body, prefix, onDone) {
     if (!job.ok) { text.textContent = job.data.message || ""; bar.hidden = true; return; }
     const j = job.data;
     if (j.total) { bar.max = j.total; bar.value = j.done; } else { bar.removeAttribute("value"); }
-    text.textContent = w("running", { done: (j.label || "") + " " + (j.total ? Math.round(100 * j.done / j.total) + "%" : "") });
+    const stage = state.words["stage_" + j.label] ? w("stage_" + j.label) : (j.label || "");
+    text.textContent = w("running", { done: stage + " " + (j.total ? Math.round(100 * j.done / j.total) + "%" : "") });
     if (j.state === "running") continue;
     bar.hidden = true;
     text.textContent = j.state === "failed" ? w("failed", { reason: j.error }) : "";
@@ -370,7 +371,7 @@ async function showAudit() {
   body.replaceChildren();
   for (const act of result.data) {
     const row = body.insertRow();
-    const details = [act.program, act.file, act.version ? "v" + act.version : "", act.effective_from, act.reason, act.code]
+    const details = [act.program, act.file, act.version ? "v" + act.version : "", act.effective_from, act.reason, act.message]
       .filter((x) => x).join(" / ");
     for (const value of [act.at, act.who, w("action_" + act.action), details]) row.insertCell().textContent = value;
   }
@@ -441,13 +442,14 @@ async function start() {
     const f = formData(event.target);
     const body = { text: state.editor.getValue(), reason: f.reason,
       effective_from: f.effective_from + ":00+09:00",
-      program: state.editing.program, new_file: state.editing.newFile };
+      program: state.editing.program, new_file: state.editing.newFile,
+      opened_sha256: state.editing.sha256 };
     const result = await api("POST", "/api/publish", body);
     const out = document.getElementById("publish-result");
     out.className = result.ok ? "" : "error";
     out.textContent = result.ok ? w("published", result.data) : result.data.message;
     document.getElementById("publish-appended").textContent = result.ok ? result.data.appended : "";
-    if (result.ok && state.editing.newFile) state.editing = { program: result.data.program, file: result.data.file, newFile: null };
+    if (result.ok) state.editing = { program: result.data.program, file: result.data.file, newFile: null, sha256: result.data.sha256 };
   });
   window.addEventListener("hashchange", route);
   await route();
