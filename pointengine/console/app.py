@@ -646,7 +646,7 @@ def _run_explain(config: ConsoleConfig, person: str, events: Path, ledger: Path 
                          ", ".join(s(t) for t in answer.limits)])
         rows.extend([*head, "", s(text), "", "", "", "", ""] for text in event.reversals)
     totals = [*found.totals, *([found.total] if found.total is not None else [])]
-    notes = [s(Text("head.source_ledger", {"ledger": found.ledger})
+    notes = [s(Text("head.source_ledger", {"ledger": ledger.name if ledger else ""})
                if found.source == "ledger" else Text("head.source_replay"))]
     notes += [s(note) for note in found.notes]
     return {"sections": [
