@@ -120,8 +120,14 @@ class _Sessions:
 def _staff(request: Request) -> Account:
     """The signed-in member of staff; 401 ``not_signed_in`` for anyone else."""
     sessions: _Sessions = request.app.state.sessions
-    account = sessions.who(request.cookies.get(COOKIE, ""))
+    token = request.cookies.get(COOKIE, "")
+    account = sessions.who(token)
     if account is None:
+        raise ConsoleRefused(401, "not_signed_in")
+    accounts: Accounts = request.app.state.accounts
+    if accounts.names().get(account.name) != account.jurisdiction:
+        # the account was removed or moved to another jurisdiction since it signed in
+        sessions.end(token)
         raise ConsoleRefused(401, "not_signed_in")
     return account
 
@@ -211,6 +217,7 @@ def create_console(config: ConsoleConfig) -> FastAPI:
     trail = AuditTrail(config.state / "audit.jsonl")
     sessions = _Sessions()
     app.state.sessions = sessions
+    app.state.accounts = accounts
     jobs: dict[str, _Job] = {}
     one_run = threading.Semaphore(1)
 

@@ -268,3 +268,11 @@ def test_a_draft_opened_before_anothers_publication_is_refused(client: TestClien
     refused = next(a for a in client.get("/api/audit?lang=en").json()
                    if a["action"] == "publish_refused")
     assert refused["message"].startswith("342092-miyoshi/premium.yaml changed since")
+
+
+def test_a_session_ends_when_its_account_moves(client: TestClient,
+                                               config: ConsoleConfig) -> None:
+    _sign_in(client)
+    assert client.get("/api/programs").status_code == 200
+    Accounts(config.state / "accounts.json").add("miyoshi.tanaka", "431001", PASSWORD)
+    assert client.get("/api/programs").status_code == 401
