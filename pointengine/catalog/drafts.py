@@ -18,7 +18,7 @@ from pointengine.catalog.loading import Catalog, Program, Source, check_catalog
 from pointengine.catalog.messages import problem
 from pointengine.catalog.rulefile import parse_rule_text
 from pointengine.catalog.shipped import rules_folder
-from pointengine.errors import Problem, RuleFileError
+from pointengine.errors import Problem, RuleFileError, UnreadableEvents
 from pointengine.i18n import Text
 from pointengine.model.municipalities import registry
 from pointengine.model.output import writing
@@ -53,6 +53,9 @@ class DraftCheck:
     """The rules folder the draft was checked with."""
     in_catalog: bool = False
     """True when the draft is a file of ``rules`` itself (checked in place), not a new one."""
+    provider_list: bool = False
+    """True when the file checked is the provider list of ``rules`` (``providers.yaml``):
+    ``problems`` are its own, ``catalog`` (when it is valid) holds its providers."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -92,21 +95,57 @@ def check_draft(text: str, *, name: str, rules: Path) -> DraftCheck:
 def check_rule_file(path: Path, *, rules: Path | None = None) -> DraftCheck:
     """Check the program file ``path`` with the catalog it belongs to: the nearest folder
     above it that holds ``providers.yaml`` (checked in place), else ``rules`` (default: the
-    rules :func:`~pointengine.catalog.shipped.rules_folder` finds) with ``path`` as a draft.
+    rules :func:`~pointengine.catalog.shipped.rules_folder` finds): in place when ``path`` is
+    one of its files however it is named, otherwise as a draft in a folder named by its
+    ``jurisdiction`` (``path`` only names it). A ``providers.yaml`` is checked as the provider
+    list of its folder (``provider_list``).
 
     The problems are ``path``'s own; ``elsewhere`` says what is wrong with the other files.
     """
     if not path.is_file():
         return DraftCheck([problem(str(path), 1, "file", Text("draft.no_file"))], rules=rules)
+    if path.name == "providers.yaml":
+        return _check_providers(path)
     root = catalog_of(path)
     if root is None:
+        folder = rules_folder(rules)
+        own = _file_of(path, folder)
+        if own is not None:  # named from inside the folder (``premium.yaml`` in its own)
+            return _check(b"", str(path), folder, own)
         try:
             raw = path.read_bytes()
         except OSError as exc:
             said = Text("file.unreadable", {"reason": exc.strerror or str(exc)})
             return DraftCheck([problem(str(path), 1, "<file>", said)], rules=rules)
-        return _check(raw, str(path), rules_folder(rules), None)
+        return _check(raw, str(path), folder, None, at=path.name)
     return _check(b"", str(path), root, path)
+
+
+def _check_providers(path: Path) -> DraftCheck:
+    """The provider list ``path`` checked as its folder's (the programs' problems are
+    ``elsewhere``)."""
+    root = path.parent
+    checked = check_catalog(root)
+    listed = str(root / "providers.yaml")
+    mine = [_named(p, str(path)) for p in [*checked.problems, *checked.catalog.warnings]
+            if p.file == listed]
+    elsewhere = [p for p in checked.problems if p.file != listed]
+    valid = not any(p.severity == "error" for p in mine)
+    return DraftCheck(sorted(mine, key=lambda p: p.line), catalog=checked.catalog if valid
+                      else None, elsewhere=elsewhere, rules=root, in_catalog=True,
+                      provider_list=True)
+
+
+def _file_of(path: Path, rules: Path) -> Path | None:
+    """``path`` as a file of ``rules`` (under ``rules`` as the folder is named), when it is one
+    once both are resolved; None when it is not."""
+    try:
+        resolved, root = path.resolve(), rules.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: then it is no file of the folder
+        return None
+    if resolved == root or not resolved.is_relative_to(root):
+        return None
+    return rules / resolved.relative_to(root)
 
 
 def catalog_of(path: Path) -> Path | None:
@@ -118,8 +157,14 @@ def catalog_of(path: Path) -> Path | None:
     return None
 
 
-def _check(source: str | bytes, name: str, rules: Path, own: Path | None) -> DraftCheck:
-    """Check a draft (``source``, named ``name``), or the file ``own`` of ``rules`` in place."""
+def _check(source: str | bytes, name: str, rules: Path, own: Path | None, *,
+           at: str | None = None) -> DraftCheck:
+    """Check a draft (``source``, named ``name``), or the file ``own`` of ``rules`` in place.
+
+    ``at`` is what places the draft (see :func:`_place`) when it is not its name: a file given
+    on the command line is placed by its file name alone, since the folders above it are the
+    user's, not the rules folder's.
+    """
     if own is not None and own.name.endswith(".yaml"):
         checked = check_catalog(rules, focus=own)
         data = parse_rule_text(own.read_bytes(), name).data if own.is_file() else None
@@ -132,7 +177,7 @@ def _check(source: str | bytes, name: str, rules: Path, own: Path | None) -> Dra
             return DraftCheck([problem(name, 1, "<file>", said)], rules=rules)
         parsed = parse_rule_text(source, name)
         data = parsed.data
-        place = own or _place(name, rules, data)
+        place = own or _place(name if at is None else at, rules, data)
         # parsed once, under the name it is reported by; checked where it stands
         parsed = replace(parsed, problems=[replace(p, file=str(place)) for p in parsed.problems])
         checked = check_catalog(rules, draft=Source(place, source, own is None, parsed))
@@ -187,8 +232,14 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
 
     Returns the catalog and the proposed program's id. Raises :class:`RuleFileError` with
     every problem located in ``rulefile`` itself, and those of the other files if they are
-    broken too (all at once: the other files' problems do not hide the draft's).
+    broken too (all at once: the other files' problems do not hide the draft's), and
+    :class:`UnreadableEvents` when ``rules`` is no folder. ``rulefile`` revises its file in
+    place when it is a file of ``rules``; otherwise it is a draft in a folder named by its
+    ``jurisdiction``, whatever folders its own path names.
     """
+    if not rules.is_dir():
+        raise UnreadableEvents(f"{rules}: no such file or folder" if not rules.exists()
+                               else f"{rules}: not a rules folder (a file)")
     if not rulefile.is_file():
         raise RuleFileError([problem(str(rulefile), 1, "file", Text("draft.no_file"))])
     try:
@@ -199,11 +250,8 @@ def load_with_proposal(rulefile: Path, rules: Path) -> tuple[Catalog, str]:
     parsed = parse_rule_text(raw, str(rulefile))
     if parsed.readable and not parsed.problems and not isinstance(parsed.data, dict):
         raise RuleFileError([problem(str(rulefile), 1, "file", Text("draft.not_mapping"))])
-    own = None
-    root = rules.resolve()
-    if rulefile.resolve().is_relative_to(root):  # a file of the folder: revised in place
-        own = rules / rulefile.resolve().relative_to(root)
-    checked = _check(raw, str(rulefile), rules, own)
+    own = _file_of(rulefile, rules)  # a file of the folder: revised in place
+    checked = _check(raw, str(rulefile), rules, own, at=rulefile.name)
     errors = [*checked.errors, *checked.elsewhere]
     if errors:
         raise RuleFileError(errors)

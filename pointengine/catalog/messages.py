@@ -359,6 +359,16 @@ MESSAGES: Table = {
               "lists them",
         "ja": "{rules} の他のファイルに問題が {count} 件あります（pointengine validate {rules} "
               "で一覧できます）"},
+    "validate.no_path": {
+        "en": "{path}: no such file or folder",
+        "ja": "{path}: そのようなファイルまたはフォルダはありません"},
+    "validate.providers_valid": {
+        "en": "{file}: valid: a provider list of {providers} provider(s) ({warnings} "
+              "warning(s))",
+        "ja": "{file}: 問題ありません: 決済事業者の一覧（{providers} 件、警告 {warnings} 件）"},
+    "validate.folder_valid": {
+        "en": "{folder}: {programs} program(s): valid ({warnings} warning(s))",
+        "ja": "{folder}: 事業 {programs} 件: 問題ありません（警告 {warnings} 件）"},
     "validate.head.program": {"en": "program", "ja": "事業"},
     "validate.head.jurisdiction": {"en": "jurisdiction", "ja": "実施団体"},
     "validate.head.type": {"en": "type", "ja": "類型"},

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pointengine.catalog.loading import Catalog, load_catalog
+from pointengine.catalog.loading import Catalog, Program, load_catalog
 from pointengine.catalog.schema import SCHEMA_TEXTS, first_lines, write_schemas
 from pointengine.catalog.shipped import rules_folder
 from pointengine.cli.compare import register as register_compare
@@ -95,13 +95,15 @@ def validate(
 ) -> None:
     """Check every rule file, or one; print every problem at once as file:line: field: message.
 
-    Exit status 1 when a file checked has an error. For one file, the other files' problems
-    are counted, not listed, and do not fail it.
+    Exit status 1 when a file checked has an error. For one file (a program file, or the
+    provider list ``providers.yaml``) or a folder inside a rules folder, the other files'
+    problems are counted, not listed, and do not fail it. Exit status 2 for a path that does
+    not exist.
     """
     # the catalog's words and checks, imported here: this command alone uses them
     from rich.markup import escape
 
-    from pointengine.catalog.drafts import check_rule_file
+    from pointengine.catalog.drafts import catalog_of, check_rule_file
     from pointengine.catalog.loading import check_catalog
     from pointengine.catalog.messages import render
     from pointengine.errors import Problem
@@ -118,8 +120,40 @@ def validate(
         for problem in problems:
             err.print(problem.describe(chosen), markup=False, highlight=False)
 
+    def table_of(programs: list[Program]) -> Table:
+        table = Table(*(words(f"validate.head.{name}")
+                        for name in ("program", "jurisdiction", "type", "versions", "on")))
+        for program in programs:
+            current = program.current
+            table.add_row(program.id, current.jurisdiction, current.type_letter,
+                          str(len(program.versions)), ", ".join(current.on))
+        return table
+
+    def others(rules: Path, count: int) -> None:
+        if count:
+            err.print(words("validate.others", rules=rules, count=count), markup=False,
+                      highlight=False)
+
+    def failed(count: int, where: Path) -> NoReturn:
+        err.print(f"[red]{escape(words('validate.problems', count=count, rules=where))}[/red]")
+        raise typer.Exit(1)
+
+    for given in (rules, with_rules):
+        # a typo is said as one, not as a rules folder without its provider list
+        if given is not None and not given.exists():
+            err.print(words("validate.no_path", path=given), markup=False, highlight=False)
+            raise typer.Exit(2)
     if rules is not None and rules.is_file():
         checked = check_rule_file(rules, rules=with_rules)
+        if checked.provider_list:
+            show(checked.problems)
+            others(rules.parent, len(checked.elsewhere))
+            if checked.errors or checked.catalog is None:
+                failed(max(len(checked.errors), 1), rules)
+            console.print(words("validate.providers_valid", file=rules,
+                                providers=len(checked.catalog.providers),
+                                warnings=len(checked.problems)), markup=False, highlight=False)
+            return
         if not checked.in_catalog:
             err.print(words("validate.as_draft", file=rules, rules=checked.rules), markup=False,
                       highlight=False)
@@ -138,6 +172,25 @@ def validate(
                             warnings=len(checked.problems)), markup=False, highlight=False)
         return
     folder = rules_folder(rules or with_rules)
+    root = catalog_of(folder) if not (folder / "providers.yaml").is_file() else None
+    if root is not None:  # a folder inside a rules folder: its files, checked with the rest
+        found = check_catalog(root)
+        inside = folder.resolve()
+
+        def mine(file: str | Path) -> bool:
+            return Path(file).resolve().is_relative_to(inside)
+
+        errors = [p for p in found.problems if mine(p.file)]
+        warnings = [w for w in found.catalog.warnings if mine(w.file)]
+        show(sorted([*errors, *warnings], key=lambda p: (p.file, p.line)))
+        others(root, len(found.problems) - len(errors))
+        if errors:
+            failed(len(errors), folder)
+        programs = [p for p in found.catalog.programs.values() if mine(p.path)]
+        console.print(table_of(programs))
+        console.print(words("validate.folder_valid", folder=folder, programs=len(programs),
+                            warnings=len(warnings)), markup=False, highlight=False)
+        return
     found = check_catalog(folder)
     if found.problems:
         show(found.problems)
@@ -146,13 +199,7 @@ def validate(
         raise typer.Exit(1)
     catalog = found.catalog
     show(catalog.warnings)
-    table = Table(*(words(f"validate.head.{name}")
-                    for name in ("program", "jurisdiction", "type", "versions", "on")))
-    for program in catalog.programs.values():
-        current = program.current
-        table.add_row(program.id, current.jurisdiction, current.type_letter,
-                      str(len(program.versions)), ", ".join(current.on))
-    console.print(table)
+    console.print(table_of(list(catalog.programs.values())))
     console.print(words("validate.valid", programs=len(catalog.programs),
                         providers=len(catalog.providers), warnings=len(catalog.warnings)))
 

@@ -11,12 +11,14 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, BinaryIO, Literal, Protocol
 
 import orjson
 
 from pointengine.errors import IntegrityError, OutputError
+from pointengine.model.bounds import MAX_EVENT_BYTES
 from pointengine.model.output import make_folder, writing
+from pointengine.model.privacy import carries_my_number, redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +45,59 @@ class LedgerEntry:
         """Read back a line written by :meth:`to_json`.
 
         Raises :class:`IntegrityError` for anything else: a ledger that does not hold exactly
-        such lines (integer yen and versions, the fields of an entry) was damaged.
+        such lines (integer yen and versions, the fields of an entry) was damaged. Its message
+        quotes the line's content masked (:func:`~pointengine.model.privacy.redact`): a
+        damaged line may hold a My Number.
         """
         try:
             data = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"not JSON: {exc}") from None
+            raise _damaged(f"not JSON: {exc}") from None
         if not isinstance(data, dict) or set(data) != _FIELDS:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise IntegrityError(f"not a ledger entry: fields {got}, expected {sorted(_FIELDS)}")
+            raise _damaged(f"not a ledger entry: fields {got}, expected {sorted(_FIELDS)}")
         for name, kind in _TYPES.items():
             value = data[name]
             if type(value) is not kind and not (name == "transaction" and value is None):
-                raise IntegrityError(f"{name} is {value!r}, not {kind.__name__}")
+                raise _damaged(f"{name} is {value!r}, not {kind.__name__}")
         if data["kind"] not in ("award", "reversal"):
-            raise IntegrityError(f"kind is {data['kind']!r}, not 'award' or 'reversal'")
+            raise _damaged(f"kind is {data['kind']!r}, not 'award' or 'reversal'")
         return cls(**data)
+
+
+def _damaged(message: str) -> IntegrityError:
+    """An :class:`IntegrityError` whose message, built from a line's content, is masked."""
+    return IntegrityError(redact(message.encode("utf-8", "surrogateescape"))
+                          .decode("utf-8", "surrogateescape"))
+
+
+def entry_of(line: bytes, where: str) -> LedgerEntry:
+    """The entry of the ledger line ``line`` (``where``: its file and number, for messages).
+
+    A line that carries a My Number is refused whatever else it holds, and the message does
+    not repeat it (a ledger never holds one: a replay refuses such events); any other damage
+    raises :class:`IntegrityError` as :meth:`LedgerEntry.from_json` does, after ``where``.
+    """
+    if carries_my_number(line):
+        raise IntegrityError(f"{where}: a My Number in the line (not shown): a ledger never "
+                             "holds one")
+    try:
+        return LedgerEntry.from_json(line)
+    except IntegrityError as exc:
+        raise IntegrityError(f"{where}: {exc}") from None
+
+
+def numbered_lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
+    """The lines of a ledger file, numbered from 1 (blank ones too), none held longer than
+    :data:`~pointengine.model.bounds.MAX_EVENT_BYTES` (its line break not counted): a longer
+    one raises :class:`IntegrityError` naming ``name`` and the line, as soon as it is seen."""
+    number = 0
+    while line := handle.readline(MAX_EVENT_BYTES + 3):
+        number += 1
+        if len(line.rstrip(b"\r\n")) > MAX_EVENT_BYTES:
+            raise IntegrityError(f"{name}:{number}: a line over {MAX_EVENT_BYTES:,} bytes; a "
+                                 "ledger line is a few hundred")
+        yield number, line
 
 
 _TYPES: dict[str, type] = {"seq": int, "kind": str, "event": str, "person": str, "program": str,

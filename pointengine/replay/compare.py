@@ -29,12 +29,13 @@ from pointengine.catalog.drafts import load_with_proposal
 from pointengine.catalog.loading import Catalog, load_catalog
 from pointengine.catalog.shipped import rules_folder
 from pointengine.decide.engine import Engine
-from pointengine.errors import IntegrityError, UnreadableEvents
+from pointengine.errors import UnreadableEvents
 from pointengine.i18n import Lang, Table, Text, say
 from pointengine.model.jst import JST
-from pointengine.model.ledger import LedgerEntry
+from pointengine.model.ledger import LedgerEntry, entry_of, numbered_lines
 from pointengine.model.output import csv_bytes, write_all
 from pointengine.replay.progress import Update
+from pointengine.replay.reading import open_regular
 from pointengine.replay.run import replay
 from pointengine.store.memory import MemoryStore
 
@@ -330,20 +331,18 @@ def _replay(events: Path, catalog: Catalog,
 
 
 def _read_ledger(path: Path, on_progress: Callable[[int], None] | None) -> Tally:
-    """The tally of a ledger file; a line that is no ledger entry raises
-    :class:`IntegrityError` naming the file and the line."""
+    """The tally of a ledger file; a line that is no ledger entry (or carries a My Number, or
+    is longer than any) raises :class:`IntegrityError` naming the file and the line, and
+    :class:`UnreadableEvents` a file that is none (a device, a pipe: they may never end)."""
     tally = Tally()
     done = 0
     try:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
+        with open_regular(path, "ledger") as handle:
+            for number, line in numbered_lines(handle, str(path)):
                 done += len(line)
                 if not line.strip():
                     continue
-                try:
-                    entry = LedgerEntry.from_json(line)
-                except IntegrityError as exc:
-                    raise IntegrityError(f"{path}:{number}: {exc}") from None
+                entry = entry_of(line, f"{path}:{number}")
                 tally.add(entry.program, entry.provider, entry.at, entry.person, entry.points)
                 if on_progress is not None and number % 65_536 == 0:
                     on_progress(done)

@@ -48,11 +48,11 @@ from pointengine.model.events import (
     Refund,
     parse_event,
 )
-from pointengine.model.ledger import LedgerEntry, ListSink
+from pointengine.model.ledger import LedgerEntry, ListSink, entry_of, numbered_lines
 from pointengine.model.municipalities import registry
 from pointengine.model.privacy import carries_my_number, redact
 from pointengine.replay.progress import Update
-from pointengine.replay.reading import open_events
+from pointengine.replay.reading import open_events, open_regular
 from pointengine.store.contract import Outcome
 from pointengine.store.memory import MemoryStore
 
@@ -84,6 +84,11 @@ _OWN: dict[str, dict[Lang, str]] = {
         "ja": "ファイルのこの住民の行に対応しない台帳の記録（抽選の当選、別ファイルのイベント）:"},
     "head.totals": {"en": "totals:", "ja": "合計:"},
     "none.events": {"en": "no events for {person}", "ja": "{person} のイベントはありません"},
+    "note.ledger_no_person": {
+        "en": "the ledger {ledger} has no line for {person}: is it the ledger of these events "
+              "(not of another stream, nor empty)?",
+        "ja": "台帳 {ledger} に {person} の記録が1行もありません。このイベントの台帳か（別の"
+              "イベントファイルの台帳や空の台帳でないか）確認してください"},
     "note.ledger_differs": {
         "en": "on {count:,} event(s) the ledger paid otherwise than this person's lines decided "
               "alone: a limit shared with others, or a ledger written under other rules or "
@@ -131,6 +136,11 @@ _OWN: dict[str, dict[Lang, str]] = {
     "answer.limited": {
         "en": "{program}@v{version}: awarded {awarded:,} of {wanted:,}",
         "ja": "{program}@v{version}: {wanted:,}円のうち {awarded:,}円 付与"},
+    "answer.unrecorded": {
+        "en": "{program}@v{version}: the ledger holds no record of this event (this person's "
+              "lines decided alone: {replayed:,})",
+        "ja": "{program}@v{version}: 台帳にこのイベントの記録がありません（この住民の行だけで"
+              "判定すると {replayed:,}円）"},
     "answer.reversed": {
         "en": "{program}: reversed {points:,}",
         "ja": "{program}: {points:,}円 取消"},
@@ -645,27 +655,34 @@ def _read_rejects(path: Path, lines: set[int]) -> dict[int, tuple[str, str]]:
 
 
 def _ledger_lines(path: Path, person: str) -> list[LedgerEntry]:
-    """The ledger's lines of ``person``, found as their events are (a byte search)."""
+    """The ledger's lines of ``person``, found as their events are (a byte search).
+
+    Only a regular file is read (a device or a pipe may never end), no line longer than an
+    event's bound is held, and a line that carries a My Number is refused unrepeated.
+    """
     try:
-        with path.open("rb") as handle:
-            first = next(((n, line) for n, line in enumerate(handle, start=1)
+        with open_regular(path, "ledger") as handle:
+            first = next(((n, line) for n, line in numbered_lines(handle, str(path))
                           if line.strip()), None)
     except OSError as exc:
         raise UnreadableEvents(f"cannot read the ledger {path}: "
                                f"{exc.strerror or exc}") from None
     if first is not None:  # a file that is no ledger (a stream chosen by mistake) says so
+        where = f"{path}:{first[0]}"
+        if carries_my_number(first[1]):
+            entry_of(first[1], where)  # refused, the number unrepeated
         try:
             LedgerEntry.from_json(first[1])
         except IntegrityError as exc:
-            raise IntegrityError(f"{path}:{first[0]}: not a ledger: {exc}") from None
+            raise IntegrityError(f"{where}: not a ledger: {exc}") from None
     out = []
     for number, raw in person_lines(path, person):
         if not raw.strip():
             continue
-        try:
-            entry = LedgerEntry.from_json(raw)
-        except IntegrityError as exc:
-            raise IntegrityError(f"{path}:{number}: {exc}") from None
+        if len(raw.rstrip(b"\r\n")) > MAX_EVENT_BYTES:  # held cut: see person_lines
+            raise IntegrityError(f"{path}:{number}: a line over {MAX_EVENT_BYTES:,} bytes; a "
+                                 "ledger line is a few hundred")
+        entry = entry_of(raw, f"{path}:{number}")
         if entry.person == person:
             out.append(entry)
     return out
@@ -682,12 +699,19 @@ def _answer(explanation: Explanation, kept: list[_Decided], entries: list[Ledger
         paid[entry.event][entry.program] += entry.points
     differs = 0
     keys = set()
+    if from_ledger and not entries:  # every event would be "unrecorded": say why it may be
+        explanation.notes.append(Text("note.ledger_no_person", {"ledger": explanation.ledger,
+                                                                "person": explanation.person}))
     for item in kept:
         event = item.decision.event
         keys.add(event.key)
-        answer = _event_answer(item, catalog, paid.get(event.key, {}) if from_ledger else None)
-        if from_ledger and (any(p.awarded != p.replayed for p in answer.programs)
-                            or answer.reversed != item.decision.applied.reversed):
+        # an event the ledger has no line of was not paid otherwise: it is not in the ledger
+        recorded = not from_ledger or event.key in paid
+        answer = _event_answer(item, catalog, paid.get(event.key, {}) if from_ledger else None,
+                               recorded=recorded)
+        if from_ledger and recorded and (
+                any(p.awarded != p.replayed for p in answer.programs)
+                or answer.reversed != item.decision.applied.reversed):
             differs += 1
         explanation.events.append(answer)
     if differs:
@@ -718,8 +742,12 @@ def _total(program: str, awarded: int, reversed_: int) -> Total:
 
 
 def _event_answer(item: _Decided, catalog: Catalog,
-                  paid: Mapping[str, int] | None) -> EventAnswer:
-    """One event's answer; ``paid`` (program → points) when the figures are the ledger's."""
+                  paid: Mapping[str, int] | None, *, recorded: bool = True) -> EventAnswer:
+    """One event's answer; ``paid`` (program → points) when the figures are the ledger's.
+
+    ``recorded`` False: the ledger has no line of the event at all; what the person's lines
+    decided alone is then said beside that absence, never as a limit that cut it to nothing.
+    """
     decision, fact = item.decision, item.fact
     event = decision.event
     amount = event.amount if isinstance(event, Charge | Purchase | Refund) else None
@@ -754,6 +782,12 @@ def _event_answer(item: _Decided, catalog: Catalog,
         got = paid.get(verdict.program, 0) if paid is not None else replayed
         labels = list(dict.fromkeys(o.limited_by for o in claims if o.limited_by))
         limits = [_limit(label, version, fact) for label in labels]
+        if paid is not None and not recorded and replayed > 0:
+            answer.programs.append(ProgramAnswer(
+                verdict.program, verdict.version, name, True,
+                Text("answer.unrecorded", {**base, "replayed": replayed}), wanted=wanted,
+                awarded=0, replayed=replayed, source=source))
+            continue
         if paid is not None and got < replayed:
             # what the person's own caps allowed was cut further: by what they share
             limits = _shared(version, fact) or [Text("limit.shared")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -185,10 +186,22 @@ def read_events(handle: BinaryIO, rejects: Rejects, report: ReplayReport,
 
 def open_events(events: Path) -> BinaryIO:
     """``events`` opened for reading, or :class:`UnreadableEvents` saying why it cannot be."""
+    return open_regular(events, "events file")
+
+
+def open_regular(path: Path, what: str) -> BinaryIO:
+    """``path`` opened for reading, or :class:`UnreadableEvents` saying why it cannot be
+    (``what`` names it: ``events file``, ``ledger``).
+
+    Only a regular file is read: a device or a pipe (``/dev/zero``, a FIFO) may never end,
+    and opening a FIFO would wait for a writer, so its kind is asked first.
+    """
     try:
-        return events.open("rb")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UnreadableEvents(f"cannot read the {what} {path}: not a regular file")
+        return path.open("rb")
     except OSError as exc:
-        raise UnreadableEvents(f"cannot read the events file {events}: "
+        raise UnreadableEvents(f"cannot read the {what} {path}: "
                                f"{exc.strerror or exc}") from None
 
 

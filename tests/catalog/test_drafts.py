@@ -188,3 +188,45 @@ def test_a_file_is_checked_with_the_catalog_it_is_in(rules: Path, tmp_path: Path
     assert draft.elsewhere == []  # the broken file it revises is not in its catalog
     gone = check_rule_file(tmp_path / "nope.yaml", rules=rules)
     assert [p.message for p in gone.problems] == ["no such rule file"]
+
+
+def test_a_draft_named_by_a_relative_path_stands_where_its_jurisdiction_says(
+        rules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sub = tmp_path / "drafts" / "sub"
+    sub.mkdir(parents=True)
+    (sub / "p.yaml").write_text(MIYOSHI.replace("rate: 30%", "rate: 20%"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    draft = Path("drafts/sub/p.yaml")
+    checked = check_rule_file(draft, rules=Path("rules"))
+    assert checked.problems == [] and not checked.in_catalog
+    assert checked.program is not None and checked.program.current.award.rate == 2000  # type: ignore[union-attr]
+    catalog, program_id = load_with_proposal(draft, Path("rules"))
+    assert (program_id, catalog.programs[program_id].path) == ("miyoshi-premium", draft)
+    # a file of one rules folder is a draft for another: it revises the namesake there
+    shutil.copytree(rules, tmp_path / "rules_edit")
+    shipped = Path("rules/342092-miyoshi/premium.yaml")
+    catalog, program_id = load_with_proposal(shipped, Path("rules_edit"))
+    assert (program_id, len(catalog.programs)) == ("miyoshi-premium", 23)
+    # named from its own folder, a file of the rules folder is checked in place
+    monkeypatch.chdir(rules / "342092-miyoshi")
+    own = check_rule_file(Path("premium.yaml"), rules=rules)
+    assert own.in_catalog and own.problems == [] and own.program_id == "miyoshi-premium"
+
+
+def test_a_provider_list_is_checked_as_one(rules: Path) -> None:
+    checked = check_rule_file(rules / "providers.yaml")
+    assert checked.provider_list and checked.valid and checked.problems == []
+    assert checked.catalog is not None and len(checked.catalog.providers) > 0
+    (rules / "providers.yaml").write_text("providers: [{id: 7}]\n", encoding="utf-8")
+    broken = check_rule_file(rules / "providers.yaml")
+    assert broken.provider_list and not broken.valid
+    assert {p.file for p in broken.problems} == {str(rules / "providers.yaml")}
+
+
+def test_a_rules_folder_that_does_not_exist_is_said_so(tmp_path: Path) -> None:
+    from pointengine.errors import UnreadableEvents
+
+    draft = tmp_path / "p.yaml"
+    draft.write_text(MIYOSHI, encoding="utf-8")
+    with pytest.raises(UnreadableEvents, match="no such file or folder"):
+        load_with_proposal(draft, tmp_path / "nope")

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from pointengine.catalog.loading import load_catalog
 from pointengine.cli.main import app
 from pointengine.errors import StateLost
 from pointengine.model.ledger import read_ledger
@@ -133,8 +134,61 @@ def test_validate_checks_a_file_outside_any_rules_folder_as_a_draft(tmp_path: Pa
     assert (f"{draft}: 問題ありません: 342092 の事業 miyoshi-more、類型 D、1 版（警告 0 件）"
             in result.output)
     result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
-    assert result.exit_code == 1  # not a file: taken for a rules folder without providers.yaml
-    assert "the provider list is missing" in result.output
+    assert result.exit_code == 2
+    assert result.output == f"{tmp_path / 'nope.yaml'}: no such file or folder\n"
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml"), "--lang", "ja"])
+    assert (result.exit_code, result.output) == (
+        2, f"{tmp_path / 'nope.yaml'}: そのようなファイルまたはフォルダはありません\n")
+
+
+def test_validate_places_a_draft_in_a_subfolder_by_its_jurisdiction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(RULES, tmp_path / "rules")
+    (tmp_path / "drafts" / "sub").mkdir(parents=True)
+    shutil.copy(RULES / "342092-miyoshi" / "premium.yaml", tmp_path / "drafts" / "sub" / "p.yaml")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["validate", "drafts/sub/p.yaml", "--rules", "rules"])
+    assert result.exit_code == 0, result.output
+    assert ("drafts/sub/p.yaml: valid: miyoshi-premium of 342092, type D, 1 version(s) "
+            "(0 warning(s))") in result.output
+
+
+def test_validate_checks_the_provider_list_itself(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    providers = rules / "providers.yaml"
+    result = runner.invoke(app, ["validate", str(providers)])
+    assert result.exit_code == 0, result.output
+    count = len(load_catalog(RULES).providers)
+    assert f"{providers}: valid: a provider list of {count} provider(s)" in result.output
+    assert "problem" not in result.output
+    result = runner.invoke(app, ["validate", str(providers), "--lang", "ja"])
+    assert (f"{providers}: 問題ありません: 決済事業者の一覧（{count} 件、警告 0 件）"
+            in result.output)
+    _break(providers, "id: paypay", "id: [paypay]")
+    result = runner.invoke(app, ["validate", str(providers)])
+    assert result.exit_code == 1
+    assert f"{providers}:" in result.output and f"problem(s) in {providers}" in result.output
+
+
+def test_validate_checks_a_folder_inside_a_rules_folder_with_that_rules_folder(
+        tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    miyoshi = rules / "342092-miyoshi"
+    atsuma = _break(rules / "015814-atsuma" / "premium.yaml", "provider: paypay",
+                    "provider: paypey")
+    result = runner.invoke(app, ["validate", str(miyoshi)])
+    assert result.exit_code == 0, result.output
+    assert "providers.yaml" not in result.output and str(atsuma) not in result.output
+    assert "miyoshi-premium" in result.output
+    assert f"{miyoshi}: 1 program(s): valid (0 warning(s))" in result.output
+    assert f"other files of {rules} have 1 problem(s)" in result.output
+    _break(miyoshi / "premium.yaml", "rate: 30%", "rat: 30%")
+    result = runner.invoke(app, ["validate", str(miyoshi)])
+    assert result.exit_code == 1
+    assert f"{miyoshi / 'premium.yaml'}:" in result.output
+    assert f"1 problem(s) in {miyoshi}" in result.output and str(atsuma) not in result.output
 
 
 def test_validate_speaks_japanese_when_asked(tmp_path: Path,

@@ -38,3 +38,14 @@ def test_a_damaged_line_is_named_with_its_file_and_line(tmp_path: Path, line: by
     with pytest.raises(IntegrityError) as caught:
         list(read_ledger(path))
     assert str(caught.value).startswith(f"{path}:2: {why}")
+
+
+def test_a_damaged_line_s_message_never_repeats_a_my_number() -> None:
+    line = orjson.dumps({**orjson.loads(AWARD.to_json()), "points": "123456789018"})
+    with pytest.raises(IntegrityError) as caught:
+        LedgerEntry.from_json(line)
+    assert "123456789018" not in str(caught.value)
+    assert str(caught.value) == "points is '************', not int"
+    with pytest.raises(IntegrityError) as caught:
+        LedgerEntry.from_json(orjson.dumps({"123456789018": 1}))
+    assert "123456789018" not in str(caught.value)

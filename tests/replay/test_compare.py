@@ -176,3 +176,63 @@ def test_the_comparison_is_json_and_every_message_has_both_languages(
 def test_a_ledger_day_is_the_jst_day() -> None:
     assert jst_day("2022-02-01T23:59:59+09:00") == "2022-02-01"
     assert jst_day("2022-02-01T15:00:00+00:00") == "2022-02-02"
+
+
+MY_NUMBER = "123456789018"  # 12 digits with a valid check digit
+
+
+def _refused_quickly(call: Any) -> BaseException:
+    """What ``call()`` raised, within 10 seconds (old code read /dev/zero for ever)."""
+    import signal
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("still reading")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        call()
+    except Exception as exc:  # the test looks at it
+        return exc
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    raise AssertionError("nothing was refused")
+
+
+def test_a_ledger_carrying_a_my_number_is_refused_without_repeating_it(
+        tmp_path: Path, events: Path) -> None:
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["replay", str(events), "--rules", str(RULES), "--out",
+                                    str(out)]).exit_code == 0
+    lines = (out / "ledger.jsonl").read_bytes().splitlines()
+    entry = orjson.loads(lines[0])
+    for changed in ({"person": MY_NUMBER}, {"points": MY_NUMBER},
+                    {"event": f"t/{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"}):
+        paid = tmp_path / "paid.jsonl"
+        paid.write_bytes(b"\n".join([orjson.dumps({**entry, **changed}), *lines[1:]]) + b"\n")
+        draft = _draft(tmp_path, RATE, RATE)
+        with pytest.raises(IntegrityError, match=r"paid\.jsonl:1: .*My Number") as caught:
+            compare(draft, events=events, rules=RULES, paid=paid)
+        assert MY_NUMBER not in str(caught.value) and MY_NUMBER[8:] not in str(caught.value)
+        result = CliRunner().invoke(app, ["compare", str(draft), "--events", str(events),
+                                          "--rules", str(RULES), "--paid", str(paid)])
+        assert result.exit_code == 1 and MY_NUMBER[8:] not in result.output
+
+
+def test_endless_or_huge_input_is_refused(tmp_path: Path, events: Path) -> None:
+    draft = _draft(tmp_path, RATE, RATE)
+    zero = Path("/dev/zero")
+    refused = _refused_quickly(lambda: compare(draft, events=zero, rules=RULES))
+    assert isinstance(refused, UnreadableEvents)
+    assert str(refused) == "cannot read the events file /dev/zero: not a regular file"
+    refused = _refused_quickly(lambda: compare(draft, events=events, rules=RULES, paid=zero))
+    assert isinstance(refused, UnreadableEvents)
+    assert str(refused) == "cannot read the ledger /dev/zero: not a regular file"
+    result = CliRunner().invoke(app, ["compare", str(draft), "--events", str(events),
+                                      "--rules", str(RULES), "--paid", str(tmp_path)])
+    assert result.exit_code == 2 and "not a regular file" in result.output
+    long = tmp_path / "long.jsonl"
+    long.write_bytes(b'{"seq": 1, "pad": "' + b"x" * 200_000 + b'"}\n')
+    with pytest.raises(IntegrityError, match=r"long\.jsonl:1: a line over 65,536 bytes"):
+        compare(draft, events=events, rules=RULES, paid=long)

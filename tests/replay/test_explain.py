@@ -243,3 +243,64 @@ def test_every_message_has_both_languages_and_every_text_renders(
                 assert check.requirement is not None
                 assert say(MESSAGES, check.requirement, "en") == check.explain
                 assert say(MESSAGES, check.requirement, "ja")
+
+
+def test_a_ledger_without_the_event_says_so_rather_than_a_limit(tmp_path: Path) -> None:
+    stream = _stream(tmp_path)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    paid = explain_person("MK-A", events=stream, rules=RULES, ledger=empty)
+    answer = _answer(paid, 5, "miyoshi-premium")
+    assert (answer.awarded, answer.replayed, answer.limits) == (0, 3_000, [])
+    assert answer.message == Text("answer.unrecorded", {"program": "miyoshi-premium",
+                                                        "version": 1, "replayed": 3_000})
+    english, japanese = paid.render("en"), paid.render("ja")
+    assert ("  miyoshi-premium@v1: the ledger holds no record of this event (this person's "
+            "lines decided alone: 3,000)") in english
+    assert ("  miyoshi-premium@v1: 台帳にこのイベントの記録がありません（この住民の行だけで"
+            "判定すると 3,000円）") in japanese
+    assert not any("limited by" in line for line in english)
+    assert not any("減額" in line for line in japanese)
+    assert paid.notes[0] == Text("note.ledger_no_person", {"ledger": str(empty),
+                                                           "person": "MK-A"})
+    assert f"the ledger {empty} has no line for MK-A" in english[2]
+    # another stream's ledger: lines of the person's, none for these events
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(orjson.dumps({
+        "seq": 1, "kind": "award", "event": "t/elsewhere", "person": "MK-A",
+        "program": "miyoshi-premium", "version": 1, "points": 10, "provider": "paypay",
+        "at": "2022-02-01T12:00:00+09:00", "transaction": None}) + b"\n")
+    elsewhere = explain_person("MK-A", events=stream, rules=RULES, ledger=other)
+    assert _answer(elsewhere, 5, "miyoshi-premium").message.code == "answer.unrecorded"
+    assert all(n.code != "note.ledger_no_person" for n in elsewhere.notes)
+
+
+def test_a_ledger_carrying_a_my_number_or_endless_is_refused(tmp_path: Path) -> None:
+    import signal
+
+    stream = _stream(tmp_path)
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_bytes(orjson.dumps({
+        "seq": 1, "kind": "award", "event": "t/b2", "person": "MK-A",
+        "program": "miyoshi-premium", "version": 1, "points": "123456789018",
+        "provider": "paypay", "at": "2022-02-01T12:00:00+09:00", "transaction": None}) + b"\n")
+    with pytest.raises(IntegrityError, match="My Number") as caught:
+        explain_person("MK-A", events=stream, rules=RULES, ledger=ledger)
+    assert "9018" not in str(caught.value)
+    result = CliRunner().invoke(app, ["explain", "MK-A", "--events", str(stream), "--rules",
+                                      str(RULES), "--ledger", str(ledger)])
+    assert result.exit_code == 1 and "9018" not in result.output
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("still reading /dev/zero")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        result = CliRunner().invoke(app, ["explain", "MK-A", "--events", str(stream),
+                                          "--rules", str(RULES), "--ledger", "/dev/zero"])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.exit_code == 2, result.output
+    assert "cannot read the ledger /dev/zero: not a regular file" in result.output

@@ -327,3 +327,43 @@ def test_a_missing_events_file_exits_2_without_a_traceback(tmp_path: Path) -> No
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert result.output.startswith("simulate: cannot read the events file")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_file_of_another_rules_folder_or_a_missing_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(RULES, tmp_path / "rules")
+    shutil.copytree(RULES, tmp_path / "rules_edit")
+    stream = _stream(tmp_path / "events.jsonl", [])
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["simulate", "rules/342092-miyoshi/premium.yaml",
+                                      "--rules", "rules_edit", "--events-file", str(stream),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["program"] == "miyoshi-premium"
+    result = CliRunner().invoke(app, ["simulate", "rules/342092-miyoshi/premium.yaml",
+                                      "--rules", "nope", "--events-file", str(stream)])
+    assert result.exit_code == 2
+    assert "nope: no such file or folder" in result.output
+    assert "providers.yaml" not in result.output
+
+
+def test_endless_input_is_refused_not_read(tmp_path: Path) -> None:
+    import signal
+
+    rulefile = _write(tmp_path / "chiyoda.yaml", PROPOSAL)
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("still reading /dev/zero")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        result = CliRunner().invoke(app, ["simulate", str(rulefile), "--rules", str(RULES),
+                                          "--events-file", "/dev/zero"])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.exit_code == 2, result.output
+    assert "/dev/zero: not a regular file" in result.output
