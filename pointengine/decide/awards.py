@@ -111,7 +111,9 @@ class ClaimTemplate(NamedTuple):
     admissions: tuple[Admission, ...]
 
 
-_TEMPLATES: dict[tuple[int, str], ClaimTemplate] = {}
+_TEMPLATES: dict[tuple[int, str | None], ClaimTemplate] = {}
+# (id(version), None): the template for no provider in particular, which every provider's
+# shares but for its partner's allocation of persons
 
 
 def claim_template(program: ProgramVersion, provider: str) -> ClaimTemplate:
@@ -119,11 +121,29 @@ def claim_template(program: ProgramVersion, provider: str) -> ClaimTemplate:
 
     Every cap a program's claims count in is made here, and every compiled path reads these
     templates: a path that meets a scope or a period it does not know leaves the program to
-    the Python path, which knows them all.
+    the Python path, which knows them all. Only a partner's allocation of persons depends on
+    the provider: the caps (one tuple) and the other admissions are made once per version.
     """
     found = _TEMPLATES.get((id(program), provider))
     if found is not None and found.version is program:
         return found
+    shared = _TEMPLATES.get((id(program), None))
+    if shared is None or shared.version is not program:
+        shared = _TEMPLATES[(id(program), None)] = _shared_template(program)
+    pid = program.id
+    allocations = tuple(Admission(f"al|{pid}|{provider}", partner.persons,
+                                  f"{provider}'s allocation of persons")
+                        for partner in program.providers
+                        if partner.provider == provider and partner.persons is not None)
+    found = (ClaimTemplate(program, shared.caps, shared.admissions + allocations)
+             if allocations else shared)
+    _TEMPLATES[(id(program), provider)] = found
+    return found
+
+
+def _shared_template(program: ProgramVersion) -> ClaimTemplate:
+    """What every provider's claim template of ``program`` holds: the caps and the budget's
+    admission."""
     pid = program.id
     limit = None if isinstance(program.award, PerChild) else person_cap(program, 0)
     caps = [CapTemplate(PERSON, f"pp|{pid}|", None, limit, "person cap")]
@@ -140,13 +160,7 @@ def claim_template(program: ProgramVersion, provider: str) -> ClaimTemplate:
         caps.append(CapTemplate(PROGRAM, f"bu|{pid}", None, budget.yen, "program budget"))
     if budget is not None and budget.persons is not None:
         admissions.append(Admission(f"ad|{pid}", budget.persons, "program budget in persons"))
-    for partner in program.providers:
-        if partner.provider == provider and partner.persons is not None:
-            admissions.append(Admission(f"al|{pid}|{provider}", partner.persons,
-                                        f"{provider}'s allocation of persons"))
-    found = ClaimTemplate(program, tuple(caps), tuple(admissions))
-    _TEMPLATES[(id(program), provider)] = found
-    return found
+    return ClaimTemplate(program, tuple(caps), tuple(admissions))
 
 
 def period_of(period: str, at: dt.datetime) -> str:

@@ -22,6 +22,17 @@ kept raw keeps its constants). Whether a comparison holds depends only on the va
 the constant's rank, so rulesets of one shape give a key the same answer (the index of the first
 failing check). 1,741 municipal programs written from one template then warm one memo, not
 1,741 of them.
+
+Each check's own outcome is remembered too, under the part of the key that it reads: the class
+of each field it compares with a constant, the pattern of the fields it compares with each other,
+the values of fields kept raw. Whether a check holds depends only on its shape (its comparisons,
+each constant as its rank) and that part, by the same argument, so these outcomes are shared by
+every ruleset with a check of that shape reading fields classed the same way (the period of
+1,741 programs is one such check, whatever their other checks). An answer of durable_rules
+(check ``k`` fails first) says that checks ``0 .. k-1`` hold for the fact and check ``k`` fails;
+a key not seen before whose checks are each known, in order, up to the first one known to fail
+(or all known to hold) is answered from them without asking durable_rules, and a key with a
+check not known yet is asked.
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ _LOCK = threading.Lock()  # the C engine is not documented as thread-safe
 
 DEFAULT_CACHE_SIZE = 200_000
 _SHARED: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], int], list[int]]] = {}
+# a check's shape and how its fields are classed → (its part of a key → held, [users])
+_OUTCOMES: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], bool], list[int]]] = {}
 # constants → (value → class, [users]): dropped with the last ruleset that uses it
 _CLASS_CACHES: dict[tuple[Value, ...], tuple[dict[Value, int], list[int]]] = {}
 
@@ -149,6 +162,34 @@ def _getter(fields: Sequence[str]) -> Callable[[Mapping[str, Value]], tuple[Valu
     return itemgetter(*fields)
 
 
+def _compared(c: Condition) -> set[tuple[str, bool]]:
+    """The fields ``c`` compares: ``(field, False)`` with a constant, ``(field, True)`` with
+    another field (both of them)."""
+    if isinstance(c, Compare):
+        if isinstance(c.value, FieldRef):
+            return {(c.field, True), (c.value.field, True)}
+        return {(c.field, False)}
+    return set().union(*(_compared(part) for part in c.parts))
+
+
+def _unordered(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A condition's shape (see :func:`_shape`) with the parts of each ``AllOf`` and ``AnyOf``
+    sorted: partners listed in another order make one check."""
+    if shape[0] in ("AllOf", "AnyOf"):
+        return (shape[0], tuple(sorted((_unordered(part) for part in shape[1]), key=repr)))
+    return shape
+
+
+def _flat_getter(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """Reads ``positions`` of a flat key as a tuple."""
+    if not positions:
+        return lambda flat: ()
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda flat: (flat[only],)
+    return itemgetter(*positions)
+
+
 def _classifier(constants: set[Value]) -> Callable[[Value], int]:
     """Maps a value to its class among ``constants``: below the first, equal to it, between..."""
     ordered = sorted(constants)  # one type per field
@@ -216,10 +257,43 @@ class CompiledRuleset:
         self._group_values = tuple(_getter(g) for g in self.groups)
         self._patterns: dict[tuple[Value, ...], tuple[int, ...]] = {}
         self.shape = tuple(_shape(c.condition, ranks) for c in self.checks)
+        # Where each check's fields sit in the key laid flat (raw values, order classes,
+        # equality classes, then each group's pattern), and what each position holds: a
+        # check's part of the key, and what its outcomes are shared under.
+        layout: list[tuple[Any, ...]] = [
+            *(("raw", f) for f in self.raw_fields), *(("order", f) for f in self.order_fields),
+            *(("equal", f) for f in self.equal_fields),
+            *(("group", g, j) for g in self.groups for j in range(len(g)))]
+        # A comparison with a constant reads its field's value (raw) or class; one with
+        # another field reads both values (raw) or the pattern of their group, whole.
+        value: dict[str, list[int]] = {}
+        pattern: dict[str, list[int]] = {}
+        for position, place in enumerate(layout):
+            if place[0] == "group":
+                for name in place[1]:
+                    pattern.setdefault(name, []).append(position)
+            else:
+                value[place[1]] = [position]
+        parts = [sorted({p for name, by_ref in _compared(check.condition)
+                         for p in (pattern[name] if by_ref and name in pattern
+                                   else value[name])})
+                 for check in self.checks]
+        self._parts = tuple(_flat_getter(positions) for positions in parts)
+        self.outcome_keys: tuple[tuple[Any, ...], ...] = tuple(
+            (_unordered(shape), tuple(layout[p] for p in positions))
+            for shape, positions in zip(self.shape, parts, strict=True))
+        """Per check, what its outcomes are shared under: its shape (its parts in a set
+        order: ``AnyOf`` and ``AllOf`` do not depend on theirs), then what each value of its
+        part of the key is, in order: ``("raw", field)``, ``("order", field)``, ``("equal",
+        field)`` (a class) or ``("group", group, member)`` (a pattern's entry)."""
         with _LOCK:
             memo, users = _SHARED.setdefault(self.shape, ({}, [0]))
             users[0] += 1
+            tables = [_OUTCOMES.setdefault(k, ({}, [0])) for k in self.outcome_keys]
+            for _, count in tables:
+                count[0] += 1
         self._memo = memo
+        self._outcomes = tuple(table for table, _ in tables)
         self.hits = 0
         self.misses = 0
         self._handle: int | None = None
@@ -283,14 +357,40 @@ class CompiledRuleset:
         key = self.key(fact)
         index = self._memo.get(key)
         if index is None:
-            self.misses += 1
-            index = self._match(fact)
+            flat = tuple(itertools.chain.from_iterable(key))
+            index = self._from_outcomes(flat)
+            if index is None:
+                self.misses += 1
+                index = self._match(fact)
+                self._learn(flat, index)
+            else:
+                self.hits += 1
             if len(self._memo) >= self.cache_size:
                 self._memo.clear()
             self._memo[key] = index
         else:
             self.hits += 1
         return None if index < 0 else self.checks[index]
+
+    def _from_outcomes(self, flat: tuple[Any, ...]) -> int | None:
+        """The first failing check (-1: none) from the checks' known outcomes, or None when
+        a check before the first known to fail is not known yet."""
+        for index, (part, known) in enumerate(zip(self._parts, self._outcomes, strict=True)):
+            held = known.get(part(flat))
+            if held is None:
+                return None
+            if not held:
+                return index
+        return -1
+
+    def _learn(self, flat: tuple[Any, ...], index: int) -> None:
+        """Remember what durable_rules said of the checks: those before ``index`` hold, the
+        one at ``index`` fails (all hold when it is -1)."""
+        for k in range(len(self._parts) if index < 0 else index + 1):
+            known = self._outcomes[k]
+            if len(known) >= self.cache_size:
+                known.clear()
+            known[self._parts[k](flat)] = k != index
 
     def _match(self, fact: Mapping[str, Value]) -> int:
         message = {f: fact[f] for f in self.fields}
@@ -334,6 +434,13 @@ class CompiledRuleset:
                 if shared[1][0] <= 0:
                     del _SHARED[self.shape]
                 self._memo = {}
+            for key in self.outcome_keys:
+                users = _OUTCOMES[key][1]
+                users[0] -= 1
+                if users[0] <= 0:
+                    del _OUTCOMES[key]
+            self.outcome_keys = ()
+            self._outcomes = ()
             for key in self.order_constants:
                 users = _CLASS_CACHES[key][1]
                 users[0] -= 1

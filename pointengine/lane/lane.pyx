@@ -20,8 +20,10 @@ event, with exactly the engine's results:
   residence and per store place;
 - each ruleset's answer is looked up under the key
   :class:`~pointengine.decide.matching.CompiledRuleset` computes, a key not seen before being
-  answered by the ruleset itself, that is by durable_rules
-  (:class:`~pointengine.lane.memo.Plan`);
+  answered from the known outcomes of its checks, else by the ruleset itself, that is by
+  durable_rules (:class:`~pointengine.lane.memo.Plan`); a route keeps, for each program of one
+  version, that version and its plan's block, which are fetched into the cache as the route
+  is read (1,741 programs of one template are each decided now and then, seldom in the cache);
 - on the embedded store, what it decides is applied by the store's own apply step
   (:class:`~pointengine.store.apply.Tables`: admissions, clipping to caps, counting, refunds,
   transaction records, event keys, ledger lines), the one the Python path's intents take
@@ -52,6 +54,10 @@ from libc.string cimport memcmp, memcpy, memset
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void* op)
+
+
+cdef extern from *:
+    void __builtin_prefetch(const void* address) noexcept nogil
 
 
 from pointengine.store.compact cimport Counters, KeyTable, fingerprint_bytes
@@ -85,6 +91,7 @@ from pointengine.lane.memo cimport (
     S_TYPE,
     Symbols,
     VectorMemo,
+    decide,
 )
 from pointengine.store.apply cimport EXCEEDS, UNKNOWN, Tables, as_is
 from pointengine.store.records cimport Award, new_award
@@ -145,6 +152,7 @@ from pointengine.model.refusals import Refusal, refusal_message
 cdef enum:
     MAX_CLAIMS = 32     # programs one event can be decided by in the lane
     MAX_KEYS = 8        # shared caps, or admissions, of one claim plan
+    RECENT = 4          # claim plans a version remembers inline (the rest: its dict)
     N_KINDS = 7         # the scanner's kinds of event (NOT_TAKEN included)
     NO_PREMIUM = 0
     PREMIUM = 1
@@ -165,44 +173,65 @@ cdef class ClaimPlan:
     """Everything of one version's claims paid to one provider but the person and the points
     (from :func:`pointengine.decide.awards.claim_template`)."""
 
-    cdef str program, provider, person_prefix, group_prefix, member_prefix
-    cdef bytes program_json, provider_json
-    cdef int64_t person_limit, group_limit
-    cdef bint has_group
-    cdef list shared       # [(key, limit)]
+    # first, what a claim reads (Lane._claim), in a few cache lines
+    cdef Counters bound  # whose slots these are; None: not looked up yet
+    cdef str person_prefix, group_prefix, member_prefix
     cdef tuple shared_keys
-    cdef list admissions   # [(key, limit)]
-    cdef int version
+    cdef bint has_group
+    cdef int n_shared, n_admissions, version
+    cdef int64_t person_limit, group_limit
     cdef tuple totals_key
+    cdef bytes program_json, provider_json
+    cdef str program, provider
+    # the slots of the shared caps (each beside its limit: one cache line for the first
+    # four) and of the admissions in the embedded store's counters
+    cdef int64_t[2 * MAX_KEYS] shared_caps  # slot, limit, slot, limit...
+    cdef Py_ssize_t[MAX_KEYS] admission_slots
+    cdef int64_t[MAX_KEYS] admission_limits
+    cdef list shared       # [(key, limit)]
+    cdef list admissions   # [(key, limit)]
+    cdef tuple caps        # the template's caps: the same for every provider of a version
     cdef int index  # in the lane's claim plans for the Redis store's script; -1: none yet
-    # the slots of the shared caps and the admissions in the embedded store's counters
-    cdef Counters bound  # whose slots they are; None: not looked up yet
-    cdef int n_shared, n_admissions
-    cdef Py_ssize_t[MAX_KEYS] shared_slots, admission_slots
-    cdef int64_t[MAX_KEYS] shared_limits, admission_limits
 
-    cdef int build(self, object version, str provider) except -1:
+    cdef int build(self, object version, str provider, ClaimPlan base) except -1:
+        """Read ``version``'s claim template for ``provider``; what depends on the caps alone
+        is taken from ``base`` (the version's plan for another provider, or None) when the
+        template's caps are its caps."""
         self.index = -1
         template = claim_template(version, provider)
-        known = _known_caps(template)
-        if known is None:
-            raise IntegrityError(f"{version.label}: caps the lane does not apply")
-        own, group, shared = known
-        self.program = version.id
+        if base is not None and template.caps == base.caps:
+            self.caps = base.caps
+            self.program = base.program
+            self.version = base.version
+            self.person_prefix = base.person_prefix
+            self.person_limit = base.person_limit
+            self.has_group = base.has_group
+            self.group_prefix = base.group_prefix
+            self.group_limit = base.group_limit
+            self.shared = base.shared
+            self.shared_keys = base.shared_keys
+            self.program_json = base.program_json
+        else:
+            known = _known_caps(template)
+            if known is None:
+                raise IntegrityError(f"{version.label}: caps the lane does not apply")
+            own, group, shared = known
+            self.caps = template.caps
+            self.program = version.id
+            self.version = version.version
+            self.person_prefix = own.key
+            self.person_limit = own.limit
+            self.has_group = group is not None
+            if self.has_group:
+                self.group_prefix = group.key
+                self.group_limit = group.limit
+            self.shared = [(interned(cap.key), cap.limit) for cap in shared]
+            self.shared_keys = tuple(key for key, _ in self.shared)
+            self.program_json = _json_text(self.program)
         self.provider = provider
-        self.version = version.version
-        self.person_prefix = own.key
-        self.person_limit = own.limit
-        self.has_group = group is not None
-        if self.has_group:
-            self.group_prefix = group.key
-            self.group_limit = group.limit
-        self.shared = [(interned(cap.key), cap.limit) for cap in shared]
-        self.shared_keys = tuple(key for key, _ in self.shared)
         self.admissions = [(interned(a.key), a.limit) for a in template.admissions]
         self.member_prefix = f"in|{version.id}|" if self.admissions else None
         self.totals_key = (self.program, provider)
-        self.program_json = _json_text(self.program)
         self.provider_json = _json_text(provider)
         self.n_shared = len(self.shared)
         self.n_admissions = len(self.admissions)
@@ -215,8 +244,8 @@ cdef class ClaimPlan:
         """Look up the slots of the shared caps and admissions in ``counters``."""
         cdef int k
         for k in range(self.n_shared):
-            self.shared_slots[k] = counters.slot(self.shared[k][0])
-            self.shared_limits[k] = self.shared[k][1]
+            self.shared_caps[2 * k] = counters.slot(self.shared[k][0])
+            self.shared_caps[2 * k + 1] = self.shared[k][1]
         for k in range(self.n_admissions):
             self.admission_slots[k] = counters.slot(self.admissions[k][0])
             self.admission_limits[k] = self.admissions[k][1]
@@ -249,19 +278,26 @@ cdef object _known_caps(object template):
 cdef class VersionLane:
     """One program version as the lane decides it."""
 
-    cdef object version
+    # first, what _claims and _claim read: a cache line or two
+    cdef const int64_t* code  # the plan's block (memo.decide)
     cdef Plan plan
-    cdef int award, phase, chosen_slot
+    cdef int award, phase, chosen_slot, n_recent
     cdef int64_t rate, amount
+    cdef int64_t[RECENT] recent_providers  # the providers of the claim plans last used
+    cdef PyObject* recent[RECENT]          # and those plans (held by claims)
+    cdef object version
     cdef dict claims  # provider symbol -> ClaimPlan
+    cdef ClaimPlan base  # the plan for no provider in particular, whose caps most share
     cdef bint supported
 
     cdef int build(self, Lane lane, object version) except -1:
         self.version = version
         self.plan = lane.plan(version)
+        self.code = self.plan.code
         self.phase = version.phase
         self.chosen_slot = S_CHOSEN1 if self.phase == 1 else S_CHOSEN2
         self.claims = {}
+        self.n_recent = 0
         award = version.award
         if isinstance(award, Premium):
             self.award = PREMIUM
@@ -275,23 +311,43 @@ cdef class VersionLane:
         # Python path, which applies every cap a template can make
         self.supported = (self.plan.supported and self.award != NO_PREMIUM
                           and _known_caps(claim_template(version, "")) is not None)
+        self.base = None
+        if self.supported:
+            self.base = ClaimPlan()
+            self.base.build(version, "", None)
         return 0
 
     cdef ClaimPlan claim_plan(self, Lane lane, int64_t provider):
+        cdef int k
+        for k in range(self.n_recent):
+            if self.recent_providers[k] == provider:
+                return <ClaimPlan>self.recent[k]
         found = self.claims.get(provider)
         if found is None:
             found = ClaimPlan()
-            (<ClaimPlan>found).build(self.version, lane.table.names[provider])
+            (<ClaimPlan>found).build(self.version, lane.table.names[provider], self.base)
             self.claims[provider] = found
+        # remembered inline, the oldest dropped: a program pays few providers
+        k = self.n_recent if self.n_recent < RECENT else RECENT - 1
+        while k > 0:
+            self.recent_providers[k] = self.recent_providers[k - 1]
+            self.recent[k] = self.recent[k - 1]
+            k -= 1
+        self.recent_providers[0] = provider
+        self.recent[0] = <PyObject*>found
+        if self.n_recent < RECENT:
+            self.n_recent += 1
         return <ClaimPlan>found
 
 
 cdef class ProgramLane:
     """A program's versions, with the instants from which each is in force."""
 
+    # first, what at() reads of a program of one version (most): a cache line
+    cdef int n
+    cdef VersionLane only  # the version of a program of one version
     cdef list versions
     cdef int64_t[64] starts
-    cdef int n
     cdef bint supported, reads_store
 
     cdef int build(self, Lane lane, object program) except -1:
@@ -306,25 +362,35 @@ cdef class ProgramLane:
             self.supported = self.supported and (<VersionLane>lane_version).supported
             self.reads_store = (self.reads_store
                                 or (<VersionLane>lane_version).plan.reads_store)
+        self.only = <VersionLane>self.versions[0] if self.n == 1 else None
         return 0
 
     cdef VersionLane at(self, int64_t epoch_us):
         """``Program.version_at``: the last version in force at the instant (the first one
         before any)."""
         cdef int k = 0
+        if self.n == 1:
+            return self.only
         while k + 1 < self.n and self.starts[k + 1] <= epoch_us:
             k += 1
         return <VersionLane>self.versions[k]
 
 
+cdef struct Item:
+    PyObject* program       # a ProgramLane (held by its Route)
+    PyObject* only          # its VersionLane when it has one version, else NULL
+    const int64_t* code     # that version's plan block (memo.decide), else NULL
+
+
 cdef class Route:
     """The programs an event of one type, provider and set of places can concern."""
 
-    cdef list programs  # ProgramLane
-    cdef PyObject* items[MAX_CLAIMS]  # the same, when supported (held by programs)
+    # first, what Lane.programs reads: with a route's first items, a cache line or two
     cdef int n
     cdef bint supported, reads_store
     cdef int64_t second  # the last part of its key (a place's prefecture)
+    cdef Item items[MAX_CLAIMS]  # the programs, when supported (held by programs)
+    cdef list programs  # ProgramLane
 
 
 cdef struct Claim:
@@ -583,7 +649,12 @@ cdef class Lane:
         found.n = 0
         if found.supported:
             for p in found.programs:
-                found.items[found.n] = <PyObject*>p
+                found.items[found.n].program = <PyObject*>p
+                found.items[found.n].only = NULL
+                found.items[found.n].code = NULL
+                if (<ProgramLane>p).n == 1:
+                    found.items[found.n].only = <PyObject*>(<ProgramLane>p).only
+                    found.items[found.n].code = (<ProgramLane>p).only.code
                 found.n += 1
         found.reads_store = False
         for p in found.programs:
@@ -595,13 +666,14 @@ cdef class Lane:
             self.direct_routes[cell] = <PyObject*>found
         return found
 
-    cdef int programs(self, int64_t* fact, int kind, PyObject** out,
+    cdef int programs(self, int64_t* fact, int kind, Item* out,
                       bint* reads_store) except -2:
         """The event's programs into ``out`` (each once, in the engine's order); their count,
-        or -1 when one of them is not the lane's to decide."""
+        or -1 when one of them is not the lane's to decide. The plan block of each program
+        of one version is fetched into the cache on the way."""
         cdef int n = 0, part, k, j
         cdef Route route
-        cdef PyObject* program
+        cdef Item* item
         reads_store[0] = False
         for part in range(3):
             route = self.route(fact, kind, part)
@@ -609,15 +681,17 @@ cdef class Lane:
                 return -1
             reads_store[0] = reads_store[0] or route.reads_store
             for k in range(route.n):
-                program = route.items[k]
+                item = &route.items[k]
                 j = 0
-                while j < n and out[j] != program:
+                while j < n and out[j].program != item.program:
                     j += 1
                 if j < n:
                     continue  # already there
                 if n >= MAX_CLAIMS:
                     return -1
-                out[n] = program
+                out[n] = item[0]
+                if item.code != NULL:
+                    __builtin_prefetch(item.code)
                 n += 1
         return n
 
@@ -950,10 +1024,9 @@ cdef class Lane:
                      const unsigned char* s, Value* store, Claim* claims) except -2:
         """What each program the event concerns asks for it (Engine._claims); the number of
         claims, or -1 when a program is not the lane's to decide."""
-        cdef PyObject* programs[MAX_CLAIMS]
+        cdef Item[MAX_CLAIMS] programs
         cdef int n_programs, n_claims = 0, k
         cdef bint reads_store
-        cdef ProgramLane program
         cdef VersionLane version
         cdef int64_t wanted
         n_programs = self.programs(fact, kind, programs, &reads_store)
@@ -962,10 +1035,14 @@ cdef class Lane:
         if reads_store and store != NULL and store.kind == V_TEXT:
             fact[S_STORE] = self.symbol(_ascii(s, store))
         for k in range(n_programs):
-            program = <ProgramLane>programs[k]
-            version = program.at(m.epoch_us)
-            if version.plan.decide(self.table, fact) >= 0:
-                continue
+            if programs[k].code != NULL:  # one version: its lane read only if it claims
+                if decide(programs[k].code, self.table, fact) >= 0:
+                    continue
+                version = <VersionLane>programs[k].only
+            else:
+                version = (<ProgramLane>programs[k].program).at(m.epoch_us)
+                if decide(version.code, self.table, fact) >= 0:
+                    continue
             if version.award == PREMIUM:
                 # a premium is a share of a transaction: nothing for other events
                 wanted = amount * version.rate // 10000 if amount > 0 else 0
@@ -977,6 +1054,8 @@ cdef class Lane:
             claims[n_claims].provider = fact[version.chosen_slot]
             claims[n_claims].points = wanted
             n_claims += 1
+            if version.n_recent:  # most likely its claim plan: read while the rest is decided
+                _prefetch_lines(version.recent[0], 3)
         return n_claims
 
     cdef list _apply_claims(self, Claim* claims, int n, Digest digest, char* key,
@@ -1013,6 +1092,9 @@ cdef class Lane:
             self.paid.prefetch(paid_fp)
         cdef Digest digest = self._digest_at(s, &f[F_PERSON])
         if digest is not None:
+            # the rest of the digest, what a claim reads of the person (Digest.use): read
+            # while the event is decided
+            _prefetch_lines(<PyObject*>digest, 7)
             self._fact(kind, m, provider, place, pref, digest, fact)
             n_claims = self._claims(kind, fact, m, amount, s, &f[F_STORE], claims)
             if n_claims < 0:
@@ -1166,8 +1248,8 @@ cdef class Lane:
             limits[1] = plan.group_limit
             n = 2
         for k in range(plan.n_shared):
-            slots[n] = plan.shared_slots[k]
-            limits[n] = plan.shared_limits[k]
+            slots[n] = <Py_ssize_t>plan.shared_caps[2 * k]
+            limits[n] = plan.shared_caps[2 * k + 1]
             n += 1
         points = self.tables.clip(points, slots, limits, n, &which)
         if points <= 0:
@@ -1316,6 +1398,13 @@ cdef class Lane:
                                  -share, _json_text(award.provider), at, at_size, of, of_size)
         self._applied_now(fp, key, key_size)
         return 0
+
+
+cdef inline void _prefetch_lines(const void* address, int lines) noexcept:
+    """Start reading the first ``lines`` cache lines at ``address`` into the cache."""
+    cdef int k
+    for k in range(lines):
+        __builtin_prefetch(<const char*>address + 64 * k)
 
 
 cdef inline Py_ssize_t _join(char* out, const unsigned char* s, Value* first, char glue,

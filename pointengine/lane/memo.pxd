@@ -1,4 +1,5 @@
 # The compiled interface of pointengine.lane.memo, for the lane (pointengine/lane/lane.pyx).
+from cpython.object cimport PyObject
 from libc.stdint cimport int32_t, int64_t
 
 cdef enum:
@@ -29,6 +30,7 @@ cdef enum:
 
 cdef enum:
     KEY_WIDTH = 64      # the widest memo key a Plan classes (wider: the Python path)
+    MAX_CHECKS = 32     # the most checks whose outcomes a Plan remembers (more: asks)
 
 
 cdef class Symbols:
@@ -60,6 +62,10 @@ cdef class VectorMemo:
 
 
 cdef class Plan:
+    # The key's recipe in one block, with the plan and its memo (see _build_code): all that
+    # decide reads but on a memo miss.
+    cdef int64_t* code
+    cdef VectorMemo memo
     cdef object ruleset
     cdef tuple checks
     cdef list read_names
@@ -79,12 +85,26 @@ cdef class Plan:
     cdef public bint supported
     cdef public bint reads_store
     cdef bint always_passes
-    cdef VectorMemo memo
     cdef bint packed               # the key is one number (see build)
-    cdef int64_t[KEY_WIDTH] radices
     cdef object shape
+    # each check's outcomes (see build): check k reads the key's positions
+    # part_positions[part_starts[k]:part_starts[k + 1]]; n_parts is 0 when not remembered
+    cdef int n_parts
+    cdef int[MAX_CHECKS + 1] part_starts
+    cdef int* part_positions
+    cdef tuple outcome_keys
+    cdef list outcomes             # VectorMemo per check, shared by its outcome key
+    cdef PyObject* outcome_memos[MAX_CHECKS]  # the same (held by outcomes)
 
     cdef int build(self, Symbols symbols, object ruleset) except -1
+    cdef int _build_code(self) except -1
+    cdef int _build_parts(self, object ruleset, Symbols symbols) except -1
     cdef int release(self) except -1
-    cdef int decide(self, Symbols symbols, const int64_t* fact) except -2
+    cdef int _answer(self, Symbols symbols, const int64_t* fact, const int64_t* key,
+                     const int64_t* whole) except -2
+    cdef int _from_outcomes(self, const int64_t* key) noexcept
+    cdef int _learn(self, const int64_t* key, int answer) except -1
     cdef int _ask(self, Symbols symbols, const int64_t* fact) except -2
+
+
+cdef int decide(const int64_t* code, Symbols symbols, const int64_t* fact) except -2

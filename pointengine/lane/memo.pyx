@@ -7,7 +7,10 @@ table (0 is the empty string). A :class:`Plan` classes such a fact for one compi
 exactly as :meth:`CompiledRuleset.key <pointengine.decide.matching.CompiledRuleset.key>` does (each
 field by the constants it is compared with), as a vector of integers, and looks its answer up
 in a :class:`VectorMemo` shared by every ruleset of the same shape; a key not seen before is
-answered by the ruleset itself, that is by durable_rules, and remembered.
+answered from the outcomes of its checks when each is known (see
+:mod:`pointengine.decide.matching`: a check's outcome depends only on its shape and its own part
+of the key, and is shared by every plan with a check of that shape), else by the ruleset itself,
+that is by durable_rules, and remembered.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -175,6 +178,7 @@ cdef class VectorMemo:
 # A ruleset's memo key, computed from the fact's integers.
 
 _SHARED_MEMOS = {}  # ruleset shape -> [VectorMemo, plans using it]; dropped with the last
+_OUTCOMES = {}  # a check's outcome key (CompiledRuleset.outcome_keys) -> [VectorMemo, plans]
 
 
 cdef class Plan:
@@ -182,12 +186,19 @@ cdef class Plan:
     :meth:`CompiledRuleset.key <pointengine.decide.matching.CompiledRuleset.key>`)."""
 
 
+    def __cinit__(self) -> None:
+        self.code = NULL
+        self.part_positions = NULL
+        self.outcome_keys = ()
+
     def __dealloc__(self) -> None:
         cdef int k
         for k in range(self.n_equal):
             PyMem_Free(self.equal_tables[k])
         for k in range(self.n_order):
             PyMem_Free(self.order_tables[k])
+        PyMem_Free(self.part_positions)
+        PyMem_Free(self.code)
 
     cdef int build(self, Symbols symbols, object ruleset) except -1:
         cdef int k, j, slot
@@ -249,9 +260,6 @@ cdef class Plan:
                    + [self.group_sizes[k] for k in range(self.n_groups)
                       for _ in range(self.group_sizes[k])])
         self.packed = self.n_raw == 0 and self.width <= KEY_WIDTH and math.prod(radices) < 1 << 62
-        if self.packed:
-            for k, radix in enumerate(radices):
-                self.radices[k] = radix
         self.shape = ruleset.shape
         shared = _SHARED_MEMOS.get(self.shape)
         if shared is None:
@@ -259,71 +267,169 @@ cdef class Plan:
                 VectorMemo(1 if self.packed else self.width, DEFAULT_CACHE_SIZE), 0]
         shared[1] += 1
         self.memo = shared[0]
+        self._build_code()
+        self._build_parts(ruleset, symbols)
+        return 0
+
+    cdef int _build_code(self) except -1:
+        """Lay what :func:`decide` reads out in one block, in the order it reads it: the plan
+        and its memo (borrowed: the plan holds both), the counts in one number (a byte each
+        for the equality, order and raw fields and the groups, then a bit for a packed key
+        and one for a plan every fact passes), then each equality field (its slot and count
+        in one number, then its constants by rank), each order field (the same, its constants
+        sorted), each raw field's slot, each group (its size, then its slots). 1,741 programs
+        of one template are each decided now and then: their plans are seldom in the cache,
+        and a block of two or three lines costs less to read again than the plan's arrays."""
+        cdef Py_ssize_t size = 3, n
+        cdef int k, j
+        cdef int64_t* code
+        for k in range(self.n_equal):
+            size += 1 + self.equal_counts[k]
+        for k in range(self.n_order):
+            size += 1 + self.order_counts[k]
+        size += self.n_raw
+        for k in range(self.n_groups):
+            size += 1 + self.group_sizes[k]
+        code = <int64_t*>PyMem_Malloc(size * sizeof(int64_t))
+        if code == NULL:
+            raise MemoryError()
+        code[0] = <int64_t><PyObject*>self
+        code[1] = <int64_t><PyObject*>self.memo
+        code[2] = (self.n_equal | self.n_order << 8 | self.n_raw << 16 | self.n_groups << 24
+                   | (<int64_t>self.packed) << 32 | (<int64_t>self.always_passes) << 33)
+        n = 3
+        for k in range(self.n_equal):
+            code[n] = self.equal_slots[k] | (<int64_t>self.equal_counts[k]) << 32
+            n += 1
+            for j in range(self.equal_counts[k]):
+                code[n] = self.equal_tables[k][j]
+                n += 1
+        for k in range(self.n_order):
+            code[n] = self.order_slots[k] | (<int64_t>self.order_counts[k]) << 32
+            n += 1
+            for j in range(self.order_counts[k]):
+                code[n] = self.order_tables[k][j]
+                n += 1
+        for k in range(self.n_raw):
+            code[n] = self.raw_slots[k]
+            n += 1
+        for k in range(self.n_groups):
+            code[n] = self.group_sizes[k]
+            n += 1
+            for j in range(self.group_sizes[k]):
+                code[n] = self.member_slots[self.group_starts[k] + j]
+                n += 1
+        PyMem_Free(self.code)
+        self.code = code
+        return 0
+
+    cdef int _build_parts(self, object ruleset, Symbols symbols) except -1:
+        """Where each check's part of the key is (the ruleset's ``outcome_keys`` say which
+        values, in which order), and the shared memos of their outcomes."""
+        cdef int k, n = 0
+        self.n_parts = 0
+        keys = tuple(ruleset.outcome_keys)
+        if not self.supported or len(keys) != len(self.checks) or len(keys) > MAX_CHECKS:
+            return 0  # every new key is asked
+        for k in range(self.n_raw):
+            if symbols.is_text[self.raw_slots[k]]:
+                return 0  # a text kept raw is a symbol, this lane's own: not shared
+        where = {}
+        for k, name in enumerate(ruleset.equal_fields):
+            where[("equal", name)] = k
+        for k, name in enumerate(ruleset.order_fields):
+            where[("order", name)] = self.n_equal + k
+        for k, name in enumerate(ruleset.raw_fields):
+            where[("raw", name)] = self.n_equal + self.n_order + k
+        for k, group in enumerate(ruleset.groups):
+            for j in range(len(group)):
+                where[("group", tuple(group), j)] = (self.n_equal + self.n_order + self.n_raw
+                                                     + self.group_starts[k] + j)
+        parts = [[where[place] for place in places] for _, places in keys]
+        self.part_positions = <int*>PyMem_Malloc((sum(len(p) for p in parts) + 1) * sizeof(int))
+        if self.part_positions == NULL:
+            raise MemoryError()
+        self.outcomes = []
+        for k, positions in enumerate(parts):
+            self.part_starts[k] = n
+            for position in positions:
+                self.part_positions[n] = position
+                n += 1
+            shared = _OUTCOMES.get(keys[k])
+            if shared is None:
+                shared = _OUTCOMES[keys[k]] = [VectorMemo(len(positions), DEFAULT_CACHE_SIZE), 0]
+            shared[1] += 1
+            self.outcomes.append(shared[0])
+            self.outcome_memos[k] = <PyObject*>shared[0]
+        self.part_starts[len(parts)] = n
+        self.outcome_keys = keys
+        self.n_parts = len(parts)
         return 0
 
     cdef int release(self) except -1:
-        """Stop using the shared memo (dropped with its last plan)."""
+        """Stop using the shared memos (each dropped with its last plan)."""
         shared = _SHARED_MEMOS.get(self.shape)
         if shared is not None and shared[0] is self.memo:
             shared[1] -= 1
             if shared[1] <= 0:
                 del _SHARED_MEMOS[self.shape]
+        for k, key in enumerate(self.outcome_keys):
+            shared = _OUTCOMES.get(key)
+            if shared is not None and shared[0] is self.outcomes[k]:
+                shared[1] -= 1
+                if shared[1] <= 0:
+                    del _OUTCOMES[key]
+        self.outcome_keys = ()
+        self.outcomes = []
+        self.n_parts = 0
         return 0
 
-    cdef int decide(self, Symbols symbols, const int64_t* fact) except -2:
-        """The index of the first check ``fact`` fails, or -1 when it passes them all."""
-        cdef int64_t[KEY_WIDTH] key
-        cdef int w = 0, k, j, q, lo, hi, mid, n
-        cdef int64_t value
-        cdef int64_t* table
-        cdef int32_t answer
-        if self.always_passes:
-            return -1
-        for k in range(self.n_equal):
-            value = fact[self.equal_slots[k]]
-            table = self.equal_tables[k]
-            key[w] = -1
-            for j in range(self.equal_counts[k]):
-                if table[j] == value:
-                    key[w] = j
-                    break
-            w += 1
-        for k in range(self.n_order):
-            value = fact[self.order_slots[k]]
-            table = self.order_tables[k]
-            n = self.order_counts[k]
-            lo = 0
-            hi = n
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if table[mid] < value:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            key[w] = 2 * lo + (1 if lo < n and table[lo] == value else 0)
-            w += 1
-        for k in range(self.n_raw):
-            key[w] = fact[self.raw_slots[k]]
-            w += 1
-        for k in range(self.n_groups):
-            for j in range(self.group_sizes[k]):
-                value = fact[self.member_slots[self.group_starts[k] + j]]
-                key[w] = j
-                for q in range(j):
-                    if fact[self.member_slots[self.group_starts[k] + q]] == value:
-                        key[w] = q
-                        break
-                w += 1
-        if self.packed:
-            value = 0
-            for k in range(w):
-                value = value * self.radices[k] + key[k] + (1 if k < self.n_equal else 0)
-            key[0] = value
-        if self.memo.get(key, &answer):
-            return answer
-        answer = self._ask(symbols, fact)
-        self.memo.put(key, answer)
+    cdef int _answer(self, Symbols symbols, const int64_t* fact, const int64_t* key,
+                     const int64_t* whole) except -2:
+        """A key the memo does not hold (``key`` its classes, ``whole`` the memo's key):
+        answered from the checks' outcomes when they are known, else by the ruleset."""
+        cdef int answer = self._from_outcomes(key)
+        if answer == -2:
+            answer = self._ask(symbols, fact)
+            self._learn(key, answer)
+        self.memo.put(whole, answer)
         return answer
+
+    cdef int _from_outcomes(self, const int64_t* key) noexcept:
+        """The first failing check (-1: none) from the checks' known outcomes; -2 when a
+        check before the first known to fail is not known yet."""
+        cdef int64_t[KEY_WIDTH] part
+        cdef int k, j, n
+        cdef int32_t held
+        if self.n_parts == 0:
+            return -2
+        for k in range(self.n_parts):
+            n = 0
+            part[0] = 0
+            for j in range(self.part_starts[k], self.part_starts[k + 1]):
+                part[n] = key[self.part_positions[j]]
+                n += 1
+            if not (<VectorMemo>self.outcome_memos[k]).get(part, &held):
+                return -2
+            if not held:
+                return k
+        return -1
+
+    cdef int _learn(self, const int64_t* key, int answer) except -1:
+        """Remember what the ruleset said of the checks: those before ``answer`` hold, the
+        one at ``answer`` fails (all hold when it is -1)."""
+        cdef int64_t[KEY_WIDTH] part
+        cdef int k, j, n, last = self.n_parts if answer < 0 else answer + 1
+        if self.n_parts == 0:
+            return 0
+        for k in range(last):
+            n = 0
+            part[0] = 0
+            for j in range(self.part_starts[k], self.part_starts[k + 1]):
+                part[n] = key[self.part_positions[j]]
+                n += 1
+            (<VectorMemo>self.outcome_memos[k]).put(part, 0 if k == answer else 1)
+        return 0
 
     cdef int _ask(self, Symbols symbols, const int64_t* fact) except -2:
         """Ask the ruleset itself (durable_rules, behind its own memo)."""
@@ -339,3 +445,76 @@ cdef class Plan:
             if check is failed:
                 return k
         raise IntegrityError(f"{self.ruleset!r} answered a check it does not have")
+
+
+cdef int decide(const int64_t* code, Symbols symbols, const int64_t* fact) except -2:
+    """The index of the first check of a plan ``fact`` fails, or -1 when it passes them all:
+    ``code`` is the plan's block (``Plan.code``). The key is each field's class (see the
+    module), and for the memo one number in mixed radix when the plan's key is packed (each
+    radix is known from the block: an equality field's count of constants and one, an order
+    field's twice its count and one, a group's size)."""
+    cdef int64_t[KEY_WIDTH] key
+    cdef int64_t[1] packed
+    cdef int64_t header = code[2], value, entry
+    cdef uint64_t number = 0  # wraps around harmlessly when the key is not packed
+    cdef int w = 0, k, j, q, lo, hi, mid, n
+    cdef Py_ssize_t at = 3
+    cdef const int64_t* table
+    cdef int32_t answer
+    if (header >> 33) & 1:  # every fact passes
+        return -1
+    for k in range(header & 0xFF):
+        entry = code[at]
+        value = fact[entry & <int64_t>0xFFFFFFFF]
+        n = <int>(entry >> 32)
+        table = code + at + 1
+        key[w] = -1
+        for j in range(n):
+            if table[j] == value:
+                key[w] = j
+                break
+        number = number * <uint64_t>(n + 1) + <uint64_t>(key[w] + 1)
+        w += 1
+        at += 1 + n
+    for k in range((header >> 8) & 0xFF):
+        entry = code[at]
+        value = fact[entry & <int64_t>0xFFFFFFFF]
+        n = <int>(entry >> 32)
+        table = code + at + 1
+        lo = 0
+        hi = n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if table[mid] < value:
+                lo = mid + 1
+            else:
+                hi = mid
+        key[w] = 2 * lo + (1 if lo < n and table[lo] == value else 0)
+        number = number * <uint64_t>(2 * n + 1) + <uint64_t>key[w]
+        w += 1
+        at += 1 + n
+    for k in range((header >> 16) & 0xFF):
+        key[w] = fact[code[at]]
+        w += 1
+        at += 1
+    for k in range((header >> 24) & 0xFF):
+        n = <int>code[at]
+        table = code + at + 1
+        for j in range(n):
+            value = fact[table[j]]
+            key[w] = j
+            for q in range(j):
+                if fact[table[q]] == value:
+                    key[w] = q
+                    break
+            number = number * <uint64_t>n + <uint64_t>key[w]
+            w += 1
+        at += 1 + n
+    if (header >> 32) & 1:
+        packed[0] = <int64_t>number
+        if (<VectorMemo><PyObject*>code[1]).get(packed, &answer):
+            return answer
+        return (<Plan><PyObject*>code[0])._answer(symbols, fact, key, packed)
+    if (<VectorMemo><PyObject*>code[1]).get(key, &answer):
+        return answer
+    return (<Plan><PyObject*>code[0])._answer(symbols, fact, key, key)

@@ -59,18 +59,19 @@ def test_same_shape_other_constants_same_answers_as_the_reference(
 
 
 def test_one_template_for_many_places_warms_one_memo() -> None:
+    # fields of this test's own: what a check's outcomes are is shared with any live ruleset
     rulesets = [CompiledRuleset(f"p{code}", [
-        Check("event", Compare("type", "==", "purchase"), "a purchase"),
-        Check("resident", Compare("residence", "==", code), "a resident")])
+        Check("event", Compare("kind", "==", "purchase"), "a purchase"),
+        Check("resident", Compare("home", "==", code), "a resident")])
         for code in ("011002", "131016", "342092")]
     try:
         assert rulesets[0]._memo is rulesets[1]._memo is rulesets[2]._memo
-        home = {"type": "purchase", "residence": "131016"}
+        home = {"kind": "purchase", "home": "131016"}
         answers = [r.first_failure(home) for r in rulesets]
         assert [a.name if a else None for a in answers] == ["resident", None, "resident"]
-        # residence is only compared by ==: its classes are "the code" and "another code"
+        # home is only compared by ==: its classes are "the code" and "another code"
         assert [r.misses for r in rulesets] == [1, 1, 0]
-        elsewhere = {"type": "purchase", "residence": "472018"}
+        elsewhere = {"kind": "purchase", "home": "472018"}
         assert all(r.first_failure(elsewhere).name == "resident" for r in rulesets)  # type: ignore[union-attr]
         assert [(r.misses, r.hits) for r in rulesets] == [(1, 1), (1, 1), (0, 2)]  # all shared
     finally:
