@@ -25,7 +25,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -363,10 +363,6 @@ def _in_folder(path: Path, rules: Path) -> str:
         return path.name
 
 
-def _place(code: str) -> str:
-    return registry().get(code).label if code in registry() else code
-
-
 def _publish(rules: Path, draft: str, staff: str, reason: str, effective_from: dt.datetime,
              program_id: str | None, new_file: str | None, now: dt.datetime,
              opened_sha256: str | None) -> Publication:
@@ -388,7 +384,8 @@ def _publish(rules: Path, draft: str, staff: str, reason: str, effective_from: d
     drafted = str(data.get("jurisdiction", ""))
     if drafted != staff:
         raise PublishRefused("not_your_jurisdiction", program=data.get("id", "?"),
-                             jurisdiction=_place(drafted), staff=_place(staff))
+                             jurisdiction=registry().label_of(drafted),
+                             staff=registry().label_of(staff))
     from pointengine.catalog.loading import load_catalog
 
     catalog = load_catalog(rules)
@@ -404,7 +401,8 @@ def _publish(rules: Path, draft: str, staff: str, reason: str, effective_from: d
     current = known.current
     if current.jurisdiction != staff:
         raise PublishRefused("not_your_jurisdiction", program=program_id,
-                             jurisdiction=_place(current.jurisdiction), staff=_place(staff))
+                             jurisdiction=registry().label_of(current.jurisdiction),
+                             staff=registry().label_of(staff))
     if current.effective_from is not None and effective_from <= current.effective_from:
         raise PublishRefused("effective_not_after", effective_from=effective_from.isoformat(),
                              version=current.version, current=current.effective_from.isoformat())
@@ -468,8 +466,3 @@ def _must_load(rules: Path, path: Path, text: str) -> None:
     errors = [p for p in checked.problems if p.severity == "error"]
     if errors:
         raise PublishRefused("invalid", count=len(errors), problem=errors[0])
-
-
-def publication_json(done: Publication) -> dict[str, Any]:
-    """``done`` as a JSON-able mapping."""
-    return asdict(done)

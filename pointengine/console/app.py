@@ -207,7 +207,7 @@ def place_name(code: str, lang: Lang) -> str:
     """A jurisdiction's name for the page: ``広島県三次市`` for ``342092``."""
     if code == "national":
         return "国" if lang == "ja" else "national"
-    return registry().get(code).label
+    return registry().label_of(code)
 
 
 def create_console(config: ConsoleConfig) -> FastAPI:
@@ -365,7 +365,7 @@ def create_console(config: ConsoleConfig) -> FastAPI:
         checked = check_draft(draft.text, name=draft.name, rules=config.rules)
         return {"program": checked.program_id, "problems": [
             {"line": p.line, "field": p.field, "severity": p.severity,
-             "message": _problem_text(p, lang), "suggestion": p.suggestion}
+             "message": p.say(lang), "suggestion": p.suggestion}
             for p in checked.problems]}
 
     @app.get("/api/history")
@@ -513,11 +513,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, RuleFileError):
         return "; ".join(str(p) for p in exc.problems[:5])
     return str(exc) or type(exc).__name__
-
-
-def _problem_text(problem: Any, lang: Lang) -> str:
-    render = getattr(problem, "say", None)
-    return str(render(lang)) if callable(render) else str(problem.message)
 
 
 def _draft_file(folder: str, text: str, name: str) -> Path:

@@ -87,6 +87,10 @@ class Registry:
             m for m in self._by_code.values() if m.kind in ("city", "ward", "town", "village")
         ]
 
+    def label_of(self, code: str) -> str:
+        """The label of ``code`` (``広島県三次市``), or the code itself when it is unknown."""
+        return self.get(code).label if code in self else code
+
     def closest(self, code: str) -> str | None:
         """A plausible intended code for a typo: same first five digits, or one digit off."""
         if len(code) == 6 and code.isdigit():

@@ -328,8 +328,7 @@ def place_name(code: str) -> str | Text:
     country's is a :class:`Text` (全国, Japan)."""
     if code == "national":
         return text("national")
-    codes = registry()
-    return codes.get(code).label if code in codes else code
+    return registry().label_of(code)
 
 
 def _units(pop: Population, code: str) -> list[int]:
