@@ -1,10 +1,18 @@
 """An independent reference calculation of the national programs, to check the engine's ledger.
 
 It shares no code with ``pointengine`` (it must not import it): it reads the event file with
-orjson, validates lines by its own reading of the event format, hard-codes the national
-parameters below and replays the events in FILE ORDER, as the engine does. Only data is shared:
-``rules/providers.yaml`` (each provider's basis) and the code list
-``pointengine/data/municipalities.csv``.
+orjson, validates lines by its own reading of the event format and hard-codes the national
+parameters below. Only data is shared: ``rules/providers.yaml`` (each provider's basis) and the
+code list ``pointengine/data/municipalities.csv``.
+
+It decides by EVENT TIME, so a person's outcome does not depend on the order of the lines: every
+line is validated, the first valid line of each key ``source/id`` in file order is kept (a later
+one is a duplicate, refused as it arrives), and the kept events are decided in order of ``at``
+(an instant: offsets do not matter), ties broken by the key as a string. Every rule below reads
+"first", "earlier" and "later" in that order. Limits shared between persons (budgets, a
+provider's allocation) are handed out in that order too, while the engine hands them out in
+order of arrival (first come first served): the two agree to the yen on a stream whose shared
+limits do not bind, which :func:`shared_limits` tells.
 
 Rules, as the project's brief states them:
 
@@ -22,10 +30,11 @@ Rules, as the project's brief states them:
   2020-09-01..2021-12-31, card applied by 2021-04-30; an award makes the person a phase-1
   recipient (as does ``applied_in_phase1`` on a phase-2 application), excluded from ① only;
 - a refund takes back floor(points * refunded_total / amount) - already taken back, per program,
-  and frees cap room; a refund of an unknown transaction, or one taking the refunded total past
-  the amount, is ignored; an event whose (source, id) was seen before is ignored; so is a
-  malformed line, an application naming another provider than the person's first one of that
-  phase, and an event naming an unknown provider.
+  and frees cap room from its time on; a refund of a transaction unknown at its time (or dated
+  before it, or one that earned nothing), or one taking the refunded total past the amount, is
+  ignored; an event whose (source, id) was seen before is ignored; so is a malformed line, an
+  application naming another provider than the person's first one of that phase (the earliest),
+  and an event naming an unknown provider.
 
 Three municipal programs, from their rule files' text (``rules/342092-miyoshi``,
 ``rules/452017-miyazaki``, ``rules/250007-shiga``):
@@ -49,12 +58,12 @@ Three municipal programs, from their rule files' text (``rules/342092-miyoshi``,
 Budgets, as the rule files set them: a yen budget per program (the award that crosses it gets
 the remainder, later ones nothing; a refund gives its share back); a budget in persons and each
 partner's allocation of persons (for the persons whose chosen provider of the program's phase
-it is): a person is admitted, first come first served, by the first award the program wants to
-make for them, even one the caps then clip to nothing, and stays admitted; past the limit a
-person who was not admitted gets nothing from that program.
+it is): a person is admitted, first come first served (here: first in time), by the first
+award the program wants to make for them, even one the caps then clip to nothing, and stays
+admitted; past the limit a person who was not admitted gets nothing from that program.
 
-A residence is the application's, or a later ``residence_change``'s, from its time on; before the
-first known one, the first one. None of these cities has wards.
+A residence is the application's, or a later ``residence_change``'s, from its time on; an event
+dated before the person's first known one has none. None of these cities has wards.
 
 A program is one small function ``(person, event) -> points wanted`` (a per-child grant's:
 ``(person, event) -> the birth dates of the children it pays for``); caps, what a person or a
@@ -98,7 +107,7 @@ Expected = dict[str, dict[str, int]]
 
 @dataclass(slots=True)
 class Person:
-    """What the oracle knows of one person, in file order."""
+    """What the oracle knows of one person, from the events dated up to the one decided."""
 
     enrolments: dict[int, tuple[str, dt.datetime, dt.date]] = field(default_factory=dict)
     residences: list[tuple[dt.datetime, str]] = field(default_factory=list)
@@ -380,24 +389,65 @@ def _application_ok(event: Event) -> bool:
     return isinstance(event.get("applied_in_phase1", False), bool)
 
 
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A limit shared between persons (first come first served) and the oracle's use of it.
+
+    ``kind`` is ``yen`` (a program's budget), ``persons`` (its budget in persons) or
+    ``allocation`` (a provider's allocation of persons, ``provider`` naming it). ``peak`` is the
+    most it held at any time (yen net of refunds; persons admitted), ``gross`` what was ever
+    added (yen before refunds; persons admitted), ``refused`` how many awards it clipped or
+    refused. Only a limit that refused something changes money, and then the order in which
+    the persons came decides who got it.
+    """
+
+    program: str
+    kind: str
+    provider: str
+    limit: int
+    peak: int
+    gross: int
+    refused: int
+
+    @property
+    def binds(self) -> bool:
+        """Whether the limit clipped or refused an award."""
+        return self.refused > 0
+
+
 class Oracle:
-    """Replays events in file order and keeps every person's expected points."""
+    """Keeps the valid events it is fed and decides them by event time.
+
+    :meth:`feed` validates a line and keeps the first valid line of each key (file order decides
+    which is the first, as a duplicate is refused when it arrives); the expected points are
+    those of the kept events decided in ``(at, key)`` order, whatever the order of the lines.
+    Events fed after a result was asked for are decided on top of it when they all come after
+    the last event decided, else everything is decided again from the start.
+    """
 
     def __init__(self, programs: Iterable[Program] = PROGRAMS) -> None:
         self.programs = tuple(programs)
-        self.persons: dict[str, Person] = {}
         self.seen: set[str] = set()
-        self.earnings: dict[str, Earning] = {}
         self._by_id = {p.id: p for p in self.programs}
+        self._decided: list[tuple[dt.datetime, str, Event]] = []  # in (at, key) order
+        self._pending: list[tuple[dt.datetime, str, Event]] = []  # fed, not decided yet
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget every decision (not the events kept)."""
+        self.persons: dict[str, Person] = {}
+        self.earnings: dict[str, Earning] = {}
         self.spent: dict[str, int] = {}  # program → yen, net of refunds
         self.admitted: dict[str, set[str]] = {}  # program → persons
         self.admitted_via: dict[tuple[str, str], int] = {}  # (program, provider) → persons
         # (household, program, birth date) → how many of the household's children born that
         # day a per-child grant paid for
         self.household_children: dict[tuple[str, str, dt.date], int] = {}
+        # shared limits: (program, kind, provider) → [peak, gross, refused]
+        self._use: dict[tuple[str, str, str], list[int]] = {}
 
     def feed(self, line: bytes) -> None:
-        """Apply one line of the event file."""
+        """Keep one line of the event file, to be decided in ``(at, key)`` order."""
         event = validate(line)
         if event is None:
             return
@@ -407,6 +457,27 @@ class Oracle:
         self.seen.add(key)
         if "provider" in event and event["provider"] not in BASIS:
             return
+        self._pending.append((event["at"], key, event))
+
+    def _settle(self) -> None:
+        """Decide the events fed since the last result, in ``(at, key)`` order."""
+        if not self._pending:
+            return
+        # Aware datetimes compare as UTC instants, whatever their offsets; keys are unique.
+        self._pending.sort(key=lambda item: (item[0], item[1]))
+        first = self._pending[0]
+        if self._decided and (first[0], first[1]) < (self._decided[-1][0], self._decided[-1][1]):
+            # an event dated before one already decided: decide everything again in order
+            merged = sorted(self._decided + self._pending, key=lambda item: (item[0], item[1]))
+            self._decided, self._pending = [], merged
+            self._reset()
+        for at, key, event in self._pending:
+            self._decide(event, key)
+            self._decided.append((at, key, event))
+        self._pending = []
+
+    def _decide(self, event: Event, key: str) -> None:
+        """Apply one kept event, every event dated before it already applied."""
         kind = event["type"]
         if kind == "refund":
             self._refund(event)
@@ -416,8 +487,8 @@ class Oracle:
             person = person or self.persons.setdefault(event["person"], Person())
             earlier = person.enrolments.get(event["phase"])
             if earlier is not None and earlier[0] != event["provider"]:
-                return
-            if earlier is None or event["at"] < earlier[1]:
+                return  # the first application of the phase (in time) chose the provider
+            if earlier is None:
                 card = dt.date.fromisoformat(event["card_applied_on"])
                 person.enrolments[event["phase"]] = (event["provider"], event["at"], card)
             person.phase1_flag |= event.get("applied_in_phase1", False)
@@ -429,9 +500,8 @@ class Oracle:
             _move(person, event["at"], event["residence"])
         elif kind in ("health_insurance_registration", "public_funds_account_registration"):
             person = person or self.persons.setdefault(event["person"], Person())
-            what = kind.removesuffix("_registration")
-            earlier_at = person.registered.get(what)
-            person.registered[what] = min(earlier_at, event["at"]) if earlier_at else event["at"]
+            # in time order the first registration is the earliest: later ones change nothing
+            person.registered.setdefault(kind.removesuffix("_registration"), event["at"])
         if person is not None:
             self._award(person, event, key)
 
@@ -475,7 +545,10 @@ class Oracle:
         if program.group is not None:
             wanted = min(wanted, GROUP_CAPS[program.group] - person.groups.get(program.group, 0))
         if program.budget is not None:
-            wanted = min(wanted, program.budget - self.spent.get(program.id, 0))
+            left = program.budget - self.spent.get(program.id, 0)
+            if wanted > left:
+                self._used(program.id, "yen")[2] += 1
+            wanted = min(wanted, left)
         if wanted <= 0:
             return
         self._add(person, program, wanted)
@@ -502,17 +575,33 @@ class Oracle:
         if person_id in members:
             return True
         if program.persons is not None and len(members) >= program.persons:
+            self._used(program.id, "persons")[2] += 1
             return False
         via = (program.id, provider)
         if allocation is not None and self.admitted_via.get(via, 0) >= allocation:
+            self._used(program.id, "allocation", provider)[2] += 1
             return False
         members.add(person_id)
+        if program.persons is not None:
+            self._count(self._used(program.id, "persons"), len(members), 1)
         if allocation is not None:
             self.admitted_via[via] = self.admitted_via.get(via, 0) + 1
+            self._count(self._used(program.id, "allocation", provider), self.admitted_via[via], 1)
         return True
+
+    def _used(self, program_id: str, kind: str, provider: str = "") -> list[int]:
+        """The use of one shared limit so far: [peak, gross, refused]."""
+        return self._use.setdefault((program_id, kind, provider), [0, 0, 0])
+
+    @staticmethod
+    def _count(use: list[int], now: int, added: int) -> None:
+        use[0] = max(use[0], now)
+        use[1] += max(added, 0)
 
     def _add(self, person: Person, program: Program, points: int) -> None:
         self.spent[program.id] = self.spent.get(program.id, 0) + points
+        if program.budget is not None:
+            self._count(self._used(program.id, "yen"), self.spent[program.id], points)
         person.net[program.id] = person.net.get(program.id, 0) + points
         if program.group is not None:
             person.groups[program.group] = person.groups.get(program.group, 0) + points
@@ -534,18 +623,46 @@ class Oracle:
                 self._add(person, self._by_id[program_id], -take)
 
     def expected(self) -> Expected:
-        """Net points per person and program (zeros left out)."""
+        """Net points per person and program (zeros left out), the events decided by time."""
+        self._settle()
         return {pid: {prog: n for prog, n in p.net.items() if n}
                 for pid, p in self.persons.items() if any(p.net.values())}
 
+    def limits(self) -> list[Limit]:
+        """Every limit the programs share between persons, and how far the events used it."""
+        self._settle()
+        found: list[Limit] = []
+        for program in self.programs:
+            shared = [("yen", "", program.budget), ("persons", "", program.persons)]
+            shared += [("allocation", provider, n) for provider, n in program.allocations]
+            for kind, provider, limit in shared:
+                if limit is not None:
+                    peak, gross, refused = self._use.get((program.id, kind, provider), (0, 0, 0))
+                    found.append(Limit(program.id, kind, provider, limit, peak, gross, refused))
+        return found
 
-def expected_points(events_path: Path, programs: Iterable[Program] = PROGRAMS) -> Expected:
-    """Replay an event file (JSON lines) and return ``{person: {program: points}}``."""
+
+def oracle_of(events_path: Path, programs: Iterable[Program] = PROGRAMS) -> Oracle:
+    """An oracle fed every line of an event file (JSON lines)."""
     oracle = Oracle(programs)
     with events_path.open("rb") as handle:
         for line in handle:
             oracle.feed(line)
-    return oracle.expected()
+    return oracle
+
+
+def expected_points(events_path: Path, programs: Iterable[Program] = PROGRAMS) -> Expected:
+    """The events of a file decided by time: ``{person: {program: points}}``."""
+    return oracle_of(events_path, programs).expected()
+
+
+def shared_limits(events_path: Path, programs: Iterable[Program] = ALL_PROGRAMS) -> list[Limit]:
+    """Every limit shared between persons, and how far the events of a file used it.
+
+    The engine hands these out in order of arrival and the oracle in order of time: on a stream
+    where none binds (:attr:`Limit.binds`), the two orders give the same money.
+    """
+    return oracle_of(events_path, programs).limits()
 
 
 def ledger_totals(ledger_path: Path) -> Expected:
@@ -576,23 +693,47 @@ def compare(expected: Expected, ledger_path: Path) -> list[str]:
     return problems
 
 
-def main() -> None:
-    """``python -m load.oracle EVENTS [LEDGER]``: totals per program, or the differences."""
-    import sys
+def describe(limit: Limit) -> str:
+    """One line on a shared limit: its use, and whether it binds."""
+    what = f"{limit.program} {limit.kind}" + (f" {limit.provider}" if limit.provider else "")
+    verdict = f"BINDS ({limit.refused:,} refused or clipped)" if limit.binds else "does not bind"
+    return (f"{what}: limit {limit.limit:,}, peak {limit.peak:,} "
+            f"({limit.peak / limit.limit:.4%}), gross {limit.gross:,}; {verdict}")
 
-    if len(sys.argv) < 2:
-        raise SystemExit("usage: python -m load.oracle EVENTS [LEDGER]")
-    expected = expected_points(Path(sys.argv[1]))
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m load.oracle EVENTS [LEDGER] [--all] [--limits]``: totals per program, the
+    differences with a ledger, and the shared limits' use."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m load.oracle",
+        description="The national (and municipal) programs computed independently, by event time.")
+    parser.add_argument("events", type=Path, help="the event file (JSON lines)")
+    parser.add_argument("ledger", type=Path, nargs="?", help="a ledger to compare")
+    parser.add_argument("--all", action="store_true",
+                        help="the municipal programs too (default: the national ones)")
+    parser.add_argument("--limits", action="store_true",
+                        help="print each limit shared between persons and whether it binds")
+    args = parser.parse_args(argv)
+    for path in (args.events, args.ledger):
+        if path is not None and not path.is_file():
+            parser.error(f"no such file: {path}")
+    oracle = oracle_of(args.events, ALL_PROGRAMS if args.all else PROGRAMS)
+    expected = oracle.expected()
     totals: dict[str, int] = {}
     for programs in expected.values():
         for program, points in programs.items():
             totals[program] = totals.get(program, 0) + points
     print(f"{len(expected):,} persons with points; per program: {totals}")
-    if len(sys.argv) > 2:
-        problems = compare(expected, Path(sys.argv[2]))
+    if args.limits:
+        print("\n".join(describe(limit) for limit in oracle.limits()))
+    if args.ledger is not None:
+        problems = compare(expected, args.ledger)
         print("\n".join(problems[:50]) or "ledger matches the oracle to the yen")
-        raise SystemExit(1 if problems else 0)
+        return 1 if problems else 0
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
