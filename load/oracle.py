@@ -415,22 +415,35 @@ class Limit:
         return self.refused > 0
 
 
+@dataclass(slots=True)
+class _Use:
+    """How far a shared limit was used (see :class:`Limit`)."""
+
+    peak: int = 0
+    gross: int = 0
+    refused: int = 0
+
+    def count(self, now: int, added: int) -> None:
+        """The limit holds ``now`` after ``added`` (negative: a refund gave some back)."""
+        self.peak = max(self.peak, now)
+        self.gross += max(added, 0)
+
+
 class Oracle:
     """Keeps the valid events it is fed and decides them by event time.
 
     :meth:`feed` validates a line and keeps the first valid line of each key (file order decides
     which is the first, as a duplicate is refused when it arrives); the expected points are
     those of the kept events decided in ``(at, key)`` order, whatever the order of the lines.
-    Events fed after a result was asked for are decided on top of it when they all come after
-    the last event decided, else everything is decided again from the start.
+    Events fed after a result was asked for are decided again with all the others.
     """
 
     def __init__(self, programs: Iterable[Program] = PROGRAMS) -> None:
         self.programs = tuple(programs)
         self.seen: set[str] = set()
         self._by_id = {p.id: p for p in self.programs}
-        self._decided: list[tuple[dt.datetime, str, Event]] = []  # in (at, key) order
-        self._pending: list[tuple[dt.datetime, str, Event]] = []  # fed, not decided yet
+        self._kept: list[tuple[dt.datetime, str, Event]] = []
+        self._decided = 0  # how many of the kept events the decisions below are made of
         self._reset()
 
     def _reset(self) -> None:
@@ -443,8 +456,8 @@ class Oracle:
         # (household, program, birth date) → how many of the household's children born that
         # day a per-child grant paid for
         self.household_children: dict[tuple[str, str, dt.date], int] = {}
-        # shared limits: (program, kind, provider) → [peak, gross, refused]
-        self._use: dict[tuple[str, str, str], list[int]] = {}
+        # shared limits: (program, kind, provider) → how far they were used
+        self._use: dict[tuple[str, str, str], _Use] = {}
 
     def feed(self, line: bytes) -> None:
         """Keep one line of the event file, to be decided in ``(at, key)`` order."""
@@ -457,24 +470,19 @@ class Oracle:
         self.seen.add(key)
         if "provider" in event and event["provider"] not in BASIS:
             return
-        self._pending.append((event["at"], key, event))
+        self._kept.append((event["at"], key, event))
 
     def _settle(self) -> None:
-        """Decide the events fed since the last result, in ``(at, key)`` order."""
-        if not self._pending:
+        """Decide every kept event in ``(at, key)`` order, unless that was done since the last
+        one was fed."""
+        if self._decided == len(self._kept):
             return
+        self._reset()
         # Aware datetimes compare as UTC instants, whatever their offsets; keys are unique.
-        self._pending.sort(key=lambda item: (item[0], item[1]))
-        first = self._pending[0]
-        if self._decided and (first[0], first[1]) < (self._decided[-1][0], self._decided[-1][1]):
-            # an event dated before one already decided: decide everything again in order
-            merged = sorted(self._decided + self._pending, key=lambda item: (item[0], item[1]))
-            self._decided, self._pending = [], merged
-            self._reset()
-        for at, key, event in self._pending:
+        self._kept.sort(key=lambda item: (item[0], item[1]))
+        for _, key, event in self._kept:
             self._decide(event, key)
-            self._decided.append((at, key, event))
-        self._pending = []
+        self._decided = len(self._kept)
 
     def _decide(self, event: Event, key: str) -> None:
         """Apply one kept event, every event dated before it already applied."""
@@ -547,7 +555,7 @@ class Oracle:
         if program.budget is not None:
             left = program.budget - self.spent.get(program.id, 0)
             if wanted > left:
-                self._used(program.id, "yen")[2] += 1
+                self._used(program.id, "yen").refused += 1
             wanted = min(wanted, left)
         if wanted <= 0:
             return
@@ -575,33 +583,28 @@ class Oracle:
         if person_id in members:
             return True
         if program.persons is not None and len(members) >= program.persons:
-            self._used(program.id, "persons")[2] += 1
+            self._used(program.id, "persons").refused += 1
             return False
         via = (program.id, provider)
         if allocation is not None and self.admitted_via.get(via, 0) >= allocation:
-            self._used(program.id, "allocation", provider)[2] += 1
+            self._used(program.id, "allocation", provider).refused += 1
             return False
         members.add(person_id)
         if program.persons is not None:
-            self._count(self._used(program.id, "persons"), len(members), 1)
+            self._used(program.id, "persons").count(len(members), 1)
         if allocation is not None:
             self.admitted_via[via] = self.admitted_via.get(via, 0) + 1
-            self._count(self._used(program.id, "allocation", provider), self.admitted_via[via], 1)
+            self._used(program.id, "allocation", provider).count(self.admitted_via[via], 1)
         return True
 
-    def _used(self, program_id: str, kind: str, provider: str = "") -> list[int]:
-        """The use of one shared limit so far: [peak, gross, refused]."""
-        return self._use.setdefault((program_id, kind, provider), [0, 0, 0])
-
-    @staticmethod
-    def _count(use: list[int], now: int, added: int) -> None:
-        use[0] = max(use[0], now)
-        use[1] += max(added, 0)
+    def _used(self, program_id: str, kind: str, provider: str = "") -> _Use:
+        """The use of one shared limit so far."""
+        return self._use.setdefault((program_id, kind, provider), _Use())
 
     def _add(self, person: Person, program: Program, points: int) -> None:
         self.spent[program.id] = self.spent.get(program.id, 0) + points
         if program.budget is not None:
-            self._count(self._used(program.id, "yen"), self.spent[program.id], points)
+            self._used(program.id, "yen").count(self.spent[program.id], points)
         person.net[program.id] = person.net.get(program.id, 0) + points
         if program.group is not None:
             person.groups[program.group] = person.groups.get(program.group, 0) + points
@@ -637,8 +640,9 @@ class Oracle:
             shared += [("allocation", provider, n) for provider, n in program.allocations]
             for kind, provider, limit in shared:
                 if limit is not None:
-                    peak, gross, refused = self._use.get((program.id, kind, provider), (0, 0, 0))
-                    found.append(Limit(program.id, kind, provider, limit, peak, gross, refused))
+                    use = self._use.get((program.id, kind, provider), _Use())
+                    found.append(Limit(program.id, kind, provider, limit, use.peak, use.gross,
+                                       use.refused))
         return found
 
 

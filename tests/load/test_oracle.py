@@ -140,7 +140,7 @@ def test_events_fed_after_a_result_are_decided_in_time_order() -> None:
     oracle.feed(_apply("MKI1", "07-01"))
     oracle.feed(_buy(3, "MKI1", "07-03", 20_000))
     assert oracle.expected() == {"MKI1": {CARD: 5_000}}
-    oracle.feed(_buy(4, "MKI1", "07-04", 4_000))  # after the last decided: added on top
+    oracle.feed(_buy(4, "MKI1", "07-04", 4_000))  # after the last decided
     oracle.feed(_refund(1, "MKI1", "07-05", "t3", 20_000))
     assert oracle.expected() == {}  # t4 found the cap full; the refund took t3's 5,000 back
     oracle.feed(_buy(2, "MKI1", "07-02", 8_000))  # dated before: everything decided again
